@@ -1,0 +1,88 @@
+/**
+ * The tutorial's demo app: a tomcat6 Deployment, a NodePort Service `tomcat6`
+ * (port 80 -> 8080) and an Ingress for the configured host, built with
+ * cdk8s-plus.
+ */
+import { Chart, Duration, Size, type ChartProps } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-25';
+import type { Construct } from 'constructs';
+import type { ClusterConfig } from '../config/schema';
+import { INGRESS_CLASS_NAME } from './ingress-nginx';
+
+export const TOMCAT6_NAME = 'tomcat6';
+export const TOMCAT6_PORT = 8080;
+export const TOMCAT6_SERVICE_PORT = 80;
+/** The label the tutorial's `kubectl create deployment tomcat6` put on its pods. */
+export const TOMCAT6_LABELS = { app: TOMCAT6_NAME };
+
+export class Tomcat6Chart extends Chart {
+  constructor(scope: Construct, id: string, config: ClusterConfig, props: ChartProps = {}) {
+    super(scope, id, props);
+    const app = config.tomcat6;
+
+    const deployment = new kplus.Deployment(this, 'deployment', {
+      metadata: { name: TOMCAT6_NAME, labels: TOMCAT6_LABELS },
+      replicas: app.replicas,
+      // Select pods by the tutorial's label instead of cdk8s's generated one,
+      // so `kubectl get pods -l app=tomcat6` works as the tutorial shows.
+      select: false,
+      podMetadata: { labels: TOMCAT6_LABELS },
+      // The official tomcat image runs as root and writes to logs/, work/
+      // and temp/ under /usr/local/tomcat, so it runs as root (uid 0) with a
+      // writable root filesystem, never privileged and without privilege
+      // escalation. See README "Security choices".
+      securityContext: { ensureNonRoot: false, user: 0, group: 0 },
+      containers: [{
+        name: 'tomcat',
+        image: app.image,
+        imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+        ports: [{ number: TOMCAT6_PORT, name: 'http' }],
+        securityContext: {
+          ensureNonRoot: false,
+          user: 0,
+          group: 0,
+          readOnlyRootFilesystem: false,
+          allowPrivilegeEscalation: false,
+          privileged: false,
+        },
+        // Tomcat 6 on Java 8 sizes its heap from the host's memory, not the
+        // container's limit: cap it well inside the memory limit.
+        envVariables: { CATALINA_OPTS: kplus.EnvValue.fromValue('-Xms64m -Xmx256m') },
+        resources: {
+          cpu: { request: kplus.Cpu.millis(100), limit: kplus.Cpu.millis(1000) },
+          memory: { request: Size.mebibytes(256), limit: Size.mebibytes(512) },
+        },
+        // Tomcat 6 takes tens of seconds to start on a small VM: the startup
+        // probe allows up to 150 s before liveness checks begin.
+        startup: kplus.Probe.fromTcpSocket({ port: TOMCAT6_PORT, periodSeconds: Duration.seconds(5), failureThreshold: 30 }),
+        readiness: kplus.Probe.fromHttpGet('/', { port: TOMCAT6_PORT, periodSeconds: Duration.seconds(10), failureThreshold: 3 }),
+        liveness: kplus.Probe.fromTcpSocket({ port: TOMCAT6_PORT, periodSeconds: Duration.seconds(20), failureThreshold: 3 }),
+      }],
+    });
+    deployment.select(kplus.LabelSelector.of({ labels: TOMCAT6_LABELS }));
+
+    const service = new kplus.Service(this, 'service', {
+      metadata: { name: TOMCAT6_NAME, labels: TOMCAT6_LABELS },
+      type: kplus.ServiceType.NODE_PORT,
+      ports: [{
+        name: 'http',
+        port: TOMCAT6_SERVICE_PORT,
+        targetPort: TOMCAT6_PORT,
+        ...(app.nodePort !== undefined ? { nodePort: app.nodePort } : {}),
+      }],
+    });
+
+    service.selectLabel('app', TOMCAT6_LABELS.app);
+
+    new kplus.Ingress(this, 'ingress', {
+      metadata: { name: TOMCAT6_NAME, labels: TOMCAT6_LABELS },
+      className: INGRESS_CLASS_NAME,
+      rules: [{
+        host: app.host,
+        path: '/',
+        pathType: kplus.HttpIngressPathType.PREFIX,
+        backend: kplus.IngressBackend.fromService(service, { port: TOMCAT6_SERVICE_PORT }),
+      }],
+    });
+  }
+}

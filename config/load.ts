@@ -1,0 +1,157 @@
+/**
+ * Reads cluster.yaml once and turns it into a validated ClusterConfig, or a
+ * UserError with one line per problem: `file:line:col: field: value problem`.
+ */
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { Document, isMap, isSeq, LineCounter, parseDocument, type Node, type ParsedNode } from 'yaml';
+import type { z } from 'zod';
+import { UserError } from './errors';
+import { clusterConfigSchema, type ClusterConfig } from './schema';
+
+export const DEFAULT_CONFIG_FILE = 'cluster.yaml';
+
+/**
+ * Which config file to read: an explicit path (a --config flag), else
+ * $CLUSTER_CONFIG, else cluster.yaml. Relative paths are taken from the
+ * directory the user ran the command in (npm run changes the working
+ * directory to the project root and records the original in INIT_CWD).
+ */
+export function resolveConfigPath(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
+  const chosen = explicit ?? env.CLUSTER_CONFIG ?? DEFAULT_CONFIG_FILE;
+  return path.resolve(env.INIT_CWD ?? process.cwd(), chosen);
+}
+
+export function loadClusterConfig(file: string = resolveConfigPath()): ClusterConfig {
+  const shown = path.relative(process.cwd(), file) || file;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
+    throw new UserError([`${shown}: cannot read the cluster config (${reason}); pass an existing file with --config or CLUSTER_CONFIG`]);
+  }
+  return parseClusterConfig(text, shown);
+}
+
+export function parseClusterConfig(text: string, source = DEFAULT_CONFIG_FILE): ClusterConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const at = (offset: number | undefined) => {
+    if (offset === undefined) return source;
+    const { line, col } = lineCounter.linePos(offset);
+    return `${source}:${line}:${col}`;
+  };
+
+  if (doc.errors.length > 0) {
+    throw new UserError(doc.errors.map((e) => `${at(e.pos[0])}: YAML syntax error: ${firstLine(e.message)}`));
+  }
+  const raw: unknown = doc.toJS();
+  if (raw === null || raw === undefined) {
+    throw new UserError([`${source}: the file is empty; start from the cluster.yaml in the project root`]);
+  }
+
+  const result = clusterConfigSchema.safeParse(raw, { error: describeIssue });
+  if (result.success) return result.data;
+
+  const problems: { offset: number; text: string }[] = [];
+  const report = (issuePath: readonly PropertyKey[], text: string) => {
+    const offset = locate(doc, issuePath) ?? 0;
+    problems.push({ offset, text: `${at(offset)}: ${fieldName(issuePath)}: ${text}` });
+  };
+  for (const issue of result.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        report([...issue.path, key], `unknown field; check its spelling (allowed: ${allowedKeys(issue.path)})`);
+      }
+      continue;
+    }
+    const value = valueAt(raw, issue.path);
+    const shownValue = value !== undefined && (typeof value !== 'object' || value === null) ? `${JSON.stringify(value)} ` : '';
+    report(issue.path, `${shownValue}${issue.message}`);
+  }
+  // In file order, so the list reads top to bottom like the file.
+  throw new UserError(problems.sort((a, b) => a.offset - b.offset).map((p) => p.text));
+}
+
+/** Messages for the checks that carry none of their own. */
+function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
+  if (issue.input === undefined) return 'is required';
+  switch (issue.code) {
+    case 'invalid_type':
+      if (issue.expected === 'string' && typeof issue.input === 'number') return 'must be a string: put it in quotes';
+      if (issue.expected === 'object') return 'must be a mapping of fields';
+      if (issue.expected === 'array') return 'must be a list';
+      return `must be ${issue.expected === 'int' ? 'a whole number' : `a ${issue.expected}`}`;
+    case 'too_small':
+      return issue.origin === 'array' ? `must have at least ${issue.minimum} item(s)` : `must be at least ${issue.minimum}`;
+    case 'too_big':
+      return `must be at most ${issue.maximum}`;
+    default:
+      return undefined;
+  }
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+}
+
+function fieldName(issuePath: readonly PropertyKey[]): string {
+  let name = '';
+  for (const part of issuePath) {
+    name += typeof part === 'number' ? `[${part}]` : `${name ? '.' : ''}${String(part)}`;
+  }
+  return name || '(top level)';
+}
+
+function valueAt(value: unknown, issuePath: readonly PropertyKey[]): unknown {
+  let current = value;
+  for (const part of issuePath) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<PropertyKey, unknown>)[part];
+  }
+  return current;
+}
+
+/** Source offset of the deepest YAML node on the path (the key for a map entry that is missing its value). */
+function locate(doc: Document.Parsed, issuePath: readonly PropertyKey[]): number | undefined {
+  let node: Node | null | undefined = doc.contents;
+  let offset = (doc.contents as ParsedNode | null)?.range[0];
+  for (const part of issuePath) {
+    if (isSeq(node) && typeof part === 'number') {
+      node = node.items[part] as Node | undefined;
+    } else if (isMap(node)) {
+      const pair = node.items.find((item) => (item.key as { value?: unknown } | null)?.value === part);
+      if (!pair) break;
+      offset = (pair.key as ParsedNode).range[0];
+      node = pair.value as Node | null;
+    } else {
+      break;
+    }
+    if (node && (node as ParsedNode).range) offset = (node as ParsedNode).range[0];
+  }
+  return offset;
+}
+
+function allowedKeys(objectPath: readonly PropertyKey[]): string {
+  let schema: z.core.$ZodType = clusterConfigSchema;
+  for (const part of objectPath) {
+    schema = unwrap(schema);
+    const def = schema._zod.def as { type: string; shape?: Record<string, z.core.$ZodType>; element?: z.core.$ZodType };
+    if (def.type === 'object' && def.shape && typeof part === 'string') schema = def.shape[part];
+    else if (def.type === 'array' && def.element) schema = def.element;
+  }
+  const def = unwrap(schema)._zod.def as { shape?: Record<string, unknown> };
+  return Object.keys(def.shape ?? {}).join(', ');
+}
+
+/** Looks through defaults, optionals and refinements to the object or array underneath. */
+function unwrap(schema: z.core.$ZodType): z.core.$ZodType {
+  let current = schema;
+  for (;;) {
+    const def = current._zod.def as { innerType?: z.core.$ZodType; in?: z.core.$ZodType };
+    if (def.innerType) current = def.innerType;
+    else if (def.in) current = def.in;
+    else return current;
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * The cluster config schema: every field a user can set in cluster.yaml, its
+ * default, and the checks that need more than one field. The JSON Schema for
+ * editors (config/cluster.schema.json) is generated from this file.
+ */
+import { parseAll as parseImageReference, type Reference } from '@swimlane/docker-reference';
+import * as ipaddr from 'ipaddr.js';
+import isFQDN from 'validator/lib/isFQDN';
+import { z } from 'zod';
+
+/** Kubernetes minors that ingress-nginx v1.15.1, the last release, supports. */
+export const SUPPORTED_MINORS = { min: 31, max: 35 } as const;
+
+/**
+ * A hint for a value that is present but wrong; a missing value falls through
+ * to the loader's "is required".
+ */
+function hint(message: string) {
+  return { error: (issue: { input?: unknown }) => (issue.input === undefined ? undefined : message) };
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const VERSION = /^v?(\d+)\.(\d+)\.(\d+)$/;
+
+export function parseImage(value: string): Reference | undefined {
+  try {
+    return parseImageReference(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A registry host with an optional port and path, e.g. `registry.example.com:5000/k8s`. */
+export function isRegistryPrefix(value: string): boolean {
+  const host = value.split('/')[0];
+  if (!/[.:]/.test(host) && host !== 'localhost') return false;
+  const probe = parseImage(`${value}/probe`);
+  return probe !== undefined && probe.domain === host && !probe.tag && !probe.digest;
+}
+
+export function isHostname(value: string): boolean {
+  return isFQDN(value, { require_tld: true, allow_underscores: false, allow_trailing_dot: false });
+}
+
+function prefixLength(cidr: string): number {
+  return ipaddr.IPv4.parseCIDR(cidr)[1];
+}
+
+const cidr = (range: { min: number; max: number; example: string }) => z
+  .cidrv4(hint(`must be an IPv4 network in CIDR notation, e.g. ${range.example}`))
+  .refine((value) => ipaddr.IPv4.networkAddressFromCIDR(value).toString() === value.split('/')[0],
+    `has host bits set: write the network address, e.g. ${range.example}`)
+  .refine((value) => prefixLength(value) >= range.min && prefixLength(value) <= range.max,
+    `must have a prefix from /${range.min} to /${range.max}, e.g. ${range.example}`);
+
+const sshSchema = z.strictObject({
+  /** Login user; a user other than root needs passwordless sudo. */
+  user: z.string().regex(/^[a-z_][a-z0-9_-]*[$]?$/, 'must be a Linux user name, e.g. root').default('root'),
+  /** SSH port. */
+  port: z.number().int().min(1).max(65535).default(22),
+  /** Private key file; the SSH agent and ~/.ssh/config are used when unset. */
+  identityFile: z.string().min(1).optional(),
+}).describe('How the bootstrap reaches this node over SSH.');
+
+const nodeSchema = z.strictObject({
+  name: z.string().regex(DNS1123_LABEL, 'must be a DNS-1123 label: lower-case letters, digits and "-", starting and ending with a letter or digit, at most 63 characters, e.g. k8s-node1')
+    .describe('Node name: the hostname prep sets and the Kubernetes node name.'),
+  address: z.ipv4(hint('must be an IPv4 address, e.g. 192.168.83.133'))
+    .describe('The address other nodes reach this node on; also the kubelet node-ip.'),
+  role: z.enum(['control-plane', 'worker'], hint('must be control-plane or worker'))
+    .describe('control-plane (runs kubeadm init) or worker (joins).'),
+  os: z.enum(['el9', 'debian', 'ubuntu'], hint('must be el9, debian or ubuntu')).optional()
+    .describe('OS family; detected from /etc/os-release when unset.'),
+  ssh: sshSchema.prefault({}),
+});
+
+export const clusterConfigSchema = z.strictObject({
+  kubernetes: z.strictObject({
+    version: z.string()
+      .regex(VERSION, 'must be a full Kubernetes version MAJOR.MINOR.PATCH, e.g. 1.35.1')
+      .transform((value) => value.replace(/^v/, ''))
+      .refine((value) => {
+        const [, major, minor] = VERSION.exec(value)!.map(Number);
+        return major === 1 && minor >= SUPPORTED_MINORS.min && minor <= SUPPORTED_MINORS.max;
+      }, `is outside the supported window 1.${SUPPORTED_MINORS.min}-1.${SUPPORTED_MINORS.max}: ingress-nginx v1.15.1 (its last release) supports only Kubernetes 1.${SUPPORTED_MINORS.min} to 1.${SUPPORTED_MINORS.max}; use e.g. 1.35.1`)
+      .describe('Kubernetes version for kubeadm, kubelet and kubectl (packages are pinned to it).'),
+  }),
+  network: z.strictObject({
+    podCidr: cidr({ min: 8, max: 22, example: '10.244.0.0/16' }).default('10.244.0.0/16')
+      .describe('Pod network: kubeadm podSubnet and flannel Network.'),
+    serviceCidr: cidr({ min: 12, max: 28, example: '10.96.0.0/16' }).default('10.96.0.0/16')
+      .describe('Service network: kubeadm serviceSubnet.'),
+    flannelInterface: z.string().regex(/^[a-zA-Z0-9_.:-]{1,15}$/, 'must be a network interface name, e.g. eth1').optional()
+      .describe("Interface flanneld uses between nodes, on every node; default: the interface holding the node's own address."),
+  }).prefault({}),
+  nodes: z.array(nodeSchema).min(1, 'must list at least one node'),
+  images: z.strictObject({
+    mirror: z.string().refine(isRegistryPrefix, 'must be a registry host with an optional port and path, e.g. registry.example.com/k8s (no scheme, no trailing "/")').optional()
+      .describe('Registry that serves every add-on image under its upstream path, and kubeadm\'s control-plane images.'),
+    pinDigests: z.boolean().default(true)
+      .describe('Keep the upstream sha256 digests on add-on images; turn off for a mirror that re-pushes images.'),
+  }).prefault({}),
+  ingress: z.strictObject({
+    exposure: z.enum(['hostNetwork', 'nodePort'], hint('must be hostNetwork or nodePort')).default('hostNetwork')
+      .describe('hostNetwork: a DaemonSet serving ports 80/443 on every worker; nodePort: upstream Deployment behind a NodePort Service.'),
+  }).prefault({}),
+  tomcat6: z.strictObject({
+    image: z.string().refine((value) => parseImage(value) !== undefined, 'must be an image reference, e.g. tomcat:6.0.53-jre8').default('tomcat:6.0.53-jre8')
+      .describe('Image of the tomcat6 Deployment, used as written (images.mirror does not apply).'),
+    replicas: z.number().int('must be a whole number').min(0, 'must be 0 or more').default(3)
+      .describe('Number of tomcat6 pods.'),
+    host: z.string().refine(isHostname, 'must be a DNS host name, e.g. tomcat6.touch.air.mall.com').default('tomcat6.touch.air.mall.com')
+      .describe('Host name the Ingress serves tomcat6 on.'),
+    nodePort: z.number().int().min(30000, 'must be in the NodePort range 30000-32767').max(32767, 'must be in the NodePort range 30000-32767').optional()
+      .describe('Fixed NodePort for the tomcat6 Service; Kubernetes picks one when unset.'),
+  }).prefault({}),
+}).superRefine((config, ctx) => {
+  const pod = ipaddr.IPv4.parseCIDR(config.network.podCidr);
+  const service = ipaddr.IPv4.parseCIDR(config.network.serviceCidr);
+  if (pod[0].match(service) || service[0].match(pod)) {
+    ctx.addIssue({
+      code: 'custom', path: ['network', 'podCidr'],
+      message: `overlaps the service network ${config.network.serviceCidr}; pick disjoint ranges, e.g. 10.244.0.0/16 and 10.96.0.0/16`,
+    });
+  }
+  const nodeSubnets = 2 ** (24 - pod[1]);
+  if (nodeSubnets < config.nodes.length) {
+    ctx.addIssue({
+      code: 'custom', path: ['network', 'podCidr'],
+      message: `has room for ${nodeSubnets} node subnets but there are ${config.nodes.length} nodes (each node gets a /24); use a shorter prefix, e.g. 10.244.0.0/16`,
+    });
+  }
+  const names = new Map<string, number>();
+  const addresses = new Map<string, number>();
+  config.nodes.forEach((node, i) => {
+    if (names.has(node.name)) {
+      ctx.addIssue({ code: 'custom', path: ['nodes', i, 'name'], message: `duplicates nodes[${names.get(node.name)}].name; node names must be unique` });
+    } else names.set(node.name, i);
+    if (addresses.has(node.address)) {
+      ctx.addIssue({ code: 'custom', path: ['nodes', i, 'address'], message: `duplicates nodes[${addresses.get(node.address)}].address; node addresses must be unique` });
+    } else addresses.set(node.address, i);
+    const address = ipaddr.IPv4.parse(node.address);
+    for (const [field, range] of [['podCidr', pod], ['serviceCidr', service]] as const) {
+      if (address.match(range)) {
+        ctx.addIssue({
+          code: 'custom', path: ['nodes', i, 'address'],
+          message: `lies inside network.${field} ${config.network[field]}; node addresses and cluster networks must not overlap: change network.${field}`,
+        });
+      }
+    }
+  });
+  if (!config.nodes.some((node) => node.role === 'control-plane')) {
+    ctx.addIssue({ code: 'custom', path: ['nodes'], message: 'has no control-plane node; set role: control-plane on the node that runs kubeadm init' });
+  }
+});
+
+/** The validated cluster config: what every module reads, never the YAML. */
+export type ClusterConfig = z.output<typeof clusterConfigSchema>;
+export type ClusterNode = ClusterConfig['nodes'][number];

@@ -1,0 +1,8 @@
+/** Tests live in test/; their snapshots in the top-level __snapshots__/. */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['@swc/jest', {}] },
+  snapshotResolver: '<rootDir>/test/snapshot-resolver.cjs',
+};

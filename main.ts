@@ -1,0 +1,23 @@
+/**
+ * `npm run synth` (and `cdk8s synth`): cluster.yaml -> dist/.
+ * Config from --config FILE, else $CLUSTER_CONFIG, else ./cluster.yaml;
+ * output to $CDK8S_OUTDIR (set by cdk8s synth), else dist/.
+ */
+import { DEFAULT_OUTDIR, synthesize } from './charts/app';
+import { parseFlags, runCommand } from './config/errors';
+import { loadClusterConfig, resolveConfigPath } from './config/load';
+
+const HELP = `Usage: npm run synth [-- --config FILE]
+
+Writes the manifests for the cluster described in cluster.yaml to dist/.
+  --config FILE  cluster config to read (default: $CLUSTER_CONFIG, else cluster.yaml)
+  --help         show this help`;
+
+void runCommand(() => {
+  const flags = parseFlags(process.argv.slice(2), { config: { type: 'string' }, help: { type: 'boolean' } });
+  if (flags.help) return console.log(HELP);
+  const config = loadClusterConfig(resolveConfigPath(flags.config));
+  const outdir = process.env.CDK8S_OUTDIR ?? DEFAULT_OUTDIR;
+  synthesize(config, outdir);
+  console.log(`wrote ${outdir}/ for ${config.nodes.length} node(s), Kubernetes ${config.kubernetes.version}`);
+});

@@ -1,0 +1,74 @@
+/** Snapshots of every chart, with the default cluster.yaml and with variants. */
+import { configWith, defaultConfig, find, synthCharts } from './helpers';
+
+const variants = {
+  default: () => defaultConfig(),
+  'nodePort exposure': () => configWith({ ingress: { exposure: 'nodePort' } }),
+  'another pod CIDR': () => configWith({ network: { podCidr: '172.20.0.0/16' } }),
+  'registry mirror': () => configWith({ images: { mirror: 'registry.example.com:5000/k8s' } }),
+  'registry mirror without digests': () => configWith({ images: { mirror: 'mirror.example.com', pinDigests: false } }),
+  'fixed nodePort and 1 replica': () => configWith({ tomcat6: { nodePort: 30080, replicas: 1 } }),
+  'named flannel interface': () => configWith({ network: { flannelInterface: 'enp0s8' } }),
+};
+
+describe.each(Object.entries(variants))('%s', (_name, makeConfig) => {
+  const charts = synthCharts(makeConfig());
+  test.each(['flannel', 'ingress-nginx', 'tomcat6'])('%s chart', (chart) => {
+    expect(charts[chart]).toMatchSnapshot();
+  });
+});
+
+describe('what the variants change', () => {
+  const images = (config: ReturnType<typeof defaultConfig>) => {
+    const found: string[] = [];
+    JSON.stringify(Object.values(synthCharts(config)).flat(), (key, value) => {
+      if (key === 'image') found.push(value as string);
+      return value;
+    });
+    return found;
+  };
+
+  test('a mirror rewrites every add-on image and keeps its path, tag and digest', () => {
+    const mirrored = images(configWith({ images: { mirror: 'registry.example.com:5000/k8s' } }));
+    const addonImages = mirrored.filter((image) => !image.startsWith('tomcat'));
+    expect(addonImages.length).toBeGreaterThan(0);
+    for (const image of addonImages) expect(image).toMatch(/^registry\.example\.com:5000\/k8s\/[a-z-]+\/[a-z-]+:v[\d.]+[-a-z\d]*(@sha256:[0-9a-f]{64})?$/);
+    expect(mirrored).toContain('registry.example.com:5000/k8s/flannel-io/flannel:v0.28.9');
+    expect(mirrored).toContain('tomcat:6.0.53-jre8');
+  });
+
+  test('pinDigests: false drops the digests', () => {
+    const unpinned = images(configWith({ images: { mirror: 'mirror.example.com', pinDigests: false } }));
+    expect(unpinned.some((image) => image.includes('@sha256:'))).toBe(false);
+    expect(unpinned).toContain('mirror.example.com/ingress-nginx/controller:v1.15.1');
+  });
+
+  test('hostNetwork runs the controller as a DaemonSet on the host network', () => {
+    const objects = synthCharts(defaultConfig())['ingress-nginx'];
+    const controller = find(objects, 'DaemonSet', 'ingress-nginx-controller') as any;
+    expect(controller.spec.template.spec.hostNetwork).toBe(true);
+    expect(controller.spec.template.spec.dnsPolicy).toBe('ClusterFirstWithHostNet');
+    expect(find(objects, 'Service', 'ingress-nginx-controller').spec).toMatchObject({ type: 'ClusterIP' });
+    expect(objects.some((o) => o.kind === 'Deployment')).toBe(false);
+  });
+
+  test('nodePort keeps the upstream Deployment behind a NodePort Service', () => {
+    const objects = synthCharts(configWith({ ingress: { exposure: 'nodePort' } }))['ingress-nginx'];
+    const controller = find(objects, 'Deployment', 'ingress-nginx-controller') as any;
+    expect(controller.spec.template.spec.hostNetwork).toBeUndefined();
+    expect(find(objects, 'Service', 'ingress-nginx-controller').spec).toMatchObject({ type: 'NodePort' });
+    expect(objects.some((o) => o.kind === 'DaemonSet')).toBe(false);
+  });
+
+  test('the fixed nodePort lands on the tomcat6 Service port', () => {
+    const service = find(synthCharts(configWith({ tomcat6: { nodePort: 30080 } })).tomcat6, 'Service', 'tomcat6') as any;
+    expect(service.spec.ports).toEqual([{ name: 'http', nodePort: 30080, port: 80, targetPort: 8080 }]);
+  });
+
+  test('flanneld uses the node address by default and a named interface when configured', () => {
+    const args = (config: ReturnType<typeof defaultConfig>) =>
+      (find(synthCharts(config).flannel, 'DaemonSet', 'kube-flannel-ds') as any).spec.template.spec.containers[0].args;
+    expect(args(defaultConfig())).toContain('--iface=$(NODE_IP)');
+    expect(args(configWith({ network: { flannelInterface: 'enp0s8' } }))).toContain('--iface=enp0s8');
+  });
+});

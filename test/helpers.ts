@@ -1,0 +1,79 @@
+/** Shared by the tests: configs, synthesized objects, and the optional ../shared data. */
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Testing, type Chart } from 'cdk8s';
+import { parseAllDocuments } from 'yaml';
+import { buildApp } from '../charts/app';
+import { loadClusterConfig } from '../config/load';
+import { clusterConfigSchema, type ClusterConfig } from '../config/schema';
+
+export const ROOT = path.resolve(__dirname, '..');
+export const SHARED = path.resolve(process.env.SHARED_DIR ?? path.join(ROOT, '..', 'shared'));
+export const REFERENCE_DIR = path.join(SHARED, 'reference');
+export const K8S_SCHEMA_FILE = path.join(SHARED, 'k8s-schema', 'v1.35.0', '_definitions.json');
+
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [field: string]: unknown;
+}
+
+/** The committed cluster.yaml, validated. */
+export function defaultConfig(): ClusterConfig {
+  return loadClusterConfig(path.join(ROOT, 'cluster.yaml'));
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends (infer U)[] ? U[] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+/** The default config with some sections changed, validated like a user's file. */
+export function configWith(changes: DeepPartial<ClusterConfig>): ClusterConfig {
+  const base = defaultConfig();
+  const merged: Record<string, unknown> = { ...base };
+  for (const [section, value] of Object.entries(changes)) {
+    const current = (base as Record<string, unknown>)[section];
+    merged[section] = Array.isArray(value) || typeof value !== 'object' ? value : { ...(current as object), ...value };
+  }
+  return clusterConfigSchema.parse(merged);
+}
+
+/** Every object of every chart, keyed by chart id, in output order. */
+export function synthCharts(config: ClusterConfig): Record<string, K8sObject[]> {
+  const app = buildApp(config, mkdtempSync(path.join(tmpdir(), 'charts-')));
+  const result: Record<string, K8sObject[]> = {};
+  for (const chart of app.charts as Chart[]) {
+    result[chart.node.id] = Testing.synth(chart) as K8sObject[];
+  }
+  return result;
+}
+
+export function allObjects(config: ClusterConfig): K8sObject[] {
+  return Object.values(synthCharts(config)).flat();
+}
+
+export function find(objects: K8sObject[], kind: string, name: string): K8sObject {
+  const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
+  if (!found) throw new Error(`no ${kind} ${name} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+  return found;
+}
+
+export function readYamlObjects(file: string): K8sObject[] {
+  return parseAllDocuments(readFileSync(file, 'utf8'))
+    .map((doc) => doc.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => o !== null);
+}
+
+/**
+ * `describe` when a ../shared data set is present; otherwise a skipped block
+ * whose title and a console line say why, so the skip is visible.
+ */
+export function describeWithShared(what: string, requiredPath: string, body: () => void): void {
+  if (existsSync(requiredPath)) {
+    describe(what, body);
+    return;
+  }
+  const reason = `SKIPPED: ${path.relative(ROOT, requiredPath)} is not present`;
+  console.warn(`${what}: ${reason}`);
+  describe.skip(`${what} (${reason})`, body);
+}
