@@ -18,7 +18,7 @@ export const DEFAULT_CONFIG_FILE = 'cluster.yaml';
  * directory to the project root and records the original in INIT_CWD).
  */
 export function resolveConfigPath(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
-  const chosen = explicit ?? env.CLUSTER_CONFIG ?? DEFAULT_CONFIG_FILE;
+  const chosen = explicit || env.CLUSTER_CONFIG || DEFAULT_CONFIG_FILE;
   return path.resolve(env.INIT_CWD ?? process.cwd(), chosen);
 }
 
@@ -51,22 +51,23 @@ export function parseClusterConfig(text: string, source = DEFAULT_CONFIG_FILE): 
     throw new UserError([`${source}: the file is empty; start from the cluster.yaml in the project root`]);
   }
 
-  const result = clusterConfigSchema.safeParse(raw, { error: describeIssue });
+  const result = clusterConfigSchema.safeParse(raw, { error: describeIssue, reportInput: true });
   if (result.success) return result.data;
 
   const problems: { offset: number; text: string }[] = [];
-  const report = (issuePath: readonly PropertyKey[], text: string) => {
-    const offset = locate(doc, issuePath) ?? 0;
+  const report = (issuePath: readonly PropertyKey[], text: string, atKey = false) => {
+    const offset = locate(doc, issuePath, atKey) ?? 0;
     problems.push({ offset, text: `${at(offset)}: ${fieldName(issuePath)}: ${text}` });
   };
   for (const issue of result.error.issues) {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
-        report([...issue.path, key], `unknown field; check its spelling (allowed: ${allowedKeys(issue.path)})`);
+        report([...issue.path, key], `unknown field; check its spelling (allowed: ${allowedKeys(issue.path)})`, true);
       }
       continue;
     }
-    const value = valueAt(raw, issue.path);
+    // The value as the user wrote it, or as defaulted when a cross-field check names it.
+    const value = issue.input !== undefined ? issue.input : valueAt(raw, issue.path);
     const shownValue = value !== undefined && (typeof value !== 'object' || value === null) ? `${JSON.stringify(value)} ` : '';
     report(issue.path, `${shownValue}${issue.message}`);
   }
@@ -113,8 +114,11 @@ function valueAt(value: unknown, issuePath: readonly PropertyKey[]): unknown {
   return current;
 }
 
-/** Source offset of the deepest YAML node on the path (the key for a map entry that is missing its value). */
-function locate(doc: Document.Parsed, issuePath: readonly PropertyKey[]): number | undefined {
+/**
+ * Source offset of the deepest YAML node on the path: the value of the last
+ * field, or its key when asked (or when the value is missing).
+ */
+function locate(doc: Document.Parsed, issuePath: readonly PropertyKey[], atKey: boolean): number | undefined {
   let node: Node | null | undefined = doc.contents;
   let offset = (doc.contents as ParsedNode | null)?.range[0];
   for (const part of issuePath) {
@@ -125,6 +129,7 @@ function locate(doc: Document.Parsed, issuePath: readonly PropertyKey[]): number
       if (!pair) break;
       offset = (pair.key as ParsedNode).range[0];
       node = pair.value as Node | null;
+      if (atKey) continue;
     } else {
       break;
     }

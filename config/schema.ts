@@ -16,7 +16,7 @@ export const SUPPORTED_MINORS = { min: 31, max: 35 } as const;
  * to the loader's "is required".
  */
 function hint(message: string) {
-  return { error: (issue: { input?: unknown }) => (issue.input === undefined ? undefined : message) };
+  return { error: (issue: { input?: unknown }) => (issue.input === undefined ? undefined : message), abort: true };
 }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -53,6 +53,11 @@ const cidr = (range: { min: number; max: number; example: string }) => z
   .refine((value) => prefixLength(value) >= range.min && prefixLength(value) <= range.max,
     `must have a prefix from /${range.min} to /${range.max}, e.g. ${range.example}`);
 
+// Flannel gives each node a /24 out of the pod network; the API server
+// refuses a service network larger than /12 and kubeadm puts DNS on its 10th address.
+const podCidr = cidr({ min: 8, max: 22, example: '10.244.0.0/16' });
+const serviceCidr = cidr({ min: 12, max: 28, example: '10.96.0.0/16' });
+
 const sshSchema = z.strictObject({
   /** Login user; a user other than root needs passwordless sudo. */
   user: z.string().regex(/^[a-z_][a-z0-9_-]*[$]?$/, 'must be a Linux user name, e.g. root').default('root'),
@@ -86,9 +91,9 @@ export const clusterConfigSchema = z.strictObject({
       .describe('Kubernetes version for kubeadm, kubelet and kubectl (packages are pinned to it).'),
   }),
   network: z.strictObject({
-    podCidr: cidr({ min: 8, max: 22, example: '10.244.0.0/16' }).default('10.244.0.0/16')
+    podCidr: podCidr.default('10.244.0.0/16')
       .describe('Pod network: kubeadm podSubnet and flannel Network.'),
-    serviceCidr: cidr({ min: 12, max: 28, example: '10.96.0.0/16' }).default('10.96.0.0/16')
+    serviceCidr: serviceCidr.default('10.96.0.0/16')
       .describe('Service network: kubeadm serviceSubnet.'),
     flannelInterface: z.string().regex(/^[a-zA-Z0-9_.:-]{1,15}$/, 'must be a network interface name, e.g. eth1').optional()
       .describe("Interface flanneld uses between nodes, on every node; default: the interface holding the node's own address."),
@@ -115,41 +120,43 @@ export const clusterConfigSchema = z.strictObject({
       .describe('Fixed NodePort for the tomcat6 Service; Kubernetes picks one when unset.'),
   }).prefault({}),
 }).superRefine((config, ctx) => {
-  const pod = ipaddr.IPv4.parseCIDR(config.network.podCidr);
-  const service = ipaddr.IPv4.parseCIDR(config.network.serviceCidr);
-  if (pod[0].match(service) || service[0].match(pod)) {
+  // Checks across fields; each runs only on values that passed their own checks.
+  const { network } = config;
+  const pod = podCidr.safeParse(network.podCidr).success ? ipaddr.IPv4.parseCIDR(network.podCidr) : undefined;
+  const service = serviceCidr.safeParse(network.serviceCidr).success ? ipaddr.IPv4.parseCIDR(network.serviceCidr) : undefined;
+  if (pod && service && (pod[0].match(service) || service[0].match(pod))) {
     ctx.addIssue({
-      code: 'custom', path: ['network', 'podCidr'],
-      message: `overlaps the service network ${config.network.serviceCidr}; pick disjoint ranges, e.g. 10.244.0.0/16 and 10.96.0.0/16`,
+      code: 'custom', path: ['network', 'podCidr'], input: network.podCidr,
+      message: `overlaps the service network ${network.serviceCidr}; pick disjoint ranges, e.g. 10.244.0.0/16 and 10.96.0.0/16`,
     });
   }
-  const nodeSubnets = 2 ** (24 - pod[1]);
-  if (nodeSubnets < config.nodes.length) {
+  if (pod && 2 ** (24 - pod[1]) < config.nodes.length) {
     ctx.addIssue({
-      code: 'custom', path: ['network', 'podCidr'],
-      message: `has room for ${nodeSubnets} node subnets but there are ${config.nodes.length} nodes (each node gets a /24); use a shorter prefix, e.g. 10.244.0.0/16`,
+      code: 'custom', path: ['network', 'podCidr'], input: network.podCidr,
+      message: `has room for ${2 ** (24 - pod[1])} node subnets but there are ${config.nodes.length} nodes (each node gets a /24); use a shorter prefix, e.g. 10.244.0.0/16`,
     });
   }
   const names = new Map<string, number>();
   const addresses = new Map<string, number>();
   config.nodes.forEach((node, i) => {
     if (names.has(node.name)) {
-      ctx.addIssue({ code: 'custom', path: ['nodes', i, 'name'], message: `duplicates nodes[${names.get(node.name)}].name; node names must be unique` });
+      ctx.addIssue({ code: 'custom', path: ['nodes', i, 'name'], input: node.name, message: `duplicates nodes[${names.get(node.name)}].name; node names must be unique` });
     } else names.set(node.name, i);
     if (addresses.has(node.address)) {
-      ctx.addIssue({ code: 'custom', path: ['nodes', i, 'address'], message: `duplicates nodes[${addresses.get(node.address)}].address; node addresses must be unique` });
+      ctx.addIssue({ code: 'custom', path: ['nodes', i, 'address'], input: node.address, message: `duplicates nodes[${addresses.get(node.address)}].address; node addresses must be unique` });
     } else addresses.set(node.address, i);
+    if (!ipaddr.IPv4.isValidFourPartDecimal(node.address)) return;
     const address = ipaddr.IPv4.parse(node.address);
     for (const [field, range] of [['podCidr', pod], ['serviceCidr', service]] as const) {
-      if (address.match(range)) {
+      if (range && address.match(range)) {
         ctx.addIssue({
-          code: 'custom', path: ['nodes', i, 'address'],
-          message: `lies inside network.${field} ${config.network[field]}; node addresses and cluster networks must not overlap: change network.${field}`,
+          code: 'custom', path: ['nodes', i, 'address'], input: node.address,
+          message: `lies inside network.${field} ${network[field]}; node addresses and cluster networks must not overlap: change network.${field}`,
         });
       }
     }
   });
-  if (!config.nodes.some((node) => node.role === 'control-plane')) {
+  if (config.nodes.length > 0 && !config.nodes.some((node) => node.role === 'control-plane')) {
     ctx.addIssue({ code: 'custom', path: ['nodes'], message: 'has no control-plane node; set role: control-plane on the node that runs kubeadm init' });
   }
 });

@@ -1,0 +1,79 @@
+/**
+ * Every synthesized object against the Kubernetes API: kubernetes-models'
+ * validation always, and a strict check against the Kubernetes 1.35 OpenAPI
+ * definitions in ../shared/k8s-schema (unknown fields rejected) when present.
+ */
+import { readFileSync } from 'node:fs';
+import Ajv, { type ValidateFunction } from 'ajv';
+import { allObjects, configWith, defaultConfig, describeWithShared, K8S_SCHEMA_FILE, type K8sObject } from './helpers';
+
+const configs = {
+  default: defaultConfig,
+  'nodePort exposure': () => configWith({ ingress: { exposure: 'nodePort' } }),
+  'mirror and fixed nodePort': () => configWith({ images: { mirror: 'registry.example.com/k8s' }, tomcat6: { nodePort: 30080 } }),
+};
+
+const label = (o: K8sObject) => `${o.apiVersion} ${o.kind} ${o.metadata.name}`;
+
+describe.each(Object.entries(configs))('kubernetes-models validation (%s)', (_name, makeConfig) => {
+  const objects = allObjects(makeConfig());
+  test.each(objects.map((o) => [label(o), o] as const))('%s', (_label, object) => {
+    const [group, version] = object.apiVersion.includes('/') ? object.apiVersion.split('/') : [undefined, object.apiVersion];
+    const models = require(`kubernetes-models/${group ? `${group}/` : ''}${version}`);
+    const Model = models[object.kind];
+    expect(Model).toBeDefined();
+    expect(() => new Model(object).validate()).not.toThrow();
+  });
+});
+
+interface Definitions {
+  definitions: Record<string, Record<string, unknown> & { 'x-kubernetes-group-version-kind'?: { group: string; version: string; kind: string }[] }>;
+}
+
+/** The 1.35 definitions with `additionalProperties: false` on every object that lists its properties. */
+function strictValidators(): (object: K8sObject) => ValidateFunction {
+  const source = JSON.parse(readFileSync(K8S_SCHEMA_FILE, 'utf8')) as Definitions;
+  const byKind = new Map<string, string>();
+  for (const [name, definition] of Object.entries(source.definitions)) {
+    for (const gvk of definition['x-kubernetes-group-version-kind'] ?? []) {
+      byKind.set(`${gvk.group ? `${gvk.group}/` : ''}${gvk.version} ${gvk.kind}`, name);
+    }
+    if (definition.properties && !definition.additionalProperties && !definition['x-kubernetes-preserve-unknown-fields']) {
+      definition.additionalProperties = false;
+    }
+  }
+  const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: true });
+  ajv.addSchema({ $id: 'k8s', definitions: source.definitions });
+  const cache = new Map<string, ValidateFunction>();
+  return (object) => {
+    const name = byKind.get(`${object.apiVersion} ${object.kind}`);
+    if (!name) throw new Error(`no definition for ${object.apiVersion} ${object.kind}`);
+    if (!cache.has(name)) cache.set(name, ajv.compile({ $ref: `k8s#/definitions/${name}` }));
+    return cache.get(name)!;
+  };
+}
+
+describeWithShared('strict Kubernetes 1.35 schema (unknown fields rejected)', K8S_SCHEMA_FILE, () => {
+  const validatorFor = strictValidators();
+
+  describe.each(Object.entries(configs))('%s', (_name, makeConfig) => {
+    const objects = allObjects(makeConfig());
+    test.each(objects.map((o) => [label(o), o] as const))('%s', (_label, object) => {
+      const validate = validatorFor(object);
+      validate(object);
+      expect(validate.errors ?? []).toEqual([]);
+    });
+  });
+
+  test('the strict check does catch an unknown field and a wrong type', () => {
+    const object = structuredClone(allObjects(defaultConfig()).find((o) => o.kind === 'Service')!) as any;
+    object.spec.ports[0].serviceName = 'tomcat6';
+    object.spec.ports[0].port = '80';
+    const validate = validatorFor(object);
+    expect(validate(object)).toBe(false);
+    expect(validate.errors!.map((e) => `${e.instancePath} ${e.message}`)).toEqual(expect.arrayContaining([
+      '/spec/ports/0 must NOT have additional properties',
+      '/spec/ports/0/port must be integer',
+    ]));
+  });
+});

@@ -1,0 +1,183 @@
+/** cluster.yaml loading: defaults, and one clear line per problem for every kind of mistake. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { stringify } from 'yaml';
+import { addonImage, controlPlaneImageRepository } from '../config/images';
+import { UserError } from '../config/errors';
+import { loadClusterConfig, parseClusterConfig, resolveConfigPath } from '../config/load';
+import { defaultConfig } from './helpers';
+
+/** The problems a config text produces, or [] when it is valid. */
+function problemsOf(text: string): string[] {
+  try {
+    parseClusterConfig(text, 'cluster.yaml');
+    return [];
+  } catch (error) {
+    if (error instanceof UserError) return error.problems;
+    throw error;
+  }
+}
+
+const minimal = {
+  kubernetes: { version: '1.35.1' },
+  nodes: [
+    { name: 'k8s-node1', address: '192.168.83.133', role: 'control-plane' },
+    { name: 'k8s-node2', address: '192.168.83.134', role: 'worker' },
+  ],
+};
+
+/** The minimal config with `edit` applied, as YAML text. */
+function edited(edit: (config: any) => void): string {
+  const config = structuredClone(minimal) as any;
+  edit(config);
+  return stringify(config);
+}
+
+describe('the committed cluster.yaml', () => {
+  test('is the tutorial cluster on current versions', () => {
+    const config = defaultConfig();
+    expect(config.kubernetes.version).toMatch(/^1\.35\.\d+$/);
+    expect(config.nodes.map((n) => [n.name, n.address, n.role])).toEqual([
+      ['k8s-node1', '192.168.83.133', 'control-plane'],
+      ['k8s-node2', '192.168.83.134', 'worker'],
+      ['k8s-node3', '192.168.83.135', 'worker'],
+    ]);
+    expect(config.network).toEqual({ podCidr: '10.244.0.0/16', serviceCidr: '10.96.0.0/16' });
+    expect(config.ingress.exposure).toBe('hostNetwork');
+    expect(config.tomcat6).toEqual({ image: 'tomcat:6.0.53-jre8', replicas: 3, host: 'tomcat6.touch.air.mall.com' });
+  });
+});
+
+describe('defaults', () => {
+  test('a config with only the version and nodes gets every documented default', () => {
+    const config = parseClusterConfig(stringify(minimal));
+    expect(config).toEqual({
+      kubernetes: { version: '1.35.1' },
+      network: { podCidr: '10.244.0.0/16', serviceCidr: '10.96.0.0/16' },
+      nodes: [
+        { name: 'k8s-node1', address: '192.168.83.133', role: 'control-plane', ssh: { user: 'root', port: 22 } },
+        { name: 'k8s-node2', address: '192.168.83.134', role: 'worker', ssh: { user: 'root', port: 22 } },
+      ],
+      images: { pinDigests: true },
+      ingress: { exposure: 'hostNetwork' },
+      tomcat6: { image: 'tomcat:6.0.53-jre8', replicas: 3, host: 'tomcat6.touch.air.mall.com' },
+    });
+  });
+
+  test('a leading v on the version is accepted and dropped', () => {
+    expect(parseClusterConfig(edited((c) => { c.kubernetes.version = 'v1.31.0'; })).kubernetes.version).toBe('1.31.0');
+  });
+
+  test('replicas 0 is allowed (scaled to zero)', () => {
+    expect(parseClusterConfig(edited((c) => { c.tomcat6 = { replicas: 0 }; })).tomcat6.replicas).toBe(0);
+  });
+});
+
+describe('each mistake gives one line naming the file position, the field, the value and the fix', () => {
+  const cases: [string, string, RegExp][] = [
+    ['YAML syntax error', 'kubernetes:\n  version: "1.35.1\nnodes: [', /^cluster\.yaml:\d+:\d+: YAML syntax error: /],
+    ['duplicate key', 'kubernetes:\n  version: "1.35.1"\nkubernetes:\n  version: "1.35.1"\n', /^cluster\.yaml:3:1: YAML syntax error: Map keys must be unique/],
+    ['unknown top-level key', edited((c) => { c.tomcat = {}; }), /^cluster\.yaml:\d+:1: tomcat: unknown field; check its spelling \(allowed: kubernetes, network, nodes, images, ingress, tomcat6\)$/],
+    ['unknown node key (typo)', edited((c) => { c.nodes[1].adress = '1.2.3.4'; }), /^cluster\.yaml:\d+:5: nodes\[1\]\.adress: unknown field; check its spelling \(allowed: name, address, role, os, ssh\)$/],
+    ['missing version', edited((c) => { delete c.kubernetes.version; }), /^cluster\.yaml:\d+:\d+: kubernetes\.version: is required$/],
+    ['missing nodes', edited((c) => { delete c.nodes; }), /^cluster\.yaml:1:1: nodes: is required$/],
+    ['missing node role', edited((c) => { delete c.nodes[1].role; }), /^cluster\.yaml:\d+:\d+: nodes\[1\]\.role: is required$/],
+    ['empty node list', edited((c) => { c.nodes = []; }), /nodes: must list at least one node$/],
+    ['unquoted short version', 'kubernetes:\n  version: 1.35\nnodes:\n  - { name: a, address: 10.0.0.1, role: control-plane }\n', /^cluster\.yaml:2:12: kubernetes\.version: 1\.35 must be a string: put it in quotes$/],
+    ['version without a patch', edited((c) => { c.kubernetes.version = '1.35'; }), /kubernetes\.version: "1\.35" must be a full Kubernetes version MAJOR\.MINOR\.PATCH, e\.g\. 1\.35\.1$/],
+    ['version too new', edited((c) => { c.kubernetes.version = '1.36.0'; }), /kubernetes\.version: "1\.36\.0" is outside the supported window 1\.31-1\.35: ingress-nginx v1\.15\.1 \(its last release\) supports only Kubernetes 1\.31 to 1\.35/],
+    ['version too old (the tutorial\'s)', edited((c) => { c.kubernetes.version = '1.17.3'; }), /kubernetes\.version: "1\.17\.3" is outside the supported window/],
+    ['invalid CIDR', edited((c) => { c.network = { podCidr: '10.244.0.0/33' }; }), /^cluster\.yaml:\d+:\d+: network\.podCidr: "10\.244\.0\.0\/33" must be an IPv4 network in CIDR notation, e\.g\. 10\.244\.0\.0\/16$/],
+    ['CIDR with host bits', edited((c) => { c.network = { serviceCidr: '10.96.0.1/16' }; }), /network\.serviceCidr: "10\.96\.0\.1\/16" has host bits set: write the network address, e\.g\. 10\.96\.0\.0\/16$/],
+    ['service CIDR too large for the API server', edited((c) => { c.network = { serviceCidr: '10.0.0.0/8' }; }), /network\.serviceCidr: "10\.0\.0\.0\/8" must have a prefix from \/12 to \/28/],
+    ['pod CIDR overlapping the service CIDR', edited((c) => { c.network = { podCidr: '10.96.0.0/12', serviceCidr: '10.96.0.0/16' }; }), /network\.podCidr: "10\.96\.0\.0\/12" overlaps the service network 10\.96\.0\.0\/16; pick disjoint ranges/],
+    ['pod CIDR containing a node address', edited((c) => { c.nodes[1].address = '10.244.7.1'; }), /nodes\[1\]\.address: "10\.244\.7\.1" lies inside network\.podCidr 10\.244\.0\.0\/16; .*change network\.podCidr$/],
+    ['pod CIDR overlapping the default service CIDR', edited((c) => { c.network = { podCidr: '10.96.0.0/12' }; }), /network\.podCidr: "10\.96\.0\.0\/12" overlaps the service network 10\.96\.0\.0\/16/],
+    ['service CIDR containing a node address', edited((c) => { c.nodes[1].address = '10.96.3.4'; }), /nodes\[1\]\.address: "10\.96\.3\.4" lies inside network\.serviceCidr 10\.96\.0\.0\/16/],
+    ['pod CIDR too small for one /24 per node', edited((c) => { c.network = { podCidr: '10.244.0.0/24' }; }), /network\.podCidr: "10\.244\.0\.0\/24" must have a prefix from \/8 to \/22/],
+    ['pod CIDR too small for the number of nodes', edited((c) => {
+      c.network = { podCidr: '10.244.0.0/22' };
+      for (let i = 3; i <= 5; i++) c.nodes.push({ name: `n${i}`, address: `192.168.83.${i}`, role: 'worker' });
+    }), /network\.podCidr: "10\.244\.0\.0\/22" has room for 4 node subnets but there are 5 nodes/],
+    ['duplicate node names', edited((c) => { c.nodes[1].name = 'k8s-node1'; }), /^cluster\.yaml:\d+:\d+: nodes\[1\]\.name: "k8s-node1" duplicates nodes\[0\]\.name; node names must be unique$/],
+    ['duplicate node addresses', edited((c) => { c.nodes[1].address = '192.168.83.133'; }), /nodes\[1\]\.address: "192\.168\.83\.133" duplicates nodes\[0\]\.address; node addresses must be unique$/],
+    ['node name not a DNS-1123 label', edited((c) => { c.nodes[0].name = 'K8s_Node1'; }), /nodes\[0\]\.name: "K8s_Node1" must be a DNS-1123 label/],
+    ['invalid IP', edited((c) => { c.nodes[0].address = '192.168.83.300'; }), /nodes\[0\]\.address: "192\.168\.83\.300" must be an IPv4 address, e\.g\. 192\.168\.83\.133$/],
+    ['no control-plane node', edited((c) => { c.nodes[0].role = 'worker'; }), /nodes: has no control-plane node; set role: control-plane on the node that runs kubeadm init$/],
+    ['unknown role', edited((c) => { c.nodes[0].role = 'master'; }), /nodes\[0\]\.role: "master" must be control-plane or worker$/],
+    ['unknown OS family', edited((c) => { c.nodes[0].os = 'centos7'; }), /nodes\[0\]\.os: "centos7" must be el9, debian or ubuntu$/],
+    ['SSH port out of range', edited((c) => { c.nodes[0].ssh = { port: 70000 }; }), /nodes\[0\]\.ssh\.port: 70000 must be at most 65535$/],
+    ['negative replicas', edited((c) => { c.tomcat6 = { replicas: -1 }; }), /^cluster\.yaml:\d+:\d+: tomcat6\.replicas: -1 must be 0 or more$/],
+    ['fractional replicas', edited((c) => { c.tomcat6 = { replicas: 1.5 }; }), /tomcat6\.replicas: 1\.5 must be a whole number$/],
+    ['invalid image reference', edited((c) => { c.tomcat6 = { image: 'Tomcat::6' }; }), /tomcat6\.image: "Tomcat::6" must be an image reference, e\.g\. tomcat:6\.0\.53-jre8$/],
+    ['invalid mirror', edited((c) => { c.images = { mirror: 'https://registry.example.com/' }; }), /images\.mirror: "https:\/\/registry\.example\.com\/" must be a registry host/],
+    ['mirror without a registry host', edited((c) => { c.images = { mirror: 'google_containers' }; }), /images\.mirror: "google_containers" must be a registry host/],
+    ['invalid hostname', edited((c) => { c.tomcat6 = { host: 'tomcat6_bad' }; }), /tomcat6\.host: "tomcat6_bad" must be a DNS host name, e\.g\. tomcat6\.touch\.air\.mall\.com$/],
+    ['nodePort below the range', edited((c) => { c.tomcat6 = { nodePort: 8080 }; }), /tomcat6\.nodePort: 8080 must be in the NodePort range 30000-32767$/],
+    ['nodePort above the range', edited((c) => { c.tomcat6 = { nodePort: 32768 }; }), /tomcat6\.nodePort: 32768 must be in the NodePort range 30000-32767$/],
+    ['unknown exposure', edited((c) => { c.ingress = { exposure: 'loadBalancer' }; }), /ingress\.exposure: "loadBalancer" must be hostNetwork or nodePort$/],
+    ['a section that is not a mapping', edited((c) => { c.tomcat6 = 'tomcat:6'; }), /tomcat6: "tomcat:6" must be a mapping of fields$/],
+    ['empty file', '', /^cluster\.yaml: the file is empty/],
+  ];
+
+  test.each(cases)('%s', (_name, text, expected) => {
+    const problems = problemsOf(text);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(expected);
+    expect(problems[0]).not.toContain('\n');
+  });
+
+  test('the line number points at the offending field', () => {
+    const text = 'kubernetes:\n  version: "1.35.1"\nnodes:\n  - name: a\n    address: 10.0.0.1\n    role: master\n';
+    expect(problemsOf(text)).toEqual(['cluster.yaml:6:11: nodes[0].role: "master" must be control-plane or worker']);
+  });
+
+  test('several problems are all reported, in file order', () => {
+    const text = edited((c) => {
+      c.tomcat6 = { replicas: -2 };
+      c.nodes[0].address = 'x';
+      c.kubernetes.version = '2.0.0';
+    });
+    const problems = problemsOf(text);
+    expect(problems.map((p) => p.split(': ')[1])).toEqual(['kubernetes.version', 'nodes[0].address', 'tomcat6.replicas']);
+  });
+});
+
+describe('finding the file', () => {
+  test('--config beats CLUSTER_CONFIG beats cluster.yaml, relative to where the user ran npm', () => {
+    expect(resolveConfigPath('a.yaml', { INIT_CWD: '/work/x', CLUSTER_CONFIG: 'b.yaml' })).toBe('/work/x/a.yaml');
+    expect(resolveConfigPath(undefined, { INIT_CWD: '/work/x', CLUSTER_CONFIG: 'b.yaml' })).toBe('/work/x/b.yaml');
+    expect(resolveConfigPath(undefined, { INIT_CWD: '/work/x' })).toBe('/work/x/cluster.yaml');
+    expect(resolveConfigPath(undefined, { INIT_CWD: '/work/x', CLUSTER_CONFIG: '/etc/c.yaml' })).toBe('/etc/c.yaml');
+  });
+
+  test('a missing file is one line that says how to pass another', () => {
+    const missing = path.join(mkdtempSync(path.join(tmpdir(), 'cfg-')), 'nope.yaml');
+    expect(() => loadClusterConfig(missing)).toThrow(/nope\.yaml: cannot read the cluster config \(no such file\); pass an existing file with --config or CLUSTER_CONFIG$/);
+  });
+
+  test('a file on disk is read and validated', () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'cfg-')), 'other.yaml');
+    writeFileSync(file, edited((c) => { c.tomcat6 = { replicas: 5 }; }));
+    expect(loadClusterConfig(file).tomcat6.replicas).toBe(5);
+  });
+});
+
+describe('images', () => {
+  const upstream = 'registry.k8s.io/ingress-nginx/controller:v1.15.1@sha256:594ceea76b01c592858f803f9ff4d2cb40542cae2060410b2c95f75907d659e1';
+
+  test('without a mirror images stay upstream', () => {
+    expect(addonImage(upstream, { pinDigests: true })).toBe(upstream);
+    expect(controlPlaneImageRepository({ pinDigests: true })).toBe('registry.k8s.io');
+  });
+
+  test('a mirror replaces the registry and keeps the path', () => {
+    expect(addonImage('ghcr.io/flannel-io/flannel:v0.28.9', { mirror: 'mirror.example.com/k8s', pinDigests: true }))
+      .toBe('mirror.example.com/k8s/flannel-io/flannel:v0.28.9');
+    expect(addonImage(upstream, { mirror: 'mirror.example.com', pinDigests: false }))
+      .toBe('mirror.example.com/ingress-nginx/controller:v1.15.1');
+    expect(controlPlaneImageRepository({ mirror: 'registry.cn-hangzhou.aliyuncs.com/google_containers', pinDigests: true }))
+      .toBe('registry.cn-hangzhou.aliyuncs.com/google_containers');
+  });
+});

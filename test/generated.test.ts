@@ -1,0 +1,55 @@
+/**
+ * Committed generated files stay what their generators produce: dist/ for
+ * the committed cluster.yaml (through `npm run synth` and through
+ * `cdk8s synth`), the JSON Schema, and imports/k8s.ts.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { synthesize } from '../charts/app';
+import { clusterJsonSchema, JSON_SCHEMA_FILE } from '../config/json-schema';
+import { defaultConfig, describeWithShared, K8S_SCHEMA_FILE, ROOT } from './helpers';
+
+const DIST = path.join(ROOT, 'dist');
+
+function readTree(dir: string): Record<string, string> {
+  return Object.fromEntries(readdirSync(dir).sort().map((file) => [file, readFileSync(path.join(dir, file), 'utf8')]));
+}
+
+const freshDir = (prefix: string) => mkdtempSync(path.join(tmpdir(), prefix));
+
+test('committed dist/ is what the committed cluster.yaml synthesizes (run `npm run synth` and commit)', () => {
+  const outdir = path.join(freshDir('dist-'), 'dist');
+  synthesize(defaultConfig(), outdir);
+  expect(readTree(DIST)).toEqual(readTree(outdir));
+});
+
+test('`cdk8s synth` through cdk8s.yaml writes the same files as `npm run synth`', () => {
+  const outdir = path.join(freshDir('cdk8s-'), 'out');
+  const output = execFileSync(path.join(ROOT, 'node_modules', '.bin', 'cdk8s'), ['synth', '--check-upgrade=false', '--output', outdir], {
+    cwd: ROOT, encoding: 'utf8', env: { ...process.env, CLUSTER_CONFIG: '' },
+  });
+  expect(output).toContain('Synthesizing application');
+  expect(readTree(outdir)).toEqual(readTree(DIST));
+}, 60_000);
+
+test(`committed ${JSON_SCHEMA_FILE} is generated from config/schema.ts (run \`npm run schema\`)`, () => {
+  expect(readFileSync(path.join(ROOT, JSON_SCHEMA_FILE), 'utf8')).toBe(clusterJsonSchema());
+});
+
+describeWithShared('imports/k8s.ts', K8S_SCHEMA_FILE, () => {
+  test('is exactly what `cdk8s import k8s@1.35.0` generates (never edited by hand)', () => {
+    const outdir = freshDir('imports-');
+    execFileSync(path.join(ROOT, 'node_modules', '.bin', 'cdk8s'), ['import', '--check-upgrade=false', '--output', outdir], {
+      cwd: ROOT,
+      stdio: 'pipe',
+      env: {
+        ...process.env,
+        K8S_SCHEMA_DIR: path.dirname(K8S_SCHEMA_FILE),
+        NODE_OPTIONS: `--require ${path.join(ROOT, 'scripts', 'offline-schema.cjs')}`,
+      },
+    });
+    expect(readFileSync(path.join(outdir, 'k8s.ts'), 'utf8') === readFileSync(path.join(ROOT, 'imports', 'k8s.ts'), 'utf8')).toBe(true);
+  }, 60_000);
+});

@@ -1,0 +1,104 @@
+/**
+ * Cross-object wiring that no schema checks: selectors that select, backends
+ * that exist, references that resolve, and an apply order that works.
+ */
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { stageFile, STAGES, synthesize } from '../charts/app';
+import { allObjects, configWith, defaultConfig, readYamlObjects, type K8sObject } from './helpers';
+
+const configs = {
+  default: defaultConfig,
+  'nodePort exposure': () => configWith({ ingress: { exposure: 'nodePort' } }),
+  'another pod CIDR and a fixed nodePort': () => configWith({ network: { podCidr: '172.20.0.0/16' }, tomcat6: { nodePort: 30080 } }),
+};
+
+const WORKLOADS = ['Deployment', 'DaemonSet', 'Job'];
+const BUILT_IN_NAMESPACES = ['default', 'kube-system'];
+const namespaceOf = (o: K8sObject) => o.metadata.namespace ?? 'default';
+const podTemplates = (objects: K8sObject[]) =>
+  objects.filter((o) => WORKLOADS.includes(o.kind)).map((o) => ({ owner: o, template: (o as any).spec.template }));
+const matches = (selector: Record<string, string>, labels: Record<string, string> = {}) =>
+  Object.entries(selector).every(([key, value]) => labels[key] === value);
+
+describe.each(Object.entries(configs))('%s', (_name, makeConfig) => {
+  const config = makeConfig();
+  const objects = allObjects(config);
+  const services = objects.filter((o) => o.kind === 'Service') as any[];
+
+  test.each(services.map((s) => [s.metadata.name, s]))('Service %s selects the pods of a workload, on ports they declare', (_n, service) => {
+    const selected = podTemplates(objects)
+      .filter(({ owner, template }) => namespaceOf(owner) === namespaceOf(service) && matches(service.spec.selector, template.metadata.labels));
+    expect(selected.map(({ owner }) => owner.kind)).toEqual([expect.stringMatching(/Deployment|DaemonSet/)]);
+    const containerPorts = selected[0].template.spec.containers.flatMap((c: any) => c.ports ?? []);
+    for (const port of service.spec.ports) {
+      const target = port.targetPort ?? port.port;
+      const declared = containerPorts.some((p: any) => (typeof target === 'number' ? p.containerPort === target : p.name === target));
+      expect({ port: port.name, declared }).toEqual({ port: port.name, declared: true });
+    }
+  });
+
+  test('every workload selector matches its own pod template labels', () => {
+    for (const { owner, template } of podTemplates(objects)) {
+      const selector = (owner as any).spec.selector?.matchLabels;
+      if (owner.kind !== 'Job') expect(matches(selector, template.metadata.labels)).toBe(true);
+    }
+  });
+
+  test('the Ingress backend names an existing Service port, and its class names the IngressClass', () => {
+    const ingresses = objects.filter((o) => o.kind === 'Ingress') as any[];
+    const classes = objects.filter((o) => o.kind === 'IngressClass').map((o) => o.metadata.name);
+    expect(ingresses).toHaveLength(1);
+    for (const ingress of ingresses) {
+      expect(classes).toContain(ingress.spec.ingressClassName);
+      const rule = ingress.spec.rules[0];
+      expect(rule.host).toBe(config.tomcat6.host);
+      const backend = rule.http.paths[0].backend.service;
+      const service = services.find((s) => s.metadata.name === backend.name && namespaceOf(s) === namespaceOf(ingress));
+      expect(service).toBeDefined();
+      expect(service.spec.ports.map((p: any) => p.port)).toContain(backend.port.number);
+    }
+  });
+
+  test('flannel Network equals the configured pod CIDR', () => {
+    const flannelConfig = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'kube-flannel-cfg') as any;
+    expect(JSON.parse(flannelConfig.data['net-conf.json']).Network).toBe(config.network.podCidr);
+  });
+
+  test('service accounts, roles, config maps and the webhook service that objects name all exist', () => {
+    const exists = (kind: string, name: string, namespace?: string) =>
+      objects.some((o) => o.kind === kind && o.metadata.name === name && (namespace === undefined || namespaceOf(o) === namespace));
+    for (const { owner, template } of podTemplates(objects)) {
+      const account = template.spec.serviceAccountName;
+      if (account) expect({ owner: owner.metadata.name, account, exists: exists('ServiceAccount', account, namespaceOf(owner)) }).toMatchObject({ exists: true });
+      for (const volume of template.spec.volumes ?? []) {
+        if (volume.configMap) expect(exists('ConfigMap', volume.configMap.name, namespaceOf(owner))).toBe(true);
+      }
+    }
+    for (const binding of objects.filter((o) => o.kind.endsWith('Binding')) as any[]) {
+      expect(exists(binding.roleRef.kind, binding.roleRef.name)).toBe(true);
+      for (const subject of binding.subjects) expect(exists('ServiceAccount', subject.name, subject.namespace)).toBe(true);
+    }
+    const webhook = (objects.find((o) => o.kind === 'ValidatingWebhookConfiguration') as any).webhooks[0].clientConfig.service;
+    expect(exists('Service', webhook.name, webhook.namespace)).toBe(true);
+  });
+
+  test('dist/ files in name order are the stages, and create every Namespace before the objects in it', () => {
+    const outdir = path.join(mkdtempSync(path.join(tmpdir(), 'dist-')), 'dist');
+    synthesize(config, outdir);
+    const files = readdirSync(outdir).sort();
+    expect(files).toEqual(STAGES.map(stageFile));
+    const created = new Set(BUILT_IN_NAMESPACES);
+    for (const file of files) {
+      for (const object of readYamlObjects(path.join(outdir, file))) {
+        if (object.kind === 'Namespace') created.add(object.metadata.name);
+        else if (object.metadata.namespace) expect({ object: `${object.kind}/${object.metadata.name}`, namespaceCreated: created.has(object.metadata.namespace) }).toMatchObject({ namespaceCreated: true });
+      }
+    }
+    // The Ingress that the admission webhook validates is in the last stage, after the controller.
+    const lastStage = readYamlObjects(path.join(outdir, files[files.length - 1]));
+    expect(lastStage.map((o) => o.kind)).toContain('Ingress');
+    expect(files.slice(0, -1).flatMap((f) => readYamlObjects(path.join(outdir, f))).some((o) => o.kind === 'Ingress')).toBe(false);
+  });
+});
