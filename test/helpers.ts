@@ -74,6 +74,6 @@ export function describeWithShared(what: string, requiredPath: string, body: () 
     return;
   }
   const reason = `SKIPPED: ${path.relative(ROOT, requiredPath)} is not present`;
-  console.warn(`${what}: ${reason}`);
-  describe.skip(`${what} (${reason})`, body);
+  process.stderr.write(`${what}: ${reason}\n`);
+  describe(what, () => test.skip(reason, () => undefined));
 }
