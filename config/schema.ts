@@ -105,6 +105,18 @@ export const clusterConfigSchema = z.strictObject({
     pinDigests: z.boolean().default(true)
       .describe('Keep the upstream sha256 digests on add-on images; turn off for a mirror that re-pushes images.'),
   }).prefault({}),
+  packages: z.strictObject({
+    kubernetes: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. https://pkgs.k8s.io/core:/stable:' })
+      .transform((url) => url.replace(/\/+$/, ''))
+      .default('https://pkgs.k8s.io/core:/stable:')
+      .describe('Base of the per-minor Kubernetes package repositories: <base>/v1.35/deb/ and <base>/v1.35/rpm/.'),
+    docker: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. https://download.docker.com/linux/centos' })
+      .transform((url) => url.replace(/\/+$/, ''))
+      .default('https://download.docker.com/linux/centos')
+      .describe("EL9 only: Docker's CentOS repository, the source of containerd.io."),
+  }).prefault({}),
+  firewall: z.enum(['open', 'disable', 'leave'], hint('must be open, disable or leave')).default('open')
+    .describe('open: open the ports each role needs in firewalld/ufw; disable: stop and disable the firewall; leave: do not touch it.'),
   ingress: z.strictObject({
     exposure: z.enum(['hostNetwork', 'nodePort'], hint('must be hostNetwork or nodePort')).default('hostNetwork')
       .describe('hostNetwork: a DaemonSet serving ports 80/443 on every worker; nodePort: upstream Deployment behind a NodePort Service.'),

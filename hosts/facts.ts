@@ -1,0 +1,113 @@
+/**
+ * Facts about a node, read before anything changes, and the preflight checks
+ * that refuse to go on. Uniqueness of product_uuid and MACs across nodes is
+ * the bootstrap's check; here they are only reported.
+ */
+import { UserError } from '../config/errors';
+import type { ClusterConfig, ClusterNode } from '../config/schema';
+import { type OsFamily, osFamily, parseOsRelease } from './os';
+import type { NodeRun } from './steps';
+
+export interface NodeFacts {
+  os: string;
+  family: OsFamily;
+  uid: number;
+  cpus: number;
+  memoryMb: number;
+  cgroupV2: boolean;
+  hostname: string;
+  productUuid?: string;
+  macs: string[];
+  addresses: string[];
+  listeningPorts: number[];
+}
+
+export const MIN_CONTROL_PLANE = { cpus: 2, memoryMb: 1700 };
+
+/** IPv4 addresses from `ip -o -4 addr show`. */
+export function parseAddresses(output: string): string[] {
+  return [...output.matchAll(/\binet (\d+\.\d+\.\d+\.\d+)\//g)].map((m) => m[1]);
+}
+
+/** Local TCP ports in LISTEN state from `ss -Hltn`. */
+export function parseListeningPorts(output: string): number[] {
+  const ports = output.split('\n').flatMap((line) => {
+    const local = line.trim().split(/\s+/)[3];
+    const match = local ? /:(\d+)$/.exec(local) : null;
+    return match ? [Number(match[1])] : [];
+  });
+  return [...new Set(ports)].sort((a, b) => a - b);
+}
+
+export async function gatherFacts(run: NodeRun, config: ClusterConfig, node: ClusterNode): Promise<NodeFacts> {
+  const osRelease = parseOsRelease((await run.read('/etc/os-release')) ?? '');
+  const family = osFamily(osRelease, config, node.name);
+  if (node.os && node.os !== family) {
+    throw new UserError([`${node.name}: cluster.yaml says os: ${node.os} but the node runs ${osRelease.prettyName} (${family}); fix nodes[].os or remove it`]);
+  }
+  const memInfo = (await run.read('/proc/meminfo')) ?? '';
+  const memKb = Number(/^MemTotal:\s+(\d+) kB/m.exec(memInfo)?.[1] ?? 0);
+  const interfaces = (await run.host.list('/sys/class/net')).filter((name) => name !== 'lo');
+  const macs: string[] = [];
+  for (const name of interfaces) {
+    const mac = (await run.read(`/sys/class/net/${name}/address`))?.trim();
+    if (mac && mac !== '00:00:00:00:00:00') macs.push(mac);
+  }
+  return {
+    os: osRelease.prettyName,
+    family,
+    uid: Number((await run.query(['id', '-u'])).stdout.trim()),
+    cpus: Number((await run.query(['nproc'])).stdout.trim()),
+    memoryMb: Math.floor(memKb / 1024),
+    cgroupV2: (await run.read('/sys/fs/cgroup/cgroup.controllers')) !== undefined,
+    hostname: ((await run.read('/proc/sys/kernel/hostname')) ?? '').trim(),
+    productUuid: (await run.read('/sys/class/dmi/id/product_uuid'))?.trim(),
+    macs,
+    addresses: parseAddresses((await run.query(['ip', '-o', '-4', 'addr', 'show'])).stdout),
+    listeningPorts: parseListeningPorts((await run.query(['ss', '-Hltn'])).stdout),
+  };
+}
+
+export function describeFacts(facts: NodeFacts): string {
+  return `${facts.os} (${facts.family}), ${facts.cpus} CPU(s), ${facts.memoryMb} MB, cgroup ${facts.cgroupV2 ? 'v2' : 'v1'}, `
+    + `product_uuid ${facts.productUuid ?? 'unknown'}, MAC(s) ${facts.macs.join(' ') || 'none'}`;
+}
+
+/** Ports kubeadm or the ingress controller will listen on, by role. */
+export function portsToBeUsed(config: ClusterConfig, node: ClusterNode): number[] {
+  const ports = [10250];
+  if (node.role === 'control-plane') ports.push(6443, 2379, 2380, 10257, 10259);
+  if (node.role === 'worker' && config.ingress.exposure === 'hostNetwork') ports.push(80, 443, 8443);
+  return ports.sort((a, b) => a - b);
+}
+
+/**
+ * Every reason this node cannot be set up, all at once, before any change.
+ * `inCluster`: the node has already been initialised or joined, so its
+ * Kubernetes ports are expected to be in use.
+ */
+export function preflightProblems(config: ClusterConfig, node: ClusterNode, facts: NodeFacts, inCluster: boolean): string[] {
+  const problems: string[] = [];
+  const minor = Number(config.kubernetes.version.split('.')[1]);
+  if (facts.uid !== 0) problems.push(`${node.name}: must run as root (uid 0), not uid ${facts.uid}: run it with sudo`);
+  if (!facts.cgroupV2 && minor >= 35) {
+    problems.push(`${node.name}: the node runs cgroup v1; the kubelet of Kubernetes 1.${minor} refuses it: boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1) or use an OS that defaults to it`);
+  }
+  if (node.role === 'control-plane') {
+    if (facts.cpus < MIN_CONTROL_PLANE.cpus) problems.push(`${node.name}: a control-plane node needs at least ${MIN_CONTROL_PLANE.cpus} CPUs; it has ${facts.cpus}`);
+    if (facts.memoryMb < MIN_CONTROL_PLANE.memoryMb) problems.push(`${node.name}: a control-plane node needs at least ${MIN_CONTROL_PLANE.memoryMb} MB of memory; it has ${facts.memoryMb} MB`);
+  }
+  if (!facts.addresses.includes(node.address)) {
+    problems.push(`${node.name}: address ${node.address} from cluster.yaml is not on any interface of this machine (it has ${facts.addresses.join(', ') || 'none'}); fix nodes[].address or pass the right --node`);
+  }
+  if (!inCluster) {
+    const busy = portsToBeUsed(config, node).filter((port) => facts.listeningPorts.includes(port));
+    if (busy.length) problems.push(`${node.name}: port(s) ${busy.join(', ')} already in use; stop what listens there (ss -ltnp) before setting up Kubernetes`);
+  }
+  return problems;
+}
+
+/** Whether kubeadm has already made this node part of a cluster. */
+export async function isInCluster(run: NodeRun): Promise<boolean> {
+  return (await run.read('/etc/kubernetes/kubelet.conf')) !== undefined;
+}

@@ -1,0 +1,216 @@
+/**
+ * kubeadm: the config files rendered from cluster.yaml, `kubeadm init` on the
+ * first control-plane node, `kubeadm join` on workers with a fresh
+ * short-lived token and the pinned CA hash, and the join ticket that carries
+ * both from one to the other.
+ */
+import { createHash, X509Certificate } from 'node:crypto';
+import { parse, stringify } from 'yaml';
+import { z } from 'zod';
+import { UserError } from '../config/errors';
+import { controlPlaneImageRepository } from '../config/images';
+import type { ClusterConfig, ClusterNode } from '../config/schema';
+import type { NodeRun, Step } from './steps';
+
+export const KUBEADM_API = 'kubeadm.k8s.io/v1beta4';
+export const CRI_SOCKET = 'unix:///var/run/containerd/containerd.sock';
+export const INIT_CONFIG_FILE = '/etc/kubernetes/kubeadm-init.yaml';
+export const JOIN_CONFIG_FILE = '/etc/kubernetes/kubeadm-join.yaml';
+export const ADMIN_CONF = '/etc/kubernetes/admin.conf';
+export const KUBELET_CONF = '/etc/kubernetes/kubelet.conf';
+export const CA_CERT = '/etc/kubernetes/pki/ca.crt';
+export const ROOT_KUBECONFIG = '/root/.kube/config';
+export const DEFAULT_TICKET_FILE = '/root/kubeadm-join-ticket.yaml';
+/** Join tokens live 15 minutes: long enough to join, short enough not to matter in a log. */
+export const TOKEN_TTL_MINUTES = 15;
+export const API_SERVER_PORT = 6443;
+
+export function firstControlPlane(config: ClusterConfig): ClusterNode {
+  return config.nodes.find((n) => n.role === 'control-plane')!;
+}
+
+function nodeRegistration(node: ClusterNode) {
+  return {
+    name: node.name,
+    criSocket: CRI_SOCKET,
+    // Multi-NIC VMs: the kubelet advertises the configured address, not the NAT one.
+    kubeletExtraArgs: [{ name: 'node-ip', value: node.address }],
+  };
+}
+
+/** InitConfiguration + ClusterConfiguration + KubeletConfiguration for `kubeadm init --config`. */
+export function initConfig(config: ClusterConfig, node: ClusterNode): string {
+  const documents = [
+    {
+      apiVersion: KUBEADM_API,
+      kind: 'InitConfiguration',
+      // kubeadm always creates one token at init; make it expire quickly (joins mint their own).
+      bootstrapTokens: [{
+        groups: ['system:bootstrappers:kubeadm:default-node-token'],
+        ttl: `${TOKEN_TTL_MINUTES}m0s`,
+        usages: ['signing', 'authentication'],
+      }],
+      localAPIEndpoint: { advertiseAddress: node.address, bindPort: API_SERVER_PORT },
+      nodeRegistration: nodeRegistration(node),
+    },
+    {
+      apiVersion: KUBEADM_API,
+      kind: 'ClusterConfiguration',
+      kubernetesVersion: `v${config.kubernetes.version}`,
+      imageRepository: controlPlaneImageRepository(config.images),
+      networking: {
+        dnsDomain: 'cluster.local',
+        podSubnet: config.network.podCidr,
+        serviceSubnet: config.network.serviceCidr,
+      },
+    },
+    {
+      apiVersion: 'kubelet.config.k8s.io/v1beta1',
+      kind: 'KubeletConfiguration',
+      cgroupDriver: 'systemd',
+    },
+  ];
+  return documents.map((d) => stringify(d)).join('---\n');
+}
+
+/** What a worker needs from the control plane to join it, safely. */
+export interface JoinDetails {
+  apiServerEndpoint: string;
+  token: string;
+  /** sha256:<hex> of the cluster CA's public key: the worker refuses any other API server. */
+  caCertHash: string;
+}
+
+/** JoinConfiguration for `kubeadm join --config`; the CA is always pinned, never skipped. */
+export function joinConfig(node: ClusterNode, details: JoinDetails): string {
+  return stringify({
+    apiVersion: KUBEADM_API,
+    kind: 'JoinConfiguration',
+    discovery: {
+      bootstrapToken: {
+        apiServerEndpoint: details.apiServerEndpoint,
+        token: details.token,
+        caCertHashes: [details.caCertHash],
+      },
+    },
+    nodeRegistration: nodeRegistration(node),
+  });
+}
+
+/** The hash kubeadm pins: SHA-256 of the CA certificate's DER SubjectPublicKeyInfo. */
+export function caCertHash(caPem: string): string {
+  const spki = new X509Certificate(caPem).publicKey.export({ type: 'spki', format: 'der' });
+  return `sha256:${createHash('sha256').update(spki).digest('hex')}`;
+}
+
+const ticketSchema = z.strictObject({
+  apiServerEndpoint: z.string().regex(/^[\w.-]+:\d+$/),
+  token: z.string().regex(/^[a-z0-9]{6}\.[a-z0-9]{16}$/),
+  caCertHash: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+  expires: z.iso.datetime(),
+});
+export type JoinTicket = z.infer<typeof ticketSchema>;
+
+export function renderTicket(ticket: JoinTicket): string {
+  return `# Join ticket: lets one node join the cluster until ${ticket.expires}.
+# It holds a secret token: copy it only to the worker, and delete it after use.
+${stringify(ticket)}`;
+}
+
+export function parseTicket(text: string, source: string, now: Date): JoinDetails {
+  let data: unknown;
+  try {
+    data = parse(text);
+  } catch {
+    throw new UserError([`${source}: not a join ticket (invalid YAML); make a new one with hosts/init.mjs on the control-plane node`]);
+  }
+  const result = ticketSchema.safeParse(data);
+  if (!result.success) {
+    const field = result.error.issues[0].path.join('.') || 'the file';
+    throw new UserError([`${source}: not a valid join ticket (${field} is missing or malformed); make a new one with hosts/init.mjs on the control-plane node`]);
+  }
+  if (new Date(result.data.expires) <= now) {
+    throw new UserError([`${source}: the join ticket expired at ${result.data.expires}; make a new one with hosts/init.mjs on the control-plane node`]);
+  }
+  const { expires: _expires, ...details } = result.data;
+  return details;
+}
+
+/**
+ * Mints a fresh join token on the control plane and pairs it with the CA
+ * hash read from the cluster's CA certificate.
+ */
+export async function mintJoinDetails(run: NodeRun, config: ClusterConfig): Promise<JoinDetails> {
+  const created = await run.run([
+    'kubeadm', 'token', 'create', `--ttl=${TOKEN_TTL_MINUTES}m0s`, '--description=join a worker (hosts/join.mjs)',
+  ]);
+  const caPem = await run.read(CA_CERT);
+  const controlPlane = firstControlPlane(config);
+  if (run.planning) {
+    return { apiServerEndpoint: `${controlPlane.address}:${API_SERVER_PORT}`, token: '<token from kubeadm token create>', caCertHash: `sha256:<hash of ${CA_CERT}>` };
+  }
+  if (caPem === undefined) throw new UserError([`${controlPlane.name}: ${CA_CERT} is missing: the control plane is not initialised; run hosts/init.mjs there`]);
+  return {
+    apiServerEndpoint: `${controlPlane.address}:${API_SERVER_PORT}`,
+    token: created.stdout.trim(),
+    caCertHash: caCertHash(caPem),
+  };
+}
+
+export function initSteps(config: ClusterConfig, node: ClusterNode, ticketFile: string, now: () => Date): Step[] {
+  return [
+    {
+      title: 'kubeadm init',
+      async apply(run) {
+        if ((await run.read(ADMIN_CONF)) !== undefined) {
+          run.out.line(`[${node.name}] already initialised (${ADMIN_CONF} exists): kubeadm init skipped`);
+          return undefined;
+        }
+        await run.write(INIT_CONFIG_FILE, initConfig(config, node), { mode: 0o600 });
+        await run.run(['kubeadm', 'init', `--config=${INIT_CONFIG_FILE}`]);
+        return `control plane initialised: Kubernetes v${config.kubernetes.version}, pod network ${config.network.podCidr}, service network ${config.network.serviceCidr}`;
+      },
+    },
+    {
+      title: 'admin kubeconfig',
+      async apply(run) {
+        const admin = await run.read(ADMIN_CONF);
+        if (admin !== undefined && admin === (await run.read(ROOT_KUBECONFIG)) && (await run.host.mode(ROOT_KUBECONFIG)) === 0o600) return undefined;
+        await run.run(['install', '-D', '-m', '0600', ADMIN_CONF, ROOT_KUBECONFIG]);
+        return `${ROOT_KUBECONFIG} (mode 0600) for root`;
+      },
+    },
+    {
+      title: 'join ticket',
+      async apply(run) {
+        const details = await mintJoinDetails(run, config);
+        const expires = new Date(now().getTime() + TOKEN_TTL_MINUTES * 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
+        await run.write(ticketFile, renderTicket({ ...details, expires }), { mode: 0o600, secret: true });
+        return `${ticketFile} (mode 0600, valid until ${expires}): copy it to each worker and run hosts/join.mjs --ticket <file> there`;
+      },
+    },
+  ];
+}
+
+export function joinSteps(node: ClusterNode, details: () => Promise<JoinDetails>): Step[] {
+  return [
+    {
+      title: 'kubeadm join',
+      async apply(run) {
+        if ((await run.read(KUBELET_CONF)) !== undefined) {
+          run.out.line(`[${node.name}] already joined (${KUBELET_CONF} exists): kubeadm join skipped`);
+          return undefined;
+        }
+        const join = await details();
+        await run.write(JOIN_CONFIG_FILE, joinConfig(node, join), { mode: 0o600, secret: true });
+        try {
+          await run.run(['kubeadm', 'join', `--config=${JOIN_CONFIG_FILE}`]);
+        } finally {
+          // The config holds the token: it does not outlive the join.
+          await run.remove(JOIN_CONFIG_FILE);
+        }
+        return `joined ${join.apiServerEndpoint} (CA pinned to ${join.caCertHash.slice(0, 19)}...)`;
+      },
+    },
+  ];
+}

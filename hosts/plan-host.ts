@@ -1,0 +1,112 @@
+/**
+ * The machine a --dry-run plans against: a freshly installed node of the
+ * configured OS family (Rocky Linux 9 unless nodes[].os says otherwise),
+ * held in memory. Read-only checks get this model's answers; nothing on the
+ * machine running the dry-run is read or changed.
+ *
+ * The model: swap on and in /etc/fstab, SELinux enforcing (EL), the
+ * family's firewall running (firewalld) or installed and inactive (ufw, on
+ * Ubuntu; none on Debian), no Kubernetes packages, 2 CPUs, 4 GiB, cgroup v2.
+ * init and join plan against that node once prepared (kubeadm installed);
+ * reset against one that has joined a cluster.
+ */
+import type { ClusterConfig, ClusterNode } from '../config/schema';
+import type { CommandResult, Host } from './host';
+import type { OsFamily } from './os';
+
+export const PLAN_DEFAULT_FAMILY: OsFamily = 'el9';
+
+export type PlanState = 'fresh' | 'prepared' | 'in-cluster';
+
+const OS_RELEASE: Record<OsFamily, string> = {
+  el9: 'NAME="Rocky Linux"\nVERSION="9.5 (Blue Onyx)"\nID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.5"\nPRETTY_NAME="Rocky Linux 9.5 (Blue Onyx)"\n',
+  debian: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nVERSION="12 (bookworm)"\nID=debian\n',
+  ubuntu: 'PRETTY_NAME="Ubuntu 24.04.1 LTS"\nNAME="Ubuntu"\nVERSION_ID="24.04"\nVERSION="24.04.1 LTS (Noble Numbat)"\nID=ubuntu\nID_LIKE=debian\n',
+};
+
+/** kubeadm's pause image per minor, as `kubeadm config images list` prints it (the model's answer only). */
+export const PAUSE_VERSION_BY_MINOR: Record<number, string> = { 31: '3.10', 32: '3.10', 33: '3.10', 34: '3.10.1', 35: '3.10.1' };
+
+export function freshNodeFiles(family: OsFamily): Record<string, string> {
+  const files: Record<string, string> = {
+    '/etc/os-release': OS_RELEASE[family],
+    '/etc/hostname': 'localhost.localdomain\n',
+    '/proc/sys/kernel/hostname': 'localhost.localdomain\n',
+    '/etc/hosts': '127.0.0.1   localhost localhost.localdomain\n::1         localhost localhost.localdomain\n',
+    '/etc/fstab': '/dev/mapper/root  /     xfs   defaults  0 0\nUUID=0b7c-swap    none  swap  defaults  0 0\n',
+    '/proc/swaps': 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/dm-1                               partition\t2097148\t\t0\t\t-2\n',
+    '/proc/modules': '',
+    '/proc/meminfo': 'MemTotal:        4001636 kB\nMemFree:         3000000 kB\n',
+    '/sys/fs/cgroup/cgroup.controllers': 'cpuset cpu io memory hugetlb pids rdma misc\n',
+    '/sys/class/dmi/id/product_uuid': '00000000-0000-4000-8000-000000000001\n',
+    '/sys/class/net/eth0/address': '52:54:00:00:00:01\n',
+    '/proc/sys/net/ipv4/ip_forward': '0\n',
+  };
+  if (family === 'el9') {
+    files['/etc/selinux/config'] = 'SELINUX=enforcing\nSELINUXTYPE=targeted\n';
+    files['/sys/fs/selinux/enforce'] = '1';
+  }
+  return files;
+}
+
+const ok = (stdout = ''): CommandResult => ({ code: 0, stdout, stderr: '' });
+const fail = (code: number, stderr = ''): CommandResult => ({ code, stdout: '', stderr });
+
+export class PlanHost implements Host {
+  private readonly files: Map<string, { content: string; mode: number }>;
+
+  constructor(readonly family: OsFamily, private readonly config: ClusterConfig, private readonly node: ClusterNode, readonly state: PlanState = 'fresh') {
+    const files = freshNodeFiles(family);
+    if (state === 'in-cluster') {
+      files['/etc/kubernetes/kubelet.conf'] = 'apiVersion: v1\nkind: Config\n';
+      files['/etc/kubernetes/manifests/.keep'] = '';
+      files['/etc/cni/net.d/10-flannel.conflist'] = '{}\n';
+      files['/sys/class/net/cni0/address'] = '52:54:00:00:00:02\n';
+      files['/sys/class/net/flannel.1/address'] = '52:54:00:00:00:03\n';
+      files['/root/.kube/config'] = 'apiVersion: v1\nkind: Config\n';
+    }
+    this.files = new Map(Object.entries(files).map(([file, content]) => [file, { content, mode: 0o644 }]));
+  }
+
+  async exec(argv: string[]): Promise<CommandResult> {
+    const command = argv.join(' ');
+    const minor = Number(this.config.kubernetes.version.split('.')[1]);
+    if (command === 'id -u') return ok('0\n');
+    if (command === 'nproc') return ok('2\n');
+    if (command === 'ip -o -4 addr show') return ok(`1: lo    inet 127.0.0.1/8 scope host lo\n2: eth0    inet ${this.node.address}/24 scope global eth0\n`);
+    if (argv[0] === 'rpm' || argv[0] === 'dpkg-query') return fail(1, `package ${argv[argv.length - 1]} is not installed`);
+    if (argv[0] === 'systemctl' && argv[1] === 'is-enabled') return { code: 1, stdout: 'disabled\n', stderr: '' };
+    if (argv[0] === 'systemctl' && argv[1] === 'is-active') return { code: 3, stdout: 'inactive\n', stderr: '' };
+    if (command === 'firewall-cmd --state') return this.family === 'el9' ? ok('running\n') : fail(127, 'firewall-cmd: command not found');
+    if (argv[0] === 'ufw') return this.family === 'ubuntu' ? ok(argv[1] === 'status' ? 'Status: inactive\n' : '') : fail(127, 'ufw: command not found');
+    if (argv[0] === 'kubeadm' && argv.slice(1, 4).join(' ') === 'config images list') {
+      const repo = argv.find((a) => a.startsWith('--image-repository='))!.split('=')[1];
+      return ok(`${repo}/pause:${PAUSE_VERSION_BY_MINOR[minor]}\n`);
+    }
+    if (argv[0] === 'kubeadm' && argv[1] === 'version') return this.state === 'fresh' ? fail(127, 'kubeadm: command not found') : ok(`v${this.config.kubernetes.version}\n`);
+    if (command === 'iptables-save') return ok(this.state === 'in-cluster' ? '*nat\n:KUBE-SERVICES - [0:0]\n:FLANNEL-POSTRTG - [0:0]\nCOMMIT\n' : '');
+    if (argv[0] === 'ipvsadm') return fail(127, 'ipvsadm: command not found');
+    return ok();
+  }
+
+  async read(file: string): Promise<string | undefined> {
+    return this.files.get(file)?.content;
+  }
+
+  async write(file: string, content: string, mode: number): Promise<void> {
+    this.files.set(file, { content, mode });
+  }
+
+  async mode(file: string): Promise<number | undefined> {
+    return this.files.get(file)?.mode;
+  }
+
+  async remove(file: string): Promise<void> {
+    for (const key of [...this.files.keys()]) if (key === file || key.startsWith(`${file}/`)) this.files.delete(key);
+  }
+
+  async list(dir: string): Promise<string[]> {
+    const prefix = `${dir}/`;
+    return [...new Set([...this.files.keys()].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length).split('/')[0]))].sort();
+  }
+}

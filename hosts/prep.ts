@@ -1,0 +1,184 @@
+/**
+ * Node preparation: what the tutorial did by hand on every VM, corrected and
+ * idempotent. Each step checks first and changes only what differs.
+ */
+import { UserError } from '../config/errors';
+import { controlPlaneImageRepository } from '../config/images';
+import type { ClusterConfig, ClusterNode } from '../config/schema';
+import { describeFacts, gatherFacts, isInCluster, type NodeFacts, preflightProblems } from './facts';
+import { configureFirewall } from './firewall';
+import { OS_ADAPTERS, type OsAdapter, type WantedPackage } from './os';
+import {
+  CONTAINERD_CONFIG,
+  containerdConfig,
+  CRICTL_CONFIG,
+  crictlConfig,
+  fstabWithoutSwap,
+  hostsFile,
+  KERNEL_MODULES,
+  MODULES_FILE,
+  modulesConf,
+  selinuxPermissive,
+  SYSCTL_FILE,
+  sysctlConf,
+  sysctlPath,
+  SYSCTLS,
+} from './render';
+import type { NodeRun, Step } from './steps';
+
+/** The pause image kubeadm expects, from `kubeadm config images list` (so it follows the version and the mirror). */
+export async function sandboxImage(run: NodeRun, config: ClusterConfig): Promise<string> {
+  const listed = await run.query([
+    'kubeadm', 'config', 'images', 'list',
+    `--kubernetes-version=v${config.kubernetes.version}`,
+    `--image-repository=${controlPlaneImageRepository(config.images)}`,
+  ], { mustSucceed: true });
+  const pause = listed.stdout.split('\n').map((l) => l.trim()).find((l) => /\/pause:/.test(l));
+  if (!pause) throw new Error(`kubeadm config images list printed no pause image:\n${listed.stdout}`);
+  return pause;
+}
+
+/** Enables and starts a service unless it already is enabled and running; returns whether it did. */
+async function enableService(run: NodeRun, service: string): Promise<boolean> {
+  const enabled = (await run.query(['systemctl', 'is-enabled', service])).stdout.trim() === 'enabled';
+  const active = (await run.query(['systemctl', 'is-active', service])).stdout.trim() === 'active';
+  if (enabled && active) return false;
+  await run.run(['systemctl', 'enable', '--now', service]);
+  return true;
+}
+
+const listed = (items: string[]) => (items.length ? items.join('; ') : undefined);
+
+export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeFacts): Step[] {
+  const os = (): OsAdapter => OS_ADAPTERS[facts.family];
+  return [
+    {
+      title: 'hostname',
+      async apply(run) {
+        if (facts.hostname === node.name) return undefined;
+        await run.run(['hostnamectl', 'set-hostname', node.name]);
+        return `set to ${node.name} (was ${facts.hostname || 'unset'})`;
+      },
+    },
+    {
+      title: '/etc/hosts',
+      async apply(run) {
+        const changed = await run.write('/etc/hosts', hostsFile((await run.read('/etc/hosts')) ?? '', config.nodes));
+        return changed ? `one line for each of the ${config.nodes.length} nodes, in a managed block` : undefined;
+      },
+    },
+    {
+      title: 'swap',
+      async apply(run) {
+        const done: string[] = [];
+        const active = ((await run.read('/proc/swaps')) ?? '').split('\n').slice(1).filter((l) => l.trim());
+        if (active.length) {
+          await run.run(['swapoff', '-a']);
+          done.push(`turned off ${active.length} swap area(s)`);
+        }
+        const fstab = await run.read('/etc/fstab');
+        if (fstab !== undefined && (await run.write('/etc/fstab', fstabWithoutSwap(fstab)))) done.push('swap entries commented out in /etc/fstab');
+        return listed(done);
+      },
+    },
+    {
+      title: 'SELinux',
+      async apply(run) {
+        if (!os().selinux) return undefined;
+        const done: string[] = [];
+        if ((await run.read('/sys/fs/selinux/enforce'))?.trim() === '1') {
+          await run.run(['setenforce', '0']);
+          done.push('permissive now');
+        }
+        const current = await run.read('/etc/selinux/config');
+        if (current !== undefined && (await run.write('/etc/selinux/config', selinuxPermissive(current)))) done.push('SELINUX=permissive in /etc/selinux/config');
+        return listed(done);
+      },
+    },
+    {
+      title: 'firewall',
+      apply: (run) => configureFirewall(run, os(), config, node),
+    },
+    {
+      title: 'kernel modules',
+      async apply(run) {
+        const done: string[] = [];
+        if (await run.write(MODULES_FILE, modulesConf())) done.push(`${MODULES_FILE} written`);
+        const loaded = ((await run.read('/proc/modules')) ?? '').split('\n').map((l) => l.split(' ')[0]);
+        for (const module of KERNEL_MODULES.filter((m) => !loaded.includes(m))) {
+          await run.run(['modprobe', module]);
+          done.push(`${module} loaded`);
+        }
+        return listed(done);
+      },
+    },
+    {
+      title: 'sysctl',
+      async apply(run) {
+        const written = await run.write(SYSCTL_FILE, sysctlConf());
+        const live = await Promise.all(Object.entries(SYSCTLS).map(async ([key, value]) => (await run.read(sysctlPath(key)))?.trim() === value));
+        if (!written && live.every(Boolean)) return undefined;
+        await run.run(['sysctl', '--system']);
+        return `${Object.keys(SYSCTLS).join(', ')} = 1, live and in ${SYSCTL_FILE}`;
+      },
+    },
+    {
+      title: 'package repositories',
+      async apply(run) {
+        return listed(await os().addRepositories(run, config));
+      },
+    },
+    {
+      title: 'packages',
+      async apply(run) {
+        const kube = ['kubelet', 'kubeadm', 'kubectl'];
+        const wanted: WantedPackage[] = [{ name: os().containerdPackage }, ...kube.map((name) => ({ name, version: config.kubernetes.version }))];
+        const missing = [];
+        for (const pkg of wanted) {
+          const installed = await os().installedVersion(run, pkg.name);
+          if (installed === undefined || !os().matches(installed, pkg)) missing.push(pkg);
+        }
+        const done: string[] = [];
+        if (missing.length) {
+          await os().install(run, missing);
+          done.push(`installed ${missing.map((p) => (p.version ? `${p.name} ${p.version}` : p.name)).join(', ')}`);
+        }
+        if (await os().hold(run, kube)) done.push(`held ${kube.join(', ')}`);
+        return listed(done);
+      },
+    },
+    {
+      title: 'containerd',
+      async apply(run) {
+        const done: string[] = [];
+        const image = await sandboxImage(run, config);
+        const configChanged = await run.write(CONTAINERD_CONFIG, containerdConfig(image));
+        if (configChanged) done.push(`${CONTAINERD_CONFIG}: SystemdCgroup = true, sandbox image ${image}`);
+        if (await run.write(CRICTL_CONFIG, crictlConfig())) done.push(`${CRICTL_CONFIG} written`);
+        if (await enableService(run, 'containerd')) done.push('containerd enabled and started');
+        else if (configChanged) {
+          await run.run(['systemctl', 'restart', 'containerd']);
+          done.push('containerd restarted');
+        }
+        return listed(done);
+      },
+    },
+    {
+      title: 'kubelet',
+      async apply(run) {
+        // Until kubeadm init or join writes its config, the kubelet restarts every few seconds: expected.
+        return (await enableService(run, 'kubelet')) ? 'kubelet enabled (it waits for kubeadm init/join)' : undefined;
+      },
+    },
+  ];
+}
+
+/** Reads the facts, refuses the node with every problem at once, or prepares it. */
+export async function prepareNode(run: NodeRun, config: ClusterConfig, node: ClusterNode): Promise<NodeFacts> {
+  const facts = await gatherFacts(run, config, node);
+  run.out.line(`[${node.name}] facts: ${describeFacts(facts)}`);
+  const problems = preflightProblems(config, node, facts, await isInCluster(run));
+  if (problems.length) throw new UserError(problems);
+  await run.runSteps('prep', prepSteps(config, node, facts));
+  return facts;
+}

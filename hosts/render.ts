@@ -1,0 +1,182 @@
+/**
+ * Every file the node scripts write or edit, as pure functions of the
+ * config (and, for edits, of the file's current text). Unit tested; the
+ * steps only decide whether and where to write.
+ */
+import type { ClusterConfig, ClusterNode } from '../config/schema';
+
+export const MANAGED_BY = 'managed by hosts/prep.mjs';
+
+// ---- /etc/hosts -------------------------------------------------------------
+
+const HOSTS_BEGIN = `# BEGIN cluster nodes (${MANAGED_BY})`;
+const HOSTS_END = '# END cluster nodes';
+
+/**
+ * /etc/hosts with one line per node in a managed block, replaced (never
+ * duplicated) on every run. A node the file already maps the same way
+ * outside the block is left to that line.
+ */
+export function hostsFile(current: string, nodes: ClusterNode[]): string {
+  const lines = current.replace(/\n$/, '').split('\n');
+  const begin = lines.indexOf(HOSTS_BEGIN);
+  const end = lines.indexOf(HOSTS_END, begin);
+  const outside = begin >= 0 && end > begin ? [...lines.slice(0, begin), ...lines.slice(end + 1)] : lines;
+  const mapped = new Set(outside.flatMap((line) => {
+    const [address, ...names] = line.replace(/#.*/, '').trim().split(/\s+/);
+    return names.map((name) => `${address} ${name}`);
+  }));
+  const entries = nodes.filter((n) => !mapped.has(`${n.address} ${n.name}`)).map((n) => `${n.address}\t${n.name}`);
+  const block = entries.length ? [HOSTS_BEGIN, ...entries, HOSTS_END] : [];
+  const kept = outside.length === 1 && outside[0] === '' ? [] : outside;
+  return `${[...kept, ...block].join('\n')}\n`;
+}
+
+/** /etc/hosts without the managed block (reset --undo-prep). */
+export function hostsFileWithoutBlock(current: string): string {
+  const lines = current.split('\n');
+  const begin = lines.indexOf(HOSTS_BEGIN);
+  const end = lines.indexOf(HOSTS_END, begin);
+  return begin >= 0 && end > begin ? [...lines.slice(0, begin), ...lines.slice(end + 1)].join('\n') : current;
+}
+
+// ---- /etc/fstab -------------------------------------------------------------
+
+const SWAP_OFF = `#swap-off (${MANAGED_BY}): `;
+
+/** /etc/fstab with every active swap entry commented out, marked so it can be restored. */
+export function fstabWithoutSwap(current: string): string {
+  return current.split('\n').map((line) => {
+    const fields = line.trim().split(/\s+/);
+    return !line.trim().startsWith('#') && fields.length >= 3 && fields[2] === 'swap' ? `${SWAP_OFF}${line}` : line;
+  }).join('\n');
+}
+
+/** /etc/fstab with the swap entries this project commented out restored. */
+export function fstabWithSwapRestored(current: string): string {
+  return current.split('\n').map((line) => (line.startsWith(SWAP_OFF) ? line.slice(SWAP_OFF.length) : line)).join('\n');
+}
+
+// ---- /etc/selinux/config ----------------------------------------------------
+
+const SELINUX_WAS = `# SELINUX was enforcing before hosts/prep.mjs set permissive; hosts/reset.mjs --undo-prep restores it`;
+
+/** SELINUX=permissive, as kubeadm asks (not `disabled`, and not the tutorial's typo `diabled`). */
+export function selinuxPermissive(current: string): string {
+  if (!/^SELINUX=enforcing\s*$/m.test(current)) return current;
+  return current.replace(/^SELINUX=enforcing\s*$/m, `${SELINUX_WAS}\nSELINUX=permissive`);
+}
+
+export function selinuxRestored(current: string): string {
+  return current.includes(SELINUX_WAS) ? current.replace(`${SELINUX_WAS}\nSELINUX=permissive`, 'SELINUX=enforcing') : current;
+}
+
+// ---- kernel -----------------------------------------------------------------
+
+export const KERNEL_MODULES = ['overlay', 'br_netfilter'] as const;
+export const MODULES_FILE = '/etc/modules-load.d/kubernetes.conf';
+
+export function modulesConf(): string {
+  return `# Kernel modules for containerd and bridged pod traffic (${MANAGED_BY})\n${KERNEL_MODULES.join('\n')}\n`;
+}
+
+export const SYSCTLS = {
+  'net.ipv4.ip_forward': '1',
+  'net.bridge.bridge-nf-call-iptables': '1',
+  'net.bridge.bridge-nf-call-ip6tables': '1',
+} as const;
+export const SYSCTL_FILE = '/etc/sysctl.d/99-kubernetes.conf';
+
+export function sysctlConf(): string {
+  const lines = Object.entries(SYSCTLS).map(([key, value]) => `${key} = ${value}`);
+  return `# Forwarding and bridge netfilter for Kubernetes networking (${MANAGED_BY})\n${lines.join('\n')}\n`;
+}
+
+/** Where a sysctl's live value is, e.g. net.ipv4.ip_forward -> /proc/sys/net/ipv4/ip_forward. */
+export function sysctlPath(key: string): string {
+  return `/proc/sys/${key.replace(/\./g, '/')}`;
+}
+
+// ---- container runtime -------------------------------------------------------
+
+export const CONTAINERD_CONFIG = '/etc/containerd/config.toml';
+
+/**
+ * containerd's config: only what differs from containerd's defaults. The
+ * version 2 format is read by containerd 1.6, 1.7 and 2.x (which migrates it).
+ * The whole file is replaced, which also drops the `disabled_plugins =
+ * ["cri"]` that Docker's containerd.io package ships.
+ */
+export function containerdConfig(sandboxImage: string): string {
+  return `# containerd for kubelet (${MANAGED_BY})
+version = 2
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "${sandboxImage}"
+
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+  SystemdCgroup = true
+`;
+}
+
+export const CRICTL_CONFIG = '/etc/crictl.yaml';
+
+export function crictlConfig(): string {
+  return `# crictl talks to containerd (${MANAGED_BY})
+runtime-endpoint: unix:///run/containerd/containerd.sock
+image-endpoint: unix:///run/containerd/containerd.sock
+timeout: 10
+`;
+}
+
+// ---- package repositories ----------------------------------------------------
+
+export function kubernetesMinor(config: ClusterConfig): string {
+  return config.kubernetes.version.split('.').slice(0, 2).join('.');
+}
+
+export function kubernetesRepoBase(config: ClusterConfig, format: 'deb' | 'rpm'): string {
+  return `${config.packages.kubernetes}/v${kubernetesMinor(config)}/${format}/`;
+}
+
+export const APT_KEYRING = '/etc/apt/keyrings/kubernetes-apt-keyring.asc';
+export const APT_SOURCE = '/etc/apt/sources.list.d/kubernetes.list';
+
+/** The signed apt source; the key is ASCII-armoured (.asc), which apt reads directly. */
+export function aptSource(config: ClusterConfig): string {
+  return `deb [signed-by=${APT_KEYRING}] ${kubernetesRepoBase(config, 'deb')} /\n`;
+}
+
+export const KUBERNETES_PACKAGES = ['kubelet', 'kubeadm', 'kubectl', 'cri-tools', 'kubernetes-cni'] as const;
+export const YUM_KUBERNETES_REPO = '/etc/yum.repos.d/kubernetes.repo';
+
+/** The signed rpm repository; `exclude` keeps dnf from upgrading the pinned packages (the rpm side of a hold). */
+export function yumKubernetesRepo(config: ClusterConfig): string {
+  const base = kubernetesRepoBase(config, 'rpm');
+  return `# Kubernetes ${kubernetesMinor(config)} packages (${MANAGED_BY})
+[kubernetes]
+name=Kubernetes
+baseurl=${base}
+enabled=1
+gpgcheck=1
+gpgkey=${base}repodata/repomd.xml.key
+exclude=${KUBERNETES_PACKAGES.join(' ')}
+`;
+}
+
+export const YUM_DOCKER_REPO = '/etc/yum.repos.d/docker-ce.repo';
+
+/** Docker's CentOS repository, for containerd.io on EL9 (not in the base repositories). */
+export function yumDockerRepo(config: ClusterConfig): string {
+  return `# containerd.io from Docker's repository (${MANAGED_BY})
+[docker-ce-stable]
+name=Docker CE Stable - $basearch
+baseurl=${config.packages.docker}/$releasever/$basearch/stable
+enabled=1
+gpgcheck=1
+gpgkey=${config.packages.docker}/gpg
+`;
+}

@@ -1,0 +1,160 @@
+/**
+ * The step runner shared by every node script, in two modes:
+ * - apply: commands run, files are written (atomically, after a backup of
+ *   the previous content), and each step says what it changed;
+ * - plan (--dry-run): the same step code runs against a model of a fresh
+ *   node; read-only checks get the model's answer, and every command and
+ *   file write is printed instead of done. The plan cannot drift from what
+ *   runs because it is what runs.
+ */
+import { UserError } from '../config/errors';
+import type { CommandResult, ExecOptions, Host } from './host';
+import { redact } from './redact';
+
+export type Mode = 'apply' | 'plan';
+
+/** Where the scripts' lines go: the terminal and the log, always through redact(). */
+export interface Output {
+  line(text: string): void;
+}
+
+export function consoleOutput(log?: (line: string) => void): Output {
+  return {
+    line(text) {
+      const safe = redact(text);
+      console.log(safe);
+      log?.(safe);
+    },
+  };
+}
+
+/** A command that failed: one line naming the node, the step, the command, its exit code and its last stderr lines. */
+export class StepFailed extends UserError {
+  constructor(node: string, step: string, argv: string[], result: CommandResult) {
+    const tail = (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-3).join(' | ');
+    super([redact(`${node}: step "${step}" failed: \`${argv.join(' ')}\` exited ${result.code}${tail ? `: ${tail}` : ''}`)]);
+  }
+}
+
+export interface Step {
+  title: string;
+  /** Does the step's work; returns what changed, or undefined when nothing needed doing. */
+  apply(node: NodeRun): Promise<string | undefined>;
+}
+
+export interface WriteOptions {
+  mode?: number;
+  /** Content holds a secret: the plan shows it redacted. */
+  secret?: boolean;
+}
+
+function timestamp(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+/** One node's run of one script: the context every step works through. */
+export class NodeRun {
+  private stepTitle = '';
+  /** Mutating commands and file writes done (apply) or planned (plan), for idempotency checks. */
+  readonly changes: string[] = [];
+
+  constructor(
+    readonly nodeName: string,
+    readonly host: Host,
+    readonly mode: Mode,
+    public out: Output,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** Runs steps without printing or counting them (to bring a plan's model up to a later state). */
+  async quietly<T>(body: () => Promise<T>): Promise<T> {
+    const [out, changes] = [this.out, this.changes.length];
+    this.out = { line: () => undefined };
+    try {
+      return await body();
+    } finally {
+      this.out = out;
+      this.changes.length = changes;
+    }
+  }
+
+  get planning(): boolean {
+    return this.mode === 'plan';
+  }
+
+  /**
+   * A read-only check. It runs in both modes; in plan mode the model host
+   * answers it (see PlanHost), and the plan lists it as a check.
+   */
+  async query(argv: string[], options: ExecOptions & { mustSucceed?: boolean } = {}): Promise<CommandResult> {
+    if (this.planning) this.out.line(`  # check: ${argv.join(' ')}`);
+    const result = await this.host.exec(argv, options);
+    if (options.mustSucceed && result.code !== 0) throw new StepFailed(this.nodeName, this.stepTitle, argv, result);
+    return result;
+  }
+
+  /** A command that changes the node; a non-zero exit stops the node's run. */
+  async run(argv: string[], options: ExecOptions = {}): Promise<CommandResult> {
+    this.changes.push(`run ${argv.join(' ')}`);
+    if (this.planning) {
+      this.out.line(`  $ ${argv.join(' ')}${options.input !== undefined ? ' (with input)' : ''}`);
+      return { code: 0, stdout: '', stderr: '' };
+    }
+    const result = await this.host.exec(argv, options);
+    if (result.code !== 0) throw new StepFailed(this.nodeName, this.stepTitle, argv, result);
+    return result;
+  }
+
+  read(file: string): Promise<string | undefined> {
+    return this.host.read(file);
+  }
+
+  /**
+   * Makes a file hold `content`. Nothing happens when it already does;
+   * otherwise the previous content is kept as `<file>.bak-<time>` and the file
+   * is replaced atomically. Returns whether the file changed.
+   */
+  async write(file: string, content: string, options: WriteOptions = {}): Promise<boolean> {
+    const current = await this.host.read(file);
+    const currentMode = await this.host.mode(file);
+    const mode = options.mode ?? currentMode ?? 0o644;
+    if (current === content && (currentMode === undefined || currentMode === mode)) return false;
+    const backup = current !== undefined && current !== content ? `${file}.bak-${timestamp(this.now())}` : undefined;
+    this.changes.push(`write ${file}`);
+    if (this.planning) {
+      this.out.line(`  --- write ${file} (mode ${mode.toString(8).padStart(4, '0')}${backup ? `, previous content kept as ${file}.bak-<time>` : ''})`);
+      const shown = options.secret ? redact(content) : content;
+      for (const line of shown.replace(/\n$/, '').split('\n')) this.out.line(`  | ${line}`);
+      this.out.line('  ---');
+    } else if (backup) {
+      await this.host.write(backup, current!, currentMode ?? 0o600);
+    }
+    await this.host.write(file, content, mode);
+    return true;
+  }
+
+  /** Removes a file or folder if it exists; returns whether it did. */
+  async remove(file: string): Promise<boolean> {
+    if ((await this.host.mode(file)) === undefined) return false;
+    this.changes.push(`remove ${file}`);
+    if (this.planning) this.out.line(`  $ rm -rf ${file}`);
+    await this.host.remove(file);
+    return true;
+  }
+
+  /** Runs the steps in order; returns how many changed something. */
+  async runSteps(script: string, steps: Step[]): Promise<number> {
+    let changed = 0;
+    for (const step of steps) {
+      this.stepTitle = step.title;
+      if (this.planning) this.out.line(`[${this.nodeName}] ${script} / ${step.title}`);
+      const summary = await step.apply(this);
+      if (summary !== undefined) changed++;
+      if (!this.planning) this.out.line(`[${this.nodeName}] ${step.title}: ${summary ?? 'ok, nothing to change'}`);
+    }
+    if (!this.planning) {
+      this.out.line(`[${this.nodeName}] ${script}: ${changed === 0 ? 'nothing changed, the node already was as configured' : `done, ${changed} step(s) changed something`}`);
+    }
+    return changed;
+  }
+}

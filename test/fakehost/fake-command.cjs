@@ -1,0 +1,379 @@
+/* eslint-disable */
+// The fake command layer of the test hosts. Every command the node scripts
+// run (kubeadm, systemctl, dnf, apt-get, firewall-cmd, ufw, modprobe, sysctl,
+// swapoff, ...) is a small shell wrapper in the sandbox's bin folder that
+// calls this file with the command's name. It records the call in
+// $FAKE_ROOT/.fake/commands.log and emulates the command's effect on the
+// sandbox root's files ($FAKE_ROOT stands for `/`).
+//
+// State beyond plain files lives in $FAKE_ROOT/.fake/*.json. A cluster shared
+// by several sandboxes (the CA, the tokens) lives in $FAKE_CLUSTER.
+// $FAKE_ROOT/.fake/fail holds command prefixes that fail (failure injection).
+const fs = require('node:fs');
+const path = require('node:path');
+const crypto = require('node:crypto');
+const { execFileSync } = require('node:child_process');
+
+const ROOT = process.env.FAKE_ROOT;
+const CLUSTER = process.env.FAKE_CLUSTER;
+const at = (file) => path.join(ROOT, file);
+const state = (name) => at(`.fake/${name}`);
+
+function read(file, fallback) {
+  try { return fs.readFileSync(at(file), 'utf8'); } catch { return fallback; }
+}
+function write(file, content, mode = 0o644) {
+  fs.mkdirSync(path.dirname(at(file)), { recursive: true });
+  fs.writeFileSync(at(file), content, { mode });
+  fs.chmodSync(at(file), mode);
+}
+function exists(file) { return fs.existsSync(at(file)); }
+function remove(file) { fs.rmSync(at(file), { recursive: true, force: true }); }
+function json(name, fallback) {
+  try { return JSON.parse(fs.readFileSync(state(name), 'utf8')); } catch { return fallback; }
+}
+function saveJson(name, value) {
+  fs.mkdirSync(path.dirname(state(name)), { recursive: true });
+  fs.writeFileSync(state(name), JSON.stringify(value, null, 2));
+}
+
+class Exit extends Error {
+  constructor(code, stdout = '', stderr = '') { super(stderr); this.code = code; this.stdout = stdout; this.stderr = stderr; }
+}
+const fail = (code, stderr) => { throw new Exit(code, '', stderr); };
+
+// ---- packages ---------------------------------------------------------------
+
+const PACKAGE_VERSIONS = { deb: { containerd: '1.6.20~ds1-1+b1', curl: '7.88.1-10', 'ca-certificates': '20230311' }, rpm: { 'containerd.io': '1.7.27' } };
+
+function packages() { return json('packages.json', {}); }
+function installPackage(name, version) {
+  const all = packages();
+  all[name] = version;
+  saveJson('packages.json', all);
+  if (name === 'containerd' || name === 'containerd.io') {
+    // Like the real packages: Docker's containerd.io disables CRI; Debian's ships no config.
+    if (name === 'containerd.io') write('/etc/containerd/config.toml', 'disabled_plugins = ["cri"]\n');
+    const services = json('services.json', {});
+    services.containerd = { enabled: name === 'containerd', active: name === 'containerd' };
+    saveJson('services.json', services);
+  }
+  if (name === 'kubelet') {
+    const services = json('services.json', {});
+    services.kubelet = { enabled: false, active: false };
+    saveJson('services.json', services);
+  }
+}
+
+function dnf(args) {
+  if (args[0] !== 'install') fail(1, `fake dnf: unsupported ${args.join(' ')}`);
+  const specs = args.slice(1).filter((a) => !a.startsWith('-'));
+  const disableExcludes = args.includes('--disableexcludes=kubernetes');
+  for (const spec of specs) {
+    const match = /^(kubelet|kubeadm|kubectl)-(\d+\.\d+\.\d+)$/.exec(spec);
+    if (match) {
+      const repo = read('/etc/yum.repos.d/kubernetes.repo', '');
+      if (!/gpgcheck=1/.test(repo)) fail(1, `Error: Unable to find a match: ${spec}`);
+      if (/exclude=.*kubelet/.test(repo) && !disableExcludes) fail(1, `Error: Unable to find a match: ${spec} (excluded)`);
+      installPackage(match[1], match[2]);
+    } else if (spec === 'containerd.io') {
+      if (!exists('/etc/yum.repos.d/docker-ce.repo')) fail(1, 'Error: Unable to find a match: containerd.io');
+      installPackage(spec, PACKAGE_VERSIONS.rpm[spec]);
+    } else fail(1, `Error: Unable to find a match: ${spec}`);
+  }
+  return 'Complete!\n';
+}
+
+function rpm(args) {
+  const name = args[args.length - 1];
+  const version = packages()[name];
+  if (!version) throw new Exit(1, `package ${name} is not installed\n`);
+  return version;
+}
+
+function aptGet(args) {
+  const command = args.find((a) => !a.startsWith('-'));
+  if (command === 'update') {
+    const source = read('/etc/apt/sources.list.d/kubernetes.list');
+    if (source && !exists('/etc/apt/keyrings/kubernetes-apt-keyring.asc')) fail(100, 'E: The repository is not signed.');
+    saveJson('apt-updated.json', { at: Date.now(), kubernetes: Boolean(source) });
+    return 'Reading package lists... Done\n';
+  }
+  if (command !== 'install') fail(100, `fake apt-get: unsupported ${args.join(' ')}`);
+  const held = json('holds.json', []);
+  const allowHeld = args.includes('--allow-change-held-packages');
+  for (const spec of args.slice(args.indexOf('install') + 1).filter((a) => !a.startsWith('-'))) {
+    const [name, wanted] = spec.split('=');
+    if (['kubelet', 'kubeadm', 'kubectl'].includes(name)) {
+      if (!json('apt-updated.json', {}).kubernetes) fail(100, `E: Unable to locate package ${name}`);
+      if (held.includes(name) && !allowHeld) fail(100, `E: Held packages were changed and -y was used without --allow-change-held-packages.`);
+      const version = /^(\d+\.\d+\.\d+)-\*$/.exec(wanted ?? '');
+      if (!version) fail(100, `E: Version '${wanted}' for '${name}' was not found`);
+      installPackage(name, `${version[1]}-1.1`);
+    } else if (PACKAGE_VERSIONS.deb[name]) {
+      if (!exists('.fake/apt-updated.json')) fail(100, `E: Unable to locate package ${name}`);
+      installPackage(name, PACKAGE_VERSIONS.deb[name]);
+    } else fail(100, `E: Unable to locate package ${name}`);
+  }
+  return '';
+}
+
+function dpkgQuery(args) {
+  const name = args[args.length - 1];
+  const version = packages()[name];
+  if (!version) throw new Exit(1, '', `dpkg-query: no packages found matching ${name}\n`);
+  return `install ok installed ${version}`;
+}
+
+function aptMark(args) {
+  const held = new Set(json('holds.json', []));
+  if (args[0] === 'showhold') return [...held].map((p) => `${p}\n`).join('');
+  for (const name of args.slice(1)) {
+    if (!packages()[name]) fail(100, `E: Unable to locate package ${name}`);
+    if (args[0] === 'hold') held.add(name); else held.delete(name);
+  }
+  saveJson('holds.json', [...held]);
+  return args.slice(1).map((n) => `${n} set on ${args[0]}.\n`).join('');
+}
+
+// ---- services, kernel, system -----------------------------------------------
+
+function systemctl(args) {
+  const services = json('services.json', {});
+  const verb = args[0];
+  const name = args[args.length - 1];
+  const unit = services[name];
+  if (!unit) {
+    if (verb === 'is-enabled') throw new Exit(1, '', `Failed to get unit file state for ${name}.service: No such file or directory\n`);
+    if (verb === 'is-active') throw new Exit(3, 'inactive\n');
+    fail(5, `Failed to ${verb} ${name}.service: Unit ${name}.service not found.`);
+  }
+  if (verb === 'is-enabled') { if (!unit.enabled) throw new Exit(1, 'disabled\n'); return 'enabled\n'; }
+  if (verb === 'is-active') { if (!unit.active) throw new Exit(3, 'inactive\n'); return 'active\n'; }
+  if (verb === 'enable') { unit.enabled = true; if (args.includes('--now')) unit.active = true; }
+  else if (verb === 'disable') { unit.enabled = false; if (args.includes('--now')) unit.active = false; }
+  else if (verb === 'restart' || verb === 'start') unit.active = true;
+  else if (verb === 'stop') unit.active = false;
+  else fail(1, `fake systemctl: unsupported ${verb}`);
+  unit[`${verb}Count`] = (unit[`${verb}Count`] ?? 0) + 1;
+  saveJson('services.json', services);
+  if (name === 'firewalld' && verb === 'disable') { const fw = json('firewalld.json', null); if (fw) { fw.running = false; saveJson('firewalld.json', fw); } }
+  return '';
+}
+
+function sysctl(args) {
+  if (args[0] === '--system') {
+    const files = ['/etc/sysctl.conf', ...fs.readdirSync(at('/etc/sysctl.d'), { withFileTypes: true }).filter((d) => d.isFile()).map((d) => `/etc/sysctl.d/${d.name}`).sort()];
+    for (const file of files) {
+      for (const line of read(file, '').split('\n')) {
+        const match = /^\s*([\w.-]+)\s*=\s*(\S+)/.exec(line);
+        if (!match) continue;
+        if (match[1].startsWith('net.bridge.') && !read('/proc/modules', '').split('\n').some((l) => l.startsWith('br_netfilter '))) {
+          process.stderr.write(`sysctl: cannot stat /proc/sys/${match[1].replace(/\./g, '/')}: No such file or directory\n`);
+          continue;
+        }
+        write(`/proc/sys/${match[1].replace(/\./g, '/')}`, `${match[2]}\n`);
+      }
+    }
+    return '';
+  }
+  fail(1, `fake sysctl: unsupported ${args.join(' ')}`);
+}
+
+function swapoff() { write('/proc/swaps', read('/proc/swaps', '').split('\n')[0] + '\n'); return ''; }
+function swapon() {
+  const header = read('/proc/swaps', 'Filename\tType\tSize\tUsed\tPriority\n').split('\n')[0];
+  const entries = read('/etc/fstab', '').split('\n').filter((l) => !l.trim().startsWith('#') && l.trim().split(/\s+/)[2] === 'swap');
+  write('/proc/swaps', [header, ...entries.map((l) => `${l.trim().split(/\s+/)[0]}\tpartition\t2097148\t0\t-2`)].join('\n') + '\n');
+  return '';
+}
+
+function firewallCmd(args) {
+  const fw = json('firewalld.json', null);
+  if (!fw) fail(127, 'firewall-cmd: command not found');
+  if (args[0] === '--state') { if (!fw.running) throw new Exit(252, 'not running\n'); return 'running\n'; }
+  if (!fw.running) fail(252, 'FirewallD is not running');
+  if (args.includes('--list-ports')) return fw.ports.join(' ') + '\n';
+  if (args.includes('--list-sources')) return fw.sources.join(' ') + '\n';
+  if (args[0] === '--reload') { fw.reloads = (fw.reloads ?? 0) + 1; saveJson('firewalld.json', fw); return 'success\n'; }
+  for (const arg of args) {
+    const [flag, value] = arg.split('=');
+    if (flag === '--add-port' && !fw.ports.includes(value)) fw.ports.push(value);
+    if (flag === '--remove-port') fw.ports = fw.ports.filter((p) => p !== value);
+    if (flag === '--add-source' && !fw.sources.includes(value)) fw.sources.push(value);
+    if (flag === '--remove-source') fw.sources = fw.sources.filter((s) => s !== value);
+  }
+  saveJson('firewalld.json', fw);
+  return 'success\n';
+}
+
+function ufw(args) {
+  const u = json('ufw.json', null);
+  if (!u) fail(127, 'ufw: command not found');
+  if (args[0] === 'status') return `Status: ${u.active ? 'active' : 'inactive'}\n`;
+  if (args.join(' ') === 'show added') return u.rules.length ? `Added user rules (see 'ufw status' for running firewall):\n${u.rules.map((r) => `ufw ${r}`).join('\n')}\n` : '(None)\n';
+  if (args[0] === 'disable') { u.active = false; saveJson('ufw.json', u); return 'Firewall stopped and disabled on system startup\n'; }
+  if (args[0] === 'delete') { u.rules = u.rules.filter((r) => r !== args.slice(1).join(' ')); saveJson('ufw.json', u); return 'Rule deleted\n'; }
+  const rule = args.join(' ');
+  if (!/^(route )?allow /.test(rule)) fail(1, `ERROR: Invalid syntax: ${rule}`);
+  if (!u.rules.includes(rule)) u.rules.push(rule);
+  saveJson('ufw.json', u);
+  return 'Rules updated\n';
+}
+
+// ---- kubeadm ------------------------------------------------------------------
+
+const PAUSE = { 31: '3.10', 32: '3.10', 33: '3.10', 34: '3.10.1', 35: '3.10.1' };
+
+function parseYamlDocs(text) {
+  const YAML = require('yaml');
+  return YAML.parseAllDocuments(text).map((d) => d.toJS());
+}
+
+function clusterFile(name) { return path.join(CLUSTER, name); }
+
+function kubeadm(args) {
+  const version = packages().kubeadm;
+  if (!version) fail(127, 'kubeadm: command not found');
+  const semver = version.split('-')[0];
+  const sub = args.slice(0, 3).join(' ');
+  if (args[0] === 'version') return `v${semver}\n`;
+  if (sub === 'config images list') {
+    const k8s = args.find((a) => a.startsWith('--kubernetes-version=')).split('=')[1];
+    const repo = (args.find((a) => a.startsWith('--image-repository=')) ?? '=registry.k8s.io').split('=')[1];
+    const minor = Number(k8s.split('.')[1]);
+    return ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'].map((c) => `${repo}/${c}:${k8s}`)
+      .concat([`${repo}/coredns/coredns:v1.12.1`, `${repo}/pause:${PAUSE[minor]}`, `${repo}/etcd:3.6.5-0`]).join('\n') + '\n';
+  }
+  if (args[0] === 'init') {
+    if (exists('/etc/kubernetes/admin.conf')) fail(1, '[preflight] Some fatal errors occurred:\n\t[ERROR FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml]: already exists');
+    const docs = parseYamlDocs(read(args.find((a) => a.startsWith('--config=')).split('=')[1]));
+    const kinds = docs.map((d) => `${d.apiVersion}/${d.kind}`);
+    for (const kind of ['kubeadm.k8s.io/v1beta4/InitConfiguration', 'kubeadm.k8s.io/v1beta4/ClusterConfiguration']) {
+      if (!kinds.includes(kind)) fail(3, `fake kubeadm: config lacks ${kind}`);
+    }
+    if (json('services.json', {}).containerd?.active !== true) fail(1, '[ERROR CRI]: container runtime is not running');
+    if (read('/proc/sys/net/ipv4/ip_forward', '0').trim() !== '1') fail(1, '[ERROR FileContent--proc-sys-net-ipv4-ip_forward]: /proc/sys/net/ipv4/ip_forward contents are not set to 1');
+    fs.mkdirSync(CLUSTER, { recursive: true });
+    const keyFile = clusterFile('ca.key');
+    execFileSync('/usr/bin/openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', clusterFile('ca.crt'), '-days', '1', '-subj', '/CN=kubernetes'], { stdio: 'ignore' });
+    const ca = fs.readFileSync(clusterFile('ca.crt'), 'utf8');
+    write('/etc/kubernetes/pki/ca.crt', ca);
+    write('/etc/kubernetes/pki/ca.key', fs.readFileSync(keyFile, 'utf8'), 0o600);
+    const key = Buffer.from(fs.readFileSync(keyFile, 'utf8')).toString('base64');
+    write('/etc/kubernetes/admin.conf', `apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://${docs[0].localAPIEndpoint.advertiseAddress}:6443\n  name: kubernetes\nusers:\n- name: kubernetes-admin\n  user:\n    client-key-data: ${key}\n`, 0o600);
+    write('/etc/kubernetes/kubelet.conf', 'apiVersion: v1\nkind: Config\n', 0o600);
+    write('/etc/kubernetes/manifests/kube-apiserver.yaml', 'kind: Pod\n');
+    saveJson('kubeadm-init.json', docs);
+    const token = createToken('24h');
+    const hash = caHash(ca);
+    return `Your Kubernetes control-plane has initialized successfully!\n\nkubeadm join ${docs[0].localAPIEndpoint.advertiseAddress}:6443 --token ${token} \\\n\t--discovery-token-ca-cert-hash ${hash}\n`;
+  }
+  if (args[0] === 'token' && args[1] === 'create') {
+    if (!exists('/etc/kubernetes/admin.conf')) fail(1, 'failed to load admin kubeconfig');
+    return `${createToken(args.find((a) => a.startsWith('--ttl=')).split('=')[1])}\n`;
+  }
+  if (args[0] === 'join') {
+    const config = parseYamlDocs(read(args.find((a) => a.startsWith('--config=')).split('=')[1]))[0];
+    if (config.apiVersion !== 'kubeadm.k8s.io/v1beta4' || config.kind !== 'JoinConfiguration') fail(3, 'fake kubeadm: not a v1beta4 JoinConfiguration');
+    const bootstrap = config.discovery.bootstrapToken;
+    if (bootstrap.unsafeSkipCAVerification) fail(1, 'fake kubeadm: refusing unsafeSkipCAVerification in tests');
+    const tokens = JSON.parse(fs.readFileSync(clusterFile('tokens.json'), 'utf8'));
+    const entry = tokens.find((t) => t.token === bootstrap.token);
+    if (!entry) fail(1, `error execution phase preflight: couldn't validate the identity of the API Server: token id "${bootstrap.token.split('.')[0]}" is invalid for this cluster or it has expired. Use "kubeadm token create" on the control-plane node to create a new valid token`);
+    if (entry.expires < Date.now()) fail(1, `error execution phase preflight: token ${bootstrap.token} has expired`);
+    const expected = caHash(fs.readFileSync(clusterFile('ca.crt'), 'utf8'));
+    if (!bootstrap.caCertHashes.includes(expected)) fail(1, `error execution phase preflight: cluster CA found in cluster-info ConfigMap is invalid: none of the public keys "${expected}" are pinned`);
+    write('/etc/kubernetes/kubelet.conf', 'apiVersion: v1\nkind: Config\n', 0o600);
+    write('/etc/kubernetes/pki/ca.crt', fs.readFileSync(clusterFile('ca.crt'), 'utf8'));
+    saveJson('kubeadm-join.json', config);
+    return 'This node has joined the cluster\n';
+  }
+  if (args[0] === 'reset') {
+    for (const f of ['/etc/kubernetes/admin.conf', '/etc/kubernetes/kubelet.conf', '/etc/kubernetes/super-admin.conf', '/etc/kubernetes/manifests', '/etc/kubernetes/pki', '/var/lib/etcd', '/var/lib/kubelet']) remove(f);
+    return '[reset] Stopping the kubelet service\n';
+  }
+  fail(1, `fake kubeadm: unsupported ${args.join(' ')}`);
+}
+
+function createToken(ttl) {
+  const token = `${crypto.randomBytes(3).toString('hex')}.${crypto.randomBytes(8).toString('hex')}`;
+  const minutes = ttl.endsWith('h') ? Number.parseFloat(ttl) * 60 : Number.parseFloat(ttl);
+  const file = clusterFile('tokens.json');
+  const tokens = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : [];
+  tokens.push({ token, expires: Date.now() + minutes * 60_000 });
+  fs.writeFileSync(file, JSON.stringify(tokens));
+  return token;
+}
+
+function caHash(pem) {
+  const spki = new crypto.X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
+  return `sha256:${crypto.createHash('sha256').update(spki).digest('hex')}`;
+}
+
+// ---- dispatch -------------------------------------------------------------------
+
+function ip(args) {
+  const sub = args.filter((a) => !a.startsWith('-'));
+  if (sub[0] === 'addr') {
+    const addresses = read('.fake/addresses', '').split('\n').filter(Boolean);
+    return ['1: lo    inet 127.0.0.1/8 scope host lo', ...addresses.map((a, i) => `${i + 2}: eth${i}    inet ${a}/24 brd 0.0.0.0 scope global eth${i}`)].join('\n') + '\n';
+  }
+  if (sub[0] === 'link' && sub[1] === 'delete') { remove(`/sys/class/net/${sub[2]}`); return ''; }
+  fail(1, `fake ip: unsupported ${args.join(' ')}`);
+}
+
+const COMMANDS = {
+  id: (args) => (args[0] === '-u' ? `${process.env.FAKE_UID ?? '0'}\n` : fail(1, 'fake id: unsupported')),
+  nproc: () => `${read('.fake/nproc', '2').trim()}\n`,
+  ip,
+  ss: () => read('.fake/listening', '').split('\n').filter(Boolean).map((p) => `LISTEN 0 4096 0.0.0.0:${p} 0.0.0.0:*`).join('\n') + '\n',
+  hostnamectl: (args) => { write('/etc/hostname', `${args[1]}\n`); write('/proc/sys/kernel/hostname', `${args[1]}\n`); return ''; },
+  swapoff,
+  swapon,
+  setenforce: (args) => { write('/sys/fs/selinux/enforce', args[0] === '0' ? '0' : '1'); return ''; },
+  modprobe: (args) => { const loaded = read('/proc/modules', ''); if (!loaded.split('\n').some((l) => l.startsWith(`${args[0]} `))) write('/proc/modules', `${loaded}${args[0]} 16384 0 - Live 0x0\n`); return ''; },
+  sysctl,
+  'firewall-cmd': firewallCmd,
+  ufw,
+  systemctl,
+  dnf,
+  rpm,
+  'apt-get': aptGet,
+  'dpkg-query': dpkgQuery,
+  'apt-mark': aptMark,
+  mkdir: (args) => { fs.mkdirSync(at(args[args.length - 1]), { recursive: true }); return ''; },
+  curl: (args) => { write(args[args.indexOf('-o') + 1], `-----BEGIN PGP PUBLIC KEY BLOCK-----\nfake key from ${args[args.length - 1]}\n-----END PGP PUBLIC KEY BLOCK-----\n`); return ''; },
+  install: (args) => { const [src, dst] = args.slice(-2); write(dst, fs.readFileSync(at(src), 'utf8'), Number.parseInt(args[args.indexOf('-m') + 1], 8)); return ''; },
+  kubeadm,
+  'iptables-save': () => read('.fake/iptables', ''),
+  iptables: () => { write('.fake/iptables', ''); return ''; },
+  ipvsadm: () => fail(127, 'ipvsadm: command not found'),
+};
+
+function main() {
+  let [name, ...args] = process.argv.slice(2);
+  if (name === 'env') {
+    while (args[0] && /^[A-Z_]+=/.test(args[0])) args.shift();
+    [name, ...args] = args;
+  }
+  fs.mkdirSync(state(''), { recursive: true });
+  fs.appendFileSync(state('commands.log'), `${JSON.stringify([name, ...args])}\n`);
+  const failing = read('.fake/fail', '').split('\n').filter(Boolean);
+  const line = [name, ...args].join(' ');
+  const injected = failing.find((prefix) => line.startsWith(prefix));
+  try {
+    if (injected) fail(1, `injected failure for the test: ${line}\nE: something went wrong (token abcdef.0123456789abcdef)`);
+    const run = COMMANDS[name];
+    if (!run) fail(127, `fake: ${name}: command not emulated`);
+    process.stdout.write(run(args) ?? '');
+    process.exitCode = 0;
+  } catch (error) {
+    if (!(error instanceof Exit)) throw error;
+    process.stdout.write(error.stdout);
+    if (error.stderr) process.stderr.write(error.stderr.endsWith('\n') ? error.stderr : `${error.stderr}\n`);
+    process.exitCode = error.code;
+  }
+}
+
+main();

@@ -1,0 +1,156 @@
+/**
+ * Fake hosts for the node scripts: a sandbox folder standing for `/`, seeded
+ * with a fresh node's files for an OS family, and a bin folder of fake
+ * commands (fake-command.cjs) that record every call and emulate its effect
+ * on the sandbox. The real scripts run against it in a child process with
+ * PATH set to that bin folder only, so no real system command can run.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { freshNodeFiles } from '../../hosts/plan-host';
+import type { OsFamily } from '../../hosts/os';
+import { ROOT } from '../helpers';
+
+const FAKE = path.join(__dirname, 'fake-command.cjs');
+export const FAKE_COMMANDS = [
+  'id', 'nproc', 'ip', 'ss', 'hostnamectl', 'swapoff', 'swapon', 'setenforce', 'modprobe', 'sysctl', 'firewall-cmd', 'ufw',
+  'systemctl', 'dnf', 'rpm', 'apt-get', 'dpkg-query', 'apt-mark', 'mkdir', 'curl', 'install', 'kubeadm', 'iptables-save',
+  'iptables', 'ipvsadm', 'env',
+];
+
+/** Calls that only read; anything else the scripts run changes the node. */
+export function isReadOnly([name, ...args]: string[]): boolean {
+  const line = args.join(' ');
+  switch (name) {
+    case 'id': case 'nproc': case 'ss': case 'rpm': case 'dpkg-query': case 'iptables-save': return true;
+    case 'ip': return args.includes('addr');
+    case 'systemctl': return args[0] === 'is-enabled' || args[0] === 'is-active';
+    case 'apt-mark': return args[0] === 'showhold';
+    case 'firewall-cmd': return args[0] === '--state' || /--list-/.test(line);
+    case 'ufw': return line === 'status' || line === 'show added';
+    case 'kubeadm': return args[0] === 'version' || line.startsWith('config images list');
+    default: return false;
+  }
+}
+
+export interface SandboxOptions {
+  address?: string;
+  /** Extra or replaced files, by absolute path. */
+  files?: Record<string, string>;
+  nproc?: number;
+  /** A folder shared by the sandboxes of one cluster (the CA and tokens). */
+  cluster?: string;
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export class Sandbox {
+  readonly root: string;
+  readonly bin: string;
+  readonly cluster: string;
+
+  constructor(readonly family: OsFamily, options: SandboxOptions = {}) {
+    const base = mkdtempSync(path.join(tmpdir(), `fakehost-${family}-`));
+    this.root = path.join(base, 'root');
+    this.bin = path.join(base, 'bin');
+    this.cluster = options.cluster ?? path.join(base, 'cluster');
+    mkdirSync(this.bin, { recursive: true });
+    for (const name of FAKE_COMMANDS) {
+      const wrapper = path.join(this.bin, name);
+      writeFileSync(wrapper, `#!/bin/sh\nexec "${process.execPath}" "${FAKE}" ${name} "$@"\n`);
+      chmodSync(wrapper, 0o755);
+    }
+    symlinkSync('/bin/bash', path.join(this.bin, 'bash'));
+    const files: Record<string, string> = {
+      ...freshNodeFiles(family),
+      '/etc/sysctl.conf': '# system defaults\n',
+      '/.fake/addresses': `${options.address ?? '192.168.83.133'}\n`,
+      '/.fake/nproc': `${options.nproc ?? 2}\n`,
+      '/.fake/iptables': '',
+      ...(family === 'el9' ? { '/.fake/firewalld.json': JSON.stringify({ running: true, ports: ['22/tcp'], sources: [] }) } : {}),
+      ...(family === 'ubuntu' ? { '/.fake/ufw.json': JSON.stringify({ active: false, rules: [] }) } : {}),
+      ...options.files,
+    };
+    for (const [file, content] of Object.entries(files)) this.writeFile(file, content);
+  }
+
+  writeFile(file: string, content: string): void {
+    const target = path.join(this.root, file);
+    mkdirSync(path.dirname(target), { recursive: true });
+    writeFileSync(target, content);
+  }
+
+  readFile(file: string): string | undefined {
+    try {
+      return readFileSync(path.join(this.root, file), 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  mode(file: string): number {
+    return statSync(path.join(this.root, file)).mode & 0o777;
+  }
+
+  fakeState<T>(name: string): T {
+    return JSON.parse(this.readFile(`/.fake/${name}`) ?? 'null') as T;
+  }
+
+  /** Makes every later command starting with `prefix` fail. */
+  failOn(...prefixes: string[]): void {
+    this.writeFile('/.fake/fail', prefixes.join('\n'));
+  }
+
+  env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+    return {
+      PATH: this.bin,
+      HOME: path.join(this.root, 'root'),
+      KUBE_HOSTS_SANDBOX: this.root,
+      FAKE_ROOT: this.root,
+      FAKE_CLUSTER: this.cluster,
+      INIT_CWD: ROOT,
+      ...extra,
+    };
+  }
+
+  /** Runs hosts/<script>.mjs against this sandbox, as a user would run it on the node. */
+  run(script: 'prep' | 'init' | 'join' | 'reset', args: string[] = [], extraEnv: Record<string, string> = {}): RunResult {
+    const result = spawnSync(process.execPath, [path.join(ROOT, 'hosts', `${script}.mjs`), ...args], {
+      cwd: ROOT, encoding: 'utf8', env: this.env(extraEnv), timeout: 120_000,
+    });
+    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+  }
+
+  /** Every command the scripts ran, in order, since the last clearCommands(). */
+  commands(): string[][] {
+    return (this.readFile('/.fake/commands.log') ?? '').split('\n').filter(Boolean).map((line) => JSON.parse(line) as string[]);
+  }
+
+  mutatingCommands(): string[][] {
+    return this.commands().filter((c) => !isReadOnly(c));
+  }
+
+  clearCommands(): void {
+    this.writeFile('/.fake/commands.log', '');
+  }
+
+  /** Hash of every file under the root except the fake layer's own state, by path. */
+  tree(dir = this.root): Record<string, string> {
+    const result: Record<string, string> = {};
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      const relative = `/${path.relative(this.root, full)}`;
+      if (relative === '/.fake' || relative.startsWith('/var/log')) continue;
+      if (entry.isDirectory()) Object.assign(result, this.tree(full));
+      else result[relative] = `${(statSync(full).mode & 0o777).toString(8)} ${createHash('sha256').update(readFileSync(full)).digest('hex').slice(0, 16)}`;
+    }
+    return result;
+  }
+}
