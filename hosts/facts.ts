@@ -40,6 +40,7 @@ export function parseListeningPorts(output: string): number[] {
 }
 
 export async function gatherFacts(run: NodeRun, config: ClusterConfig, node: ClusterNode): Promise<NodeFacts> {
+  if (run.planning) run.out.line(`[${node.name}] facts`);
   const osRelease = parseOsRelease((await run.read('/etc/os-release')) ?? '');
   const family = osFamily(osRelease, config, node.name);
   if (node.os && node.os !== family) {

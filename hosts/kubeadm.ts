@@ -184,7 +184,9 @@ export function initSteps(config: ClusterConfig, node: ClusterNode, ticketFile: 
       title: 'join ticket',
       async apply(run) {
         const details = await mintJoinDetails(run, config);
-        const expires = new Date(now().getTime() + TOKEN_TTL_MINUTES * 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
+        const expires = run.planning
+          ? `<${TOKEN_TTL_MINUTES} minutes from now>`
+          : new Date(now().getTime() + TOKEN_TTL_MINUTES * 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
         await run.write(ticketFile, renderTicket({ ...details, expires }), { mode: 0o600, secret: true });
         return `${ticketFile} (mode 0600, valid until ${expires}): copy it to each worker and run hosts/join.mjs --ticket <file> there`;
       },

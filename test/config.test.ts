@@ -60,6 +60,8 @@ describe('defaults', () => {
         { name: 'k8s-node2', address: '192.168.83.134', role: 'worker', ssh: { user: 'root', port: 22 } },
       ],
       images: { pinDigests: true },
+      packages: { kubernetes: 'https://pkgs.k8s.io/core:/stable:', docker: 'https://download.docker.com/linux/centos' },
+      firewall: 'open',
       ingress: { exposure: 'hostNetwork' },
       tomcat6: { image: 'tomcat:6.0.53-jre8', replicas: 3, host: 'tomcat6.touch.air.mall.com' },
     });
@@ -78,7 +80,7 @@ describe('each mistake gives one line naming the file position, the field, the v
   const cases: [string, string, RegExp][] = [
     ['YAML syntax error', 'kubernetes:\n  version: "1.35.1\nnodes: [', /^cluster\.yaml:\d+:\d+: YAML syntax error: /],
     ['duplicate key', 'kubernetes:\n  version: "1.35.1"\nkubernetes:\n  version: "1.35.1"\n', /^cluster\.yaml:3:1: YAML syntax error: Map keys must be unique/],
-    ['unknown top-level key', edited((c) => { c.tomcat = {}; }), /^cluster\.yaml:\d+:1: tomcat: unknown field; check its spelling \(allowed: kubernetes, network, nodes, images, ingress, tomcat6\)$/],
+    ['unknown top-level key', edited((c) => { c.tomcat = {}; }), /^cluster\.yaml:\d+:1: tomcat: unknown field; check its spelling \(allowed: kubernetes, network, nodes, images, packages, firewall, ingress, tomcat6\)$/],
     ['unknown node key (typo)', edited((c) => { c.nodes[1].adress = '1.2.3.4'; }), /^cluster\.yaml:\d+:5: nodes\[1\]\.adress: unknown field; check its spelling \(allowed: name, address, role, os, ssh\)$/],
     ['missing version', edited((c) => { delete c.kubernetes.version; }), /^cluster\.yaml:\d+:\d+: kubernetes\.version: is required$/],
     ['missing nodes', edited((c) => { delete c.nodes; }), /^cluster\.yaml:1:1: nodes: is required$/],
@@ -117,6 +119,8 @@ describe('each mistake gives one line naming the file position, the field, the v
     ['nodePort below the range', edited((c) => { c.tomcat6 = { nodePort: 8080 }; }), /tomcat6\.nodePort: 8080 must be in the NodePort range 30000-32767$/],
     ['nodePort above the range', edited((c) => { c.tomcat6 = { nodePort: 32768 }; }), /tomcat6\.nodePort: 32768 must be in the NodePort range 30000-32767$/],
     ['unknown exposure', edited((c) => { c.ingress = { exposure: 'loadBalancer' }; }), /ingress\.exposure: "loadBalancer" must be hostNetwork or nodePort$/],
+    ['package mirror that is not a URL', edited((c) => { c.packages = { kubernetes: 'mirrors.aliyun.com/kubernetes-new' }; }), /packages\.kubernetes: "mirrors\.aliyun\.com\/kubernetes-new" must be an http\(s\) URL, e\.g\. https:\/\/pkgs\.k8s\.io\/core:\/stable:$/],
+    ['unknown firewall mode', edited((c) => { c.firewall = 'off'; }), /firewall: "off" must be open, disable or leave$/],
     ['a section that is not a mapping', edited((c) => { c.tomcat6 = 'tomcat:6'; }), /tomcat6: "tomcat:6" must be a mapping of fields$/],
     ['empty file', '', /^cluster\.yaml: the file is empty/],
   ];

@@ -26,6 +26,7 @@ export function isReadOnly([name, ...args]: string[]): boolean {
   const line = args.join(' ');
   switch (name) {
     case 'id': case 'nproc': case 'ss': case 'rpm': case 'dpkg-query': case 'iptables-save': return true;
+    case 'ipvsadm': return args[0] === '-Ln';
     case 'ip': return args.includes('addr');
     case 'systemctl': return args[0] === 'is-enabled' || args[0] === 'is-active';
     case 'apt-mark': return args[0] === 'showhold';

@@ -1,0 +1,251 @@
+/** The files the node scripts write, and the small parsers they rely on, as pure functions. */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { z } from 'zod';
+import { UserError } from '../config/errors';
+import { parseAddresses, parseListeningPorts, portsToBeUsed, preflightProblems, type NodeFacts } from '../hosts/facts';
+import { firewallRules, ufwRules } from '../hosts/firewall';
+import { caCertHash, initConfig, joinConfig, parseTicket, renderTicket } from '../hosts/kubeadm';
+import { osFamily, parseOsRelease } from '../hosts/os';
+import { redact } from '../hosts/redact';
+import {
+  aptSource, containerdConfig, fstabWithoutSwap, fstabWithSwapRestored, hostsFile, hostsFileWithoutBlock, modulesConf,
+  selinuxPermissive, selinuxRestored, sysctlConf, yumDockerRepo, yumKubernetesRepo,
+} from '../hosts/render';
+import { configWith, defaultConfig } from './helpers';
+
+const config = defaultConfig();
+const [cp, worker] = config.nodes;
+
+describe('/etc/hosts', () => {
+  const original = '127.0.0.1 localhost\n::1 localhost\n';
+
+  test('adds one line per node in a managed block, and a second run changes nothing', () => {
+    const once = hostsFile(original, config.nodes);
+    expect(once).toBe(`${original}# BEGIN cluster nodes (managed by hosts/prep.mjs)\n192.168.83.133\tk8s-node1\n192.168.83.134\tk8s-node2\n192.168.83.135\tk8s-node3\n# END cluster nodes\n`);
+    expect(hostsFile(once, config.nodes)).toBe(once);
+  });
+
+  test('replaces the block when the nodes change, never duplicating it', () => {
+    const once = hostsFile(original, config.nodes);
+    const changed = hostsFile(once, [cp, { ...worker, address: '192.168.83.200' }]);
+    expect(changed.match(/# BEGIN/g)).toHaveLength(1);
+    expect(changed).toContain('192.168.83.200\tk8s-node2');
+    expect(changed).not.toContain('k8s-node3');
+  });
+
+  test('leaves a node the user already mapped the same way outside the block', () => {
+    const text = hostsFile('127.0.0.1 localhost\n192.168.83.133  k8s-node1\n', config.nodes);
+    expect(text.match(/k8s-node1/g)).toHaveLength(1);
+  });
+
+  test('the undo removes exactly the block', () => {
+    expect(hostsFileWithoutBlock(hostsFile(original, config.nodes))).toBe(original);
+  });
+});
+
+describe('/etc/fstab', () => {
+  const fstab = '/dev/sda1 / ext4 defaults 0 1\n/swapfile none swap sw 0 0\n# /old-swap none swap sw 0 0\nUUID=abc none swap defaults 0 0\n';
+
+  test('comments out every active swap entry, and only those', () => {
+    const edited = fstabWithoutSwap(fstab);
+    expect(edited.split('\n').filter((l) => !l.startsWith('#') && / swap /.test(l))).toEqual([]);
+    expect(edited).toContain('/dev/sda1 / ext4 defaults 0 1');
+    expect(edited).toContain('# /old-swap none swap sw 0 0');
+    expect(fstabWithoutSwap(edited)).toBe(edited);
+  });
+
+  test('the undo restores the original text', () => {
+    expect(fstabWithSwapRestored(fstabWithoutSwap(fstab))).toBe(fstab);
+  });
+});
+
+describe('SELinux config', () => {
+  test('enforcing becomes permissive (no `disabled`, no typo) and can be restored', () => {
+    const original = '# comment\nSELINUX=enforcing\nSELINUXTYPE=targeted\n';
+    const edited = selinuxPermissive(original);
+    expect(edited).toMatch(/^SELINUX=permissive$/m);
+    expect(edited).not.toMatch(/^SELINUX=enforcing/m);
+    expect(edited).not.toMatch(/diabled|disabled/);
+    expect(selinuxPermissive(edited)).toBe(edited);
+    expect(selinuxRestored(edited)).toBe(original);
+  });
+
+  test('permissive or disabled is left alone', () => {
+    expect(selinuxPermissive('SELINUX=disabled\n')).toBe('SELINUX=disabled\n');
+  });
+});
+
+describe('kernel, runtime and repository files', () => {
+  test('modules and sysctls', () => {
+    expect(modulesConf().split('\n').filter((l) => l && !l.startsWith('#'))).toEqual(['overlay', 'br_netfilter']);
+    expect(sysctlConf().split('\n').filter((l) => l && !l.startsWith('#'))).toEqual([
+      'net.ipv4.ip_forward = 1', 'net.bridge.bridge-nf-call-iptables = 1', 'net.bridge.bridge-nf-call-ip6tables = 1',
+    ]);
+  });
+
+  test('containerd uses the systemd cgroup driver and the given sandbox image', () => {
+    const text = containerdConfig('mirror.example.com/pause:3.10.1');
+    expect(text).toMatch(/^version = 2$/m);
+    expect(text).toContain('[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n  SystemdCgroup = true');
+    expect(text).toContain('sandbox_image = "mirror.example.com/pause:3.10.1"');
+    expect(text).not.toContain('disabled_plugins');
+  });
+
+  test('the Kubernetes repositories are the signed per-minor ones, or the configured mirror of them', () => {
+    expect(aptSource(config)).toBe('deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.asc] https://pkgs.k8s.io/core:/stable:/v1.35/deb/ /\n');
+    const rpm = yumKubernetesRepo(config);
+    expect(rpm).toContain('baseurl=https://pkgs.k8s.io/core:/stable:/v1.35/rpm/');
+    expect(rpm).toContain('gpgcheck=1');
+    expect(rpm).not.toMatch(/gpgcheck=0/);
+    expect(rpm).toContain('gpgkey=https://pkgs.k8s.io/core:/stable:/v1.35/rpm/repodata/repomd.xml.key');
+    expect(rpm).toContain('exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni');
+    const mirrored = configWith({ kubernetes: { version: '1.33.4' }, packages: { kubernetes: 'https://mirrors.aliyun.com/kubernetes-new/core/stable/' } });
+    expect(aptSource(mirrored)).toContain('https://mirrors.aliyun.com/kubernetes-new/core/stable/v1.33/deb/ /');
+    expect(yumDockerRepo(config)).toContain('baseurl=https://download.docker.com/linux/centos/$releasever/$basearch/stable');
+    expect(yumDockerRepo(config)).toContain('gpgcheck=1');
+  });
+});
+
+describe('kubeadm configuration (v1beta4)', () => {
+  // The v1beta4 fields these files use; strict, so a misspelt field fails.
+  const nodeRegistration = z.strictObject({
+    name: z.string(), criSocket: z.string(),
+    kubeletExtraArgs: z.array(z.strictObject({ name: z.string(), value: z.string() })),
+  });
+  const init = z.strictObject({
+    apiVersion: z.literal('kubeadm.k8s.io/v1beta4'), kind: z.literal('InitConfiguration'),
+    bootstrapTokens: z.array(z.strictObject({ groups: z.array(z.string()), ttl: z.string(), usages: z.array(z.string()) })),
+    localAPIEndpoint: z.strictObject({ advertiseAddress: z.string(), bindPort: z.number() }),
+    nodeRegistration,
+  });
+  const cluster = z.strictObject({
+    apiVersion: z.literal('kubeadm.k8s.io/v1beta4'), kind: z.literal('ClusterConfiguration'),
+    kubernetesVersion: z.string(), imageRepository: z.string(),
+    networking: z.strictObject({ dnsDomain: z.string(), podSubnet: z.string(), serviceSubnet: z.string() }),
+  });
+  const kubelet = z.strictObject({ apiVersion: z.literal('kubelet.config.k8s.io/v1beta1'), kind: z.literal('KubeletConfiguration'), cgroupDriver: z.literal('systemd') });
+  const join = z.strictObject({
+    apiVersion: z.literal('kubeadm.k8s.io/v1beta4'), kind: z.literal('JoinConfiguration'),
+    discovery: z.strictObject({ bootstrapToken: z.strictObject({ apiServerEndpoint: z.string(), token: z.string(), caCertHashes: z.array(z.string()).min(1) }) }),
+    nodeRegistration,
+  });
+
+  test('init: the tutorial\'s flags from cluster.yaml, the systemd cgroup driver, the kubelet node-ip', () => {
+    const [i, c, k] = parseAllDocuments(initConfig(config, cp)).map((d) => d.toJS());
+    expect(init.parse(i)).toMatchObject({
+      localAPIEndpoint: { advertiseAddress: '192.168.83.133', bindPort: 6443 },
+      nodeRegistration: { name: 'k8s-node1', kubeletExtraArgs: [{ name: 'node-ip', value: '192.168.83.133' }] },
+      bootstrapTokens: [{ ttl: '15m0s' }],
+    });
+    expect(cluster.parse(c)).toMatchObject({
+      kubernetesVersion: 'v1.35.1', imageRepository: 'registry.k8s.io',
+      networking: { podSubnet: '10.244.0.0/16', serviceSubnet: '10.96.0.0/16' },
+    });
+    expect(kubelet.parse(k)).toBeTruthy();
+  });
+
+  test('init: the image mirror becomes imageRepository', () => {
+    const mirrored = configWith({ images: { mirror: 'registry.cn-hangzhou.aliyuncs.com/google_containers' } });
+    expect(parseAllDocuments(initConfig(mirrored, cp))[1].toJS().imageRepository).toBe('registry.cn-hangzhou.aliyuncs.com/google_containers');
+  });
+
+  test('join: the CA is pinned, never skipped', () => {
+    const text = joinConfig(worker, { apiServerEndpoint: '192.168.83.133:6443', token: 'abcdef.0123456789abcdef', caCertHash: `sha256:${'a'.repeat(64)}` });
+    const parsed = join.parse(parseAllDocuments(text)[0].toJS());
+    expect(parsed.discovery.bootstrapToken.caCertHashes).toEqual([`sha256:${'a'.repeat(64)}`]);
+    expect(parsed.nodeRegistration.kubeletExtraArgs).toEqual([{ name: 'node-ip', value: '192.168.83.134' }]);
+    expect(text).not.toContain('unsafeSkipCAVerification');
+  });
+
+  test('the CA hash is what openssl computes from the certificate\'s public key', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ca-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'ca.key'), '-out', path.join(dir, 'ca.crt'), '-days', '1', '-subj', '/CN=kubernetes'], { stdio: 'ignore' });
+    const viaOpenssl = execFileSync('sh', ['-c', `openssl x509 -pubkey -in ${dir}/ca.crt | openssl rsa -pubin -outform der 2>/dev/null | openssl dgst -sha256 -hex | sed 's/^.* //'`], { encoding: 'utf8' }).trim();
+    expect(caCertHash(readFileSync(path.join(dir, 'ca.crt'), 'utf8'))).toBe(`sha256:${viaOpenssl}`);
+  });
+
+  test('a join ticket round-trips, and an expired or malformed one is refused with a way out', () => {
+    const details = { apiServerEndpoint: '192.168.83.133:6443', token: 'abcdef.0123456789abcdef', caCertHash: `sha256:${'b'.repeat(64)}` };
+    const text = renderTicket({ ...details, expires: '2030-01-01T00:00:00Z' });
+    expect(parseTicket(text, 't.yaml', new Date('2029-12-31T23:59:00Z'))).toEqual(details);
+    expect(() => parseTicket(text, 't.yaml', new Date('2030-01-01T00:00:01Z'))).toThrow(/t\.yaml: the join ticket expired at 2030-01-01T00:00:00Z; make a new one with hosts\/init\.mjs/);
+    expect(() => parseTicket(text.replace(/caCertHash.*/, ''), 't.yaml', new Date(0))).toThrow(/caCertHash is missing or malformed/);
+  });
+});
+
+describe('secrets are masked', () => {
+  test('tokens keep only their public id; certificate keys and private keys disappear', () => {
+    const text = [
+      'kubeadm join 192.168.83.133:6443 --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash sha256:0123',
+      '--certificate-key 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
+      '-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB\n-----END EC PRIVATE KEY-----',
+      '    client-key-data: LS0tLS1CRUdJTi==',
+    ].join('\n');
+    const masked = redact(text);
+    expect(masked).not.toContain('0123456789abcdef0123456789abcdef');
+    expect(masked).not.toContain('abcdef.0123456789abcdef');
+    expect(masked).toContain('abcdef.****************');
+    expect(masked).toContain('--certificate-key [redacted]');
+    expect(masked).toContain('[private key redacted]');
+    expect(masked).not.toContain('MHcCAQEEIB');
+    expect(masked).toContain('client-key-data: [redacted]');
+    expect(masked).toContain('sha256:0123'); // the CA hash is public
+  });
+});
+
+describe('facts and preflight', () => {
+  const facts: NodeFacts = {
+    os: 'Rocky Linux 9.5', family: 'el9', uid: 0, cpus: 2, memoryMb: 3900, cgroupV2: true, hostname: 'x',
+    macs: ['52:54:00:00:00:01'], addresses: ['192.168.83.133'], listeningPorts: [22],
+  };
+
+  test('parsers read ip and ss output', () => {
+    expect(parseAddresses('1: lo    inet 127.0.0.1/8 scope host lo\n2: enp0s8    inet 192.168.83.133/24 brd 192.168.83.255 scope global enp0s8\n')).toEqual(['127.0.0.1', '192.168.83.133']);
+    expect(parseListeningPorts('LISTEN 0 4096 0.0.0.0:22 0.0.0.0:*\nLISTEN 0 4096 [::]:6443 [::]:*\n')).toEqual([22, 6443]);
+  });
+
+  test('a fit control plane passes', () => {
+    expect(preflightProblems(config, cp, facts, false)).toEqual([]);
+  });
+
+  test('every problem is reported at once, each naming the node and the fix', () => {
+    const problems = preflightProblems(config, cp, { ...facts, uid: 1000, cpus: 1, memoryMb: 1024, cgroupV2: false, addresses: ['10.0.2.15'], listeningPorts: [6443] }, false);
+    expect(problems).toEqual([
+      'k8s-node1: must run as root (uid 0), not uid 1000: run it with sudo',
+      expect.stringMatching(/^k8s-node1: the node runs cgroup v1; the kubelet of Kubernetes 1\.35 refuses it/),
+      'k8s-node1: a control-plane node needs at least 2 CPUs; it has 1',
+      'k8s-node1: a control-plane node needs at least 1700 MB of memory; it has 1024 MB',
+      expect.stringMatching(/^k8s-node1: address 192\.168\.83\.133 from cluster\.yaml is not on any interface of this machine \(it has 10\.0\.2\.15\)/),
+      expect.stringMatching(/^k8s-node1: port\(s\) 6443 already in use/),
+    ]);
+  });
+
+  test('ports in use are expected once the node is in the cluster; workers need less', () => {
+    expect(preflightProblems(config, cp, { ...facts, listeningPorts: [6443, 10250] }, true)).toEqual([]);
+    expect(preflightProblems(config, worker, { ...facts, cpus: 1, memoryMb: 900, addresses: ['192.168.83.134'] }, false)).toEqual([]);
+    expect(portsToBeUsed(config, worker)).toEqual([80, 443, 8443, 10250]);
+    expect(portsToBeUsed(configWith({ ingress: { exposure: 'nodePort' } }), worker)).toEqual([10250]);
+  });
+
+  test('OS families from /etc/os-release; EL7 and others refused with the reason and the way out', () => {
+    const family = (text: string) => osFamily(parseOsRelease(text), config, 'n1');
+    expect(family('ID="rocky"\nVERSION_ID="9.4"\n')).toBe('el9');
+    expect(family('ID="almalinux"\nVERSION_ID="9.5"\n')).toBe('el9');
+    expect(family('ID="centos"\nVERSION_ID="9"\nID_LIKE="rhel fedora"\n')).toBe('el9');
+    expect(family('ID=debian\nVERSION_ID="12"\n')).toBe('debian');
+    expect(family('ID=ubuntu\nVERSION_ID="22.04"\n')).toBe('ubuntu');
+    expect(() => family('ID="centos"\nVERSION_ID="7"\nPRETTY_NAME="CentOS Linux 7 (Core)"\n'))
+      .toThrow(/n1: CentOS Linux 7 \(Core\) is not supported: EL7 reached end of life on 2024-06-30 and runs cgroup v1.*reinstall the node with Rocky Linux 9/);
+    expect(() => family('ID=ubuntu\nVERSION_ID="20.04"\nPRETTY_NAME="Ubuntu 20.04"\n')).toThrow(UserError);
+  });
+
+  test('firewall rules by role and exposure', () => {
+    expect(firewallRules(config, cp).ports).toEqual(['6443/tcp', '2379-2380/tcp', '10257/tcp', '10259/tcp', '10250/tcp', '10256/tcp', '30000-32767/tcp', '30000-32767/udp', '8472/udp']);
+    expect(firewallRules(config, worker).ports).toEqual(['10250/tcp', '10256/tcp', '30000-32767/tcp', '30000-32767/udp', '8472/udp', '80/tcp', '443/tcp', '8443/tcp']);
+    expect(ufwRules(firewallRules(config, worker))).toContain('allow 30000:32767/udp');
+  });
+});
