@@ -168,6 +168,11 @@ export const clusterConfigSchema = z.strictObject({
       }
     }
   });
+  config.nodes.forEach((node, i) => {
+    if (node.role === 'control-plane' && config.nodes.findIndex((n) => n.role === 'control-plane') < i) {
+      ctx.addIssue({ code: 'custom', path: ['nodes', i, 'role'], input: node.role, message: 'on a second node: one control-plane node is supported (no high-availability control plane yet); make it a worker' });
+    }
+  });
   if (config.nodes.length > 0 && !config.nodes.some((node) => node.role === 'control-plane')) {
     ctx.addIssue({ code: 'custom', path: ['nodes'], message: 'has no control-plane node; set role: control-plane on the node that runs kubeadm init' });
   }

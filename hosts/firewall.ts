@@ -22,12 +22,16 @@ export function firewallRules(config: ClusterConfig, node: ClusterNode): Firewal
 }
 
 async function firewalld(run: NodeRun, config: ClusterConfig, node: ClusterNode): Promise<string | undefined> {
-  const state = await run.query(['firewall-cmd', '--state']);
-  if (state.code !== 0) return undefined; // not installed or not running: nothing filters
   if (config.firewall === 'disable') {
+    // Stopped but still enabled would come back at the next boot.
+    const enabled = (await run.query(['systemctl', 'is-enabled', 'firewalld'])).stdout.trim() === 'enabled';
+    const running = (await run.query(['firewall-cmd', '--state'])).code === 0;
+    if (!enabled && !running) return undefined;
     await run.run(['systemctl', 'disable', '--now', 'firewalld']);
     return 'firewalld stopped and disabled (firewall: disable)';
   }
+  const state = await run.query(['firewall-cmd', '--state']);
+  if (state.code !== 0) return undefined; // not installed or not running: nothing filters
   const rules = firewallRules(config, node);
   const open = (await run.query(['firewall-cmd', '--permanent', '--list-ports'], { mustSucceed: true })).stdout.trim().split(/\s+/);
   const trusted = (await run.query(['firewall-cmd', '--permanent', '--zone=trusted', '--list-sources'], { mustSucceed: true })).stdout.trim().split(/\s+/);

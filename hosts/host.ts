@@ -50,7 +50,8 @@ export class LocalHost implements Host {
   }
 
   exec(argv: string[], options: ExecOptions = {}): Promise<CommandResult> {
-    return spawnCommand(argv, { ...options, env: this.env });
+    // Output is parsed: keep it in the C locale whatever the user's is.
+    return spawnCommand(argv, { ...options, env: { ...this.env, LC_ALL: 'C' } });
   }
 
   async read(file: string): Promise<string | undefined> {
@@ -67,8 +68,14 @@ export class LocalHost implements Host {
     await fs.mkdir(path.dirname(target), { recursive: true });
     const temporary = `${target}.tmp-${randomBytes(4).toString('hex')}`;
     try {
-      await fs.writeFile(temporary, content, { mode });
-      await fs.chmod(temporary, mode);
+      const handle = await fs.open(temporary, 'w', mode);
+      try {
+        await handle.writeFile(content);
+        await handle.chmod(mode);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
       await fs.rename(temporary, target);
     } catch (error) {
       await fs.rm(temporary, { force: true });

@@ -157,13 +157,18 @@ export async function mintJoinDetails(run: NodeRun, config: ClusterConfig): Prom
   };
 }
 
-export function initSteps(config: ClusterConfig, node: ClusterNode, ticketFile: string, now: () => Date): Step[] {
+export function initSteps(config: ClusterConfig, node: ClusterNode): Step[] {
   return [
     {
       title: 'kubeadm init',
       async apply(run) {
         if ((await run.read(ADMIN_CONF)) !== undefined) {
-          run.out.line(`[${node.name}] already initialised (${ADMIN_CONF} exists): kubeadm init skipped`);
+          // kubeadm writes admin.conf before it waits for the control plane: a failed init leaves one too.
+          const ready = await run.query(['kubectl', `--kubeconfig=${ADMIN_CONF}`, 'get', '--raw=/readyz']);
+          if (ready.code !== 0) {
+            throw new UserError([`${node.name}: ${ADMIN_CONF} exists but the API server does not answer (an earlier kubeadm init did not finish?): run hosts/reset.mjs on this node, then init again`]);
+          }
+          run.out.line(`[${node.name}] already initialised (${ADMIN_CONF} exists, the API server is ready): kubeadm init skipped`);
           return undefined;
         }
         await run.write(INIT_CONFIG_FILE, initConfig(config, node), { mode: 0o600 });
@@ -180,18 +185,22 @@ export function initSteps(config: ClusterConfig, node: ClusterNode, ticketFile: 
         return `${ROOT_KUBECONFIG} (mode 0600) for root`;
       },
     },
-    {
-      title: 'join ticket',
-      async apply(run) {
-        const details = await mintJoinDetails(run, config);
-        const expires = run.planning
-          ? `<${TOKEN_TTL_MINUTES} minutes from now>`
-          : new Date(now().getTime() + TOKEN_TTL_MINUTES * 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
-        await run.write(ticketFile, renderTicket({ ...details, expires }), { mode: 0o600, secret: true });
-        return `${ticketFile} (mode 0600, valid until ${expires}): copy it to each worker and run hosts/join.mjs --ticket <file> there`;
-      },
-    },
   ];
+}
+
+/** Writes a join ticket (a fresh token and the CA hash) for hosts/join.mjs on the workers. */
+export function ticketStep(config: ClusterConfig, ticketFile: string, now: () => Date): Step {
+  return {
+    title: 'join ticket',
+    async apply(run) {
+      const details = await mintJoinDetails(run, config);
+      const expires = run.planning
+        ? `<${TOKEN_TTL_MINUTES} minutes from now>`
+        : new Date(now().getTime() + TOKEN_TTL_MINUTES * 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
+      await run.write(ticketFile, renderTicket({ ...details, expires }), { mode: 0o600, secret: true });
+      return `${ticketFile} (mode 0600, valid until ${expires}): copy it to each worker and run hosts/join.mjs --ticket <file> there`;
+    },
+  };
 }
 
 export function joinSteps(node: ClusterNode, details: () => Promise<JoinDetails>): Step[] {

@@ -65,7 +65,9 @@ export interface OsAdapter {
   selinux: boolean;
   /** The firewall tool the family ships with. */
   firewall: 'firewalld' | 'ufw';
+  /** The containerd package to install, and the other names that also count as installed. */
   containerdPackage: string;
+  containerdAlternatives: string[];
   /** Sets up the package repositories for containerd and the Kubernetes packages; returns what changed. */
   addRepositories(run: NodeRun, config: ClusterConfig): Promise<string[]>;
   /** The installed version of a package, or undefined. */
@@ -82,6 +84,7 @@ const el9: OsAdapter = {
   selinux: true,
   firewall: 'firewalld',
   containerdPackage: 'containerd.io',
+  containerdAlternatives: [],
   async addRepositories(run, config) {
     const changed: string[] = [];
     if (await run.write(YUM_DOCKER_REPO, yumDockerRepo(config))) changed.push(YUM_DOCKER_REPO);
@@ -110,6 +113,8 @@ function aptAdapter(family: 'debian' | 'ubuntu'): OsAdapter {
     selinux: false,
     firewall: 'ufw',
     containerdPackage: 'containerd',
+    // Docker's package, if the node already has it: installing `containerd` would remove it (and Docker).
+    containerdAlternatives: ['containerd.io'],
     async addRepositories(run, config) {
       const changed: string[] = [];
       const missing = [];
@@ -132,14 +137,17 @@ function aptAdapter(family: 'debian' | 'ubuntu'): OsAdapter {
     },
     async installedVersion(run, name) {
       const result = await run.query(['dpkg-query', '-W', '-f=${Status} ${Version}', name]);
-      const match = /^install ok installed (\S+)$/.exec(result.stdout.trim());
+      // A held package reports `hold ok installed`.
+      const match = /^\S+ ok installed (\S+)$/.exec(result.stdout.trim());
       return result.code === 0 && match ? match[1] : undefined;
     },
     // pkgs.k8s.io versions look like 1.35.1-1.1
     matches: (installed, wanted) => wanted.version === undefined || installed.startsWith(`${wanted.version}-`),
     async install(run, packages) {
       const specs = packages.map((p) => (p.version ? `${p.name}=${p.version}-*` : p.name));
-      await run.run(aptGet('install', '-y', '--allow-change-held-packages', ...specs));
+      // A fresh index, so an earlier failed update cannot leave the pinned version unknown.
+      await run.run(aptGet('update'));
+      await run.run(aptGet('install', '-y', '--allow-change-held-packages', '--allow-downgrades', ...specs));
     },
     async hold(run, names) {
       const held = (await run.query(['apt-mark', 'showhold'])).stdout.split('\n').map((l) => l.trim());

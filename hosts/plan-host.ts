@@ -27,7 +27,9 @@ const OS_RELEASE: Record<OsFamily, string> = {
 /** kubeadm's pause image per minor, as `kubeadm config images list` prints it (the model's answer only). */
 export const PAUSE_VERSION_BY_MINOR: Record<number, string> = { 31: '3.10', 32: '3.10', 33: '3.10', 34: '3.10.1', 35: '3.10.1' };
 
-export function freshNodeFiles(family: OsFamily): Record<string, string> {
+/** A fresh node's files; its machine id and MAC derive from its address, so each node's differ. */
+export function freshNodeFiles(family: OsFamily, address = '192.168.0.1'): Record<string, string> {
+  const hex = address.split('.').map((o) => Number(o).toString(16).padStart(2, '0'));
   const files: Record<string, string> = {
     '/etc/os-release': OS_RELEASE[family],
     '/etc/hostname': 'localhost.localdomain\n',
@@ -38,8 +40,8 @@ export function freshNodeFiles(family: OsFamily): Record<string, string> {
     '/proc/modules': '',
     '/proc/meminfo': 'MemTotal:        4001636 kB\nMemFree:         3000000 kB\n',
     '/sys/fs/cgroup/cgroup.controllers': 'cpuset cpu io memory hugetlb pids rdma misc\n',
-    '/sys/class/dmi/id/product_uuid': '00000000-0000-4000-8000-000000000001\n',
-    '/sys/class/net/eth0/address': '52:54:00:00:00:01\n',
+    '/sys/class/dmi/id/product_uuid': `00000000-0000-4000-8000-0000${hex.join('')}\n`,
+    '/sys/class/net/eth0/address': `52:54:00:${hex.slice(1).join(':')}\n`,
     '/proc/sys/net/ipv4/ip_forward': '0\n',
   };
   if (family === 'el9') {
@@ -56,7 +58,7 @@ export class PlanHost implements Host {
   private readonly files: Map<string, { content: string; mode: number }>;
 
   constructor(readonly family: OsFamily, private readonly config: ClusterConfig, private readonly node: ClusterNode, readonly state: PlanState = 'fresh') {
-    const files = freshNodeFiles(family);
+    const files = freshNodeFiles(family, node.address);
     if (state === 'in-cluster') {
       files['/etc/kubernetes/kubelet.conf'] = 'apiVersion: v1\nkind: Config\n';
       files['/etc/kubernetes/manifests/.keep'] = '';

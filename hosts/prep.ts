@@ -38,10 +38,13 @@ export async function sandboxImage(run: NodeRun, config: ClusterConfig): Promise
   return pause;
 }
 
-/** Enables and starts a service unless it already is enabled and running; returns whether it did. */
-async function enableService(run: NodeRun, service: string): Promise<boolean> {
+/**
+ * Enables and starts a service unless it already is enabled (and running,
+ * when `mustRun`); returns whether it did.
+ */
+async function enableService(run: NodeRun, service: string, mustRun = true): Promise<boolean> {
   const enabled = (await run.query(['systemctl', 'is-enabled', service])).stdout.trim() === 'enabled';
-  const active = (await run.query(['systemctl', 'is-active', service])).stdout.trim() === 'active';
+  const active = !mustRun || (await run.query(['systemctl', 'is-active', service])).stdout.trim() === 'active';
   if (enabled && active) return false;
   await run.run(['systemctl', 'enable', '--now', service]);
   return true;
@@ -104,8 +107,9 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
       async apply(run) {
         const done: string[] = [];
         if (await run.write(MODULES_FILE, modulesConf())) done.push(`${MODULES_FILE} written`);
-        const loaded = ((await run.read('/proc/modules')) ?? '').split('\n').map((l) => l.split(' ')[0]);
-        for (const module of KERNEL_MODULES.filter((m) => !loaded.includes(m))) {
+        // /sys/module/<name> exists for loaded and for built-in modules alike.
+        const loaded = new Set(await run.host.list('/sys/module'));
+        for (const module of KERNEL_MODULES.filter((m) => !loaded.has(m))) {
           await run.run(['modprobe', module]);
           done.push(`${module} loaded`);
         }
@@ -118,7 +122,7 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
         const written = await run.write(SYSCTL_FILE, sysctlConf());
         const live = await Promise.all(Object.entries(SYSCTLS).map(async ([key, value]) => (await run.read(sysctlPath(key)))?.trim() === value));
         if (!written && live.every(Boolean)) return undefined;
-        await run.run(['sysctl', '--system']);
+        await run.run(['sysctl', '-p', SYSCTL_FILE]);
         return `${Object.keys(SYSCTLS).join(', ')} = 1, live and in ${SYSCTL_FILE}`;
       },
     },
@@ -135,8 +139,9 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
         const wanted: WantedPackage[] = [{ name: os().containerdPackage }, ...kube.map((name) => ({ name, version: config.kubernetes.version }))];
         const missing = [];
         for (const pkg of wanted) {
-          const installed = await os().installedVersion(run, pkg.name);
-          if (installed === undefined || !os().matches(installed, pkg)) missing.push(pkg);
+          const names = pkg.name === os().containerdPackage ? [pkg.name, ...os().containerdAlternatives] : [pkg.name];
+          const installed = await Promise.all(names.map((name) => os().installedVersion(run, name)));
+          if (!installed.some((version) => version !== undefined && os().matches(version, pkg))) missing.push(pkg);
         }
         const done: string[] = [];
         if (missing.length) {
@@ -167,7 +172,8 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
       title: 'kubelet',
       async apply(run) {
         // Until kubeadm init or join writes its config, the kubelet restarts every few seconds: expected.
-        return (await enableService(run, 'kubelet')) ? 'kubelet enabled (it waits for kubeadm init/join)' : undefined;
+        // It restarts until init/join ("activating"), so only its being enabled is checked.
+        return (await enableService(run, 'kubelet', false)) ? 'kubelet enabled (it waits for kubeadm init/join)' : undefined;
       },
     },
   ];

@@ -21,6 +21,7 @@ import {
 import type { NodeRun, Step } from './steps';
 
 const listed = (items: string[]) => (items.length ? items.join('; ') : undefined);
+const OURS = /KUBE-|FLANNEL|CNI-/;
 
 export function resetSteps(ticketFile: string): Step[] {
   return [
@@ -28,7 +29,9 @@ export function resetSteps(ticketFile: string): Step[] {
       title: 'kubeadm reset',
       async apply(run) {
         const installed = (await run.query(['kubeadm', 'version', '-o', 'short'])).code === 0;
-        const configured = (await run.host.list('/etc/kubernetes')).some((f) => f.endsWith('.conf') || f === 'manifests');
+        // kubeadm reset leaves an empty manifests folder behind: only files mean a configured node.
+        const configured = (await run.host.list('/etc/kubernetes')).some((f) => f.endsWith('.conf'))
+          || (await run.host.list('/etc/kubernetes/manifests')).length > 0;
         if (!installed || !configured) return undefined;
         await run.run(['kubeadm', 'reset', '--force']);
         return 'kubeadm reset done';
@@ -51,13 +54,14 @@ export function resetSteps(ticketFile: string): Step[] {
       title: 'network rules and interfaces',
       async apply(run) {
         const done: string[] = [];
-        const rules = await run.query(['iptables-save']);
-        if (/KUBE-|FLANNEL/.test(rules.stdout)) {
-          for (const table of ['filter', 'nat', 'mangle']) {
-            await run.run(['iptables', '-t', table, '-F']);
-            await run.run(['iptables', '-t', table, '-X']);
-          }
-          done.push('iptables rules of kube-proxy and flannel flushed');
+        // Only the chains of kube-proxy, flannel and the CNI plugins, and the jumps to them: flushing
+        // whole tables would also drop the firewall's own rules (and with ufw, the SSH session).
+        for (const family of ['iptables', 'ip6tables']) {
+          const rules = await run.query([`${family}-save`]);
+          if (rules.code !== 0 || !OURS.test(rules.stdout)) continue;
+          const kept = rules.stdout.split('\n').filter((line) => !OURS.test(line)).join('\n');
+          await run.run([`${family}-restore`], { input: kept });
+          done.push(`${family}: KUBE-, FLANNEL and CNI- rules removed`);
         }
         const ipvs = await run.query(['ipvsadm', '-Ln']);
         if (ipvs.code === 0 && /->/.test(ipvs.stdout)) {
@@ -139,7 +143,10 @@ export function undoPrepSteps(config: ClusterConfig, node: ClusterNode, family: 
         if ((await run.query(['ufw', 'status'])).code !== 0) return undefined;
         const added = (await run.query(['ufw', 'show', 'added'])).stdout.split('\n').map((l) => l.trim().replace(/^ufw /, ''));
         const ours = ufwRules(rules).filter((rule) => added.includes(rule));
-        for (const rule of ours) await run.run(['ufw', 'delete', ...rule.split(' ')]);
+        for (const rule of ours) {
+          const words = rule.split(' ');
+          await run.run(words[0] === 'route' ? ['ufw', 'route', 'delete', ...words.slice(1)] : ['ufw', 'delete', ...words]);
+        }
         return ours.length ? `ufw: deleted ${ours.join(', ')}` : undefined;
       },
     },

@@ -5,7 +5,7 @@ import { UserError } from '../config/errors';
 import type { ClusterConfig, ClusterNode } from '../config/schema';
 import { COMMON_HELP, type NodeScript } from './cli';
 import { describeFacts, gatherFacts, type NodeFacts } from './facts';
-import { DEFAULT_TICKET_FILE, initSteps, joinSteps, parseTicket } from './kubeadm';
+import { DEFAULT_TICKET_FILE, initSteps, joinSteps, parseTicket, ticketStep } from './kubeadm';
 import { prepareNode, prepSteps } from './prep';
 import { resetSteps, undoPrepSteps } from './reset';
 import type { NodeRun } from './steps';
@@ -57,7 +57,7 @@ ${COMMON_HELP}`,
   planState: 'prepared',
   async body({ run, config, node, flags, now }) {
     await checkPrepared(run, config, node, 'control-plane', 'hosts/init.mjs');
-    await run.runSteps('init', initSteps(config, node, (flags.ticket as string | undefined) ?? DEFAULT_TICKET_FILE, now));
+    await run.runSteps('init', [...initSteps(config, node), ticketStep(config, (flags.ticket as string | undefined) ?? DEFAULT_TICKET_FILE, now)]);
   },
 };
 

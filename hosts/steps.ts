@@ -119,7 +119,8 @@ export class NodeRun {
     const currentMode = await this.host.mode(file);
     const mode = options.mode ?? currentMode ?? 0o644;
     if (current === content && (currentMode === undefined || currentMode === mode)) return false;
-    const backup = current !== undefined && current !== content ? `${file}.bak-${timestamp(this.now())}` : undefined;
+    // A file holding a secret is not copied: a backup would outlive the secret's use.
+    const backup = current !== undefined && current !== content && !options.secret ? `${file}.bak-${timestamp(this.now())}` : undefined;
     this.changes.push(`write ${file}`);
     if (this.planning) {
       this.out.line(`  --- write ${file} (mode ${mode.toString(8).padStart(4, '0')}${backup ? `, previous content kept as ${file}.bak-<time>` : ''})`);

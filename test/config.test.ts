@@ -107,6 +107,7 @@ describe('each mistake gives one line naming the file position, the field, the v
     ['node name not a DNS-1123 label', edited((c) => { c.nodes[0].name = 'K8s_Node1'; }), /nodes\[0\]\.name: "K8s_Node1" must be a DNS-1123 label/],
     ['invalid IP', edited((c) => { c.nodes[0].address = '192.168.83.300'; }), /nodes\[0\]\.address: "192\.168\.83\.300" must be an IPv4 address, e\.g\. 192\.168\.83\.133$/],
     ['no control-plane node', edited((c) => { c.nodes[0].role = 'worker'; }), /nodes: has no control-plane node; set role: control-plane on the node that runs kubeadm init$/],
+    ['a second control-plane node', edited((c) => { c.nodes[1].role = 'control-plane'; }), /nodes\[1\]\.role: "control-plane" on a second node: one control-plane node is supported \(no high-availability control plane yet\); make it a worker$/],
     ['unknown role', edited((c) => { c.nodes[0].role = 'master'; }), /nodes\[0\]\.role: "master" must be control-plane or worker$/],
     ['unknown OS family', edited((c) => { c.nodes[0].os = 'centos7'; }), /nodes\[0\]\.os: "centos7" must be el9, debian or ubuntu$/],
     ['SSH port out of range', edited((c) => { c.nodes[0].ssh = { port: 70000 }; }), /nodes\[0\]\.ssh\.port: 70000 must be at most 65535$/],

@@ -77,7 +77,7 @@ describe('a control plane and a worker', () => {
     cp.clearCommands();
     worker.clearCommands();
     const again = cp.run('init');
-    expect(again.stdout).toContain('[k8s-node1] already initialised (/etc/kubernetes/admin.conf exists): kubeadm init skipped');
+    expect(again.stdout).toContain('[k8s-node1] already initialised (/etc/kubernetes/admin.conf exists, the API server is ready): kubeadm init skipped');
     expect(cp.commands().map((c) => c.slice(0, 2).join(' '))).not.toContain('kubeadm init');
     const rejoin = worker.run('join', ['--ticket', handOver(cp)]);
     expect(rejoin.stdout).toContain('[k8s-node2] already joined (/etc/kubernetes/kubelet.conf exists): kubeadm join skipped');
@@ -87,13 +87,14 @@ describe('a control plane and a worker', () => {
   test('reset removes what kubeadm leaves behind; --undo-prep restores the prep edits', () => {
     worker.writeFile('/etc/cni/net.d/10-flannel.conflist', '{}');
     worker.writeFile('/sys/class/net/cni0/address', '52:54:00:aa:bb:cc\n');
-    worker.writeFile('/.fake/iptables', '*nat\n:KUBE-SERVICES - [0:0]\nCOMMIT\n');
+    worker.writeFile('/.fake/iptables', '*filter\n:INPUT DROP [0:0]\n:ufw-user-input - [0:0]\n-A INPUT -j ufw-user-input\n:KUBE-FIREWALL - [0:0]\n-A INPUT -j KUBE-FIREWALL\nCOMMIT\n*nat\n:KUBE-SERVICES - [0:0]\n:FLANNEL-POSTRTG - [0:0]\nCOMMIT\n');
     const reset = worker.run('reset', ['--undo-prep']);
     expect(reset.code).toBe(0);
     expect(worker.readFile('/etc/kubernetes/kubelet.conf')).toBeUndefined();
     expect(worker.readFile('/etc/cni/net.d/10-flannel.conflist')).toBeUndefined();
     expect(worker.readFile('/sys/class/net/cni0/address')).toBeUndefined();
-    expect(worker.readFile('/.fake/iptables')).toBe('');
+    // Only the Kubernetes and flannel rules go; the firewall's own rules stay.
+    expect(worker.readFile('/.fake/iptables')).toBe('*filter\n:INPUT DROP [0:0]\n:ufw-user-input - [0:0]\n-A INPUT -j ufw-user-input\nCOMMIT\n*nat\nCOMMIT\n');
     expect(worker.readFile('/etc/fstab')).toContain('\nUUID=0b7c-swap    none  swap  defaults  0 0');
     expect(worker.readFile('/proc/swaps')!.trim().split('\n')).toHaveLength(2);
     expect(worker.readFile('/etc/hosts')).not.toContain('k8s-node');
@@ -175,7 +176,7 @@ describe('--dry-run: the plan, with no root, no sandbox and no commands', () => 
 
   test('the plan lists every write with its full content, and the commands in order', () => {
     const output = plan('prep', ['--node', 'k8s-node1']);
-    const order = ['hostnamectl set-hostname k8s-node1', 'swapoff -a', 'setenforce 0', 'firewall-cmd --permanent --add-port=6443/tcp', 'modprobe br_netfilter', 'sysctl --system', 'dnf install -y', 'systemctl enable --now containerd', 'systemctl enable --now kubelet'];
+    const order = ['hostnamectl set-hostname k8s-node1', 'swapoff -a', 'setenforce 0', 'firewall-cmd --permanent --add-port=6443/tcp', 'modprobe br_netfilter', 'sysctl -p /etc/sysctl.d/99-kubernetes.conf', 'dnf install -y', 'systemctl enable --now containerd', 'systemctl enable --now kubelet'];
     const positions = order.map((c) => output.indexOf(`$ ${c}`));
     expect(positions.every((p) => p >= 0)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);

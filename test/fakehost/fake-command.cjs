@@ -162,15 +162,14 @@ function systemctl(args) {
 }
 
 function sysctl(args) {
-  if (args[0] === '--system') {
-    const files = ['/etc/sysctl.conf', ...fs.readdirSync(at('/etc/sysctl.d'), { withFileTypes: true }).filter((d) => d.isFile()).map((d) => `/etc/sysctl.d/${d.name}`).sort()];
+  if (args[0] === '--system' || args[0] === '-p') {
+    const files = args[0] === '-p' ? [args[1]] : ['/etc/sysctl.conf', ...fs.readdirSync(at('/etc/sysctl.d'), { withFileTypes: true }).filter((d) => d.isFile()).map((d) => `/etc/sysctl.d/${d.name}`).sort()];
     for (const file of files) {
       for (const line of read(file, '').split('\n')) {
         const match = /^\s*([\w.-]+)\s*=\s*(\S+)/.exec(line);
         if (!match) continue;
-        if (match[1].startsWith('net.bridge.') && !read('/proc/modules', '').split('\n').some((l) => l.startsWith('br_netfilter '))) {
-          process.stderr.write(`sysctl: cannot stat /proc/sys/${match[1].replace(/\./g, '/')}: No such file or directory\n`);
-          continue;
+        if (match[1].startsWith('net.bridge.') && !exists('/sys/module/br_netfilter')) {
+          fail(255, `sysctl: cannot stat /proc/sys/${match[1].replace(/\./g, '/')}: No such file or directory`);
         }
         write(`/proc/sys/${match[1].replace(/\./g, '/')}`, `${match[2]}\n`);
       }
@@ -214,6 +213,7 @@ function ufw(args) {
   if (args.join(' ') === 'show added') return u.rules.length ? `Added user rules (see 'ufw status' for running firewall):\n${u.rules.map((r) => `ufw ${r}`).join('\n')}\n` : '(None)\n';
   if (args[0] === 'disable') { u.active = false; saveJson('ufw.json', u); return 'Firewall stopped and disabled on system startup\n'; }
   if (args[0] === 'delete') { u.rules = u.rules.filter((r) => r !== args.slice(1).join(' ')); saveJson('ufw.json', u); return 'Rule deleted\n'; }
+  if (args[0] === 'route' && args[1] === 'delete') { u.rules = u.rules.filter((r) => r !== ['route', ...args.slice(2)].join(' ')); saveJson('ufw.json', u); return 'Rule deleted\n'; }
   const rule = args.join(' ');
   if (!/^(route )?allow /.test(rule)) fail(1, `ERROR: Invalid syntax: ${rule}`);
   if (!u.rules.includes(rule)) u.rules.push(rule);
@@ -298,7 +298,9 @@ function kubeadm(args) {
 
 function createToken(ttl) {
   const token = `${crypto.randomBytes(3).toString('hex')}.${crypto.randomBytes(8).toString('hex')}`;
-  const minutes = ttl.endsWith('h') ? Number.parseFloat(ttl) * 60 : Number.parseFloat(ttl);
+  let minutes = ttl.endsWith('h') ? Number.parseFloat(ttl) * 60 : Number.parseFloat(ttl);
+  // Failure injection: the next token expires at once (as if the join came too late).
+  if (fs.existsSync(clusterFile('expire-next-token'))) { fs.rmSync(clusterFile('expire-next-token')); minutes = -1; }
   const file = clusterFile('tokens.json');
   const tokens = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : [];
   tokens.push({ token, expires: Date.now() + minutes * 60_000 });
@@ -309,6 +311,78 @@ function createToken(ttl) {
 function caHash(pem) {
   const spki = new crypto.X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
   return `sha256:${crypto.createHash('sha256').update(spki).digest('hex')}`;
+}
+
+// ---- kubectl and curl against the fake cluster ------------------------------------
+
+function kubectlLog(line) { fs.appendFileSync(clusterFile('kubectl.log'), `${line}\n`); }
+function applied() { try { return JSON.parse(fs.readFileSync(clusterFile('applied.json'), 'utf8')); } catch { return {}; } }
+function waited(what) { return fs.existsSync(clusterFile('kubectl.log')) && fs.readFileSync(clusterFile('kubectl.log'), 'utf8').split('\n').includes(`waited ${what}`); }
+
+function kubectl(args) {
+  const kubeconfig = (args.find((a) => a.startsWith('--kubeconfig=')) ?? '').split('=')[1];
+  if (!kubeconfig || !exists(kubeconfig)) fail(1, `error: stat ${kubeconfig}: no such file or directory`);
+  args = args.filter((a) => !a.startsWith('--kubeconfig='));
+  const objects = applied();
+  if (args[0] === 'apply') {
+    const docs = parseYamlDocs(fs.readFileSync(0, 'utf8')).filter(Boolean);
+    const out = [];
+    for (const doc of docs) {
+      if (doc.kind === 'Ingress' && !waited('webhook-ca')) fail(1, `Error from server (InternalError): error when creating "STDIN": Internal error occurred: failed calling webhook "validate.nginx.ingress.kubernetes.io": failed to call webhook: no endpoints available for service "ingress-nginx-controller-admission"`);
+      const key = `${doc.kind}/${doc.metadata.namespace ?? ''}/${doc.metadata.name}`;
+      const body = JSON.stringify(doc);
+      out.push(`${doc.kind.toLowerCase()}/${doc.metadata.name} ${objects[key] === undefined ? 'created' : objects[key] === body ? 'unchanged' : 'configured'}`);
+      objects[key] = body;
+    }
+    fs.writeFileSync(clusterFile('applied.json'), JSON.stringify(objects));
+    kubectlLog(`apply ${docs.map((d) => `${d.kind}/${d.metadata.name}`).join(' ')}`);
+    return `${out.join('\n')}\n`;
+  }
+  const has = (kind, name) => Object.keys(objects).some((k) => k.startsWith(`${kind}/`) && k.endsWith(`/${name}`));
+  const line = args.join(' ');
+  if (args[0] === 'wait' && line.includes('--for=condition=Ready nodes --all')) {
+    if (!has('DaemonSet', 'kube-flannel-ds')) fail(1, 'error: timed out waiting for the condition on nodes/k8s-node1');
+    kubectlLog('waited nodes-ready');
+    return 'node/k8s-node1 condition met\n';
+  }
+  if (line.includes('rollout status')) {
+    const [kind, name] = args[args.indexOf('status') + 1].split('/');
+    const kinds = { daemonset: 'DaemonSet', deployment: 'Deployment' };
+    if (!has(kinds[kind], name)) fail(1, `Error from server (NotFound): ${kind}s.apps "${name}" not found`);
+    kubectlLog(`waited rollout ${name}`);
+    return `${kind} "${name}" successfully rolled out\n`;
+  }
+  if (args[0] === 'wait' && line.includes('caBundle')) {
+    if (!has('ValidatingWebhookConfiguration', 'ingress-nginx-admission') || !waited('rollout ingress-nginx-controller')) fail(1, 'error: timed out waiting for the condition');
+    kubectlLog('waited webhook-ca');
+    return 'validatingwebhookconfiguration.admissionregistration.k8s.io/ingress-nginx-admission condition met\n';
+  }
+  if (args[0] === 'get' && args[1] === '--raw=/readyz') {
+    if (!exists('/etc/kubernetes/manifests/kube-apiserver.yaml')) fail(1, 'The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?');
+    return 'ok';
+  }
+  if (args[0] === 'get' && line.includes('service')) {
+    const name = args[args.indexOf('service') + 1];
+    const service = Object.entries(objects).find(([k]) => k.startsWith('Service/') && k.endsWith(`/${name}`));
+    if (!service) fail(1, `Error from server (NotFound): services "${name}" not found`);
+    const ports = JSON.parse(service[1]).spec.ports;
+    const port = line.includes('@.name=="http"') ? ports.find((p) => p.name === 'http') : ports[0];
+    return String(port.nodePort ?? (name === 'tomcat6' ? 31234 : 30080));
+  }
+  fail(1, `fake kubectl: unsupported ${line}`);
+}
+
+function curl(args) {
+  if (!args.includes('-w')) {
+    write(args[args.indexOf('-o') + 1], `-----BEGIN PGP PUBLIC KEY BLOCK-----\nfake key from ${args[args.length - 1]}\n-----END PGP PUBLIC KEY BLOCK-----\n`);
+    return '';
+  }
+  const objects = applied();
+  const host = args.includes('-H');
+  const ok = host ? Object.keys(objects).some((k) => k.startsWith('Ingress/')) : Object.keys(objects).some((k) => k === 'Deployment//tomcat6');
+  fs.appendFileSync(clusterFile('curl.log'), `${args.join(' ')}\n`);
+  if (!ok) throw new Exit(7, '000');
+  return '200';
 }
 
 // ---- dispatch -------------------------------------------------------------------
@@ -332,7 +406,7 @@ const COMMANDS = {
   swapoff,
   swapon,
   setenforce: (args) => { write('/sys/fs/selinux/enforce', args[0] === '0' ? '0' : '1'); return ''; },
-  modprobe: (args) => { const loaded = read('/proc/modules', ''); if (!loaded.split('\n').some((l) => l.startsWith(`${args[0]} `))) write('/proc/modules', `${loaded}${args[0]} 16384 0 - Live 0x0\n`); return ''; },
+  modprobe: (args) => { const loaded = read('/proc/modules', ''); if (!loaded.split('\n').some((l) => l.startsWith(`${args[0]} `))) write('/proc/modules', `${loaded}${args[0]} 16384 0 - Live 0x0\n`); write(`/sys/module/${args[0]}/refcnt`, '0\n'); return ''; },
   sysctl,
   'firewall-cmd': firewallCmd,
   ufw,
@@ -343,11 +417,12 @@ const COMMANDS = {
   'dpkg-query': dpkgQuery,
   'apt-mark': aptMark,
   mkdir: (args) => { fs.mkdirSync(at(args[args.length - 1]), { recursive: true }); return ''; },
-  curl: (args) => { write(args[args.indexOf('-o') + 1], `-----BEGIN PGP PUBLIC KEY BLOCK-----\nfake key from ${args[args.length - 1]}\n-----END PGP PUBLIC KEY BLOCK-----\n`); return ''; },
+  curl,
+  kubectl,
   install: (args) => { const [src, dst] = args.slice(-2); write(dst, fs.readFileSync(at(src), 'utf8'), Number.parseInt(args[args.indexOf('-m') + 1], 8)); return ''; },
   kubeadm,
   'iptables-save': () => read('.fake/iptables', ''),
-  iptables: () => { write('.fake/iptables', ''); return ''; },
+  'iptables-restore': () => { write('.fake/iptables', fs.readFileSync(0, 'utf8')); return ''; },
   ipvsadm: () => fail(127, 'ipvsadm: command not found'),
 };
 

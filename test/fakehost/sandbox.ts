@@ -18,7 +18,7 @@ const FAKE = path.join(__dirname, 'fake-command.cjs');
 export const FAKE_COMMANDS = [
   'id', 'nproc', 'ip', 'ss', 'hostnamectl', 'swapoff', 'swapon', 'setenforce', 'modprobe', 'sysctl', 'firewall-cmd', 'ufw',
   'systemctl', 'dnf', 'rpm', 'apt-get', 'dpkg-query', 'apt-mark', 'mkdir', 'curl', 'install', 'kubeadm', 'iptables-save',
-  'iptables', 'ipvsadm', 'env',
+  'iptables-restore', 'ipvsadm', 'env', 'kubectl',
 ];
 
 /** Calls that only read; anything else the scripts run changes the node. */
@@ -33,6 +33,8 @@ export function isReadOnly([name, ...args]: string[]): boolean {
     case 'firewall-cmd': return args[0] === '--state' || /--list-/.test(line);
     case 'ufw': return line === 'status' || line === 'show added';
     case 'kubeadm': return args[0] === 'version' || line.startsWith('config images list');
+    case 'kubectl': return !args.includes('apply');
+    case 'curl': return args.includes('-w');
     default: return false;
   }
 }
@@ -70,7 +72,7 @@ export class Sandbox {
     }
     symlinkSync('/bin/bash', path.join(this.bin, 'bash'));
     const files: Record<string, string> = {
-      ...freshNodeFiles(family),
+      ...freshNodeFiles(family, options.address ?? '192.168.83.133'),
       '/etc/sysctl.conf': '# system defaults\n',
       '/.fake/addresses': `${options.address ?? '192.168.83.133'}\n`,
       '/.fake/nproc': `${options.nproc ?? 2}\n`,
@@ -80,7 +82,13 @@ export class Sandbox {
       ...options.files,
     };
     for (const [file, content] of Object.entries(files)) this.writeFile(file, content);
+    // For the bootstrap: the environment its commands run with on this fake node.
+    writeFileSync(path.join(base, 'env'), `PATH=${this.bin}\nFAKE_ROOT=${this.root}\nFAKE_CLUSTER=${this.cluster}\n`);
+    this.base = base;
   }
+
+  /** The folder holding root/, bin/ and env (what KUBE_HOSTS_SANDBOX/<node> points at for the bootstrap). */
+  readonly base: string;
 
   writeFile(file: string, content: string): void {
     const target = path.join(this.root, file);

@@ -1,0 +1,130 @@
+/**
+ * A node reached over SSH, through the system's OpenSSH client: the agent,
+ * ~/.ssh/config (or --ssh-config) and known_hosts work as they do for the
+ * user. Host keys are checked; a key seen for the first time is recorded
+ * (StrictHostKeyChecking=accept-new) and a changed one is refused. One
+ * master connection per node is reused for every command. A user other than
+ * root runs everything through `sudo -n` (never a password prompt).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import type { ClusterNode } from '../config/schema';
+import { type CommandResult, type ExecOptions, type Host, spawnCommand } from './host';
+
+/** POSIX single-quoting, for the remote shell. */
+export function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export interface SshOptions {
+  /** An ssh_config file used instead of ~/.ssh/config. */
+  sshConfig?: string;
+  /** Tests only: the folder standing for `/` on the node, and the environment of its commands. */
+  root?: string;
+  env?: Record<string, string>;
+}
+
+const FILE_MISSING = 44;
+
+export class SshHost implements Host {
+  private static controlDir: string | undefined;
+  private readonly root: string;
+
+  constructor(readonly node: ClusterNode, private readonly options: SshOptions = {}) {
+    this.root = options.root ?? '/';
+  }
+
+  /** user@address:port, for messages. */
+  get target(): string {
+    return `${this.node.ssh.user}@${this.node.address}:${this.node.ssh.port}`;
+  }
+
+  private sshArgs(): string[] {
+    SshHost.controlDir ??= mkdtempSync(path.join(tmpdir(), 'kube-ssh-'));
+    return [
+      'ssh',
+      ...(this.options.sshConfig ? ['-F', this.options.sshConfig] : []),
+      '-o', 'BatchMode=yes',
+      '-o', 'StrictHostKeyChecking=accept-new',
+      '-o', 'ConnectTimeout=10',
+      '-o', 'ControlMaster=auto',
+      '-o', `ControlPath=${path.join(SshHost.controlDir, '%C')}`,
+      '-o', 'ControlPersist=60',
+      '-p', String(this.node.ssh.port),
+      ...(this.node.ssh.identityFile ? ['-i', this.node.ssh.identityFile, '-o', 'IdentitiesOnly=yes'] : []),
+      '-l', this.node.ssh.user,
+      this.node.address,
+      '--',
+    ];
+  }
+
+  /** Runs argv on the node as root (through sudo -n for other users). */
+  private remote(argv: string[], options: ExecOptions = {}): Promise<CommandResult> {
+    const sudo = this.node.ssh.user === 'root' ? [] : ['sudo', '-n', '--'];
+    const command = [...sudo, ...argv].map(shellQuote).join(' ');
+    return spawnCommand([...this.sshArgs(), command], options);
+  }
+
+  private at(file: string): string {
+    return path.posix.join(this.root, file);
+  }
+
+  exec(argv: string[], options: ExecOptions = {}): Promise<CommandResult> {
+    // Output is parsed: the C locale, whatever the node's is.
+    const env = Object.entries({ LC_ALL: 'C', ...this.options.env }).map(([k, v]) => `${k}=${v}`);
+    return this.remote(['env', ...env, ...argv], options);
+  }
+
+  async read(file: string): Promise<string | undefined> {
+    const result = await this.remote(['sh', '-c', `[ -e "$1" ] || exit ${FILE_MISSING}; cat -- "$1"`, 'sh', this.at(file)]);
+    if (result.code === FILE_MISSING) return undefined;
+    if (result.code !== 0) throw new Error(`${this.node.name}: cannot read ${file}: ${result.stderr.trim()}`);
+    return result.stdout;
+  }
+
+  async write(file: string, content: string, mode: number): Promise<void> {
+    const script = 'set -e; mkdir -p "$(dirname "$1")"; t=$(mktemp "$1.tmp-XXXXXX"); cat > "$t"; chmod "$2" "$t"; sync "$t"; mv -f "$t" "$1"';
+    const result = await this.remote(['sh', '-c', script, 'sh', this.at(file), mode.toString(8)], { input: content });
+    if (result.code !== 0) throw new Error(`${this.node.name}: cannot write ${file}: ${result.stderr.trim()}`);
+  }
+
+  async mode(file: string): Promise<number | undefined> {
+    const result = await this.remote(['stat', '-c', '%a', this.at(file)]);
+    return result.code === 0 ? Number.parseInt(result.stdout.trim(), 8) : undefined;
+  }
+
+  async remove(file: string): Promise<void> {
+    await this.remote(['rm', '-rf', '--', this.at(file)]);
+  }
+
+  async list(dir: string): Promise<string[]> {
+    const result = await this.remote(['ls', '-1A', '--', this.at(dir)]);
+    return result.code === 0 ? result.stdout.split('\n').filter(Boolean).sort() : [];
+  }
+
+  /**
+   * Checks that the node answers, the login works without a prompt, and
+   * sudo needs no password: a one-line problem, or undefined.
+   */
+  async problem(): Promise<string | undefined> {
+    const login = await spawnCommand([...this.sshArgs(), 'true']);
+    if (login.code !== 0) {
+      const reason = login.stderr.trim().split('\n').pop() ?? `ssh exited ${login.code}`;
+      if (/Permission denied/.test(reason)) return `${this.node.name}: SSH login as ${this.target} refused (${reason}); add your key to the node's authorized_keys or set nodes[].ssh.identityFile`;
+      if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/.test(login.stderr)) return `${this.node.name}: the SSH host key of ${this.target} changed since it was recorded in known_hosts; check the machine, then remove the old key with ssh-keygen -R`;
+      return `${this.node.name}: cannot reach ${this.target} over SSH (${reason})`;
+    }
+    if (this.node.ssh.user !== 'root') {
+      const sudo = await spawnCommand([...this.sshArgs(), 'sudo -n true']);
+      if (sudo.code !== 0) return `${this.node.name}: sudo asks ${this.node.ssh.user} for a password; allow it without one (NOPASSWD in /etc/sudoers.d) or log in as root`;
+    }
+    return undefined;
+  }
+
+  /** Closes the master connections and their folder. */
+  static closeAll(): void {
+    if (SshHost.controlDir) rmSync(SshHost.controlDir, { recursive: true, force: true });
+    SshHost.controlDir = undefined;
+  }
+}
