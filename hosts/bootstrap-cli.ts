@@ -176,7 +176,7 @@ export async function runBootstrap(argv: string[] = process.argv.slice(2), env: 
         checks = await bootstrap.verify();
       }
     } finally {
-      SshHost.closeAll();
+      await SshHost.closeAll();
     }
     const reports = [...bootstrap.reports.values()];
     for (const line of summary(config, reports, checks, logDir, planning)) progress(line);
@@ -241,7 +241,7 @@ async function connect(config: ClusterConfig, options: ConnectOptions): Promise<
     options.progress(`    ${node.name.padEnd(14)} ${via}${options.planning ? ' (planned, not connected)' : ''} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
   }));
   if (problems.length) {
-    SshHost.closeAll();
+    await SshHost.closeAll();
     throw new UserError(problems);
   }
   return config.nodes.map((n) => targets.find((t) => t.node.name === n.name)!);

@@ -81,7 +81,7 @@ export class Bootstrap {
   private readonly runs = new Map<string, NodeRun>();
   private readonly facts = new Map<string, NodeFacts>();
   readonly reports = new Map<string, NodeReport>();
-  private joinDetails?: JoinDetails;
+  private joinDetails?: Promise<JoinDetails>;
 
   constructor(private readonly config: ClusterConfig, private readonly targets: Target[], private readonly options: BootstrapOptions) {
     for (const target of targets) {
@@ -174,24 +174,34 @@ export class Bootstrap {
     }, true);
   }
 
-  /** A fresh token and the CA hash from the control plane, minted once per join phase (again if it expires). */
-  private async details(fresh = false): Promise<JoinDetails> {
-    if (!this.joinDetails || fresh) this.joinDetails = await mintJoinDetails(this.run(this.controlPlane), this.config);
+  /**
+   * A fresh token and the CA hash from the control plane, minted once for all
+   * the joins of a run, and minted again (once) when the token in use stops working.
+   */
+  private details(replacing?: JoinDetails): Promise<JoinDetails> {
+    if (!this.joinDetails || (replacing && this.joinDetails === this.usedDetails.get(replacing.token))) {
+      const minted = mintJoinDetails(this.run(this.controlPlane), this.config);
+      this.joinDetails = minted;
+      void minted.then((d) => this.usedDetails.set(d.token, minted), () => undefined);
+    }
     return this.joinDetails;
   }
+
+  private readonly usedDetails = new Map<string, Promise<JoinDetails>>();
 
   async join(): Promise<void> {
     const workers = this.selected('worker');
     await this.phase('join', workers, async (node) => {
       const run = this.run(node);
+      let used: JoinDetails | undefined;
       let changed: number;
       try {
-        changed = await run.runSteps('join', joinSteps(node, () => this.details()));
+        changed = await run.runSteps('join', joinSteps(node, async () => (used = await this.details())));
       } catch (error) {
-        // The token expired (or was deleted) between minting and joining: mint a fresh one, once.
-        if (!(error instanceof StepFailed) || !/expired|invalid for this cluster/.test(error.message)) throw error;
+        // The token expired (or was deleted) between minting and joining: a fresh one, once.
+        if (!used || !(error instanceof StepFailed) || !/expired|invalid for this cluster/.test(error.message)) throw error;
         run.out.line(`[${node.name}] the join token was no longer valid; minting a fresh one`);
-        const fresh = await this.details(true);
+        const fresh = await this.details(used);
         changed = await run.runSteps('join', joinSteps(node, async () => fresh));
       }
       this.reports.get(node.name)!.state = 'joined';

@@ -29,6 +29,7 @@ const FILE_MISSING = 44;
 
 export class SshHost implements Host {
   private static controlDir: string | undefined;
+  private static readonly opened = new Set<SshHost>();
   private readonly root: string;
 
   constructor(readonly node: ClusterNode, private readonly options: SshOptions = {}) {
@@ -42,6 +43,7 @@ export class SshHost implements Host {
 
   private sshArgs(): string[] {
     SshHost.controlDir ??= mkdtempSync(path.join(tmpdir(), 'kube-ssh-'));
+    SshHost.opened.add(this);
     return [
       'ssh',
       ...(this.options.sshConfig ? ['-F', this.options.sshConfig] : []),
@@ -123,7 +125,15 @@ export class SshHost implements Host {
   }
 
   /** Closes the master connections and their folder. */
-  static closeAll(): void {
+  static async closeAll(): Promise<void> {
+    const hosts = [...SshHost.opened];
+    SshHost.opened.clear();
+    await Promise.all(hosts.map((host) => {
+      const args = host.sshArgs();
+      // `ssh -O exit <destination>`: the options and destination, without the trailing `--`.
+      return spawnCommand([args[0], '-O', 'exit', ...args.slice(1, -1)]);
+    }));
+    SshHost.opened.clear();
     if (SshHost.controlDir) rmSync(SshHost.controlDir, { recursive: true, force: true });
     SshHost.controlDir = undefined;
   }

@@ -4,7 +4,7 @@
  * generated for the test, and an ssh_config that keeps known_hosts inside
  * the test's folder.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -23,7 +23,8 @@ export function sshdAvailable(): boolean {
   return existsSync(SSHD) && process.getuid?.() === 0;
 }
 
-export function startSshd(addresses: string[], port = 22022): TestSshd {
+/** Starts sshd in the foreground as a child of the test, and waits until it listens (or fails with its log). */
+export async function startSshd(addresses: string[], port = 20000 + Math.floor(Math.random() * 10000)): Promise<TestSshd> {
   const dir = mkdtempSync(path.join(tmpdir(), 'sshd-'));
   const key = (name: string) => {
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, name)]);
@@ -48,8 +49,15 @@ export function startSshd(addresses: string[], port = 22022): TestSshd {
     'MaxSessions 100',
     '',
   ].join('\n'));
-  const started = spawnSync(SSHD, ['-f', config, '-E', path.join(dir, 'sshd.log')], { encoding: 'utf8' });
-  if (started.status !== 0) throw new Error(`sshd did not start: ${started.stderr}`);
+  const log = path.join(dir, 'sshd.log');
+  const child = spawn(SSHD, ['-D', '-f', config, '-E', log], { stdio: 'ignore' });
+  let exited = false;
+  child.on('exit', () => { exited = true; });
+  for (let waited = 0; !existsSync(path.join(dir, 'sshd.pid')); waited += 50) {
+    const logged = existsSync(log) ? readFileSync(log, 'utf8') : '';
+    if (exited || waited > 10_000) throw new Error(`sshd did not start: ${logged}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   const knownHosts = path.join(dir, 'known_hosts');
   const sshConfig = path.join(dir, 'ssh_config');
   writeFileSync(sshConfig, `Host *\n  UserKnownHostsFile ${knownHosts}\n  GlobalKnownHostsFile /dev/null\n`);
@@ -59,12 +67,7 @@ export function startSshd(addresses: string[], port = 22022): TestSshd {
     sshConfig,
     knownHosts,
     stop() {
-      const pid = Number(readFileSync(path.join(dir, 'sshd.pid'), 'utf8'));
-      try {
-        process.kill(pid);
-      } catch {
-        // already gone
-      }
+      child.kill();
     },
   };
 }
