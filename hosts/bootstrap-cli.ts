@@ -215,7 +215,8 @@ interface ConnectOptions {
 /** This machine's node locally, every other node over SSH; every problem at once, before any change. */
 async function connect(config: ClusterConfig, options: ConnectOptions): Promise<Target[]> {
   options.progress('==> connect');
-  const localAddresses = parseAddresses((await spawnCommand(['ip', '-o', '-4', 'addr', 'show'])).stdout);
+  // A dry run touches nothing, not even this machine's interfaces: every node is planned alike.
+  const localAddresses = options.planning ? [] : parseAddresses((await spawnCommand(['ip', '-o', '-4', 'addr', 'show'])).stdout);
   const targets: Target[] = [];
   const problems: string[] = [];
   await Promise.all(config.nodes.map(async (node) => {
@@ -226,7 +227,7 @@ async function connect(config: ClusterConfig, options: ConnectOptions): Promise<
     let via: string;
     if (options.planning) {
       host = new PlanHost(node.os ?? PLAN_DEFAULT_FAMILY, config, node, options.resetting ? 'in-cluster' : 'fresh');
-      via = local ? 'local' : `ssh ${node.ssh.user}@${node.address}:${node.ssh.port}`;
+      via = `local, or ssh ${node.ssh.user}@${node.address}:${node.ssh.port}`;
     } else if (local) {
       host = new LocalHost(sandbox?.root ?? '/', { ...options.env, ...sandbox?.env });
       via = 'local';

@@ -63,6 +63,31 @@ const mutating = (cluster: Cluster) => Object.fromEntries(Object.entries(cluster
 const clearAll = (cluster: Cluster) => Object.values(cluster.nodes).forEach((s) => s.clearCommands());
 const clusterFile = (cluster: Cluster, name: string) => readFileSync(path.join(cluster.nodes['k8s-node1'].cluster, name), 'utf8');
 
+describe('--dry-run with the committed cluster.yaml', () => {
+  test('prints the plan for the tutorial\'s three VMs with no root, no network, no SSH and no commands', () => {
+    const empty = mkdtempSync(path.join(tmpdir(), 'nobin-'));
+    // PATH holds nothing but bash (zx's shell): no ssh, no ip, no system command could run.
+    symlinkSync('/bin/bash', path.join(empty, 'bash'));
+    const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--dry-run'], {
+      cwd: ROOT, encoding: 'utf8', env: { PATH: empty, INIT_CWD: ROOT },
+    });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    const out = result.stdout;
+    expect([...out.matchAll(/^==> (\S+)/gm)].map((m) => m[1])).toEqual(['connect', 'facts', 'prep', 'init', 'join', 'apply', 'verify', 'summary']);
+    for (const [name, address] of [['k8s-node1', '192.168.83.133'], ['k8s-node2', '192.168.83.134'], ['k8s-node3', '192.168.83.135']]) {
+      expect(out).toContain(`${name}      local, or ssh root@${address}:22 (planned, not connected)`);
+      expect(out).toContain(`[${name}] prep / containerd`);
+    }
+    expect(out).toContain('[k8s-node1] init / kubeadm init');
+    expect(out).toContain('[k8s-node2] join / kubeadm join');
+    expect(out).toContain('  # input of the next command: dist/0001-ingress-nginx.yaml');
+    expect(out).toContain('kubectl --kubeconfig=/etc/kubernetes/admin.conf wait --for=jsonpath={.webhooks[0].clientConfig.caBundle} validatingwebhookconfiguration/ingress-nginx-admission --timeout=300s');
+    expect(out).toContain('curl -s -o /dev/null -w %{http_code} --max-time 10 -H Host: tomcat6.touch.air.mall.com http://192.168.83.135/');
+    expect(out).toContain('dry run: nothing was run, nothing was written');
+  });
+});
+
 if (!sshdAvailable()) {
   process.stderr.write('bootstrap over SSH: SKIPPED: needs /usr/sbin/sshd (apt-get install openssh-server) and root; .ci/run installs it\n');
   test.skip('bootstrap over SSH (SKIPPED: no sshd or not root)', () => undefined);
@@ -158,6 +183,18 @@ if (!sshdAvailable()) {
       expect(changed['k8s-node3']).toEqual([]);
       // On the control plane only the (idempotent) kubectl applies run.
       expect(changed['k8s-node1'].map((c) => c.join(' '))).toEqual(Array(3).fill('kubectl --kubeconfig=/etc/kubernetes/admin.conf apply -f -'));
+    });
+
+    test('reset takes the cluster down, workers first, and a second reset changes nothing', () => {
+      const reset = bootstrap(cluster, sshd, ['reset']);
+      expect(reset.code).toBe(0);
+      expect(reset.stdout.indexOf('==> reset workers')).toBeLessThan(reset.stdout.indexOf('==> reset control plane'));
+      for (const node of Object.values(cluster.nodes)) expect(node.readFile('/etc/kubernetes/kubelet.conf')).toBeUndefined();
+      clearAll(cluster);
+      const again = bootstrap(cluster, sshd, ['reset']);
+      expect(again.code).toBe(0);
+      expect(again.stdout).toMatch(/k8s-node2 +reset workers done: nothing to change/);
+      expect(Object.values(mutating(cluster)).flat()).toEqual([]);
     });
   });
 
