@@ -155,7 +155,8 @@ export async function runBootstrap(argv: string[] = process.argv.slice(2), env: 
       };
     };
 
-    const distDir = path.resolve(path.dirname(configFile) === cwd ? cwd : process.cwd(), DEFAULT_OUTDIR);
+    // dist/ of the directory the user runs in, as for npm run synth (the repository's root, normally).
+    const distDir = path.resolve(cwd, DEFAULT_OUTDIR);
     if (!resetting) ensureDist(config, distDir, configFile, progress, planning ? 'plan' : 'apply');
 
     const targets = await connect(config, { planning, env, sshConfig, progress, resetting, concurrency });

@@ -50,10 +50,11 @@ function makeCluster(sshd: TestSshd, options: { ports?: Record<string, number>; 
 
 function bootstrap(cluster: Cluster, sshd: TestSshd, args: string[] = []) {
   const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--config', cluster.config, '--ssh-config', sshd.sshConfig, '--log-dir', cluster.logs, ...args], {
-    cwd: ROOT,
+    // Run from the cluster's folder: its dist/ is synthesized there, never in the repository.
+    cwd: cluster.dir,
     encoding: 'utf8',
     timeout: 240_000,
-    env: { ...process.env, KUBE_HOSTS_SANDBOX: path.join(cluster.dir, 'nodes'), BOOTSTRAP_RETRY_DELAY_MS: '10', INIT_CWD: ROOT },
+    env: { ...process.env, KUBE_HOSTS_SANDBOX: path.join(cluster.dir, 'nodes'), BOOTSTRAP_RETRY_DELAY_MS: '10', INIT_CWD: cluster.dir },
   });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
@@ -140,6 +141,11 @@ if (!sshdAvailable()) {
         expect(used).toBeGreaterThan(0); // not the token kubeadm init made (index 0)
         expect(tokens[used].expires - Date.now()).toBeLessThanOrEqual(15 * 60_000);
       }
+    });
+
+    test('dist/ was missing, so it was synthesized first', () => {
+      expect(first.stdout).toContain(`synthesized ${path.join(cluster.dir, 'dist')} from cluster.yaml`);
+      expect(readdirSync(path.join(cluster.dir, 'dist'))).toEqual(['0000-flannel.yaml', '0001-ingress-nginx.yaml', '0002-tomcat6.yaml']);
     });
 
     test('dist/ applied in stages, with the waits in between', () => {
@@ -248,6 +254,17 @@ if (!sshdAvailable()) {
       expect(result.code).toBe(1);
       expect(result.stderr).toBe('k8s-node3 and k8s-node2 have the same product_uuid 4c4c4544-0042-3510-8052-b7c04f4d3232; cloned VMs need a new product_uuid (regenerate it in the hypervisor) before kubeadm can tell them apart\n');
       expect(trees(cluster)).toEqual(before);
+      expect(Object.values(mutating(cluster)).flat()).toEqual([]);
+    });
+
+    test('a refused SSH login: one line with the fix, nothing touched', () => {
+      const cluster = makeCluster(sshd);
+      const otherKey = path.join(cluster.dir, 'other_key');
+      spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', otherKey]);
+      writeFileSync(cluster.config, readFileSync(cluster.config, 'utf8').replace(`identityFile: ${sshd.identityFile}`, `identityFile: ${otherKey}`));
+      const result = bootstrap(cluster, sshd);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/^k8s-node2: SSH login as root@127\.0\.0\.2:\d+ refused \(.*Permission denied.*\); add your key to the node's authorized_keys or set nodes\[\]\.ssh\.identityFile\n$/);
       expect(Object.values(mutating(cluster)).flat()).toEqual([]);
     });
 
