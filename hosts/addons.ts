@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { parse } from 'yaml';
 import { INGRESS_CONTROLLER_NAME, INGRESS_NGINX_NAMESPACE } from '../charts/ingress-nginx';
 import { stageFile, STAGES, type Stage } from '../charts/app';
 import { TOMCAT6_NAME } from '../charts/tomcat6';
@@ -16,11 +17,17 @@ import { type NodeRun, StepFailed } from './steps';
 const kubectl = (...args: string[]) => ['kubectl', `--kubeconfig=${ADMIN_CONF}`, ...args];
 const WAIT = '--timeout=300s';
 
-/** What must be true before the next stage is applied. */
-export function stageWaits(config: ClusterConfig, stage: Stage): string[][] {
+/**
+ * What must be true before the next stage is applied. `nodes`: the nodes that
+ * are in the cluster now (a worker that just joined may not have its Node
+ * object yet, hence the wait for it to be created first).
+ */
+export function stageWaits(config: ClusterConfig, stage: Stage, nodes: string[]): string[][] {
   switch (stage) {
-    case 'flannel':
-      return [kubectl('wait', '--for=condition=Ready', 'nodes', '--all', WAIT)];
+    case 'flannel': {
+      const names = nodes.map((n) => `node/${n}`);
+      return [kubectl('wait', '--for=create', ...names, WAIT), kubectl('wait', '--for=condition=Ready', ...names, WAIT)];
+    }
     case 'ingress-nginx': {
       const kind = config.ingress.exposure === 'hostNetwork' ? 'daemonset' : 'deployment';
       return [
@@ -53,16 +60,34 @@ async function apply(run: NodeRun, manifest: string, retryDelayMs: number): Prom
   }
 }
 
+/**
+ * The manifest without its Jobs. ingress-nginx's admission Jobs delete
+ * themselves when done (ttlSecondsAfterFinished: 0); once their certificate
+ * Secret exists, applying them again would only run them again.
+ */
+export function withoutJobs(manifest: string): string {
+  return manifest.split(/^---\n/m).filter((doc) => parse(doc)?.kind !== 'Job').join('---\n');
+}
+
 /** Applies each stage and waits for it; returns what changed, stage by stage. */
-export async function applyStages(run: NodeRun, config: ClusterConfig, options: ApplyOptions): Promise<string[]> {
+export async function applyStages(run: NodeRun, config: ClusterConfig, nodes: string[], options: ApplyOptions): Promise<string[]> {
   const changes: string[] = [];
   for (const stage of STAGES) {
+    run.stepTitle = `apply ${stage}`;
     const file = path.join(options.distDir, stageFile(stage));
-    if (run.planning) run.out.line(`  # input of the next command: ${path.relative(process.cwd(), file)}`);
-    const output = await apply(run, run.planning ? '' : readFileSync(file, 'utf8'), options.retryDelayMs);
+    let manifest = run.planning ? '' : readFileSync(file, 'utf8');
+    if (stage === 'ingress-nginx') {
+      const certificate = await run.query(kubectl('-n', INGRESS_NGINX_NAMESPACE, 'get', 'secret', 'ingress-nginx-admission', '-o', 'name'));
+      if (certificate.code === 0 && !run.planning) manifest = withoutJobs(manifest);
+    }
+    if (run.planning) {
+      const note = stage === 'ingress-nginx' ? ' (without its admission Jobs once their Secret exists)' : '';
+      run.out.line(`  # input of the next command: ${path.relative(process.cwd(), file)}${note}`);
+    }
+    const output = await apply(run, manifest, options.retryDelayMs);
     const changed = output.split('\n').filter((l) => / (created|configured)$/.test(l.trim())).length;
     if (changed) changes.push(`${stage}: ${changed} object(s) created or changed`);
-    for (const wait of stageWaits(config, stage)) await run.query(wait, { mustSucceed: true });
+    for (const wait of stageWaits(config, stage, nodes)) await run.query(wait, { mustSucceed: true });
   }
   return changes;
 }
@@ -91,6 +116,7 @@ async function jsonpath(run: NodeRun, args: string[], path: string): Promise<str
  * controller's NodePort of every node (nodePort).
  */
 export async function verify(run: NodeRun, config: ClusterConfig, attempts: number, retryDelayMs: number): Promise<Check[]> {
+  run.stepTitle = 'verify';
   const nodePort = config.tomcat6.nodePort?.toString() ?? (await jsonpath(run, ['service', TOMCAT6_NAME], '{.spec.ports[0].nodePort}') || '<nodePort>');
   const checks: Check[] = config.nodes.map((n) => ({ what: `${n.name} NodePort`, url: `http://${n.address}:${nodePort}/`, ok: false }));
   if (config.ingress.exposure === 'hostNetwork') {

@@ -6,7 +6,7 @@ import { parseFlags, runCommand, UserError } from '../config/errors';
 import { loadClusterConfig, resolveConfigPath } from '../config/load';
 import type { ClusterConfig, ClusterNode } from '../config/schema';
 import type { Check } from './addons';
-import { Bootstrap, ensureDist, type NodeReport, type Target } from './bootstrap';
+import { Bootstrap, ensureDist, mapLimit, type NodeReport, type Target } from './bootstrap';
 import { SANDBOX_ENV } from './cli';
 import { parseAddresses } from './facts';
 import { type Host, LocalHost, spawnCommand } from './host';
@@ -110,12 +110,15 @@ function summary(config: ClusterConfig, reports: NodeReport[], checks: Check[], 
     lines.push('    checks (from the control-plane node):');
     for (const c of checks) lines.push(`      ${c.ok ? 'ok  ' : 'FAIL'} ${c.what.padEnd(22)} ${c.url}${c.host ? ` (Host: ${c.host})` : ''} -> ${c.status ?? 'not run'}`);
   }
-  const worker = config.nodes.find((n) => n.role === 'worker') ?? config.nodes[0];
-  const nodePort = checks.find((c) => c.what.endsWith('NodePort'))?.url;
+  const nodePort = checks.find((c) => c.what.endsWith('NodePort') && c.ok)?.url;
+  // A node whose Ingress check passed (else the first worker), and the controller's port.
+  const ingress = checks.find((c) => c.what.endsWith('Ingress') && c.ok) ?? checks.find((c) => c.what.endsWith('Ingress'));
+  const ingressUrl = ingress ? new URL(ingress.url) : undefined;
+  const address = ingressUrl?.hostname ?? (config.nodes.find((n) => n.role === 'worker') ?? config.nodes[0]).address;
   lines.push('    open it:');
   if (nodePort) lines.push(`      ${nodePort}   (tomcat6 NodePort, on any node)`);
-  lines.push(`      http://${config.tomcat6.host}/   (Ingress; add this line to your laptop's hosts file:)`);
-  lines.push(`      ${worker.address}  ${config.tomcat6.host}`);
+  lines.push(`      http://${config.tomcat6.host}${ingressUrl?.port ? `:${ingressUrl.port}` : ''}/   (Ingress; add this line to your laptop's hosts file:)`);
+  lines.push(`      ${address}  ${config.tomcat6.host}`);
   if (logDir) lines.push(`    logs: ${logDir}/`);
   return lines;
 }
@@ -165,8 +168,10 @@ export async function runBootstrap(argv: string[] = process.argv.slice(2), env: 
       retryDelayMs: Number(env.BOOTSTRAP_RETRY_DELAY_MS ?? 5000),
     });
     let checks: Check[] = [];
+    let reached = false;
     try {
-      await bootstrap.gatherFacts();
+      await bootstrap.gatherFacts(resetting);
+      reached = true;
       if (resetting) {
         await bootstrap.reset(Boolean(flags['undo-prep']));
       } else {
@@ -178,9 +183,10 @@ export async function runBootstrap(argv: string[] = process.argv.slice(2), env: 
       }
     } finally {
       await SshHost.closeAll();
+      // Once past the checks, every run ends with the summary, also when a phase stopped it.
+      if (reached) for (const line of summary(config, [...bootstrap.reports.values()], checks, logDir, planning)) progress(line);
     }
     const reports = [...bootstrap.reports.values()];
-    for (const line of summary(config, reports, checks, logDir, planning)) progress(line);
     const failed = reports.filter((r) => r.failed);
     if (planning) return;
     if (failed.length || (!resetting && !checks.every((c) => c.ok))) {
@@ -220,7 +226,7 @@ async function connect(config: ClusterConfig, options: ConnectOptions): Promise<
   const localAddresses = options.planning ? [] : parseAddresses((await spawnCommand(['ip', '-o', '-4', 'addr', 'show'])).stdout);
   const targets: Target[] = [];
   const problems: string[] = [];
-  await Promise.all(config.nodes.map(async (node) => {
+  await mapLimit(config.nodes, options.concurrency, async (node) => {
     const started = Date.now();
     const local = localAddresses.includes(node.address);
     const sandbox = sandboxFor(options.env, node);
@@ -241,7 +247,7 @@ async function connect(config: ClusterConfig, options: ConnectOptions): Promise<
     }
     targets.push({ node, host, via });
     options.progress(`    ${node.name.padEnd(14)} ${via}${options.planning ? ' (planned, not connected)' : ''} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
-  }));
+  });
   if (problems.length) {
     await SshHost.closeAll();
     throw new UserError(problems);

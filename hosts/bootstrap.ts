@@ -82,6 +82,7 @@ export class Bootstrap {
   private readonly facts = new Map<string, NodeFacts>();
   readonly reports = new Map<string, NodeReport>();
   private joinDetails?: Promise<JoinDetails>;
+  private joinDetailsMinted = 0;
 
   constructor(private readonly config: ClusterConfig, private readonly targets: Target[], private readonly options: BootstrapOptions) {
     for (const target of targets) {
@@ -129,13 +130,14 @@ export class Bootstrap {
     if (failures.length && stopOnFailure) throw new UserError(failures.flatMap((f) => (f.reason instanceof UserError ? f.reason.problems : [reason(f.reason)])));
   }
 
-  /** Facts of every node, checked together; refuses before any change. */
-  async gatherFacts(): Promise<void> {
+  /** Facts of every node, checked together; refuses before any change (a reset only needs the facts). */
+  async gatherFacts(forReset = false): Promise<void> {
     await this.phase('facts', this.targets.map((t) => t.node), async (node) => {
       const facts = await gatherFacts(this.run(node), this.config, node);
       this.facts.set(node.name, facts);
       return describeFacts(facts);
     }, true);
+    if (forReset) return;
     const problems: string[] = [];
     for (const target of this.targets) {
       const facts = this.facts.get(target.node.name)!;
@@ -154,6 +156,12 @@ export class Bootstrap {
     duplicates('product_uuid', (n) => [this.facts.get(n.name)!.productUuid].filter((v): v is string => Boolean(v)));
     duplicates('MAC address', (n) => this.facts.get(n.name)!.macs);
     if (problems.length) throw new UserError(problems);
+    // Cloned VMs share a hostname until prep gives each its node name: reported, not refused.
+    const byHostname = new Map<string, string[]>();
+    for (const { node } of this.targets) byHostname.set(this.facts.get(node.name)!.hostname, [...(byHostname.get(this.facts.get(node.name)!.hostname) ?? []), node.name]);
+    for (const [hostname, names] of byHostname) {
+      if (names.length > 1) this.options.progress(`    note: ${names.join(', ')} share the hostname ${hostname}; prep renames each to its node name`);
+    }
   }
 
   async prep(): Promise<void> {
@@ -179,9 +187,12 @@ export class Bootstrap {
    * the joins of a run, and minted again (once) when the token in use stops working.
    */
   private details(replacing?: JoinDetails): Promise<JoinDetails> {
-    if (!this.joinDetails || (replacing && this.joinDetails === this.usedDetails.get(replacing.token))) {
+    // A token older than 10 of its 15 minutes is not handed out any more.
+    const stale = Date.now() - this.joinDetailsMinted > 10 * 60_000;
+    if (!this.joinDetails || stale || (replacing && this.joinDetails === this.usedDetails.get(replacing.token))) {
       const minted = mintJoinDetails(this.run(this.controlPlane), this.config);
       this.joinDetails = minted;
+      this.joinDetailsMinted = Date.now();
       void minted.then((d) => this.usedDetails.set(d.token, minted), () => undefined);
     }
     return this.joinDetails;
@@ -199,7 +210,8 @@ export class Bootstrap {
         changed = await run.runSteps('join', joinSteps(node, async () => (used = await this.details())));
       } catch (error) {
         // The token expired (or was deleted) between minting and joining: a fresh one, once.
-        if (!used || !(error instanceof StepFailed) || !/expired|invalid for this cluster/.test(error.message)) throw error;
+        // kubeadm says "could not find a JWS signature ... for token ID" (or, older, "expired"/"invalid").
+        if (!used || !(error instanceof StepFailed) || !/JWS signature|expired|invalid for this cluster/.test(error.message)) throw error;
         run.out.line(`[${node.name}] the join token was no longer valid; minting a fresh one`);
         const fresh = await this.details(used);
         changed = await run.runSteps('join', joinSteps(node, async () => fresh));
@@ -212,7 +224,9 @@ export class Bootstrap {
   async apply(): Promise<void> {
     const cp = this.controlPlane;
     await this.phase('apply', [cp], async () => {
-      const changes = await applyStages(this.run(cp), this.config, { distDir: this.options.distDir, retryDelayMs: this.options.retryDelayMs ?? 5000 });
+      // The control plane and the workers that joined (now or before): a node that never joined is not waited for.
+      const inCluster = this.config.nodes.filter((n) => n.name === cp.name || this.reports.get(n.name)?.state === 'joined').map((n) => n.name);
+      const changes = await applyStages(this.run(cp), this.config, inCluster, { distDir: this.options.distDir, retryDelayMs: this.options.retryDelayMs ?? 5000 });
       return changes.length ? changes.join('; ') : `${STAGES.length} stages unchanged`;
     }, true);
   }

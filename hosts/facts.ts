@@ -48,22 +48,24 @@ export async function gatherFacts(run: NodeRun, config: ClusterConfig, node: Clu
   }
   const memInfo = (await run.read('/proc/meminfo')) ?? '';
   const memKb = Number(/^MemTotal:\s+(\d+) kB/m.exec(memInfo)?.[1] ?? 0);
-  const interfaces = (await run.host.list('/sys/class/net')).filter((name) => name !== 'lo');
-  const macs: string[] = [];
-  for (const name of interfaces) {
+  // Physical NICs only (they have a device): bridges, bonds and tunnels repeat or lack MACs.
+  const macs = new Set<string>();
+  for (const name of await run.host.list('/sys/class/net')) {
+    if (!(await run.host.list(`/sys/class/net/${name}`)).includes('device')) continue;
     const mac = (await run.read(`/sys/class/net/${name}/address`))?.trim();
-    if (mac && mac !== '00:00:00:00:00:00') macs.push(mac);
+    if (mac && !/^(00:)+00$/.test(mac)) macs.add(mac);
   }
+  const id = await run.query(['id', '-u'], { mustSucceed: true });
   return {
     os: osRelease.prettyName,
     family,
-    uid: Number((await run.query(['id', '-u'])).stdout.trim()),
+    uid: Number(id.stdout.trim() || Number.NaN),
     cpus: Number((await run.query(['nproc'])).stdout.trim()),
     memoryMb: Math.floor(memKb / 1024),
     cgroupV2: (await run.read('/sys/fs/cgroup/cgroup.controllers')) !== undefined,
     hostname: ((await run.read('/proc/sys/kernel/hostname')) ?? '').trim(),
     productUuid: (await run.read('/sys/class/dmi/id/product_uuid'))?.trim(),
-    macs,
+    macs: [...macs],
     addresses: parseAddresses((await run.query(['ip', '-o', '-4', 'addr', 'show'])).stdout),
     listeningPorts: parseListeningPorts((await run.query(['ss', '-Hltn'])).stdout),
   };

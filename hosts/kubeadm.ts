@@ -141,6 +141,7 @@ export function parseTicket(text: string, source: string, now: Date): JoinDetail
  * hash read from the cluster's CA certificate.
  */
 export async function mintJoinDetails(run: NodeRun, config: ClusterConfig): Promise<JoinDetails> {
+  run.stepTitle = 'mint join token';
   const created = await run.run([
     'kubeadm', 'token', 'create', `--ttl=${TOKEN_TTL_MINUTES}m0s`, '--description=join a worker (hosts/join.mjs)',
   ]);

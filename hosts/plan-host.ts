@@ -42,6 +42,7 @@ export function freshNodeFiles(family: OsFamily, address = '192.168.0.1'): Recor
     '/sys/fs/cgroup/cgroup.controllers': 'cpuset cpu io memory hugetlb pids rdma misc\n',
     '/sys/class/dmi/id/product_uuid': `00000000-0000-4000-8000-0000${hex.join('')}\n`,
     '/sys/class/net/eth0/address': `52:54:00:${hex.slice(1).join(':')}\n`,
+    '/sys/class/net/eth0/device/vendor': '0x1af4\n',
     '/proc/sys/net/ipv4/ip_forward': '0\n',
   };
   if (family === 'el9') {

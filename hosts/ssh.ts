@@ -26,6 +26,8 @@ export interface SshOptions {
 }
 
 const FILE_MISSING = 44;
+/** ssh's own exit code: the connection failed, not the command. */
+const SSH_FAILED = 255;
 
 export class SshHost implements Host {
   private static controlDir: string | undefined;
@@ -50,6 +52,8 @@ export class SshHost implements Host {
       '-o', 'BatchMode=yes',
       '-o', 'StrictHostKeyChecking=accept-new',
       '-o', 'ConnectTimeout=10',
+      '-o', 'ServerAliveInterval=15',
+      '-o', 'ServerAliveCountMax=4',
       '-o', 'ControlMaster=auto',
       '-o', `ControlPath=${path.join(SshHost.controlDir, '%C')}`,
       '-o', 'ControlPersist=60',
@@ -79,7 +83,7 @@ export class SshHost implements Host {
   }
 
   async read(file: string): Promise<string | undefined> {
-    const result = await this.remote(['sh', '-c', `[ -e "$1" ] || exit ${FILE_MISSING}; cat -- "$1"`, 'sh', this.at(file)]);
+    const result = this.connected(await this.remote(['sh', '-c', `[ -e "$1" ] || exit ${FILE_MISSING}; cat -- "$1"`, 'sh', this.at(file)]), `reading ${file}`);
     if (result.code === FILE_MISSING) return undefined;
     if (result.code !== 0) throw new Error(`${this.node.name}: cannot read ${file}: ${result.stderr.trim()}`);
     return result.stdout;
@@ -91,18 +95,29 @@ export class SshHost implements Host {
     if (result.code !== 0) throw new Error(`${this.node.name}: cannot write ${file}: ${result.stderr.trim()}`);
   }
 
+  /** A lost connection is an error, never "no such file". */
+  private connected(result: CommandResult, what: string): CommandResult {
+    if (result.code === SSH_FAILED) throw new Error(`${this.node.name}: SSH to ${this.target} failed while ${what}: ${result.stderr.trim()}`);
+    return result;
+  }
+
   async mode(file: string): Promise<number | undefined> {
-    const result = await this.remote(['stat', '-c', '%a', this.at(file)]);
-    return result.code === 0 ? Number.parseInt(result.stdout.trim(), 8) : undefined;
+    const result = this.connected(await this.remote(['sh', '-c', `[ -e "$1" ] || exit ${FILE_MISSING}; stat -c %a -- "$1"`, 'sh', this.at(file)]), `reading the mode of ${file}`);
+    if (result.code === FILE_MISSING) return undefined;
+    if (result.code !== 0) throw new Error(`${this.node.name}: cannot stat ${file}: ${result.stderr.trim()}`);
+    return Number.parseInt(result.stdout.trim(), 8);
   }
 
   async remove(file: string): Promise<void> {
-    await this.remote(['rm', '-rf', '--', this.at(file)]);
+    const result = this.connected(await this.remote(['rm', '-rf', '--', this.at(file)]), `removing ${file}`);
+    if (result.code !== 0) throw new Error(`${this.node.name}: cannot remove ${file}: ${result.stderr.trim()}`);
   }
 
   async list(dir: string): Promise<string[]> {
-    const result = await this.remote(['ls', '-1A', '--', this.at(dir)]);
-    return result.code === 0 ? result.stdout.split('\n').filter(Boolean).sort() : [];
+    const result = this.connected(await this.remote(['sh', '-c', `[ -d "$1" ] || exit ${FILE_MISSING}; ls -1A -- "$1"`, 'sh', this.at(dir)]), `listing ${dir}`);
+    if (result.code === FILE_MISSING) return [];
+    if (result.code !== 0) throw new Error(`${this.node.name}: cannot list ${dir}: ${result.stderr.trim()}`);
+    return result.stdout.split('\n').filter(Boolean).sort();
   }
 
   /**
@@ -112,7 +127,7 @@ export class SshHost implements Host {
   async problem(): Promise<string | undefined> {
     const login = await spawnCommand([...this.sshArgs(), 'true']);
     if (login.code !== 0) {
-      const reason = login.stderr.trim().split('\n').pop() ?? `ssh exited ${login.code}`;
+      const reason = login.stderr.trim().split('\n').filter(Boolean).pop() ?? `ssh exited ${login.code}`;
       if (/Permission denied/.test(reason)) return `${this.node.name}: SSH login as ${this.target} refused (${reason}); add your key to the node's authorized_keys or set nodes[].ssh.identityFile`;
       if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/.test(login.stderr)) return `${this.node.name}: the SSH host key of ${this.target} changed since it was recorded in known_hosts; check the machine, then remove the old key with ssh-keygen -R`;
       return `${this.node.name}: cannot reach ${this.target} over SSH (${reason})`;

@@ -54,7 +54,8 @@ function timestamp(date: Date): string {
 
 /** One node's run of one script: the context every step works through. */
 export class NodeRun {
-  private stepTitle = '';
+  /** The step being run, named in failures. */
+  stepTitle = '';
   /** Mutating commands and file writes done (apply) or planned (plan), for idempotency checks. */
   readonly changes: string[] = [];
 

@@ -140,6 +140,7 @@ if (!sshdAvailable()) {
         const used = tokens.findIndex((t) => t.token === join.token);
         expect(used).toBeGreaterThan(0); // not the token kubeadm init made (index 0)
         expect(tokens[used].expires - Date.now()).toBeLessThanOrEqual(15 * 60_000);
+        expect(tokens[used].expires - Date.now()).toBeGreaterThan(10 * 60_000);
       }
     });
 
@@ -172,6 +173,8 @@ if (!sshdAvailable()) {
       const everything = [first.stdout, first.stderr, ...readdirSync(cluster.logs).map((f) => readFileSync(path.join(cluster.logs, f), 'utf8'))].join('\n');
       expect(readFileSync(path.join(cluster.logs, 'k8s-node2.log'), 'utf8')).toContain('kubeadm join: joined 127.0.0.1:6443');
       for (const { token } of tokens) expect(everything).not.toContain(token.split('.')[1]);
+      const clientKey = /client-key-data: (\S+)/.exec(cluster.nodes['k8s-node1'].readFile('/etc/kubernetes/admin.conf')!)![1];
+      expect(everything).not.toContain(clientKey.slice(0, 40));
     });
 
     test('a second run changes nothing on any node and says so', () => {
@@ -236,8 +239,12 @@ if (!sshdAvailable()) {
 
     test('a token that expired between minting and joining: a fresh one is minted', () => {
       const cluster = makeCluster(sshd);
-      // Prep and init first, then make the next token expire at once.
-      expect(bootstrap(cluster, sshd, ['--only', 'k8s-node1']).code).toBe(0);
+      // Prep and init first (the check then fails: the workers are not in the cluster), then make the next token expire at once.
+      const partial = bootstrap(cluster, sshd, ['--only', 'k8s-node1']);
+      expect(partial.code).toBe(1);
+      expect(partial.stdout).toMatch(/FAIL k8s-node2 NodePort +http:\/\/127\.0\.0\.2:31234\/ -> 000/);
+      expect(partial.stdout).toMatch(/ok {3}k8s-node1 NodePort/);
+      expect(partial.stderr).toMatch(/bootstrap did not finish: the final check failed/);
       writeFileSync(path.join(cluster.nodes['k8s-node1'].cluster, 'expire-next-token'), '');
       const result = bootstrap(cluster, sshd);
       expect(result.code).toBe(0);

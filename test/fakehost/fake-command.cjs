@@ -265,6 +265,7 @@ function kubeadm(args) {
     write('/etc/kubernetes/kubelet.conf', 'apiVersion: v1\nkind: Config\n', 0o600);
     write('/etc/kubernetes/manifests/kube-apiserver.yaml', 'kind: Pod\n');
     saveJson('kubeadm-init.json', docs);
+    registerNode(docs[0].nodeRegistration);
     const token = createToken('24h');
     const hash = caHash(ca);
     return `Your Kubernetes control-plane has initialized successfully!\n\nkubeadm join ${docs[0].localAPIEndpoint.advertiseAddress}:6443 --token ${token} \\\n\t--discovery-token-ca-cert-hash ${hash}\n`;
@@ -280,13 +281,14 @@ function kubeadm(args) {
     if (bootstrap.unsafeSkipCAVerification) fail(1, 'fake kubeadm: refusing unsafeSkipCAVerification in tests');
     const tokens = JSON.parse(fs.readFileSync(clusterFile('tokens.json'), 'utf8'));
     const entry = tokens.find((t) => t.token === bootstrap.token);
-    if (!entry) fail(1, `error execution phase preflight: couldn't validate the identity of the API Server: token id "${bootstrap.token.split('.')[0]}" is invalid for this cluster or it has expired. Use "kubeadm token create" on the control-plane node to create a new valid token`);
-    if (entry.expires < Date.now()) fail(1, `error execution phase preflight: token ${bootstrap.token} has expired`);
+    // What kubeadm says (after its discovery timeout) when the token is gone or expired.
+    if (!entry || entry.expires < Date.now()) fail(1, `error execution phase preflight: couldn't validate the identity of the API Server: could not find a JWS signature in the cluster-info ConfigMap for token ID "${bootstrap.token.split('.')[0]}"`);
     const expected = caHash(fs.readFileSync(clusterFile('ca.crt'), 'utf8'));
     if (!bootstrap.caCertHashes.includes(expected)) fail(1, `error execution phase preflight: cluster CA found in cluster-info ConfigMap is invalid: none of the public keys "${expected}" are pinned`);
     write('/etc/kubernetes/kubelet.conf', 'apiVersion: v1\nkind: Config\n', 0o600);
     write('/etc/kubernetes/pki/ca.crt', fs.readFileSync(clusterFile('ca.crt'), 'utf8'));
     saveJson('kubeadm-join.json', config);
+    registerNode(config.nodeRegistration);
     return 'This node has joined the cluster\n';
   }
   if (args[0] === 'reset') {
@@ -294,6 +296,16 @@ function kubeadm(args) {
     return '[reset] Stopping the kubelet service\n';
   }
   fail(1, `fake kubeadm: unsupported ${args.join(' ')}`);
+}
+
+/** The cluster now has this node (its Node object, and its kubelet/kube-proxy answering on its address). */
+function registerNode(registration) {
+  const address = registration.kubeletExtraArgs.find((a) => a.name === 'node-ip').value;
+  fs.mkdirSync(clusterFile('nodes'), { recursive: true });
+  fs.writeFileSync(clusterFile(`nodes/${registration.name}`), address);
+}
+function nodeAddresses() {
+  try { return fs.readdirSync(clusterFile('nodes')).map((n) => fs.readFileSync(clusterFile(`nodes/${n}`), 'utf8')); } catch { return []; }
 }
 
 function createToken(ttl) {
@@ -333,6 +345,8 @@ function kubectl(args) {
       const body = JSON.stringify(doc);
       out.push(`${doc.kind.toLowerCase()}/${doc.metadata.name} ${objects[key] === undefined ? 'created' : objects[key] === body ? 'unchanged' : 'configured'}`);
       objects[key] = body;
+      // The admission Jobs write the certificate Secret, then delete themselves (ttlSecondsAfterFinished: 0).
+      if (doc.kind === 'Job') { fs.writeFileSync(clusterFile('secret-ingress-nginx-admission'), ''); delete objects[key]; }
     }
     fs.writeFileSync(clusterFile('applied.json'), JSON.stringify(objects));
     kubectlLog(`apply ${docs.map((d) => `${d.kind}/${d.metadata.name}`).join(' ')}`);
@@ -340,10 +354,20 @@ function kubectl(args) {
   }
   const has = (kind, name) => Object.keys(objects).some((k) => k.startsWith(`${kind}/`) && k.endsWith(`/${name}`));
   const line = args.join(' ');
-  if (args[0] === 'wait' && line.includes('--for=condition=Ready nodes --all')) {
-    if (!has('DaemonSet', 'kube-flannel-ds')) fail(1, 'error: timed out waiting for the condition on nodes/k8s-node1');
+  const nodes = args.filter((a) => a.startsWith('node/')).map((a) => a.slice(5));
+  const missing = nodes.filter((n) => !fs.existsSync(clusterFile(`nodes/${n}`)));
+  if (args[0] === 'wait' && line.includes('--for=create node/')) {
+    if (missing.length) fail(1, `error: timed out waiting for the condition on nodes/${missing[0]}`);
+    return nodes.map((n) => `node/${n} condition met\n`).join('');
+  }
+  if (args[0] === 'wait' && line.includes('--for=condition=Ready node/')) {
+    if (!has('DaemonSet', 'kube-flannel-ds') || missing.length) fail(1, `error: timed out waiting for the condition on nodes/${missing[0] ?? nodes[0]}`);
     kubectlLog('waited nodes-ready');
-    return 'node/k8s-node1 condition met\n';
+    return nodes.map((n) => `node/${n} condition met\n`).join('');
+  }
+  if (args[0] === '-n' && args[2] === 'get' && args[3] === 'secret') {
+    if (!fs.existsSync(clusterFile(`secret-${args[4]}`))) fail(1, `Error from server (NotFound): secrets "${args[4]}" not found`);
+    return `secret/${args[4]}\n`;
   }
   if (line.includes('rollout status')) {
     const [kind, name] = args[args.indexOf('status') + 1].split('/');
@@ -379,7 +403,10 @@ function curl(args) {
   }
   const objects = applied();
   const host = args.includes('-H');
-  const ok = host ? Object.keys(objects).some((k) => k.startsWith('Ingress/')) : Object.keys(objects).some((k) => k === 'Deployment//tomcat6');
+  // Only a node that is in the cluster answers; the Ingress also needs the Ingress object.
+  const address = new URL(args[args.length - 1]).hostname;
+  const app = Object.keys(objects).some((k) => k === 'Deployment//tomcat6') && nodeAddresses().includes(address);
+  const ok = app && (!host || Object.keys(objects).some((k) => k.startsWith('Ingress/')));
   fs.appendFileSync(clusterFile('curl.log'), `${args.join(' ')}\n`);
   if (!ok) throw new Exit(7, '000');
   return '200';
