@@ -26,11 +26,16 @@ export async function runCommand(body: () => unknown): Promise<void> {
   }
 }
 
-/** Command-line flags, strictly: an unknown flag or a missing value is a UserError. */
-export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+/** A command line, strictly: an unknown flag or a missing value is a UserError. */
+export function parseCommandLine<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals = false) {
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false } as const).values;
+    return parseArgs({ args, options, strict: true, allowPositionals } as const);
   } catch (error) {
     throw new UserError([`${(error as Error).message.split('\n')[0]}; see --help`]);
   }
+}
+
+/** Flags only (no positional arguments). */
+export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  return parseCommandLine(args, options).values;
 }

@@ -2,7 +2,7 @@
 import { appendFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_OUTDIR } from '../charts/app';
-import { parseFlags, runCommand, UserError } from '../config/errors';
+import { parseCommandLine, runCommand, UserError } from '../config/errors';
 import { loadClusterConfig, resolveConfigPath } from '../config/load';
 import type { ClusterConfig, ClusterNode } from '../config/schema';
 import type { Check } from './addons';
@@ -125,7 +125,7 @@ function summary(config: ClusterConfig, reports: NodeReport[], checks: Check[], 
 
 export async function runBootstrap(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<void> {
   await runCommand(async () => {
-    const { values: flags, positionals } = parseFlagsWithCommand(argv);
+    const { values: flags, positionals } = parseCommandLine(argv, FLAGS, true);
     if (flags.help) return console.log(HELP);
     const resetting = positionals[0] === 'reset';
     if (positionals.length > (resetting ? 1 : 0)) throw new UserError([`unknown command ${positionals.join(' ')}; the only command is reset (see --help)`]);
@@ -193,21 +193,6 @@ export async function runBootstrap(argv: string[] = process.argv.slice(2), env: 
       throw new UserError([`bootstrap did not finish: ${failed.length ? `${failed.map((r) => r.node.name).join(', ')} failed` : 'the final check failed'}; fix it and run scripts/bootstrap.mjs again (finished work is skipped)`]);
     }
   });
-}
-
-function parseFlagsWithCommand(argv: string[]) {
-  const positionals = argv.filter((a) => !a.startsWith('-') && !isFlagValue(argv, a));
-  const values = parseFlags(argv.filter((a) => !positionals.includes(a)), FLAGS) as {
-    [K in keyof typeof FLAGS]?: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string;
-  };
-  return { values, positionals };
-}
-
-/** Whether arg is the value of the flag before it (`--config FILE`). */
-function isFlagValue(argv: string[], arg: string): boolean {
-  const previous = argv[argv.indexOf(arg) - 1];
-  const name = previous?.startsWith('--') ? previous.slice(2) : undefined;
-  return name !== undefined && !previous.includes('=') && (FLAGS as Record<string, { type: string }>)[name]?.type === 'string';
 }
 
 interface ConnectOptions {
