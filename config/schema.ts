@@ -61,6 +61,9 @@ const serviceCidr = cidr({ min: 12, max: 28, example: '10.96.0.0/16' });
 const sshSchema = z.strictObject({
   /** Login user; a user other than root needs passwordless sudo. */
   user: z.string().regex(/^[a-z_][a-z0-9_-]*[$]?$/, 'must be a Linux user name, e.g. root').default('root'),
+  /** Where to connect, when it is not the node's address (port forwarding, NAT, a jump host's alias). */
+  host: z.string().regex(/^[A-Za-z0-9.:_-]+$/, 'must be a host name or IP address, e.g. 127.0.0.1').optional()
+    .describe("Address or ssh_config alias to connect to, when it is not the node's address (NAT, port forwarding)."),
   /** SSH port. */
   port: z.number().int().min(1).max(65535).default(22),
   /** Private key file; the SSH agent and ~/.ssh/config are used when unset. */

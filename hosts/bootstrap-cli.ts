@@ -219,7 +219,7 @@ async function connect(config: ClusterConfig, options: ConnectOptions): Promise<
     let via: string;
     if (options.planning) {
       host = new PlanHost(node.os ?? PLAN_DEFAULT_FAMILY, config, node, options.resetting ? 'in-cluster' : 'fresh');
-      via = `local, or ssh ${node.ssh.user}@${node.address}:${node.ssh.port}`;
+      via = `local, or ssh ${node.ssh.user}@${node.ssh.host ?? node.address}:${node.ssh.port}`;
     } else if (local) {
       host = new LocalHost(sandbox?.root ?? '/', { ...options.env, ...sandbox?.env });
       via = 'local';

@@ -38,9 +38,14 @@ export class SshHost implements Host {
     this.root = options.root ?? '/';
   }
 
-  /** user@address:port, for messages. */
+  /** Where SSH connects: nodes[].ssh.host, else the node's address. */
+  private get destination(): string {
+    return this.node.ssh.host ?? this.node.address;
+  }
+
+  /** user@host:port, for messages. */
   get target(): string {
-    return `${this.node.ssh.user}@${this.node.address}:${this.node.ssh.port}`;
+    return `${this.node.ssh.user}@${this.destination}:${this.node.ssh.port}`;
   }
 
   private sshArgs(): string[] {
@@ -60,7 +65,7 @@ export class SshHost implements Host {
       '-p', String(this.node.ssh.port),
       ...(this.node.ssh.identityFile ? ['-i', this.node.ssh.identityFile, '-o', 'IdentitiesOnly=yes'] : []),
       '-l', this.node.ssh.user,
-      this.node.address,
+      this.destination,
       '--',
     ];
   }

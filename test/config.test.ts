@@ -110,6 +110,7 @@ describe('each mistake gives one line naming the file position, the field, the v
     ['a second control-plane node', edited((c) => { c.nodes[1].role = 'control-plane'; }), /nodes\[1\]\.role: "control-plane" on a second node: one control-plane node is supported \(no high-availability control plane yet\); make it a worker$/],
     ['unknown role', edited((c) => { c.nodes[0].role = 'master'; }), /nodes\[0\]\.role: "master" must be control-plane or worker$/],
     ['unknown OS family', edited((c) => { c.nodes[0].os = 'centos7'; }), /nodes\[0\]\.os: "centos7" must be el9, debian or ubuntu$/],
+    ['SSH host with a space', edited((c) => { c.nodes[0].ssh = { host: 'my host' }; }), /nodes\[0\]\.ssh\.host: "my host" must be a host name or IP address, e\.g\. 127\.0\.0\.1$/],
     ['SSH port out of range', edited((c) => { c.nodes[0].ssh = { port: 70000 }; }), /nodes\[0\]\.ssh\.port: 70000 must be at most 65535$/],
     ['negative replicas', edited((c) => { c.tomcat6 = { replicas: -1 }; }), /^cluster\.yaml:\d+:\d+: tomcat6\.replicas: -1 must be 0 or more$/],
     ['fractional replicas', edited((c) => { c.tomcat6 = { replicas: 1.5 }; }), /tomcat6\.replicas: 1\.5 must be a whole number$/],
