@@ -3,6 +3,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // hosts/prep.ts, not its entry point hosts/prep.mjs
+  moduleFileExtensions: ['ts', 'js', 'cjs', 'json'],
   transform: { '^.+\\.ts$': ['@swc/jest', {}] },
   snapshotResolver: '<rootDir>/test/snapshot-resolver.cjs',
 };
