@@ -1,10 +1,9 @@
 /** npm run test:vm: the real-OS test in test/vm/ (minutes, not seconds; see README "Tests"). */
+const base = require('./jest.config.cjs');
+
 module.exports = {
-  testEnvironment: 'node',
+  ...base,
   roots: ['<rootDir>/test/vm'],
   testMatch: ['**/*.vmtest.ts'],
-  // hosts/prep.ts, not its entry point hosts/prep.mjs
-  moduleFileExtensions: ['ts', 'js', 'cjs', 'json'],
-  transform: { '^.+\\.ts$': ['@swc/jest', {}] },
   testTimeout: 900_000,
 };
