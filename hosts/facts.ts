@@ -84,15 +84,25 @@ export function portsToBeUsed(config: ClusterConfig, node: ClusterNode): number[
   return ports.sort((a, b) => a - b);
 }
 
+/** Every node script runs as root ... */
+export function rootProblem(node: ClusterNode, facts: NodeFacts): string[] {
+  return facts.uid === 0 ? [] : [`${node.name}: must run as root (uid 0), not uid ${facts.uid}: run it with sudo`];
+}
+
+/** ... on the machine that has the node's address. */
+export function addressProblem(node: ClusterNode, facts: NodeFacts): string[] {
+  if (facts.addresses.includes(node.address)) return [];
+  return [`${node.name}: address ${node.address} from cluster.yaml is not on any interface of this machine (it has ${facts.addresses.join(', ') || 'none'}); fix nodes[].address or pass the right --node`];
+}
+
 /**
  * Every reason this node cannot be set up, all at once, before any change.
  * `inCluster`: the node has already been initialised or joined, so its
  * Kubernetes ports are expected to be in use.
  */
 export function preflightProblems(config: ClusterConfig, node: ClusterNode, facts: NodeFacts, inCluster: boolean): string[] {
-  const problems: string[] = [];
+  const problems = rootProblem(node, facts);
   const minor = Number(config.kubernetes.version.split('.')[1]);
-  if (facts.uid !== 0) problems.push(`${node.name}: must run as root (uid 0), not uid ${facts.uid}: run it with sudo`);
   if (!facts.cgroupV2 && minor >= 35) {
     problems.push(`${node.name}: the node runs cgroup v1; the kubelet of Kubernetes 1.${minor} refuses it: boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1) or use an OS that defaults to it`);
   }
@@ -100,9 +110,7 @@ export function preflightProblems(config: ClusterConfig, node: ClusterNode, fact
     if (facts.cpus < MIN_CONTROL_PLANE.cpus) problems.push(`${node.name}: a control-plane node needs at least ${MIN_CONTROL_PLANE.cpus} CPUs; it has ${facts.cpus}`);
     if (facts.memoryMb < MIN_CONTROL_PLANE.memoryMb) problems.push(`${node.name}: a control-plane node needs at least ${MIN_CONTROL_PLANE.memoryMb} MB of memory; it has ${facts.memoryMb} MB`);
   }
-  if (!facts.addresses.includes(node.address)) {
-    problems.push(`${node.name}: address ${node.address} from cluster.yaml is not on any interface of this machine (it has ${facts.addresses.join(', ') || 'none'}); fix nodes[].address or pass the right --node`);
-  }
+  problems.push(...addressProblem(node, facts));
   if (!inCluster) {
     const busy = portsToBeUsed(config, node).filter((port) => facts.listeningPorts.includes(port));
     if (busy.length) problems.push(`${node.name}: port(s) ${busy.join(', ')} already in use; stop what listens there (ss -ltnp) before setting up Kubernetes`);

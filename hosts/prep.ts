@@ -53,7 +53,7 @@ async function enableService(run: NodeRun, service: string, mustRun = true): Pro
 const listed = (items: string[]) => (items.length ? items.join('; ') : undefined);
 
 export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeFacts): Step[] {
-  const os = (): OsAdapter => OS_ADAPTERS[facts.family];
+  const os: OsAdapter = OS_ADAPTERS[facts.family];
   return [
     {
       title: 'hostname',
@@ -87,7 +87,7 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
     {
       title: 'SELinux',
       async apply(run) {
-        if (!os().selinux) return undefined;
+        if (!os.selinux) return undefined;
         const done: string[] = [];
         if ((await run.read('/sys/fs/selinux/enforce'))?.trim() === '1') {
           await run.run(['setenforce', '0']);
@@ -100,7 +100,7 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
     },
     {
       title: 'firewall',
-      apply: (run) => configureFirewall(run, os(), config, node),
+      apply: (run) => configureFirewall(run, os, config, node),
     },
     {
       title: 'kernel modules',
@@ -129,26 +129,26 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
     {
       title: 'package repositories',
       async apply(run) {
-        return listed(await os().addRepositories(run, config));
+        return listed(await os.addRepositories(run, config));
       },
     },
     {
       title: 'packages',
       async apply(run) {
         const kube = ['kubelet', 'kubeadm', 'kubectl'];
-        const wanted: WantedPackage[] = [{ name: os().containerdPackage }, ...kube.map((name) => ({ name, version: config.kubernetes.version }))];
+        const wanted: WantedPackage[] = [{ name: os.containerdPackage }, ...kube.map((name) => ({ name, version: config.kubernetes.version }))];
         const missing = [];
         for (const pkg of wanted) {
-          const names = pkg.name === os().containerdPackage ? [pkg.name, ...os().containerdAlternatives] : [pkg.name];
-          const installed = await Promise.all(names.map((name) => os().installedVersion(run, name)));
-          if (!installed.some((version) => version !== undefined && os().matches(version, pkg))) missing.push(pkg);
+          const names = pkg.name === os.containerdPackage ? [pkg.name, ...os.containerdAlternatives] : [pkg.name];
+          const installed = await Promise.all(names.map((name) => os.installedVersion(run, name)));
+          if (!installed.some((version) => version !== undefined && os.matches(version, pkg))) missing.push(pkg);
         }
         const done: string[] = [];
         if (missing.length) {
-          await os().install(run, missing);
+          await os.install(run, missing);
           done.push(`installed ${missing.map((p) => (p.version ? `${p.name} ${p.version}` : p.name)).join(', ')}`);
         }
-        if (await os().hold(run, kube)) done.push(`held ${kube.join(', ')}`);
+        if (await os.hold(run, kube)) done.push(`held ${kube.join(', ')}`);
         return listed(done);
       },
     },

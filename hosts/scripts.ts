@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { UserError } from '../config/errors';
 import type { ClusterConfig, ClusterNode } from '../config/schema';
 import { COMMON_HELP, type NodeScript } from './cli';
-import { describeFacts, gatherFacts, type NodeFacts } from './facts';
+import { addressProblem, describeFacts, gatherFacts, type NodeFacts, rootProblem } from './facts';
 import { DEFAULT_TICKET_FILE, initSteps, joinSteps, parseTicket, ticketStep } from './kubeadm';
 import { prepareNode, prepSteps } from './prep';
 import { resetSteps, undoPrepSteps } from './reset';
@@ -16,8 +16,7 @@ async function checkPrepared(run: NodeRun, config: ClusterConfig, node: ClusterN
   run.out.line(`[${node.name}] facts: ${describeFacts(facts)}`);
   const problems: string[] = [];
   if (node.role !== role) problems.push(`${node.name}: ${script} is for ${role} nodes; this node's role in the cluster config is ${node.role}`);
-  if (facts.uid !== 0) problems.push(`${node.name}: must run as root (uid 0), not uid ${facts.uid}: run it with sudo`);
-  if (!facts.addresses.includes(node.address)) problems.push(`${node.name}: address ${node.address} is not on any interface of this machine; fix nodes[].address or pass the right --node`);
+  problems.push(...rootProblem(node, facts), ...addressProblem(node, facts));
   if ((await run.query(['kubeadm', 'version', '-o', 'short'])).code !== 0) problems.push(`${node.name}: kubeadm is not installed: run hosts/prep.mjs first`);
   if (problems.length) throw new UserError(problems);
   return facts;
@@ -111,7 +110,8 @@ ${COMMON_HELP}`,
   planState: 'in-cluster',
   async body({ run, config, node, flags }) {
     const facts = await gatherFacts(run, config, node);
-    if (facts.uid !== 0) throw new UserError([`${node.name}: must run as root (uid 0), not uid ${facts.uid}: run it with sudo`]);
+    const notRoot = rootProblem(node, facts);
+    if (notRoot.length) throw new UserError(notRoot);
     if (run.planning && flags['undo-prep']) {
       // Plan the undo against a node that prep has prepared: prep's plan, silently, on the model.
       await run.quietly(() => run.runSteps('prep', prepSteps(config, node, facts)));

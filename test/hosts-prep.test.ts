@@ -2,8 +2,12 @@
  * hosts/prep.mjs for real, in a child process, against fake hosts of each OS
  * family: the resulting files, idempotency, failures and preflight refusals.
  */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import type { OsFamily } from '../hosts/os';
 import { Sandbox } from './fakehost/sandbox';
+import { ROOT } from './helpers';
 
 const FAMILIES: OsFamily[] = ['el9', 'debian', 'ubuntu'];
 
@@ -157,17 +161,15 @@ describe('refused before any change', () => {
 
   test('a small control plane, not root, cgroup v1, a port in use: all reported at once', () => {
     const sandbox = new Sandbox('debian', { nproc: 1, files: { '/proc/meminfo': 'MemTotal: 1000000 kB\n', '/.fake/listening': '22\n6443\n' } });
-    sandbox.writeFile('/sys/fs/cgroup/cgroup.controllers', '');
-    require('node:fs').rmSync(`${sandbox.root}/sys/fs/cgroup/cgroup.controllers`);
+    rmSync(`${sandbox.root}/sys/fs/cgroup/cgroup.controllers`);
     const lines = refused(sandbox, [], { FAKE_UID: '1000' });
     expect(lines).toHaveLength(5);
     expect(lines.join('\n')).toMatch(/uid 1000: run it with sudo[\s\S]*cgroup v1[\s\S]*at least 2 CPUs; it has 1[\s\S]*976 MB[\s\S]*port\(s\) 6443 already in use/);
   });
 
   test('cluster.yaml names another OS family than the node runs', () => {
-    const dir = require('node:fs').mkdtempSync(`${require('node:os').tmpdir()}/cfg-`);
-    const file = `${dir}/cluster.yaml`;
-    require('node:fs').writeFileSync(file, require('node:fs').readFileSync(`${__dirname}/../cluster.yaml`, 'utf8').replace('role: control-plane', 'role: control-plane\n    os: ubuntu'));
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'cfg-')), 'cluster.yaml');
+    writeFileSync(file, readFileSync(path.join(ROOT, 'cluster.yaml'), 'utf8').replace('role: control-plane', 'role: control-plane\n    os: ubuntu'));
     const lines = refused(new Sandbox('el9'), ['--config', file]);
     expect(lines).toEqual([expect.stringMatching(/^k8s-node1: cluster\.yaml says os: ubuntu but the node runs Rocky Linux 9\.5 \(Blue Onyx\) \(el9\); fix nodes\[\]\.os or remove it$/)]);
   });
