@@ -68,13 +68,18 @@ export interface OsAdapter {
   /** The containerd package to install, and the other names that also count as installed. */
   containerdPackage: string;
   containerdAlternatives: string[];
-  /** Sets up the package repositories for containerd and the Kubernetes packages; returns what changed. */
+  /**
+   * Sets up the package repositories for containerd and the Kubernetes
+   * packages; returns what changed. With apt, a change also refreshes the
+   * package index (dnf reads new repositories' metadata on its own).
+   */
   addRepositories(run: NodeRun, config: ClusterConfig): Promise<string[]>;
   /** The installed version of a package, or undefined. */
   installedVersion(run: NodeRun, name: string): Promise<string | undefined>;
   /** Whether an installed version satisfies the wanted one. */
   matches(installed: string, wanted: WantedPackage): boolean;
-  install(run: NodeRun, packages: WantedPackage[]): Promise<void>;
+  /** `indexFresh`: the package index was refreshed moments ago in this run, by addRepositories. */
+  install(run: NodeRun, packages: WantedPackage[], indexFresh: boolean): Promise<void>;
   /** Keeps the pinned packages from being upgraded; returns whether it changed anything. */
   hold(run: NodeRun, names: string[]): Promise<boolean>;
 }
@@ -143,10 +148,10 @@ function aptAdapter(family: 'debian' | 'ubuntu'): OsAdapter {
     },
     // pkgs.k8s.io versions look like 1.35.1-1.1
     matches: (installed, wanted) => wanted.version === undefined || installed.startsWith(`${wanted.version}-`),
-    async install(run, packages) {
+    async install(run, packages, indexFresh) {
       const specs = packages.map((p) => (p.version ? `${p.name}=${p.version}-*` : p.name));
       // A fresh index, so an earlier failed update cannot leave the pinned version unknown.
-      await run.run(aptGet('update'));
+      if (!indexFresh) await run.run(aptGet('update'));
       await run.run(aptGet('install', '-y', '--allow-change-held-packages', '--allow-downgrades', ...specs));
     },
     async hold(run, names) {

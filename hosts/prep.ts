@@ -54,6 +54,8 @@ const listed = (items: string[]) => (items.length ? items.join('; ') : undefined
 
 export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeFacts): Step[] {
   const os: OsAdapter = OS_ADAPTERS[facts.family];
+  // Set when the repositories step refreshed the package index: the packages step need not again.
+  let indexFresh = false;
   return [
     {
       title: 'hostname',
@@ -129,7 +131,9 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
     {
       title: 'package repositories',
       async apply(run) {
-        return listed(await os.addRepositories(run, config));
+        const changed = await os.addRepositories(run, config);
+        indexFresh = changed.length > 0;
+        return listed(changed);
       },
     },
     {
@@ -145,7 +149,7 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
         }
         const done: string[] = [];
         if (missing.length) {
-          await os.install(run, missing);
+          await os.install(run, missing, indexFresh);
           done.push(`installed ${missing.map((p) => (p.version ? `${p.name} ${p.version}` : p.name)).join(', ')}`);
         }
         if (await os.hold(run, kube)) done.push(`held ${kube.join(', ')}`);

@@ -143,6 +143,29 @@ describe('a command fails midway', () => {
   });
 });
 
+describe('apt: one index refresh per need', () => {
+  const node = new Sandbox('debian');
+  const updates = () => node.commands().filter((c) => c.includes('apt-get') && c.includes('update')).length;
+  const installAt = () => node.commands().findIndex((c) => c.includes('apt-get') && c.includes('install') && c.includes('containerd'));
+
+  test('a fresh node: the index refreshed once after the repository is added, not again right before the install', () => {
+    node.failOn('apt-get install -y --allow-change-held-packages');
+    expect(node.run('prep').code).toBe(1);
+    const commands = node.commands();
+    const sourceWritten = commands.findIndex((c) => c.includes('curl') && c.some((a) => a.endsWith('Release.key')));
+    expect(sourceWritten).toBeGreaterThanOrEqual(0);
+    expect(commands.slice(sourceWritten, installAt()).filter((c) => c.includes('update'))).toHaveLength(1);
+  });
+
+  test('a re-run with the repository already there refreshes the index before it installs', () => {
+    node.failOn();
+    node.clearCommands();
+    expect(node.run('prep').code).toBe(0);
+    expect(updates()).toBe(1);
+    expect(node.commands().findIndex((c) => c.includes('update'))).toBeLessThan(installAt());
+  });
+});
+
 describe('refused before any change', () => {
   const refused = (sandbox: Sandbox, args: string[] = [], env: Record<string, string> = {}) => {
     const before = sandbox.tree();
