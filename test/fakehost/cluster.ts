@@ -1,0 +1,64 @@
+/**
+ * Three fake hosts for the bootstrap tests: k8s-node1 on this machine
+ * (127.0.0.1), k8s-node2 and k8s-node3 behind a real sshd on 127.0.0.2 and
+ * 127.0.0.3. Each node is a sandbox with fake commands; they share one fake
+ * cluster (CA, tokens, applied objects).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { stringify } from 'yaml';
+import { ROOT } from '../helpers';
+import { Sandbox } from './sandbox';
+import type { TestSshd } from './sshd';
+
+export const NODES = [
+  { name: 'k8s-node1', address: '127.0.0.1', role: 'control-plane' },
+  { name: 'k8s-node2', address: '127.0.0.2', role: 'worker' },
+  { name: 'k8s-node3', address: '127.0.0.3', role: 'worker' },
+] as const;
+
+export interface Cluster {
+  dir: string;
+  config: string;
+  nodes: Record<string, Sandbox>;
+  logs: string;
+}
+
+export function makeCluster(sshd: TestSshd, options: { ports?: Record<string, number>; files?: Record<string, Record<string, string>> } = {}): Cluster {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bootstrap-'));
+  const sandboxes = path.join(dir, 'nodes');
+  const first = new Sandbox('el9', { address: NODES[0].address, files: options.files?.[NODES[0].name] });
+  const nodes: Record<string, Sandbox> = { [NODES[0].name]: first };
+  for (const node of NODES.slice(1)) {
+    nodes[node.name] = new Sandbox(node.name === 'k8s-node2' ? 'debian' : 'ubuntu', { address: node.address, cluster: first.cluster, files: options.files?.[node.name] });
+  }
+  mkdirSync(sandboxes);
+  for (const [name, sandbox] of Object.entries(nodes)) symlinkSync(sandbox.base, path.join(sandboxes, name));
+  const config = path.join(dir, 'cluster.yaml');
+  writeFileSync(config, stringify({
+    kubernetes: { version: '1.35.1' },
+    nodes: NODES.map((n) => ({
+      ...n,
+      ...(n.address === '127.0.0.1' ? {} : { ssh: { user: 'root', port: options.ports?.[n.name] ?? sshd.port, identityFile: sshd.identityFile } }),
+    })),
+  }));
+  return { dir, config, nodes, logs: path.join(dir, 'logs') };
+}
+
+export function bootstrap(cluster: Cluster, sshd: TestSshd, args: string[] = []) {
+  const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--config', cluster.config, '--ssh-config', sshd.sshConfig, '--log-dir', cluster.logs, ...args], {
+    // Run from the cluster's folder: its dist/ is synthesized there, never in the repository.
+    cwd: cluster.dir,
+    encoding: 'utf8',
+    timeout: 240_000,
+    env: { ...process.env, KUBE_HOSTS_SANDBOX: path.join(cluster.dir, 'nodes'), BOOTSTRAP_RETRY_DELAY_MS: '10', INIT_CWD: cluster.dir },
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+export const trees = (cluster: Cluster) => Object.fromEntries(Object.entries(cluster.nodes).map(([n, s]) => [n, s.tree()]));
+export const mutating = (cluster: Cluster) => Object.fromEntries(Object.entries(cluster.nodes).map(([n, s]) => [n, s.mutatingCommands()]));
+export const clearAll = (cluster: Cluster) => Object.values(cluster.nodes).forEach((s) => s.clearCommands());
+export const clusterFile = (cluster: Cluster, name: string) => readFileSync(path.join(cluster.nodes['k8s-node1'].cluster, name), 'utf8');
