@@ -7,4 +7,7 @@ module.exports = {
   moduleFileExtensions: ['ts', 'js', 'cjs', 'json'],
   transform: { '^.+\\.ts$': ['@swc/jest', {}] },
   snapshotResolver: '<rootDir>/test/snapshot-resolver.cjs',
+  // Temporary files under one directory per run, removed at the end.
+  globalSetup: '<rootDir>/test/tmp-setup.cjs',
+  globalTeardown: '<rootDir>/test/tmp-teardown.cjs',
 };

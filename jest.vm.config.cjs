@@ -6,4 +6,7 @@ module.exports = {
   roots: ['<rootDir>/test/vm'],
   testMatch: ['**/*.vmtest.ts'],
   testTimeout: 900_000,
+  // The VM test keeps its logs and consoles in its own directory and removes the rest itself.
+  globalSetup: undefined,
+  globalTeardown: undefined,
 };

@@ -10,7 +10,7 @@
  * bootstrap's HTTP checks once its node is in the cluster.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -98,6 +98,9 @@ export async function startStandinRepo(version: string, answers: StandinAnswers)
   const port = (server.address() as { port: number }).port;
   return {
     baseForVm: `http://10.0.2.2:${port}/core:/stable:`,
-    stop: () => new Promise((resolve) => server.close(() => resolve())),
+    stop: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
