@@ -5,7 +5,7 @@
  * concurrency, whichever is larger. efficiency = ideal / wall.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { clusterConfigSchema, type ClusterConfig, type ClusterNode } from '../../config/schema';
@@ -41,7 +41,9 @@ function clusterOf(n: number): ClusterConfig {
 function testCa(): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-ca-'));
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', path.join(dir, 'ca.key'), '-out', path.join(dir, 'ca.crt'), '-days', '1', '-subj', '/CN=kubernetes'], { stdio: 'ignore' });
-  return readFileSync(path.join(dir, 'ca.crt'), 'utf8');
+  const cert = readFileSync(path.join(dir, 'ca.crt'), 'utf8');
+  rmSync(dir, { recursive: true, force: true });
+  return cert;
 }
 
 async function runOnce(n: number, ca: string): Promise<string> {
