@@ -2,11 +2,16 @@
  * Real Debian 12 VMs for the VM test: a root filesystem made with debootstrap
  * (cached between runs on the same machine), turned into a disk image, and
  * booted with qemu under software emulation (tcg), SSH forwarded from a
- * loopback port. User-mode networking only: the VM reaches Debian's mirror
- * and this machine (as 10.0.2.2), nothing reaches the VM but that port.
+ * loopback port. User-mode networking is restricted: the VM reaches nothing
+ * but the addresses forwarded to this machine's loopback (the apt proxy that
+ * lets through Debian's archive only, and the test's package repository;
+ * see egress.ts), and nothing reaches the VM but its SSH port.
+ *
+ * Every qemu (and the test's switch) is recorded when it starts and killed
+ * when this process exits, also on SIGINT/SIGTERM or a failed boot.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
 
@@ -15,9 +20,42 @@ const MIRROR = 'http://deb.debian.org/debian';
 // curl and ca-certificates, as in Debian's cloud images (prep installs them where they are missing).
 const PACKAGES = ['linux-image-amd64', 'curl', 'ca-certificates', 'systemd-sysv', 'udev', 'openssh-server', 'iproute2', 'kmod', 'procps', 'ifupdown', 'isc-dhcp-client', 'ufw', 'openssl', 'dbus'];
 
+/** Processes the VM test started: killed when this process ends, however it ends. */
+const children = new Set<ChildProcess>();
+
+function killChildren(): void {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  children.clear();
+}
+
+process.once('exit', killChildren);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killChildren();
+    process.kill(process.pid, signal);
+  });
+}
+
+/** Starts a process that must not outlive the test. */
+export function spawnTracked(command: string, args: string[], options: Parameters<typeof spawn>[2]): ChildProcess {
+  const child = spawn(command, args, options);
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+/** Kills every VM and helper process still running. */
+export const stopAll = killChildren;
+
 export function vmToolsMissing(): string[] {
   const tools = ['/usr/sbin/debootstrap', '/usr/bin/qemu-system-x86_64', '/usr/sbin/mkfs.ext4', '/usr/bin/apt-ftparchive', '/usr/bin/gpg', '/usr/bin/dpkg-deb'];
-  return [...tools.filter((t) => !existsSync(t)), ...(process.getuid?.() === 0 ? [] : ['root'])];
+  const missing = tools.filter((t) => !existsSync(t));
+  if (!missing.includes('/usr/bin/qemu-system-x86_64')) {
+    // The private network uses the stream netdev, new in qemu 7.2.
+    const version = /version (\d+)\.(\d+)/.exec(execFileSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' }));
+    if (!version || Number(version[1]) * 100 + Number(version[2]) < 702) missing.push(`qemu 7.2 or later (found ${version ? `${version[1]}.${version[2]}` : 'an unknown version'})`);
+  }
+  return [...missing, ...(process.getuid?.() === 0 ? [] : ['root'])];
 }
 
 export interface Image {
@@ -35,9 +73,21 @@ export function baseImage(): Image {
   const image: Image = { disk: path.join(dir, 'base.img'), kernel: path.join(dir, 'vmlinuz'), initrd: path.join(dir, 'initrd.img'), key: path.join(dir, 'id_ed25519'), buildSeconds: 0 };
   if (existsSync(path.join(dir, 'done'))) return image;
   const started = Date.now();
-  // Older images of this cache are not used any more.
-  for (const old of existsSync(CACHE) ? readdirSync(CACHE) : []) rmSync(path.join(CACHE, old), { recursive: true, force: true });
+  // Older images of this cache are not used any more (and a half-built one is started over).
+  for (const old of existsSync(CACHE) ? readdirSync(CACHE) : []) {
+    if (/^bookworm-v\d+$/.test(old)) rmSync(path.join(CACHE, old), { recursive: true, force: true });
+  }
   mkdirSync(dir, { recursive: true });
+  try {
+    buildImage(dir, image);
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return { ...image, buildSeconds: (Date.now() - started) / 1000 };
+}
+
+function buildImage(dir: string, image: Image): void {
   const rootfs = path.join(dir, 'rootfs');
   execFileSync('debootstrap', ['--variant=minbase', `--include=${PACKAGES.join(',')}`, 'bookworm', rootfs, MIRROR], { stdio: 'ignore' });
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', image.key]);
@@ -59,7 +109,6 @@ export function baseImage(): Image {
   execFileSync('mkfs.ext4', ['-q', '-d', rootfs, image.disk, '4G']);
   rmSync(rootfs, { recursive: true, force: true });
   writeFileSync(path.join(dir, 'done'), '');
-  return { ...image, buildSeconds: (Date.now() - started) / 1000 };
 }
 
 export async function freePort(): Promise<number> {
@@ -83,7 +132,19 @@ export interface VmOptions {
   privateSwitch?: string;
   /** Raw disk images attached after the root disk (/dev/vdb, ...). */
   disks?: string[];
+  /** The only addresses the VM can reach outside itself: guest address:port to a port on this machine's loopback. */
+  forwards?: Forward[];
 }
+
+export interface Forward {
+  /** Where the VM connects, e.g. 10.0.2.100:80 (within user-mode networking's 10.0.2.0/24). */
+  guest: string;
+  /** The port on 127.0.0.1 that answers. */
+  hostPort: number;
+}
+
+/** Relays one connection (qemu's guestfwd cmd: spawns it per connection on its stdin/stdout) to a loopback port. */
+const RELAY = path.join(__dirname, 'relay.cjs');
 
 export interface RunResult {
   code: number;
@@ -109,7 +170,7 @@ export interface Vm {
 const DEFAULTS: VmOptions = { name: 'vm', memoryMiB: 2048, cpus: 2, index: 1 };
 
 export async function bootVm(image: Image, workDir: string, options: Partial<VmOptions> = {}): Promise<Vm> {
-  const { name, memoryMiB, cpus, index, privateSwitch, disks = [] } = { ...DEFAULTS, ...options };
+  const { name, memoryMiB, cpus, index, privateSwitch, disks = [], forwards = [] } = { ...DEFAULTS, ...options };
   const hex = index.toString(16).padStart(2, '0');
   const disk = path.join(workDir, `disk-${name}.img`);
   execFileSync('cp', ['--sparse=always', image.disk, disk]);
@@ -122,15 +183,28 @@ export async function bootVm(image: Image, workDir: string, options: Partial<VmO
     '-kernel', image.kernel, '-initrd', image.initrd, '-append', 'root=/dev/vda rw console=ttyS0 net.ifnames=0',
     '-drive', `file=${disk},format=raw,if=virtio`,
     ...disks.flatMap((d) => ['-drive', `file=${d},format=raw,if=virtio`]),
-    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${sshPort}-:22`, '-device', `virtio-net-pci,netdev=n0,mac=52:54:00:12:34:${hex}`,
+    '-netdev', [
+      // restrict=on: no packet leaves for anywhere but the forwards below; SSH comes in from loopback.
+      'user,id=n0,restrict=on', `hostfwd=tcp:127.0.0.1:${sshPort}-:22`,
+      ...forwards.map((f) => `guestfwd=tcp:${f.guest}-cmd:${process.execPath} ${RELAY} ${f.hostPort}`),
+    ].join(','), '-device', `virtio-net-pci,netdev=n0,mac=52:54:00:12:34:${hex}`,
     ...(privateSwitch ? ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${privateSwitch}`, '-device', `virtio-net-pci,netdev=n1,mac=${privateMac}`] : []),
     '-display', 'none', '-serial', `file:${consoleLog}`,
   ];
-  const start = () => spawn('qemu-system-x86_64', args, { stdio: 'ignore' });
+  const qemuLog = path.join(workDir, `qemu-${name}.log`);
+  const start = () => {
+    const log = openSync(qemuLog, 'a');
+    try {
+      return spawnTracked('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', log] });
+    } finally {
+      closeSync(log);
+    }
+  };
   let current: ChildProcess = start();
   // One SSH connection per VM, reused by every command: under tcg each handshake costs about a second.
-  const ssh = ['-i', image.key, '-p', String(sshPort), '-o', 'ControlMaster=auto', '-o', `ControlPath=${path.join(workDir, `ssh-${name}`)}`, '-o', 'ControlPersist=600', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=5', '-o', 'LogLevel=ERROR', 'root@127.0.0.1'];
-  const sh = (command: string, input?: string) => execFileSync('ssh', [...ssh, command], { encoding: 'utf8', input: input ?? '', stdio: ['pipe', 'pipe', 'pipe'] });
+  const ssh = ['-i', image.key, '-p', String(sshPort), '-o', 'ControlMaster=auto', '-o', `ControlPath=${path.join(workDir, `ssh-${name}`)}`, '-o', 'ControlPersist=600', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=5', '-o', 'ServerAliveInterval=10', '-o', 'ServerAliveCountMax=6', '-o', 'LogLevel=ERROR', 'root@127.0.0.1'];
+  // Short commands only: a hung guest fails the test after 5 minutes instead of blocking it.
+  const sh = (command: string, input?: string) => execFileSync('ssh', [...ssh, command], { encoding: 'utf8', input: input ?? '', stdio: ['pipe', 'pipe', 'pipe'], timeout: 300_000 });
   const run = (command: string) => new Promise<RunResult>((resolve) => {
     const child = spawn('ssh', [...ssh, command], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -143,7 +217,7 @@ export async function bootVm(image: Image, workDir: string, options: Partial<VmO
     const started = Date.now();
     for (;;) {
       if ((await run('true')).code === 0) return (Date.now() - started) / 1000;
-      if (current.exitCode !== null) throw new Error(`${name}: the VM stopped; see ${consoleLog}`);
+      if (current.exitCode !== null || current.signalCode !== null) throw new Error(`${name}: the VM stopped; see ${consoleLog} and ${qemuLog}`);
       if (Date.now() - started > 300_000) throw new Error(`${name}: no SSH after 300 s; see ${consoleLog}`);
       await new Promise((resolve) => setTimeout(resolve, 2000));
     }
@@ -184,6 +258,14 @@ export async function bootVm(image: Image, workDir: string, options: Partial<VmO
  */
 export function projectDisk(workDir: string, repoRoot: string): string {
   const staging = path.join(workDir, 'project');
+  try {
+    return buildProjectDisk(workDir, repoRoot, staging);
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+function buildProjectDisk(workDir: string, repoRoot: string, staging: string): string {
   mkdirSync(path.join(staging, 'repo'), { recursive: true });
   mkdirSync(path.join(staging, 'bin'), { recursive: true });
   const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: repoRoot, encoding: 'utf8' })
@@ -195,7 +277,6 @@ export function projectDisk(workDir: string, repoRoot: string): string {
   execFileSync('chmod', ['755', path.join(staging, 'bin', 'node')]);
   const disk = path.join(workDir, 'project.img');
   execFileSync('mkfs.ext4', ['-q', '-d', staging, disk, '2G']);
-  rmSync(staging, { recursive: true, force: true });
   return disk;
 }
 

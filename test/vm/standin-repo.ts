@@ -2,8 +2,9 @@
  * A signed apt repository laid out like pkgs.k8s.io (<base>/v1.35/deb/, flat,
  * with Release.key, InRelease and Packages), holding stand-in kubelet,
  * kubeadm, kubectl, cri-tools and kubernetes-cni packages of the configured
- * version, served over HTTP on this machine's loopback (the VM reaches it as
- * 10.0.2.2). The stand-ins (test/vm/standin/) emulate what the fake hosts
+ * version and of the next patch release (so an install that does not pin the
+ * version gets the wrong one), served over HTTP on this machine's loopback
+ * (the VMs reach it through a guestfwd address, see machine.ts). The stand-ins (test/vm/standin/) emulate what the fake hosts
  * emulate: init writes admin.conf and a real CA, join checks the pinned CA
  * hash against the control plane's CA and writes kubelet.conf, kubectl
  * answers apply/wait/rollout; the kubelet is a service that answers the
@@ -39,7 +40,7 @@ interface Package {
 }
 
 function buildDeb(dir: string, version: string, answers: StandinAnswers, pkg: Package): void {
-  const root = path.join(dir, 'build', pkg.name);
+  const root = path.join(dir, 'build', `${pkg.name}-${version}`);
   for (const [file, content] of Object.entries(pkg.files)) {
     const target = path.join(root, file);
     mkdirSync(path.dirname(target), { recursive: true });
@@ -55,13 +56,24 @@ function buildDeb(dir: string, version: string, answers: StandinAnswers, pkg: Pa
 }
 
 export interface StandinRepo {
-  /** The base URL as the VM sees it, for packages.kubernetes. */
-  baseForVm: string;
+  /** Where it listens on 127.0.0.1. */
+  port: number;
+  /** The versions it holds, oldest first. */
+  versions: string[];
   stop(): Promise<void>;
 }
 
 export async function startStandinRepo(version: string, answers: StandinAnswers): Promise<StandinRepo> {
   const dir = mkdtempSync(path.join(tmpdir(), 'standin-repo-'));
+  try {
+    return await serveRepo(dir, version, answers);
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function serveRepo(dir: string, version: string, answers: StandinAnswers): Promise<StandinRepo> {
   const minor = version.split('.').slice(0, 2).join('.');
   const repo = path.join(dir, 'repo');
   mkdirSync(repo, { recursive: true });
@@ -72,7 +84,9 @@ export async function startStandinRepo(version: string, answers: StandinAnswers)
     { name: 'kubernetes-cni', files: { 'opt/cni/bin/.keep': '' } },
     { name: 'kubeadm', files: { 'usr/bin/kubeadm': standin('kubeadm') }, depends: 'kubelet, kubectl, cri-tools, kubernetes-cni' },
   ];
-  for (const pkg of packages) buildDeb(dir, version, answers, pkg);
+  const [major, minorNumber, patch] = version.split('.').map(Number);
+  const versions = [version, `${major}.${minorNumber}.${patch + 1}`];
+  for (const v of versions) for (const pkg of packages) buildDeb(dir, v, answers, pkg);
   const gnupg = path.join(dir, 'gnupg');
   mkdirSync(gnupg, { mode: 0o700 });
   const gpg = (...args: string[]) => execFileSync('gpg', ['--batch', '--homedir', gnupg, '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { cwd: repo, stdio: ['ignore', 'pipe', 'ignore'] });
@@ -95,10 +109,11 @@ export async function startStandinRepo(version: string, answers: StandinAnswers)
     createReadStream(file).pipe(response);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
   return {
-    baseForVm: `http://10.0.2.2:${port}/core:/stable:`,
+    port: (server.address() as { port: number }).port,
+    versions,
     stop: async () => {
+      server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       rmSync(dir, { recursive: true, force: true });
     },
