@@ -7,8 +7,8 @@
  * lets through Debian's archive only, and the test's package repository;
  * see egress.ts), and nothing reaches the VM but its SSH port.
  *
- * Every qemu (and the test's switch) is recorded when it starts and killed
- * when this process exits, also on SIGINT/SIGTERM or a failed boot.
+ * Every qemu (and the test's switch) is killed by the kernel when this
+ * process ends, however it ends, and by stopAll() when the test is done.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,32 +20,25 @@ const MIRROR = 'http://deb.debian.org/debian';
 // curl and ca-certificates, as in Debian's cloud images (prep installs them where they are missing).
 const PACKAGES = ['linux-image-amd64', 'curl', 'ca-certificates', 'systemd-sysv', 'udev', 'openssh-server', 'iproute2', 'kmod', 'procps', 'ifupdown', 'isc-dhcp-client', 'ufw', 'openssl', 'dbus'];
 
-/** Processes the VM test started: killed when this process ends, however it ends. */
+/** Processes the VM test started and has not seen exit. */
 const children = new Set<ChildProcess>();
 
-function killChildren(): void {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  children.clear();
-}
-
-process.once('exit', killChildren);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    killChildren();
-    process.kill(process.pid, signal);
-  });
-}
-
-/** Starts a process that must not outlive the test. */
+/**
+ * Starts a process that must not outlive the test: the kernel kills it when
+ * this process ends, however it ends (setpriv --pdeathsig, util-linux).
+ */
 export function spawnTracked(command: string, args: string[], options: Parameters<typeof spawn>[2]): ChildProcess {
-  const child = spawn(command, args, options);
+  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', command, ...args], options);
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
 }
 
 /** Kills every VM and helper process still running. */
-export const stopAll = killChildren;
+export function stopAll(): void {
+  for (const child of children) child.kill('SIGKILL');
+  children.clear();
+}
 
 export function vmToolsMissing(): string[] {
   const tools = ['/usr/sbin/debootstrap', '/usr/bin/qemu-system-x86_64', '/usr/sbin/mkfs.ext4', '/usr/bin/apt-ftparchive', '/usr/bin/gpg', '/usr/bin/dpkg-deb'];
@@ -155,9 +148,9 @@ export interface RunResult {
 export interface Vm {
   name: string;
   sshPort: number;
-  /** Runs a short shell command in the VM as root; returns stdout (throws on failure). */
+  /** Runs a short shell command in the VM as root; returns stdout (throws on failure). Blocks this process: servers it runs cannot answer meanwhile. */
   sh(command: string, input?: string): string;
-  /** Runs a long command without blocking this process (the stand-in repository is served from it). */
+  /** Runs a command without blocking this process: for long ones, and any that reach the servers this process runs (repository, proxy). */
   run(command: string): Promise<RunResult>;
   /** Reboots and waits for SSH again; returns the seconds it took. */
   reboot(): Promise<number>;
@@ -278,6 +271,26 @@ function buildProjectDisk(workDir: string, repoRoot: string, staging: string): s
   const disk = path.join(workDir, 'project.img');
   execFileSync('mkfs.ext4', ['-q', '-d', staging, disk, '2G']);
   return disk;
+}
+
+/** A run's disposable files in its work folder: disks, the test's key, SSH control and switch sockets (logs stay). */
+export function removeRunFiles(workDir: string): void {
+  for (const file of existsSync(workDir) ? readdirSync(workDir) : []) {
+    if (/\.img$|^id_ed25519|^ssh-|\.sock$/.test(file)) rmSync(path.join(workDir, file), { force: true });
+  }
+}
+
+/**
+ * A run killed before its clean-up (kill -9, a lost terminal) leaves its disks
+ * in its work folder; the next run removes them. Unlinking cannot harm a VM
+ * still running: qemu keeps its open disk.
+ */
+export function removeEarlierRunFiles(workDir: string): void {
+  const parent = path.dirname(workDir);
+  const prefix = path.basename(workDir).replace(/[^-]*$/, '');
+  for (const dir of readdirSync(parent)) {
+    if (dir.startsWith(prefix) && path.join(parent, dir) !== workDir) removeRunFiles(path.join(parent, dir));
+  }
 }
 
 /** Seconds per labelled stage, for the timing summary the VM tests print. */
