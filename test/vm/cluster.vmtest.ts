@@ -102,7 +102,7 @@ if (missing.length) {
   beforeAll(async () => {
     removeEarlierRunFiles(work);
     image = await time('image (build or cache)', () => baseImage());
-    repo = await startStandinRepo(VERSION, { nodePort: NODE_PORT, ingressHost: INGRESS_HOST });
+    repo = await startStandinRepo(work, VERSION, { nodePort: NODE_PORT, ingressHost: INGRESS_HOST });
     egress = await startEgress();
     const socket = path.join(work, 'switch.sock');
     const network = spawnTracked(process.execPath, [path.join(__dirname, 'switch.cjs'), socket], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -141,16 +141,16 @@ if (missing.length) {
   }, 1_800_000);
 
   afterAll(async () => {
-    // Kept for a look afterwards: the bootstrap's logs and each VM's console; the disks and the test's key go.
+    // Kept for a look afterwards: the bootstrap's logs, each VM's console and qemu's messages; disks, keys, repository and sockets go.
     try {
       writeFileSync(path.join(work, 'bootstrap-logs.txt'), controlPlane().sh(`tail -n +1 ${REPO_ON_VM}/logs/*/*.log`));
     } catch {
       // no VM, or no run yet
     }
     stopAll();
-    removeRunFiles(work);
     await repo?.stop();
     await egress?.stop();
+    removeRunFiles(work);
     process.stderr.write(`VM test (cluster) timings: ${summary()}${image?.buildSeconds ? ` (image built in ${image.buildSeconds.toFixed(0)}s)` : ' (image from the cache)'}; logs and consoles in ${work}\n`);
   });
 

@@ -273,10 +273,10 @@ function buildProjectDisk(workDir: string, repoRoot: string, staging: string): s
   return disk;
 }
 
-/** A run's disposable files in its work folder: disks, the test's key, SSH control and switch sockets (logs stay). */
+/** A run's disposable files in its work folder: disks, keys, the package repository, SSH control and switch sockets (logs stay). */
 export function removeRunFiles(workDir: string): void {
   for (const file of existsSync(workDir) ? readdirSync(workDir) : []) {
-    if (/\.img$|^id_ed25519|^ssh-|\.sock$/.test(file)) rmSync(path.join(workDir, file), { force: true });
+    if (/\.img$|^id_ed25519|^standin-repo$|^ssh-|\.sock$/.test(file)) rmSync(path.join(workDir, file), { recursive: true, force: true });
   }
 }
 

@@ -11,9 +11,8 @@
  * bootstrap's HTTP checks once its node is in the cluster.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
 const standin = (name: string) => readFileSync(path.join(__dirname, 'standin', name), 'utf8');
@@ -63,8 +62,10 @@ export interface StandinRepo {
   stop(): Promise<void>;
 }
 
-export async function startStandinRepo(version: string, answers: StandinAnswers): Promise<StandinRepo> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'standin-repo-'));
+/** Builds the repository in <workDir>/standin-repo (its signing key too: removed on stop) and serves it. */
+export async function startStandinRepo(workDir: string, version: string, answers: StandinAnswers): Promise<StandinRepo> {
+  const dir = path.join(workDir, 'standin-repo');
+  mkdirSync(dir);
   try {
     return await serveRepo(dir, version, answers);
   } catch (error) {
