@@ -7,18 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { bootstrap, makeCluster, mutating, trees } from './fakehost/cluster';
-import { sshdAvailable, startSshd, type TestSshd } from './fakehost/sshd';
+import { sshdForTests } from './fakehost/sshd';
 
-if (!sshdAvailable()) {
-  process.stderr.write('bootstrap faults over SSH: SKIPPED: needs /usr/sbin/sshd (apt-get install openssh-server) and root; .ci/run installs it\n');
-  test.skip('bootstrap faults over SSH (SKIPPED: no sshd or not root)', () => undefined);
-} else {
-  let sshd: TestSshd;
-  beforeAll(async () => {
-    sshd = await startSshd(['127.0.0.2', '127.0.0.3']);
-  });
-  afterAll(() => sshd?.stop());
-
+const sshd = sshdForTests('bootstrap faults over SSH');
+if (sshd) {
   describe('faults, and a re-run after each converges', () => {
     test('one worker unreachable: one line, before any change on any node', () => {
       const cluster = makeCluster(sshd, { ports: { 'k8s-node3': 1 } });
@@ -98,5 +90,6 @@ if (!sshdAvailable()) {
       expect(bootstrap(cluster, sshd, ['--ssh-config', '/nonexistent']).stderr).toMatch(/^--ssh-config \/nonexistent: no such file\n$/);
       expect(bootstrap(cluster, sshd, ['--concurrency', '0']).stderr).toMatch(/--concurrency 0: must be a whole number from 1 to 100\n$/);
       expect(Object.values(mutating(cluster)).flat()).toEqual([]);
-    });  });
+    });
+  });
 }

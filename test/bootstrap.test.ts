@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { caCertHash } from '../hosts/kubeadm';
 import { bootstrap, type Cluster, clearAll, clusterFile, makeCluster, mutating, trees } from './fakehost/cluster';
-import { sshdAvailable, startSshd, type TestSshd } from './fakehost/sshd';
+import { sshdForTests } from './fakehost/sshd';
 import { ROOT } from './helpers';
 
 describe('--dry-run with the committed cluster.yaml', () => {
@@ -37,16 +37,8 @@ describe('--dry-run with the committed cluster.yaml', () => {
   });
 });
 
-if (!sshdAvailable()) {
-  process.stderr.write('bootstrap over SSH: SKIPPED: needs /usr/sbin/sshd (apt-get install openssh-server) and root; .ci/run installs it\n');
-  test.skip('bootstrap over SSH (SKIPPED: no sshd or not root)', () => undefined);
-} else {
-  let sshd: TestSshd;
-  beforeAll(async () => {
-    sshd = await startSshd(['127.0.0.2', '127.0.0.3']);
-  });
-  afterAll(() => sshd?.stop());
-
+const sshd = sshdForTests('bootstrap over SSH');
+if (sshd) {
   describe('a three-node cluster from bare fake hosts', () => {
     let cluster: Cluster;
     let first: ReturnType<typeof bootstrap>;

@@ -71,3 +71,22 @@ export async function startSshd(addresses: string[], port = 20000 + Math.floor(M
     },
   };
 }
+
+/**
+ * The test file's sshd on 127.0.0.2 and 127.0.0.3: started before its tests
+ * and stopped after them (the object is filled in by then). Where sshd cannot
+ * run, registers a visible skip instead and returns undefined.
+ */
+export function sshdForTests(what: string): TestSshd | undefined {
+  if (!sshdAvailable()) {
+    process.stderr.write(`${what}: SKIPPED: needs ${SSHD} (apt-get install openssh-server) and root; .ci/run installs it\n`);
+    test.skip(`${what} (SKIPPED: no sshd or not root)`, () => undefined);
+    return undefined;
+  }
+  const sshd = {} as TestSshd;
+  beforeAll(async () => {
+    Object.assign(sshd, await startSshd(['127.0.0.2', '127.0.0.3']));
+  });
+  afterAll(() => sshd.stop?.());
+  return sshd;
+}

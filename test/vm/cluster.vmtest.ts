@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { parseDocument } from 'yaml';
 import { caCertHash, DEFAULT_TICKET_FILE, JOIN_CONFIG_FILE } from '../../hosts/kubeadm';
 import { type Egress, startEgress } from './egress';
-import { baseImage, bootVm, type Image, projectDisk, removeEarlierRunFiles, removeRunFiles, spawnTracked, stopAll, timer, vmToolsMissing, type RunResult, type Vm } from './machine';
+import { baseImage, bootVm, type Image, projectDisk, removeEarlierRunFiles, removeRunFiles, spawnTracked, stopAll, timer, vmToolsMissing, type Vm } from './machine';
 import { type StandinRepo, startStandinRepo } from './standin-repo';
 
 const VERSION = '1.35.1';
@@ -35,7 +35,8 @@ const NODE_PORT = 31080; // what the stand-in cluster "picks" for tomcat6's Node
 const INGRESS_HOST = 'tomcat6.touch.air.mall.com';
 const REPO_ON_VM = '/root/cluster';
 // The only addresses a VM reaches outside itself (guestfwd to this machine's loopback).
-const REPO_FOR_VM = '10.0.2.100:80';
+const REPO_HOST = '10.0.2.100';
+const REPO_FOR_VM = `${REPO_HOST}:80`;
 const PROXY_FOR_VM = '10.0.2.101:3142';
 
 const missing = vmToolsMissing();
@@ -50,8 +51,6 @@ if (missing.length) {
   let image: Image;
   let repo: StandinRepo;
   let egress: Egress;
-  let first: RunResult;
-  let second: RunResult;
   /** Everything the runs printed, for the secrets check at the end. */
   const printed: string[] = [];
 
@@ -69,7 +68,7 @@ if (missing.length) {
     });
     doc.setIn(['kubernetes', 'version'], VERSION);
     doc.setIn(['images', 'mirror'], MIRROR);
-    doc.setIn(['packages', 'kubernetes'], `http://${REPO_FOR_VM.replace(/:80$/, '')}/core:/stable:`);
+    doc.setIn(['packages', 'kubernetes'], `http://${REPO_HOST}/core:/stable:`);
     doc.setIn(['tomcat6', 'host'], INGRESS_HOST);
     return doc.toString();
   };
@@ -133,7 +132,7 @@ if (missing.length) {
         'dd if=/dev/zero of=/swapfile bs=1M count=256 status=none && chmod 600 /swapfile && mkswap /swapfile >/dev/null && swapon -a',
         'ufw allow 22/tcp >/dev/null && ufw --force enable >/dev/null',
         // apt reaches Debian's archive through the test's proxy; the stand-in repository directly.
-        `printf 'Acquire::http::Proxy "http://${PROXY_FOR_VM}/";\\nAcquire::http::Proxy::${REPO_FOR_VM.replace(/:80$/, '')} "DIRECT";\\n' > /etc/apt/apt.conf.d/00vmtest-proxy`,
+        `printf 'Acquire::http::Proxy "http://${PROXY_FOR_VM}/";\\nAcquire::http::Proxy::${REPO_HOST} "DIRECT";\\n' > /etc/apt/apt.conf.d/00vmtest-proxy`,
       ].join(' && '), readFileSync(`${key}.pub`, 'utf8'));
     });
     controlPlane().sh(`install -m 600 /dev/stdin /root/.ssh/id_ed25519 && mkdir -p /opt/vmtest && mount /dev/vdb /opt/vmtest && ln -s /opt/vmtest/repo ${REPO_ON_VM} && ln -s /opt/vmtest/bin/node /usr/local/bin/node`, readFileSync(key, 'utf8'));
@@ -156,7 +155,7 @@ if (missing.length) {
 
   test('./scripts/bootstrap.mjs on the first VM takes the three VMs to a cluster whose checks pass', async () => {
     expect(controlPlane().sh('swapon --show --noheadings')).toContain('/swapfile');
-    first = await bootstrap('bootstrap, first run');
+    const first = await bootstrap('bootstrap, first run');
     const out = first.stdout;
     for (const phase of ['connect', 'facts', 'prep', 'init', 'join', 'apply', 'verify', 'summary']) expect(out).toContain(`==> ${phase}`);
     expect(out).toMatch(/k8s-node1 +local/);
@@ -247,7 +246,7 @@ if (missing.length) {
   test('a second run changes nothing on any node (files, packages, firewall, services) and takes a fraction of the first', async () => {
     const before = vms.map(state);
     for (const node of vms) node.sh(`touch ${MARK}`);
-    second = await bootstrap('bootstrap, second run');
+    const second = await bootstrap('bootstrap, second run');
     for (const node of NODES) expect(second.stdout).toMatch(new RegExp(`${node.name} +prep done: nothing to change`));
     expect(second.stdout).toMatch(/k8s-node1 +init done: already initialised/);
     expect(second.stdout).toMatch(/k8s-node2 +join done: already joined/);

@@ -11,7 +11,7 @@
  * bootstrap's HTTP checks once its node is in the cluster.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, createReadStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import * as path from 'node:path';
 
@@ -62,19 +62,12 @@ export interface StandinRepo {
   stop(): Promise<void>;
 }
 
-/** Builds the repository in <workDir>/standin-repo (its signing key too: removed on stop) and serves it. */
+/**
+ * Builds the repository in <workDir>/standin-repo (its signing key too) and
+ * serves it. The folder goes with the run's other files (removeRunFiles).
+ */
 export async function startStandinRepo(workDir: string, version: string, answers: StandinAnswers): Promise<StandinRepo> {
   const dir = path.join(workDir, 'standin-repo');
-  mkdirSync(dir);
-  try {
-    return await serveRepo(dir, version, answers);
-  } catch (error) {
-    rmSync(dir, { recursive: true, force: true });
-    throw error;
-  }
-}
-
-async function serveRepo(dir: string, version: string, answers: StandinAnswers): Promise<StandinRepo> {
   const minor = version.split('.').slice(0, 2).join('.');
   const repo = path.join(dir, 'repo');
   mkdirSync(repo, { recursive: true });
@@ -116,7 +109,6 @@ async function serveRepo(dir: string, version: string, answers: StandinAnswers):
     stop: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
