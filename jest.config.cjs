@@ -6,6 +6,8 @@ module.exports = {
   // hosts/prep.ts, not its entry point hosts/prep.mjs
   moduleFileExtensions: ['ts', 'js', 'cjs', 'json'],
   transform: { '^.+\\.ts$': ['@swc/jest', {}] },
+  // The default reporter, then a last word on suites skipped for a missing prerequisite.
+  reporters: ['default', '<rootDir>/test/skip-reporter.cjs'],
   snapshotResolver: '<rootDir>/test/snapshot-resolver.cjs',
   // Temporary files under one directory per run, removed at the end.
   globalSetup: '<rootDir>/test/tmp-setup.cjs',

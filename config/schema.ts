@@ -58,6 +58,14 @@ const cidr = (range: { min: number; max: number; example: string }) => z
 const podCidr = cidr({ min: 8, max: 22, example: '10.244.0.0/16' });
 const serviceCidr = cidr({ min: 12, max: 28, example: '10.96.0.0/16' });
 
+/** The fix for a pod network too small for `nodes` /24 subnets: the shortest prefix that fits, on the same network. */
+function podCidrFix(network: ipaddr.IPv4, nodes: number): string {
+  const prefix = 24 - Math.ceil(Math.log2(nodes));
+  if (prefix < 8) return `no pod network has room for that many nodes (at most 65536 with a /8)`;
+  const address = ipaddr.IPv4.networkAddressFromCIDR(`${network.toString()}/${prefix}`);
+  return `use a /${prefix} or shorter prefix, e.g. ${address.toString()}/${prefix}`;
+}
+
 const sshSchema = z.strictObject({
   /** Login user; a user other than root needs passwordless sudo. */
   user: z.string().regex(/^[a-z_][a-z0-9_-]*[$]?$/, 'must be a Linux user name, e.g. root').default('root'),
@@ -148,7 +156,7 @@ export const clusterConfigSchema = z.strictObject({
   if (pod && 2 ** (24 - pod[1]) < config.nodes.length) {
     ctx.addIssue({
       code: 'custom', path: ['network', 'podCidr'], input: network.podCidr,
-      message: `has room for ${2 ** (24 - pod[1])} node subnets but there are ${config.nodes.length} nodes (each node gets a /24); use a shorter prefix, e.g. 10.244.0.0/16`,
+      message: `has room for ${2 ** (24 - pod[1])} node subnets but there are ${config.nodes.length} nodes (each node gets a /24); ${podCidrFix(pod[0], config.nodes.length)}`,
     });
   }
   const names = new Map<string, number>();

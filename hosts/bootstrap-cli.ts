@@ -149,11 +149,15 @@ export async function runBootstrap(argv: string[] = process.argv.slice(2), env: 
     const nodeOutput = (node: ClusterNode): Output => {
       if (planning) return consoleOutput();
       const file = path.join(logDir!, `${node.name}.log`);
+      const log = (safe: string) => appendFileSync(file, `${new Date().toISOString()} ${safe}\n`, { mode: 0o600 });
       return {
         line(text) {
           const safe = redact(text);
-          appendFileSync(file, `${new Date().toISOString()} ${safe}\n`, { mode: 0o600 });
+          log(safe);
           if (flags.verbose) console.log(`      ${safe}`);
+        },
+        detail(text) {
+          log(redact(text));
         },
       };
     };

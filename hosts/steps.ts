@@ -13,9 +13,12 @@ import { redact } from './redact';
 
 export type Mode = 'apply' | 'plan';
 
-/** Where the scripts' lines go: the terminal and the log, always through redact(). */
+/** Where the scripts' lines go, always through redact(). */
 export interface Output {
+  /** A line for the terminal and the log. */
   line(text: string): void;
+  /** A line for the log only: what a command printed. */
+  detail(text: string): void;
 }
 
 export function consoleOutput(log?: (line: string) => void): Output {
@@ -24,6 +27,9 @@ export function consoleOutput(log?: (line: string) => void): Output {
       const safe = redact(text);
       console.log(safe);
       log?.(safe);
+    },
+    detail(text) {
+      log?.(redact(text));
     },
   };
 }
@@ -70,7 +76,7 @@ export class NodeRun {
   /** Runs steps without printing or counting them (to bring a plan's model up to a later state). */
   async quietly<T>(body: () => Promise<T>): Promise<T> {
     const [out, changes] = [this.out, this.changes.length];
-    this.out = { line: () => undefined };
+    this.out = { line: () => undefined, detail: () => undefined };
     try {
       return await body();
     } finally {
@@ -102,6 +108,9 @@ export class NodeRun {
       return { code: 0, stdout: '', stderr: '' };
     }
     const result = await this.host.exec(argv, options);
+    // What the command printed goes to the log (kubeadm's own account of an init, say), never to the terminal.
+    const printed = `${result.stdout}${result.stderr}`.replace(/\n$/, '');
+    this.out.detail(`$ ${argv.join(' ')}: exit ${result.code}${printed ? `\n${printed.split('\n').map((l) => `  > ${l}`).join('\n')}` : ''}`);
     if (result.code !== 0) throw new StepFailed(this.nodeName, this.stepTitle, argv, result);
     return result;
   }

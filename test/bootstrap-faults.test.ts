@@ -4,7 +4,7 @@
  * a re-run converges.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { bootstrap, makeCluster, mutating, trees } from './fakehost/cluster';
 import { sshdForTests } from './fakehost/sshd';
@@ -39,6 +39,26 @@ if (sshd) {
       expect(rerun.code).toBe(0);
       expect(rerun.stdout).toMatch(/k8s-node2 +join done: already joined/);
       expect(rerun.stdout).toMatch(/k8s-node3 +join done: joined/);
+    });
+
+    test('a stage whose wait times out: exit 1, the stage failed, no later stage applied, the summary says so', () => {
+      const cluster = makeCluster(sshd);
+      mkdirSync(cluster.nodes['k8s-node1'].cluster, { recursive: true });
+      writeFileSync(path.join(cluster.nodes['k8s-node1'].cluster, 'fail-wait'), 'rollout status daemonset/ingress-nginx-controller');
+      const result = bootstrap(cluster, sshd);
+      expect(result.code).toBe(1);
+      const failure = 'k8s-node1: step "apply ingress-nginx" failed: `kubectl --kubeconfig=/etc/kubernetes/admin.conf -n ingress-nginx rollout status daemonset/ingress-nginx-controller --timeout=300s` exited 1: error: timed out waiting for the condition';
+      expect(result.stdout).toMatch(/k8s-node1 +apply FAILED \(\d+\.\ds\): /);
+      expect(result.stdout).toContain(failure);
+      expect(result.stderr).toBe(`${failure}\n`);
+      const applied = readFileSync(path.join(cluster.nodes['k8s-node1'].cluster, 'kubectl.log'), 'utf8').trim().split('\n').map((l) => l.split(' ').slice(0, 2).join(' '));
+      expect(applied).toEqual(['apply Namespace/kube-flannel', 'waited nodes-ready', 'apply Namespace/ingress-nginx']);
+      expect(result.stdout).not.toContain('==> verify');
+      const summary = result.stdout.slice(result.stdout.indexOf('==> summary'));
+      expect(summary).toMatch(/k8s-node1 +control-plane +FAILED /);
+      expect(summary).toContain(`      apply: ${failure}`);
+      rmSync(path.join(cluster.nodes['k8s-node1'].cluster, 'fail-wait'));
+      expect(bootstrap(cluster, sshd).code).toBe(0);
     });
 
     test('a token that expired between minting and joining: a fresh one is minted', () => {

@@ -112,6 +112,10 @@ if (sshd) {
       const tokens = JSON.parse(clusterFile(cluster, 'tokens.json')) as { token: string }[];
       const everything = [first.stdout, first.stderr, ...readdirSync(cluster.logs).map((f) => readFileSync(path.join(cluster.logs, f), 'utf8'))].join('\n');
       expect(readFileSync(path.join(cluster.logs, 'k8s-node2.log'), 'utf8')).toContain('kubeadm join: joined 127.0.0.1:6443');
+      // Tokens did pass through the log (kubeadm init's join command, kubeadm token create's output), masked.
+      const cpLog = readFileSync(path.join(cluster.logs, 'k8s-node1.log'), 'utf8');
+      expect(cpLog).toMatch(/ > kubeadm join 127\.0\.0\.1:6443 --token [a-z0-9]{6}\.\*{16} /);
+      for (const { token } of tokens.slice(1)) expect(cpLog).toContain(` > ${token.split('.')[0]}.****************`);
       for (const { token } of tokens) expect(everything).not.toContain(token.split('.')[1]);
       const clientKey = /client-key-data: (\S+)/.exec(cluster.nodes['k8s-node1'].readFile('/etc/kubernetes/admin.conf')!)![1];
       expect(everything).not.toContain(clientKey.slice(0, 40));

@@ -1,5 +1,9 @@
 /** Snapshots of every chart, with the default cluster.yaml and with variants. */
-import { configWith, defaultConfig, find, synthCharts } from './helpers';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { synthesize } from '../charts/app';
+import { configWith, defaultConfig, find, readYamlObjects, synthCharts } from './helpers';
 
 const variants = {
   default: () => defaultConfig(),
@@ -58,6 +62,19 @@ describe('what the variants change', () => {
     expect(controller.spec.template.spec.hostNetwork).toBeUndefined();
     expect(find(objects, 'Service', 'ingress-nginx-controller').spec).toMatchObject({ type: 'NodePort' });
     expect(objects.some((o) => o.kind === 'DaemonSet')).toBe(false);
+  });
+
+  test.each([
+    ['the tutorial\'s values', { host: 'tomcat6.touch.air.mall.com', replicas: 3, image: 'tomcat:6.0.53-jre8' }],
+    ['other values', { host: 'shop.example.org', replicas: 5, image: 'registry.example.com/apps/tomcat:6.0.53-jre8' }],
+  ])('the tomcat6 host, replicas and image written to dist/ are the config\'s (%s)', (_name, tomcat6) => {
+    const outdir = path.join(mkdtempSync(path.join(tmpdir(), 'dist-')), 'dist');
+    synthesize(configWith({ tomcat6 }), outdir);
+    const objects = readYamlObjects(path.join(outdir, '0002-tomcat6.yaml'));
+    const deployment = find(objects, 'Deployment', 'tomcat6') as any;
+    expect(deployment.spec.replicas).toBe(tomcat6.replicas);
+    expect(deployment.spec.template.spec.containers.map((c: any) => c.image)).toEqual([tomcat6.image]);
+    expect((find(objects, 'Ingress', 'tomcat6') as any).spec.rules.map((r: any) => r.host)).toEqual([tomcat6.host]);
   });
 
   test('the fixed nodePort lands on the tomcat6 Service port', () => {

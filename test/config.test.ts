@@ -101,7 +101,14 @@ describe('each mistake gives one line naming the file position, the field, the v
     ['pod CIDR too small for the number of nodes', edited((c) => {
       c.network = { podCidr: '10.244.0.0/22' };
       for (let i = 3; i <= 5; i++) c.nodes.push({ name: `n${i}`, address: `192.168.83.${i}`, role: 'worker' });
-    }), /network\.podCidr: "10\.244\.0\.0\/22" has room for 4 node subnets but there are 5 nodes/],
+    }), /network\.podCidr: "10\.244\.0\.0\/22" has room for 4 node subnets but there are 5 nodes \(each node gets a \/24\); use a \/21 or shorter prefix, e\.g\. 10\.244\.0\.0\/21$/],
+    ['pod CIDR too small for 300 nodes: the fix fits them', edited((c) => {
+      c.network = { podCidr: '10.245.0.0/16' };
+      for (let i = 3; i <= 300; i++) c.nodes.push({ name: `n${i}`, address: `192.168.${80 + Math.floor(i / 250)}.${i % 250 + 1}`, role: 'worker' });
+    }), /network\.podCidr: "10\.245\.0\.0\/16" has room for 256 node subnets but there are 300 nodes \(each node gets a \/24\); use a \/15 or shorter prefix, e\.g\. 10\.244\.0\.0\/15$/],
+    ['pod CIDR containing the default service CIDR', edited((c) => { c.network = { podCidr: '10.0.0.0/8' }; }), /network\.podCidr: "10\.0\.0\.0\/8" overlaps the service network 10\.96\.0\.0\/16; pick disjoint ranges/],
+    ['pod CIDR inside the service CIDR', edited((c) => { c.network = { podCidr: '10.100.0.0/16', serviceCidr: '10.96.0.0/12' }; }), /network\.podCidr: "10\.100\.0\.0\/16" overlaps the service network 10\.96\.0\.0\/12; pick disjoint ranges/],
+    ['service CIDR inside the default pod CIDR', edited((c) => { c.network = { serviceCidr: '10.244.16.0/20' }; }), /network\.podCidr: "10\.244\.0\.0\/16" overlaps the service network 10\.244\.16\.0\/20; pick disjoint ranges/],
     ['duplicate node names', edited((c) => { c.nodes[1].name = 'k8s-node1'; }), /^cluster\.yaml:\d+:\d+: nodes\[1\]\.name: "k8s-node1" duplicates nodes\[0\]\.name; node names must be unique$/],
     ['duplicate node addresses', edited((c) => { c.nodes[1].address = '192.168.83.133'; }), /nodes\[1\]\.address: "192\.168\.83\.133" duplicates nodes\[0\]\.address; node addresses must be unique$/],
     ['node name not a DNS-1123 label', edited((c) => { c.nodes[0].name = 'K8s_Node1'; }), /nodes\[0\]\.name: "K8s_Node1" must be a DNS-1123 label/],

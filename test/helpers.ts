@@ -7,6 +7,7 @@ import { parseAllDocuments } from 'yaml';
 import { buildApp } from '../charts/app';
 import { loadClusterConfig } from '../config/load';
 import { clusterConfigSchema, type ClusterConfig } from '../config/schema';
+import { missingPrerequisite } from './prerequisites';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const SHARED = path.resolve(process.env.SHARED_DIR ?? path.join(ROOT, '..', 'shared'));
@@ -65,15 +66,13 @@ export function readYamlObjects(file: string): K8sObject[] {
 }
 
 /**
- * `describe` when a ../shared data set is present; otherwise a skipped block
- * whose title and a console line say why, so the skip is visible.
+ * `describe` when a ../shared data set is present; otherwise a visible skip
+ * (a failure when CI is set; see prerequisites.ts).
  */
 export function describeWithShared(what: string, requiredPath: string, body: () => void): void {
   if (existsSync(requiredPath)) {
     describe(what, body);
     return;
   }
-  const reason = `SKIPPED: ${path.relative(ROOT, requiredPath)} is not present`;
-  process.stderr.write(`${what}: ${reason}\n`);
-  describe(what, () => test.skip(reason, () => undefined));
+  describe(what, () => missingPrerequisite(what, `${path.relative(ROOT, requiredPath)} is not present`));
 }

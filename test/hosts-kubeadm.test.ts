@@ -67,7 +67,12 @@ describe('a control plane and a worker', () => {
   test('no token, key or private key reaches the output or the log', () => {
     const ticket = parse(cp.readFile(TICKET)!);
     const everything = [init.stdout, init.stderr, join.stdout, join.stderr, cp.readFile('/var/log/kube-hosts.log'), worker.readFile('/var/log/kube-hosts.log')].join('\n');
-    expect(cp.readFile('/var/log/kube-hosts.log')).toContain('join ticket');
+    const log = cp.readFile('/var/log/kube-hosts.log')!;
+    expect(log).toContain('join ticket');
+    // The tokens did pass through the output path: kubeadm init prints its join command, and
+    // kubeadm token create prints the ticket's token; the log keeps what they printed, masked.
+    expect(log).toMatch(/ > kubeadm join 192\.168\.83\.133:6443 --token [a-z0-9]{6}\.\*{16} /);
+    expect(log).toContain(` > ${ticket.token.split('.')[0]}.****************`);
     expect(everything).not.toContain(ticket.token);
     expect(everything).not.toContain(ticket.token.split('.')[1]);
     expect(everything).not.toMatch(/PRIVATE KEY|client-key-data: (?!\[redacted\])/);
@@ -87,7 +92,9 @@ describe('a control plane and a worker', () => {
   test('reset removes what kubeadm leaves behind; --undo-prep restores the prep edits', () => {
     worker.writeFile('/etc/cni/net.d/10-flannel.conflist', '{}');
     worker.writeFile('/sys/class/net/cni0/address', '52:54:00:aa:bb:cc\n');
-    worker.writeFile('/.fake/iptables', '*filter\n:INPUT DROP [0:0]\n:ufw-user-input - [0:0]\n-A INPUT -j ufw-user-input\n:KUBE-FIREWALL - [0:0]\n-A INPUT -j KUBE-FIREWALL\nCOMMIT\n*nat\n:KUBE-SERVICES - [0:0]\n:FLANNEL-POSTRTG - [0:0]\nCOMMIT\n');
+    const rules = '*filter\n:INPUT DROP [0:0]\n:ufw-user-input - [0:0]\n-A INPUT -j ufw-user-input\n:KUBE-FIREWALL - [0:0]\n-A INPUT -j KUBE-FIREWALL\nCOMMIT\n*nat\n:KUBE-SERVICES - [0:0]\n:FLANNEL-POSTRTG - [0:0]\nCOMMIT\n';
+    worker.writeFile('/.fake/iptables', rules);
+    worker.writeFile('/.fake/ip6tables', rules.replace(/ufw-/g, 'ufw6-'));
     const reset = worker.run('reset', ['--undo-prep']);
     expect(reset.code).toBe(0);
     expect(worker.readFile('/etc/kubernetes/kubelet.conf')).toBeUndefined();
@@ -95,6 +102,8 @@ describe('a control plane and a worker', () => {
     expect(worker.readFile('/sys/class/net/cni0/address')).toBeUndefined();
     // Only the Kubernetes and flannel rules go; the firewall's own rules stay.
     expect(worker.readFile('/.fake/iptables')).toBe('*filter\n:INPUT DROP [0:0]\n:ufw-user-input - [0:0]\n-A INPUT -j ufw-user-input\nCOMMIT\n*nat\nCOMMIT\n');
+    // The same for IPv6: kube-proxy and flannel leave KUBE- and FLANNEL rules in ip6tables too.
+    expect(worker.readFile('/.fake/ip6tables')).toBe('*filter\n:INPUT DROP [0:0]\n:ufw6-user-input - [0:0]\n-A INPUT -j ufw6-user-input\nCOMMIT\n*nat\nCOMMIT\n');
     expect(worker.readFile('/etc/fstab')).toContain('\nUUID=0b7c-swap    none  swap  defaults  0 0');
     expect(worker.readFile('/proc/swaps')!.trim().split('\n')).toHaveLength(2);
     expect(worker.readFile('/etc/hosts')).not.toContain('k8s-node');
@@ -183,9 +192,16 @@ describe('--dry-run: the plan, with no root, no sandbox and no commands', () => 
     expect(output).toContain('--- write /etc/containerd/config.toml (mode 0644)\n  | # containerd for kubelet (managed by hosts/prep.mjs)\n  | version = 2');
   });
 
-  test('the init plan shows the ticket with its secret masked', () => {
+  test('the init plan shows the ticket it writes, mode 0600, with placeholders where the token and CA hash go', () => {
     const output = plan('init', ['--node', 'k8s-node1']);
     expect(output).toContain('$ kubeadm init --config=/etc/kubernetes/kubeadm-init.yaml');
-    expect(output).toMatch(/--- write \/root\/kubeadm-join-ticket\.yaml \(mode 0600\)/);
+    expect(output).toContain([
+      '  --- write /root/kubeadm-join-ticket.yaml (mode 0600)',
+      '  | # Join ticket: lets one node join the cluster until <15 minutes from now>.',
+      '  | # It holds a secret token: copy it only to the worker, and delete it after use.',
+      '  | apiServerEndpoint: 192.168.83.133:6443',
+      '  | token: <token from kubeadm token create>',
+      '  | caCertHash: sha256:<hash of /etc/kubernetes/pki/ca.crt>',
+    ].join('\n'));
   });
 });

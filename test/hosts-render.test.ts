@@ -10,7 +10,9 @@ import { parseAddresses, parseListeningPorts, portsToBeUsed, preflightProblems, 
 import { firewallRules, ufwRules } from '../hosts/firewall';
 import { caCertHash, initConfig, joinConfig, parseTicket, renderTicket } from '../hosts/kubeadm';
 import { osFamily, parseOsRelease } from '../hosts/os';
+import { PlanHost } from '../hosts/plan-host';
 import { redact } from '../hosts/redact';
+import { NodeRun } from '../hosts/steps';
 import {
   aptSource, containerdConfig, fstabWithoutSwap, fstabWithSwapRestored, hostsFile, hostsFileWithoutBlock, modulesConf,
   selinuxPermissive, selinuxRestored, sysctlConf, yumDockerRepo, yumKubernetesRepo,
@@ -194,6 +196,19 @@ describe('secrets are masked', () => {
     expect(masked).not.toContain('MHcCAQEEIB');
     expect(masked).toContain('client-key-data: [redacted]');
     expect(masked).toContain('sha256:0123'); // the CA hash is public
+  });
+});
+
+describe('a secret file in a dry-run plan', () => {
+  test('is shown with its token masked before any output sees it', async () => {
+    const lines: string[] = [];
+    // An output that prints exactly what it is given: the masking must be the plan's own.
+    const run = new NodeRun('k8s-node1', new PlanHost('el9', config, cp), 'plan', { line: (l) => lines.push(l), detail: (l) => lines.push(l) });
+    const ticket = renderTicket({ apiServerEndpoint: '192.168.83.133:6443', token: 'abcdef.0123456789abcdef', caCertHash: `sha256:${'1'.repeat(64)}`, expires: '2030-01-01T00:00:00Z' });
+    await run.write('/root/kubeadm-join-ticket.yaml', ticket, { mode: 0o600, secret: true });
+    expect(lines).toContain('  | token: abcdef.****************');
+    expect(lines).toContain(`  | caCertHash: sha256:${'1'.repeat(64)}`);
+    expect(lines.join('\n')).not.toContain('0123456789abcdef');
   });
 });
 

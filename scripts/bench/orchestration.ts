@@ -57,7 +57,7 @@ async function runOnce(n: number, ca: string): Promise<string> {
   });
   const bootstrap = new Bootstrap(config, targets, {
     mode: 'apply', concurrency: CONCURRENCY, distDir: path.join(ROOT, 'dist'), configFile: '', retryDelayMs: 0, verifyAttempts: 1,
-    nodeOutput: () => ({ line: () => undefined }), progress: () => undefined,
+    nodeOutput: () => ({ line: () => undefined, detail: () => undefined }), progress: () => undefined,
   });
   const phases: [string, () => Promise<unknown>][] = [
     ['facts', () => bootstrap.gatherFacts()], ['prep', () => bootstrap.prep()], ['init', () => bootstrap.init()],

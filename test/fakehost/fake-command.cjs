@@ -354,6 +354,11 @@ function kubectl(args) {
   }
   const has = (kind, name) => Object.keys(objects).some((k) => k.startsWith(`${kind}/`) && k.endsWith(`/${name}`));
   const line = args.join(' ');
+  // Failure injection: a wait whose command line contains the text in $FAKE_CLUSTER/fail-wait times out.
+  const failWait = fs.existsSync(clusterFile('fail-wait')) ? fs.readFileSync(clusterFile('fail-wait'), 'utf8').trim() : '';
+  if (failWait && (args[0] === 'wait' || line.includes('rollout status')) && line.includes(failWait)) {
+    fail(1, 'error: timed out waiting for the condition');
+  }
   const nodes = args.filter((a) => a.startsWith('node/')).map((a) => a.slice(5));
   const missing = nodes.filter((n) => !fs.existsSync(clusterFile(`nodes/${n}`)));
   if (args[0] === 'wait' && line.includes('--for=create node/')) {
@@ -450,6 +455,8 @@ const COMMANDS = {
   kubeadm,
   'iptables-save': () => read('.fake/iptables', ''),
   'iptables-restore': () => { write('.fake/iptables', fs.readFileSync(0, 'utf8')); return ''; },
+  'ip6tables-save': () => read('.fake/ip6tables', ''),
+  'ip6tables-restore': () => { write('.fake/ip6tables', fs.readFileSync(0, 'utf8')); return ''; },
   ipvsadm: () => fail(127, 'ipvsadm: command not found'),
 };
 

@@ -8,6 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { missingPrerequisite } from '../prerequisites';
 
 export const SSHD = '/usr/sbin/sshd';
 
@@ -79,8 +80,7 @@ export async function startSshd(addresses: string[], port = 20000 + Math.floor(M
  */
 export function sshdForTests(what: string): TestSshd | undefined {
   if (!sshdAvailable()) {
-    process.stderr.write(`${what}: SKIPPED: needs ${SSHD} (apt-get install openssh-server) and root; .ci/run installs it\n`);
-    test.skip(`${what} (SKIPPED: no sshd or not root)`, () => undefined);
+    missingPrerequisite(what, `needs ${SSHD} (openssh-server) and root`);
     return undefined;
   }
   const sshd = {} as TestSshd;

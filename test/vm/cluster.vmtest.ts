@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseDocument } from 'yaml';
 import { caCertHash, DEFAULT_TICKET_FILE, JOIN_CONFIG_FILE } from '../../hosts/kubeadm';
+import { missingPrerequisite } from '../prerequisites';
 import { type Egress, startEgress } from './egress';
 import { baseImage, bootVm, type Image, projectDisk, removeEarlierRunFiles, removeRunFiles, spawnTracked, stopAll, timer, vmToolsMissing, type Vm } from './machine';
 import { type StandinRepo, startStandinRepo } from './standin-repo';
@@ -42,8 +43,7 @@ const PROXY_FOR_VM = '10.0.2.101:3142';
 const missing = vmToolsMissing();
 
 if (missing.length) {
-  process.stderr.write(`VM test (cluster): SKIPPED: needs ${missing.join(', ')} (apt-get install debootstrap qemu-system-x86 apt-utils gpg; run as root)\n`);
-  test.skip('VM test, cluster (SKIPPED: tools missing)', () => undefined);
+  missingPrerequisite('VM test (cluster)', `needs ${missing.join(', ')}`);
 } else {
   const { timings, time, summary } = timer();
   const work = mkdtempSync(path.join(tmpdir(), 'vmtest-cluster-'));

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the tests need besides npm packages (Debian/Ubuntu, as root).
+# .ci/run runs it; run it once on a fresh machine before `npm run test:all`.
+#   openssh-server/-client: the bootstrap tests run a real sshd on 127.0.0.2 and 127.0.0.3
+#   openssl: the fake kubeadm of the node-script tests makes a real CA certificate
+#   debootstrap, qemu-system-x86, apt-utils, gpg: the VM test (npm run test:vm)
+set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-test-tools.sh: run it as root (sudo ./scripts/install-test-tools.sh)" >&2
+  exit 2
+fi
+missing=()
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v ssh >/dev/null || missing+=(openssh-client)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+command -v apt-ftparchive >/dev/null || missing+=(apt-utils)
+command -v gpg >/dev/null || missing+=(gpg)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "test prerequisites installed"
