@@ -1,20 +1,22 @@
 /**
  * Composes the charts into one cdk8s App and writes dist/.
  *
- * Each chart is one apply stage and one file; cdk8s numbers the files in
- * dependency order, so `ls dist` (and `kubectl apply -f dist`) reads:
+ * Each chart is one apply stage and one file, numbered in apply order, so
+ * `ls dist` (and `kubectl apply -f dist`) reads:
  *   0000-flannel.yaml        pod network         -> wait for nodes Ready
  *   0001-ingress-nginx.yaml  ingress controller  -> wait for controller + admission webhook
  *   0002-tomcat6.yaml        the app             -> wait for the rollout
- * Inside each file a Namespace comes before the objects in it.
+ * Inside each file a Namespace comes before the objects in it. This file is
+ * the one place that maps the cluster config onto each chart's props, and
+ * the one place that names the files.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { App } from 'cdk8s';
+import { App, Yaml } from 'cdk8s';
 import type { ClusterConfig } from '../config/schema';
 import { FlannelChart } from './flannel';
-import { IngressNginxChart } from './ingress-nginx';
+import { INGRESS_CLASS_NAME, IngressNginxChart } from './ingress-nginx';
 import { Tomcat6Chart } from './tomcat6';
 
 export const DEFAULT_OUTDIR = 'dist';
@@ -29,19 +31,41 @@ export function stageFile(stage: Stage): string {
   return `${String(STAGES.indexOf(stage)).padStart(4, '0')}-${stage}${OUTPUT_EXTENSION}`;
 }
 
-export function buildApp(config: ClusterConfig, outdir: string): App {
-  const app = new App({ outdir, outputFileExtension: OUTPUT_EXTENSION });
-  const flannel = new FlannelChart(app, 'flannel', config);
-  const ingress = new IngressNginxChart(app, 'ingress-nginx', config);
-  const tomcat6 = new Tomcat6Chart(app, 'tomcat6', config);
+/** The App with one chart per stage, each given the part of the config it needs. */
+export function buildApp(config: ClusterConfig): App {
+  const app = new App();
+  const flannel = new FlannelChart(app, 'flannel', {
+    podCidr: config.network.podCidr,
+    flannelInterface: config.network.flannelInterface,
+    images: config.images,
+  });
+  const ingress = new IngressNginxChart(app, 'ingress-nginx', { exposure: config.ingress.exposure, images: config.images });
+  const tomcat6 = new Tomcat6Chart(app, 'tomcat6', { ...config.tomcat6, ingressClassName: INGRESS_CLASS_NAME });
   ingress.addDependency(flannel);
   tomcat6.addDependency(ingress);
   return app;
 }
 
+/** One stage's manifest: its file name in dist/ and its YAML. */
+export interface Manifest {
+  stage: Stage;
+  file: string;
+  yaml: string;
+}
+
+/** The manifests of every stage, in apply order, as cdk8s writes a chart (one YAML document per object). */
+export function renderManifests(config: ClusterConfig): Manifest[] {
+  const app = buildApp(config);
+  return STAGES.map((stage) => {
+    const chart = app.charts.find((c) => c.node.id === stage);
+    if (!chart) throw new Error(`no chart for stage ${stage}`);
+    return { stage, file: stageFile(stage), yaml: Yaml.stringify(...chart.toJson()) };
+  });
+}
+
 /**
- * Synthesizes into a fresh sibling folder and swaps it in, so a failure
- * leaves the existing output exactly as it was.
+ * Writes the manifests into a fresh sibling folder and swaps it in, so a
+ * failure leaves the existing output exactly as it was.
  */
 export function synthesize(config: ClusterConfig, outdir: string = DEFAULT_OUTDIR): void {
   const target = path.resolve(outdir);
@@ -49,7 +73,9 @@ export function synthesize(config: ClusterConfig, outdir: string = DEFAULT_OUTDI
   const staging = `${target}.tmp-${suffix}`;
   const previous = `${target}.old-${suffix}`;
   try {
-    buildApp(config, staging).synth();
+    const manifests = renderManifests(config);
+    mkdirSync(staging, { recursive: true });
+    for (const manifest of manifests) writeFileSync(path.join(staging, manifest.file), manifest.yaml);
   } catch (error) {
     rmSync(staging, { recursive: true, force: true });
     throw error;

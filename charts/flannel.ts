@@ -6,8 +6,7 @@
  */
 import { Chart, type ChartProps } from 'cdk8s';
 import type { Construct } from 'constructs';
-import { addonImage } from '../config/images';
-import type { ClusterConfig } from '../config/schema';
+import { addonImage, type ImageSource, UPSTREAM_IMAGES } from '../config/images';
 import {
   IntOrString,
   KubeClusterRole,
@@ -66,14 +65,29 @@ export function netConf(podCidr: string): string {
  * default (the NIC of the default route) is the NAT one and pods on different
  * nodes cannot reach each other.
  */
-export function ifaceArg(network: ClusterConfig['network']): string {
-  return network.flannelInterface ? `--iface=${network.flannelInterface}` : '--iface=$(NODE_IP)';
+export function ifaceArg(flannelInterface: string | undefined): string {
+  return flannelInterface ? `--iface=${flannelInterface}` : '--iface=$(NODE_IP)';
+}
+
+export interface FlannelChartProps extends ChartProps {
+  /** The pod network: net-conf.json `Network`; kubeadm's podSubnet must be the same. */
+  readonly podCidr: string;
+  /**
+   * The interface flanneld uses between nodes, on every node.
+   * @default the interface holding the node's own address
+   */
+  readonly flannelInterface?: string;
+  /**
+   * Where the images are pulled from.
+   * @default the upstream registries, digests pinned
+   */
+  readonly images?: ImageSource;
 }
 
 export class FlannelChart extends Chart {
-  constructor(scope: Construct, id: string, config: ClusterConfig, props: ChartProps = {}) {
+  constructor(scope: Construct, id: string, props: FlannelChartProps) {
     super(scope, id, props);
-    const image = (upstream: string) => addonImage(upstream, config.images);
+    const image = (upstream: string) => addonImage(upstream, props.images ?? UPSTREAM_IMAGES);
 
     new KubeNamespace(this, 'namespace', {
       metadata: {
@@ -109,7 +123,7 @@ export class FlannelChart extends Chart {
       },
       data: {
         'cni-conf.json': CNI_CONF,
-        'net-conf.json': netConf(config.network.podCidr),
+        'net-conf.json': netConf(props.podCidr),
       },
     });
 
@@ -161,7 +175,7 @@ export class FlannelChart extends Chart {
                 name: 'kube-flannel',
                 image: image(FLANNEL_IMAGES.flannel),
                 command: ['/opt/bin/flanneld'],
-                args: ['--ip-masq', '--kube-subnet-mgr', '--healthz-port=8081', ifaceArg(config.network)],
+                args: ['--ip-masq', '--kube-subnet-mgr', '--healthz-port=8081', ifaceArg(props.flannelInterface)],
                 ports: [{ name: 'healthz', containerPort: 8081, protocol: 'TCP' }],
                 livenessProbe: {
                   httpGet: { path: '/healthz', port: IntOrString.fromString('healthz') },

@@ -11,8 +11,7 @@
  */
 import { Chart, type ChartProps } from 'cdk8s';
 import type { Construct } from 'constructs';
-import { addonImage } from '../config/images';
-import type { ClusterConfig } from '../config/schema';
+import { addonImage, type ImageSource, UPSTREAM_IMAGES } from '../config/images';
 import {
   IntOrString,
   KubeClusterRole,
@@ -65,14 +64,55 @@ const nonRoot = (user: number, group: number, extra: Partial<SecurityContext>): 
 
 const podNamespaceEnv = { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } };
 
+export interface IngressNginxChartProps extends ChartProps {
+  /**
+   * How traffic reaches the controller: `hostNetwork`, a DaemonSet serving
+   * ports 80 and 443 on every worker, or `nodePort`, upstream's Deployment
+   * behind a NodePort Service.
+   * @default 'hostNetwork'
+   */
+  readonly exposure?: 'hostNetwork' | 'nodePort';
+  /**
+   * Where the images are pulled from.
+   * @default the upstream registries, digests pinned
+   */
+  readonly images?: ImageSource;
+}
+
 export class IngressNginxChart extends Chart {
-  constructor(scope: Construct, id: string, config: ClusterConfig, props: ChartProps = {}) {
+  private readonly hostNetwork: boolean;
+  private readonly images: ImageSource;
+
+  constructor(scope: Construct, id: string, props: IngressNginxChartProps = {}) {
     super(scope, id, props);
-    const image = (upstream: string) => addonImage(upstream, config.images);
-    const hostNetwork = config.ingress.exposure === 'hostNetwork';
+    this.hostNetwork = (props.exposure ?? 'hostNetwork') === 'hostNetwork';
+    this.images = props.images ?? UPSTREAM_IMAGES;
+    // The objects of upstream's deploy.yaml, in its order.
+    this.ingressNamespace();
+    this.serviceAccounts();
+    this.roles();
+    this.clusterRoles();
+    this.roleBindings();
+    this.clusterRoleBindings();
+    this.configMap();
+    this.services();
+    this.controller();
+    this.admissionJobs();
+    this.ingressClass();
+    this.admissionWebhook();
+  }
 
+  private image(upstream: string): string {
+    return addonImage(upstream, this.images);
+  }
+
+  /** The namespace everything else lives in. */
+  private ingressNamespace(): void {
     new KubeNamespace(this, 'namespace', { metadata: { labels: base, name: NS } });
+  }
 
+  /** The controller's and the admission Jobs' service accounts. */
+  private serviceAccounts(): void {
     new KubeServiceAccount(this, 'service-account', {
       automountServiceAccountToken: true,
       metadata: { labels: controllerLabels, name: 'ingress-nginx', namespace: NS },
@@ -81,7 +121,10 @@ export class IngressNginxChart extends Chart {
       automountServiceAccountToken: true,
       metadata: { labels: admissionLabels, name: 'ingress-nginx-admission', namespace: NS },
     });
+  }
 
+  /** Namespaced permissions: the controller (leader election, its config) and the admission Jobs (the certificate Secret). */
+  private roles(): void {
     new KubeRole(this, 'role', {
       metadata: { labels: controllerLabels, name: 'ingress-nginx', namespace: NS },
       rules: [
@@ -101,7 +144,10 @@ export class IngressNginxChart extends Chart {
       metadata: { labels: admissionLabels, name: 'ingress-nginx-admission', namespace: NS },
       rules: [rule('', ['secrets'], ['get', 'create'])],
     });
+  }
 
+  /** Cluster-wide permissions: the controller reads Ingresses, Services and EndpointSlices; the admission Jobs patch the webhook. */
+  private clusterRoles(): void {
     new KubeClusterRole(this, 'cluster-role', {
       metadata: { labels: partOf, name: 'ingress-nginx' },
       rules: [
@@ -120,7 +166,10 @@ export class IngressNginxChart extends Chart {
       metadata: { labels: admissionLabels, name: 'ingress-nginx-admission' },
       rules: [rule('admissionregistration.k8s.io', ['validatingwebhookconfigurations'], ['get', 'update'])],
     });
+  }
 
+  /** Each Role bound to its service account. */
+  private roleBindings(): void {
     new KubeRoleBinding(this, 'role-binding', {
       metadata: { labels: controllerLabels, name: 'ingress-nginx', namespace: NS },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'ingress-nginx' },
@@ -131,6 +180,10 @@ export class IngressNginxChart extends Chart {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'ingress-nginx-admission' },
       subjects: [{ kind: 'ServiceAccount', name: 'ingress-nginx-admission', namespace: NS }],
     });
+  }
+
+  /** Each ClusterRole bound to its service account. */
+  private clusterRoleBindings(): void {
     new KubeClusterRoleBinding(this, 'cluster-role-binding', {
       metadata: { labels: partOf, name: 'ingress-nginx' },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'ingress-nginx' },
@@ -141,11 +194,17 @@ export class IngressNginxChart extends Chart {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'ingress-nginx-admission' },
       subjects: [{ kind: 'ServiceAccount', name: 'ingress-nginx-admission', namespace: NS }],
     });
+  }
 
+  /** The controller's (empty) ConfigMap. */
+  private configMap(): void {
     new KubeConfigMap(this, 'config', {
       metadata: { labels: controllerLabels, name: INGRESS_CONTROLLER_NAME, namespace: NS },
     });
+  }
 
+  /** The controller's Service (ClusterIP on the host network, else NodePort) and the admission webhook's. */
+  private services(): void {
     new KubeService(this, 'service', {
       metadata: { labels: controllerLabels, name: INGRESS_CONTROLLER_NAME, namespace: NS },
       spec: {
@@ -156,7 +215,7 @@ export class IngressNginxChart extends Chart {
           { appProtocol: 'https', name: 'https', port: 443, protocol: 'TCP', targetPort: IntOrString.fromString('https') },
         ],
         selector: controllerSelector,
-        type: hostNetwork ? 'ClusterIP' : 'NodePort',
+        type: this.hostNetwork ? 'ClusterIP' : 'NodePort',
       },
     });
     new KubeService(this, 'admission-service', {
@@ -167,7 +226,10 @@ export class IngressNginxChart extends Chart {
         type: 'ClusterIP',
       },
     });
+  }
 
+  /** The controller: a DaemonSet on the host network, or upstream's Deployment. */
+  private controller(): void {
     const controllerPod: PodTemplateSpec = {
       metadata: { labels: controllerLabels },
       spec: {
@@ -188,7 +250,7 @@ export class IngressNginxChart extends Chart {
             podNamespaceEnv,
             { name: 'LD_PRELOAD', value: '/usr/local/lib/libmimalloc.so' },
           ],
-          image: image(INGRESS_NGINX_IMAGES.controller),
+          image: this.image(INGRESS_NGINX_IMAGES.controller),
           imagePullPolicy: 'IfNotPresent',
           lifecycle: { preStop: { exec: { command: ['/wait-shutdown'] } } },
           livenessProbe: {
@@ -221,8 +283,8 @@ export class IngressNginxChart extends Chart {
           volumeMounts: [{ mountPath: '/usr/local/certificates/', name: 'webhook-cert', readOnly: true }],
         }],
         // On the host network the pod still resolves cluster names.
-        dnsPolicy: hostNetwork ? 'ClusterFirstWithHostNet' : 'ClusterFirst',
-        ...(hostNetwork ? { hostNetwork: true } : {}),
+        dnsPolicy: this.hostNetwork ? 'ClusterFirstWithHostNet' : 'ClusterFirst',
+        ...(this.hostNetwork ? { hostNetwork: true } : {}),
         nodeSelector: { 'kubernetes.io/os': 'linux' },
         serviceAccountName: 'ingress-nginx',
         terminationGracePeriodSeconds: 300,
@@ -231,7 +293,7 @@ export class IngressNginxChart extends Chart {
     };
     const controllerMetadata = { labels: controllerLabels, name: INGRESS_CONTROLLER_NAME, namespace: NS };
     const rollout = { rollingUpdate: { maxUnavailable: IntOrString.fromNumber(1) }, type: 'RollingUpdate' };
-    if (hostNetwork) {
+    if (this.hostNetwork) {
       new KubeDaemonSet(this, 'controller', {
         metadata: controllerMetadata,
         spec: {
@@ -254,7 +316,10 @@ export class IngressNginxChart extends Chart {
         },
       });
     }
+  }
 
+  /** The Jobs that make the webhook's certificate and patch it into the webhook configuration. */
+  private admissionJobs(): void {
     const certgenJob = (name: string, args: string[]) => new KubeJob(this, name, {
       metadata: { labels: admissionLabels, name: `ingress-nginx-admission-${name}`, namespace: NS },
       spec: {
@@ -265,7 +330,7 @@ export class IngressNginxChart extends Chart {
             containers: [{
               args,
               env: [podNamespaceEnv],
-              image: image(INGRESS_NGINX_IMAGES.certgen),
+              image: this.image(INGRESS_NGINX_IMAGES.certgen),
               imagePullPolicy: 'IfNotPresent',
               name,
               securityContext: nonRoot(65532, 65532, { capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true }),
@@ -292,12 +357,18 @@ export class IngressNginxChart extends Chart {
       '--secret-name=ingress-nginx-admission',
       '--patch-failure-policy=Fail',
     ]);
+  }
 
+  /** The IngressClass `nginx`. */
+  private ingressClass(): void {
     new KubeIngressClass(this, 'ingress-class', {
       metadata: { labels: controllerLabels, name: INGRESS_CLASS_NAME },
       spec: { controller: 'k8s.io/ingress-nginx' },
     });
+  }
 
+  /** The webhook that validates Ingresses before they are stored. */
+  private admissionWebhook(): void {
     new KubeValidatingWebhookConfiguration(this, 'admission-webhook', {
       metadata: { labels: admissionLabels, name: 'ingress-nginx-admission' },
       webhooks: [{

@@ -7,7 +7,6 @@ import { Chart, Duration, Size, type ChartProps } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-25';
 import type { Construct } from 'constructs';
 import type { ClusterConfig } from '../config/schema';
-import { INGRESS_CLASS_NAME } from './ingress-nginx';
 
 export const TOMCAT6_NAME = 'tomcat6';
 export const TOMCAT6_PORT = 8080;
@@ -15,10 +14,16 @@ export const TOMCAT6_SERVICE_PORT = 80;
 /** The label the tutorial's `kubectl create deployment tomcat6` put on its pods. */
 export const TOMCAT6_LABELS = { app: TOMCAT6_NAME };
 
+/** The `tomcat6` section of the cluster config (image, replicas, host, nodePort), and the Ingress class. */
+export interface Tomcat6ChartProps extends ChartProps, Readonly<ClusterConfig['tomcat6']> {
+  /** The IngressClass of the cluster's ingress controller. */
+  readonly ingressClassName: string;
+}
+
 export class Tomcat6Chart extends Chart {
-  constructor(scope: Construct, id: string, config: ClusterConfig, props: ChartProps = {}) {
+  constructor(scope: Construct, id: string, props: Tomcat6ChartProps) {
     super(scope, id, props);
-    const app = config.tomcat6;
+    const app = props;
 
     const deployment = new kplus.Deployment(this, 'deployment', {
       metadata: { name: TOMCAT6_NAME, labels: TOMCAT6_LABELS },
@@ -76,7 +81,7 @@ export class Tomcat6Chart extends Chart {
 
     new kplus.Ingress(this, 'ingress', {
       metadata: { name: TOMCAT6_NAME, labels: TOMCAT6_LABELS },
-      className: INGRESS_CLASS_NAME,
+      className: props.ingressClassName,
       rules: [{
         host: app.host,
         path: '/',

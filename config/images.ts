@@ -10,7 +10,13 @@ import { parseImage } from './schema';
 
 export const UPSTREAM_CONTROL_PLANE_REGISTRY = 'registry.k8s.io';
 
-export function addonImage(upstream: string, images: ClusterConfig['images']): string {
+/** Where images come from: the `images` section of the cluster config. */
+export type ImageSource = ClusterConfig['images'];
+
+/** No mirror, digests pinned: the images exactly as upstream names them. */
+export const UPSTREAM_IMAGES: ImageSource = { pinDigests: true };
+
+export function addonImage(upstream: string, images: ImageSource): string {
   const ref = parseImage(upstream);
   if (!ref?.domain || !ref.repository) throw new Error(`not a fully qualified image: ${upstream}`);
   const registry = images.mirror ?? ref.domain;
@@ -20,6 +26,6 @@ export function addonImage(upstream: string, images: ClusterConfig['images']): s
 }
 
 /** kubeadm's ClusterConfiguration.imageRepository (control-plane images, CoreDNS, pause). */
-export function controlPlaneImageRepository(images: ClusterConfig['images']): string {
+export function controlPlaneImageRepository(images: ImageSource): string {
   return images.mirror ?? UPSTREAM_CONTROL_PLANE_REGISTRY;
 }

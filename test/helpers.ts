@@ -1,6 +1,5 @@
 /** Shared by the tests: configs, synthesized objects, and the optional ../shared data. */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Testing, type Chart } from 'cdk8s';
 import { parseAllDocuments } from 'yaml';
@@ -41,7 +40,7 @@ export function configWith(changes: DeepPartial<ClusterConfig>): ClusterConfig {
 
 /** Every object of every chart, keyed by chart id, in output order. */
 export function synthCharts(config: ClusterConfig): Record<string, K8sObject[]> {
-  const app = buildApp(config, mkdtempSync(path.join(tmpdir(), 'charts-')));
+  const app = buildApp(config);
   const result: Record<string, K8sObject[]> = {};
   for (const chart of app.charts as Chart[]) {
     result[chart.node.id] = Testing.synth(chart) as K8sObject[];
