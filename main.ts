@@ -4,8 +4,8 @@
  * output to $CDK8S_OUTDIR (set by cdk8s synth), else dist/.
  */
 import { DEFAULT_OUTDIR, synthesize } from './charts/app';
-import { parseFlags, runCommand } from './config/errors';
 import { loadClusterConfig, resolveConfigPath } from './config/load';
+import { parseFlags, runCommand } from './hosts/engine/command-line';
 
 const HELP = `Usage: npm run synth [-- --config FILE]
 

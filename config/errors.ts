@@ -1,5 +1,3 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-
 /**
  * Errors a user can cause and fix (a bad cluster.yaml, a bad flag). They are
  * printed as one line per problem with no stack trace; any other error is a
@@ -10,32 +8,4 @@ export class UserError extends Error {
     super(problems.join('\n'));
     this.name = 'UserError';
   }
-}
-
-/** Runs a command's body; a UserError becomes its lines on stderr and exit code 1. */
-export async function runCommand(body: () => unknown): Promise<void> {
-  try {
-    await body();
-  } catch (error) {
-    if (error instanceof UserError) {
-      for (const problem of error.problems) console.error(problem);
-      process.exitCode = 1;
-      return;
-    }
-    throw error;
-  }
-}
-
-/** A command line, strictly: an unknown flag or a missing value is a UserError. */
-export function parseCommandLine<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals = false) {
-  try {
-    return parseArgs({ args, options, strict: true, allowPositionals } as const);
-  } catch (error) {
-    throw new UserError([`${(error as Error).message.split('\n')[0]}; see --help`]);
-  }
-}
-
-/** Flags only (no positional arguments). */
-export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
-  return parseCommandLine(args, options).values;
 }

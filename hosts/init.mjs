@@ -1,11 +1,9 @@
 #!/usr/bin/env node
-// hosts/init.mjs: see --help. The logic lives in hosts/*.ts, loaded through tsx.
+// hosts/init.mjs: see --help. The script is hosts/node/init.ts, loaded through tsx.
 import { createRequire } from 'node:module';
 import { register } from 'tsx/cjs/api';
 
 register();
 const require = createRequire(import.meta.url);
-const { runNodeScript } = require('./cli.ts');
-const { initScript } = require('./scripts.ts');
 
-await runNodeScript(initScript);
+await require('./node/init.ts').main();

@@ -1,11 +1,9 @@
 #!/usr/bin/env node
-// hosts/prep.mjs: see --help. The logic lives in hosts/*.ts, loaded through tsx.
+// hosts/prep.mjs: see --help. The script is hosts/node/prep.ts, loaded through tsx.
 import { createRequire } from 'node:module';
 import { register } from 'tsx/cjs/api';
 
 register();
 const require = createRequire(import.meta.url);
-const { runNodeScript } = require('./cli.ts');
-const { prepScript } = require('./scripts.ts');
 
-await runNodeScript(prepScript);
+await require('./node/prep.ts').main();

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { caCertHash } from '../hosts/kubeadm';
+import { caCertHash } from '../hosts/node/kubeadm';
 import { bootstrap, type Cluster, clearAll, clusterFile, makeCluster, mutating, trees } from './fakehost/cluster';
 import { sshdForTests } from './fakehost/sshd';
 import { ROOT } from './helpers';

@@ -1,14 +1,14 @@
 /**
  * hosts/init.mjs, join.mjs and reset.mjs against fake hosts that share one
- * fake cluster (its CA and bootstrap tokens), and the dry-run plans.
+ * fake cluster (its CA and bootstrap tokens). Their dry-run plans are in
+ * dry-run-plans.test.ts.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { caCertHash } from '../hosts/kubeadm';
+import { caCertHash } from '../hosts/node/kubeadm';
 import { Sandbox } from './fakehost/sandbox';
-import { ROOT } from './helpers';
 
 const TICKET = '/root/kubeadm-join-ticket.yaml';
 
@@ -149,59 +149,5 @@ describe('joining with a bad or stale ticket', () => {
     const wrongRole = worker.run('init');
     expect(wrongRole.code).toBe(1);
     expect(wrongRole.stderr).toBe('k8s-node3: hosts/init.mjs is for control-plane nodes; this node\'s role in the cluster config is worker\n');
-  });
-});
-
-describe('--dry-run: the plan, with no root, no sandbox and no commands', () => {
-  /** Runs a script's dry-run with an empty PATH and no sandbox: nothing could run or be written even if it tried. */
-  function plan(script: 'prep' | 'init' | 'join' | 'reset', args: string[], config?: string) {
-    const empty = mkdtempSync(path.join(tmpdir(), 'nobin-'));
-    const result = require('node:child_process').spawnSync(process.execPath, [path.join(ROOT, 'hosts', `${script}.mjs`), '--dry-run', ...args], {
-      cwd: ROOT, encoding: 'utf8', env: { PATH: empty, INIT_CWD: ROOT, ...(config ? { CLUSTER_CONFIG: config } : {}) },
-    });
-    expect(result.stderr).toBe('');
-    expect(result.status).toBe(0);
-    return result.stdout as string;
-  }
-
-  const withOs = (os: string) => {
-    const file = path.join(mkdtempSync(path.join(tmpdir(), 'cfg-')), 'cluster.yaml');
-    writeFileSync(file, readFileSync(path.join(ROOT, 'cluster.yaml'), 'utf8').replace(/role: (control-plane|worker)/g, `role: $1\n    os: ${os}`));
-    return file;
-  };
-
-  test.each([
-    ['el9 (default) control plane', 'prep', ['--node', 'k8s-node1'], undefined],
-    ['el9 (default) worker', 'prep', ['--node', 'k8s-node2'], undefined],
-    ['debian worker', 'prep', ['--node', 'k8s-node3'], 'debian'],
-    ['ubuntu control plane', 'prep', ['--node', 'k8s-node1'], 'ubuntu'],
-    ['init', 'init', ['--node', 'k8s-node1'], undefined],
-    ['join', 'join', ['--node', 'k8s-node2'], 'debian'],
-    ['reset --undo-prep', 'reset', ['--node', 'k8s-node2', '--undo-prep'], undefined],
-  ] as const)('%s', (_name, script, args, os) => {
-    const output = plan(script, [...args], os ? withOs(os) : undefined);
-    expect(output).toMatchSnapshot();
-  });
-
-  test('the plan lists every write with its full content, and the commands in order', () => {
-    const output = plan('prep', ['--node', 'k8s-node1']);
-    const order = ['hostnamectl set-hostname k8s-node1', 'swapoff -a', 'setenforce 0', 'firewall-cmd --permanent --add-port=6443/tcp', 'modprobe br_netfilter', 'sysctl -p /etc/sysctl.d/99-kubernetes.conf', 'dnf install -y', 'systemctl enable --now containerd', 'systemctl enable --now kubelet'];
-    const positions = order.map((c) => output.indexOf(`$ ${c}`));
-    expect(positions.every((p) => p >= 0)).toBe(true);
-    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
-    expect(output).toContain('--- write /etc/containerd/config.toml (mode 0644)\n  | # containerd for kubelet (managed by hosts/prep.mjs)\n  | version = 2');
-  });
-
-  test('the init plan shows the ticket it writes, mode 0600, with placeholders where the token and CA hash go', () => {
-    const output = plan('init', ['--node', 'k8s-node1']);
-    expect(output).toContain('$ kubeadm init --config=/etc/kubernetes/kubeadm-init.yaml');
-    expect(output).toContain([
-      '  --- write /root/kubeadm-join-ticket.yaml (mode 0600)',
-      '  | # Join ticket: lets one node join the cluster until <15 minutes from now>.',
-      '  | # It holds a secret token: copy it only to the worker, and delete it after use.',
-      '  | apiServerEndpoint: 192.168.83.133:6443',
-      '  | token: <token from kubeadm token create>',
-      '  | caCertHash: sha256:<hash of /etc/kubernetes/pki/ca.crt>',
-    ].join('\n'));
   });
 });

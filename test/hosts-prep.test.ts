@@ -5,7 +5,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { OsFamily } from '../hosts/os';
+import type { OsFamily } from '../hosts/os/release';
 import { Sandbox } from './fakehost/sandbox';
 import { ROOT } from './helpers';
 

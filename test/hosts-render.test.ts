@@ -6,17 +6,20 @@ import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../config/errors';
-import { parseAddresses, parseListeningPorts, portsToBeUsed, preflightProblems, type NodeFacts } from '../hosts/facts';
-import { firewallRules, ufwRules } from '../hosts/firewall';
-import { caCertHash, initConfig, joinConfig, parseTicket, renderTicket } from '../hosts/kubeadm';
-import { osFamily, parseOsRelease } from '../hosts/os';
-import { PlanHost } from '../hosts/plan-host';
-import { redact } from '../hosts/redact';
-import { NodeRun } from '../hosts/steps';
+import { redact } from '../hosts/engine/redact';
+import { NodeRun } from '../hosts/engine/steps';
+import { parseAddresses, parseListeningPorts, preflightProblems, type NodeFacts } from '../hosts/node/facts';
 import {
-  aptSource, containerdConfig, fstabWithoutSwap, fstabWithSwapRestored, hostsFile, hostsFileWithoutBlock, modulesConf,
-  selinuxPermissive, selinuxRestored, sysctlConf, yumDockerRepo, yumKubernetesRepo,
-} from '../hosts/render';
+  containerdConfig, fstabWithoutSwap, fstabWithSwapRestored, hostsFile, hostsFileWithoutBlock, modulesConf,
+  selinuxPermissive, selinuxRestored, sysctlConf,
+} from '../hosts/node/files';
+import { firewallRules, ufwRules } from '../hosts/node/firewall';
+import { caCertHash, initConfig, joinConfig, parseTicket, renderTicket } from '../hosts/node/kubeadm';
+import { PlanHost } from '../hosts/node/plan-model';
+import { portsToBeUsed } from '../hosts/node/ports';
+import { aptSource } from '../hosts/os/apt';
+import { yumDockerRepo, yumKubernetesRepo } from '../hosts/os/el9';
+import { osFamily, parseOsRelease } from '../hosts/os/release';
 import { configWith, defaultConfig } from './helpers';
 
 const config = defaultConfig();

@@ -9,9 +9,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { clusterConfigSchema, type ClusterConfig, type ClusterNode } from '../../config/schema';
-import { Bootstrap, type Target } from '../../hosts/bootstrap';
-import type { CommandResult } from '../../hosts/host';
-import { PlanHost } from '../../hosts/plan-host';
+import { ClusterRun, type Target } from '../../hosts/cluster/manager';
+import { BOOTSTRAP } from '../../hosts/cluster/phases';
+import type { CommandResult } from '../../hosts/engine/host';
+import { PlanHost } from '../../hosts/node/plan-model';
 
 const COMMAND_MS = Number(process.env.BENCH_COMMAND_MS ?? 20);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
@@ -55,26 +56,24 @@ async function runOnce(n: number, ca: string): Promise<string> {
     hosts.set(node.name, host);
     return { node, host, via: 'simulated' };
   });
-  const bootstrap = new Bootstrap(config, targets, {
-    mode: 'apply', concurrency: CONCURRENCY, distDir: path.join(ROOT, 'dist'), configFile: '', retryDelayMs: 0, verifyAttempts: 1,
-    nodeOutput: () => ({ line: () => undefined, detail: () => undefined }), progress: () => undefined,
+  const cluster = new ClusterRun(config, targets, {
+    mode: 'apply', concurrency: CONCURRENCY, distDir: path.join(ROOT, 'dist'), retryDelayMs: 0, verifyAttempts: 1,
+    nodeOutput: () => ({ line: () => undefined, detail: () => undefined }),
+    // Each phase's commands are counted apart: the phase starts with its `==> title` line.
+    progress: (line) => {
+      const phase = /^==> (.+)$/.exec(line)?.[1];
+      if (phase) for (const host of hosts.values()) host.phase = phase;
+    },
   });
-  const phases: [string, () => Promise<unknown>][] = [
-    ['facts', () => bootstrap.gatherFacts()], ['prep', () => bootstrap.prep()], ['init', () => bootstrap.init()],
-    ['join', () => bootstrap.join()], ['apply', () => bootstrap.apply()], ['verify', () => bootstrap.verify()],
-  ];
   const started = Date.now();
-  for (const [phase, body] of phases) {
-    for (const host of hosts.values()) host.phase = phase;
-    await body();
-  }
+  await cluster.runPhases(BOOTSTRAP);
   const wall = (Date.now() - started) / 1000;
   let ideal = 0;
-  for (const [phase] of phases) {
+  for (const { title: phase } of BOOTSTRAP) {
     const work = [...hosts.values()].map((h) => (h.commands.get(phase) ?? 0) * COMMAND_MS / 1000);
     ideal += Math.max(Math.max(...work), work.reduce((a, b) => a + b, 0) / CONCURRENCY);
   }
-  const failed = [...bootstrap.reports.values()].filter((r) => r.failed).length;
+  const failed = [...cluster.reports.values()].filter((r) => r.failed).length;
   return `orchestration nodes=${n} concurrency=${CONCURRENCY} command=${COMMAND_MS}ms wall=${wall.toFixed(1)}s ideal=${ideal.toFixed(1)}s efficiency=${(ideal / wall).toFixed(2)}${failed ? ` (${failed} node(s) failed!)` : ''}`;
 }
 

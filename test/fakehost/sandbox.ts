@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { freshNodeFiles } from '../../hosts/plan-host';
-import type { OsFamily } from '../../hosts/os';
+import { freshNodeFiles } from '../../hosts/node/plan-model';
+import type { OsFamily } from '../../hosts/os/release';
 import { ROOT } from '../helpers';
 
 const FAKE = path.join(__dirname, 'fake-command.cjs');

@@ -18,7 +18,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseDocument } from 'yaml';
-import { caCertHash, DEFAULT_TICKET_FILE, JOIN_CONFIG_FILE } from '../../hosts/kubeadm';
+import { caCertHash, DEFAULT_TICKET_FILE, JOIN_CONFIG_FILE } from '../../hosts/node/kubeadm';
 import { missingPrerequisite } from '../prerequisites';
 import { type Egress, startEgress } from './egress';
 import { baseImage, bootVm, type Image, projectDisk, removeEarlierRunFiles, removeRunFiles, spawnTracked, stopAll, timer, vmToolsMissing, type Vm } from './machine';

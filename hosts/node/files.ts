@@ -1,11 +1,11 @@
 /**
  * Every file the node scripts write or edit, as pure functions of the
  * config (and, for edits, of the file's current text). Unit tested; the
- * steps only decide whether and where to write.
+ * steps only decide whether and where to write. (The package repository
+ * files are the OS adapters'.)
  */
-import type { ClusterConfig, ClusterNode } from '../config/schema';
-
-export const MANAGED_BY = 'managed by hosts/prep.mjs';
+import type { ClusterNode } from '../../config/schema';
+import { MANAGED_BY } from '../os/adapter';
 
 // ---- /etc/hosts -------------------------------------------------------------
 
@@ -129,54 +129,5 @@ export function crictlConfig(): string {
 runtime-endpoint: unix:///run/containerd/containerd.sock
 image-endpoint: unix:///run/containerd/containerd.sock
 timeout: 10
-`;
-}
-
-// ---- package repositories ----------------------------------------------------
-
-export function kubernetesMinor(config: ClusterConfig): string {
-  return config.kubernetes.version.split('.').slice(0, 2).join('.');
-}
-
-export function kubernetesRepoBase(config: ClusterConfig, format: 'deb' | 'rpm'): string {
-  return `${config.packages.kubernetes}/v${kubernetesMinor(config)}/${format}/`;
-}
-
-export const APT_KEYRING = '/etc/apt/keyrings/kubernetes-apt-keyring.asc';
-export const APT_SOURCE = '/etc/apt/sources.list.d/kubernetes.list';
-
-/** The signed apt source; the key is ASCII-armoured (.asc), which apt reads directly. */
-export function aptSource(config: ClusterConfig): string {
-  return `deb [signed-by=${APT_KEYRING}] ${kubernetesRepoBase(config, 'deb')} /\n`;
-}
-
-export const KUBERNETES_PACKAGES = ['kubelet', 'kubeadm', 'kubectl', 'cri-tools', 'kubernetes-cni'] as const;
-export const YUM_KUBERNETES_REPO = '/etc/yum.repos.d/kubernetes.repo';
-
-/** The signed rpm repository; `exclude` keeps dnf from upgrading the pinned packages (the rpm side of a hold). */
-export function yumKubernetesRepo(config: ClusterConfig): string {
-  const base = kubernetesRepoBase(config, 'rpm');
-  return `# Kubernetes ${kubernetesMinor(config)} packages (${MANAGED_BY})
-[kubernetes]
-name=Kubernetes
-baseurl=${base}
-enabled=1
-gpgcheck=1
-gpgkey=${base}repodata/repomd.xml.key
-exclude=${KUBERNETES_PACKAGES.join(' ')}
-`;
-}
-
-export const YUM_DOCKER_REPO = '/etc/yum.repos.d/docker-ce.repo';
-
-/** Docker's CentOS repository, for containerd.io on EL9 (not in the base repositories). */
-export function yumDockerRepo(config: ClusterConfig): string {
-  return `# containerd.io from Docker's repository (${MANAGED_BY})
-[docker-ce-stable]
-name=Docker CE Stable - $basearch
-baseurl=${config.packages.docker}/$releasever/$basearch/stable
-enabled=1
-gpgcheck=1
-gpgkey=${config.packages.docker}/gpg
 `;
 }

@@ -1,16 +1,17 @@
 /**
- * kubeadm: the config files rendered from cluster.yaml, `kubeadm init` on the
- * first control-plane node, `kubeadm join` on workers with a fresh
- * short-lived token and the pinned CA hash, and the join ticket that carries
- * both from one to the other.
+ * kubeadm: where it keeps its files, the config files rendered from
+ * cluster.yaml, the join details (a fresh short-lived token and the pinned
+ * CA hash) and the join ticket that carries them from the control plane to
+ * a worker. The init and join steps are in init.ts and join.ts.
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { parse, stringify } from 'yaml';
 import { z } from 'zod';
-import { UserError } from '../config/errors';
-import { controlPlaneImageRepository } from '../config/images';
-import type { ClusterConfig, ClusterNode } from '../config/schema';
-import type { NodeRun, Step } from './steps';
+import { UserError } from '../../config/errors';
+import { controlPlaneImageRepository } from '../../config/images';
+import { controlPlane } from '../../config/nodes';
+import type { ClusterConfig, ClusterNode } from '../../config/schema';
+import type { NodeRun } from '../engine/steps';
 
 export const KUBEADM_API = 'kubeadm.k8s.io/v1beta4';
 export const CRI_SOCKET = 'unix:///var/run/containerd/containerd.sock';
@@ -24,10 +25,6 @@ export const DEFAULT_TICKET_FILE = '/root/kubeadm-join-ticket.yaml';
 /** Join tokens live 15 minutes: long enough to join, short enough not to matter in a log. */
 export const TOKEN_TTL_MINUTES = 15;
 export const API_SERVER_PORT = 6443;
-
-export function firstControlPlane(config: ClusterConfig): ClusterNode {
-  return config.nodes.find((n) => n.role === 'control-plane')!;
-}
 
 function nodeRegistration(node: ClusterNode) {
   return {
@@ -146,83 +143,14 @@ export async function mintJoinDetails(run: NodeRun, config: ClusterConfig): Prom
     'kubeadm', 'token', 'create', `--ttl=${TOKEN_TTL_MINUTES}m0s`, '--description=join a worker (hosts/join.mjs)',
   ]);
   const caPem = await run.read(CA_CERT);
-  const controlPlane = firstControlPlane(config);
+  const cp = controlPlane(config);
   if (run.planning) {
-    return { apiServerEndpoint: `${controlPlane.address}:${API_SERVER_PORT}`, token: '<token from kubeadm token create>', caCertHash: `sha256:<hash of ${CA_CERT}>` };
+    return { apiServerEndpoint: `${cp.address}:${API_SERVER_PORT}`, token: '<token from kubeadm token create>', caCertHash: `sha256:<hash of ${CA_CERT}>` };
   }
-  if (caPem === undefined) throw new UserError([`${controlPlane.name}: ${CA_CERT} is missing: the control plane is not initialised; run hosts/init.mjs there`]);
+  if (caPem === undefined) throw new UserError([`${cp.name}: ${CA_CERT} is missing: the control plane is not initialised; run hosts/init.mjs there`]);
   return {
-    apiServerEndpoint: `${controlPlane.address}:${API_SERVER_PORT}`,
+    apiServerEndpoint: `${cp.address}:${API_SERVER_PORT}`,
     token: created.stdout.trim(),
     caCertHash: caCertHash(caPem),
   };
-}
-
-export function initSteps(config: ClusterConfig, node: ClusterNode): Step[] {
-  return [
-    {
-      title: 'kubeadm init',
-      async apply(run) {
-        if ((await run.read(ADMIN_CONF)) !== undefined) {
-          // kubeadm writes admin.conf before it waits for the control plane: a failed init leaves one too.
-          const ready = await run.query(['kubectl', `--kubeconfig=${ADMIN_CONF}`, 'get', '--raw=/readyz']);
-          if (ready.code !== 0) {
-            throw new UserError([`${node.name}: ${ADMIN_CONF} exists but the API server does not answer (an earlier kubeadm init did not finish?): run hosts/reset.mjs on this node, then init again`]);
-          }
-          run.out.line(`[${node.name}] already initialised (${ADMIN_CONF} exists, the API server is ready): kubeadm init skipped`);
-          return undefined;
-        }
-        await run.write(INIT_CONFIG_FILE, initConfig(config, node), { mode: 0o600 });
-        await run.run(['kubeadm', 'init', `--config=${INIT_CONFIG_FILE}`]);
-        return `control plane initialised: Kubernetes v${config.kubernetes.version}, pod network ${config.network.podCidr}, service network ${config.network.serviceCidr}`;
-      },
-    },
-    {
-      title: 'admin kubeconfig',
-      async apply(run) {
-        const admin = await run.read(ADMIN_CONF);
-        if (admin !== undefined && admin === (await run.read(ROOT_KUBECONFIG)) && (await run.host.mode(ROOT_KUBECONFIG)) === 0o600) return undefined;
-        await run.run(['install', '-D', '-m', '0600', ADMIN_CONF, ROOT_KUBECONFIG]);
-        return `${ROOT_KUBECONFIG} (mode 0600) for root`;
-      },
-    },
-  ];
-}
-
-/** Writes a join ticket (a fresh token and the CA hash) for hosts/join.mjs on the workers. */
-export function ticketStep(config: ClusterConfig, ticketFile: string, now: () => Date): Step {
-  return {
-    title: 'join ticket',
-    async apply(run) {
-      const details = await mintJoinDetails(run, config);
-      const expires = run.planning
-        ? `<${TOKEN_TTL_MINUTES} minutes from now>`
-        : new Date(now().getTime() + TOKEN_TTL_MINUTES * 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
-      await run.write(ticketFile, renderTicket({ ...details, expires }), { mode: 0o600, secret: true });
-      return `${ticketFile} (mode 0600, valid until ${expires}): copy it to each worker and run hosts/join.mjs --ticket <file> there`;
-    },
-  };
-}
-
-export function joinSteps(node: ClusterNode, details: () => Promise<JoinDetails>): Step[] {
-  return [
-    {
-      title: 'kubeadm join',
-      async apply(run) {
-        if ((await run.read(KUBELET_CONF)) !== undefined) {
-          run.out.line(`[${node.name}] already joined (${KUBELET_CONF} exists): kubeadm join skipped`);
-          return undefined;
-        }
-        const join = await details();
-        await run.write(JOIN_CONFIG_FILE, joinConfig(node, join), { mode: 0o600, secret: true });
-        try {
-          await run.run(['kubeadm', 'join', `--config=${JOIN_CONFIG_FILE}`]);
-        } finally {
-          // The config holds the token: it does not outlive the join.
-          await run.remove(JOIN_CONFIG_FILE);
-        }
-        return `joined ${join.apiServerEndpoint} (CA pinned to ${join.caCertHash.slice(0, 19)}...)`;
-      },
-    },
-  ];
 }

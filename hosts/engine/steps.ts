@@ -7,9 +7,10 @@
  *   file write is printed instead of done. The plan cannot drift from what
  *   runs because it is what runs.
  */
-import { UserError } from '../config/errors';
+import { UserError } from '../../config/errors';
 import type { CommandResult, ExecOptions, Host } from './host';
 import { redact } from './redact';
+import { compactTimestamp } from './time';
 
 export type Mode = 'apply' | 'plan';
 
@@ -54,8 +55,9 @@ export interface WriteOptions {
   secret?: boolean;
 }
 
-function timestamp(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+/** A step's summary from the things it did: joined with '; ', or undefined (nothing changed) when there are none. */
+export function summarize(done: string[]): string | undefined {
+  return done.length ? done.join('; ') : undefined;
 }
 
 /** One node's run of one script: the context every step works through. */
@@ -130,7 +132,7 @@ export class NodeRun {
     const mode = options.mode ?? currentMode ?? 0o644;
     if (current === content && (currentMode === undefined || currentMode === mode)) return false;
     // A file holding a secret is not copied: a backup would outlive the secret's use.
-    const backup = current !== undefined && current !== content && !options.secret ? `${file}.bak-${timestamp(this.now())}` : undefined;
+    const backup = current !== undefined && current !== content && !options.secret ? `${file}.bak-${compactTimestamp(this.now())}` : undefined;
     this.changes.push(`write ${file}`);
     if (this.planning) {
       this.out.line(`  --- write ${file} (mode ${mode.toString(8).padStart(4, '0')}${backup ? `, previous content kept as ${file}.bak-<time>` : ''})`);

@@ -3,10 +3,12 @@
  * that refuse to go on. Uniqueness of product_uuid and MACs across nodes is
  * the bootstrap's check; here they are only reported.
  */
-import { UserError } from '../config/errors';
-import type { ClusterConfig, ClusterNode } from '../config/schema';
-import { type OsFamily, osFamily, parseOsRelease } from './os';
-import type { NodeRun } from './steps';
+import { UserError } from '../../config/errors';
+import type { ClusterConfig, ClusterNode } from '../../config/schema';
+import type { NodeRun } from '../engine/steps';
+import { type OsFamily, osFamily, parseOsRelease } from '../os/release';
+import { KUBELET_CONF } from './kubeadm';
+import { portsToBeUsed } from './ports';
 
 export interface NodeFacts {
   os: string;
@@ -76,14 +78,6 @@ export function describeFacts(facts: NodeFacts): string {
     + `product_uuid ${facts.productUuid ?? 'unknown'}, MAC(s) ${facts.macs.join(' ') || 'none'}`;
 }
 
-/** Ports kubeadm or the ingress controller will listen on, by role. */
-export function portsToBeUsed(config: ClusterConfig, node: ClusterNode): number[] {
-  const ports = [10250];
-  if (node.role === 'control-plane') ports.push(6443, 2379, 2380, 10257, 10259);
-  if (node.role === 'worker' && config.ingress.exposure === 'hostNetwork') ports.push(80, 443, 8443);
-  return ports.sort((a, b) => a - b);
-}
-
 /** Every node script runs as root ... */
 export function rootProblem(node: ClusterNode, facts: NodeFacts): string[] {
   return facts.uid === 0 ? [] : [`${node.name}: must run as root (uid 0), not uid ${facts.uid}: run it with sudo`];
@@ -120,5 +114,17 @@ export function preflightProblems(config: ClusterConfig, node: ClusterNode, fact
 
 /** Whether kubeadm has already made this node part of a cluster. */
 export async function isInCluster(run: NodeRun): Promise<boolean> {
-  return (await run.read('/etc/kubernetes/kubelet.conf')) !== undefined;
+  return (await run.read(KUBELET_CONF)) !== undefined;
+}
+
+/** Facts, and the checks init and join need: root, the right role, this machine's address, a prepared node. */
+export async function factsForKubeadm(run: NodeRun, config: ClusterConfig, node: ClusterNode, role: ClusterNode['role'], script: string): Promise<NodeFacts> {
+  const facts = await gatherFacts(run, config, node);
+  run.out.line(`[${node.name}] facts: ${describeFacts(facts)}`);
+  const problems: string[] = [];
+  if (node.role !== role) problems.push(`${node.name}: ${script} is for ${role} nodes; this node's role in the cluster config is ${node.role}`);
+  problems.push(...rootProblem(node, facts), ...addressProblem(node, facts));
+  if ((await run.query(['kubeadm', 'version', '-o', 'short'])).code !== 0) problems.push(`${node.name}: kubeadm is not installed: run hosts/prep.mjs first`);
+  if (problems.length) throw new UserError(problems);
+  return facts;
 }

@@ -10,9 +10,10 @@
  * init and join plan against that node once prepared (kubeadm installed);
  * reset against one that has joined a cluster.
  */
-import type { ClusterConfig, ClusterNode } from '../config/schema';
-import type { CommandResult, Host } from './host';
-import type { OsFamily } from './os';
+import type { ClusterConfig, ClusterNode } from '../../config/schema';
+import type { CommandResult, Host } from '../engine/host';
+import type { OsFamily } from '../os/release';
+import { KUBELET_CONF, ROOT_KUBECONFIG } from './kubeadm';
 
 export const PLAN_DEFAULT_FAMILY: OsFamily = 'el9';
 
@@ -61,12 +62,12 @@ export class PlanHost implements Host {
   constructor(readonly family: OsFamily, private readonly config: ClusterConfig, private readonly node: ClusterNode, readonly state: PlanState = 'fresh') {
     const files = freshNodeFiles(family, node.address);
     if (state === 'in-cluster') {
-      files['/etc/kubernetes/kubelet.conf'] = 'apiVersion: v1\nkind: Config\n';
+      files[KUBELET_CONF] = 'apiVersion: v1\nkind: Config\n';
       files['/etc/kubernetes/manifests/.keep'] = '';
       files['/etc/cni/net.d/10-flannel.conflist'] = '{}\n';
       files['/sys/class/net/cni0/address'] = '52:54:00:00:00:02\n';
       files['/sys/class/net/flannel.1/address'] = '52:54:00:00:00:03\n';
-      files['/root/.kube/config'] = 'apiVersion: v1\nkind: Config\n';
+      files[ROOT_KUBECONFIG] = 'apiVersion: v1\nkind: Config\n';
     }
     this.files = new Map(Object.entries(files).map(([file, content]) => [file, { content, mode: 0o644 }]));
   }

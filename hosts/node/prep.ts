@@ -1,13 +1,16 @@
 /**
- * Node preparation: what the tutorial did by hand on every VM, corrected and
- * idempotent. Each step checks first and changes only what differs.
+ * hosts/prep.mjs, node preparation: what the tutorial did by hand on every
+ * VM, corrected and idempotent. Each step checks first and changes only
+ * what differs. The steps, in order, are prepSteps() below.
  */
-import { UserError } from '../config/errors';
-import { controlPlaneImageRepository } from '../config/images';
-import type { ClusterConfig, ClusterNode } from '../config/schema';
+import { UserError } from '../../config/errors';
+import { controlPlaneImageRepository } from '../../config/images';
+import type { ClusterConfig, ClusterNode } from '../../config/schema';
+import { type NodeRun, type Step, summarize } from '../engine/steps';
+import { PINNED_KUBE_PACKAGES, type OsAdapter, type WantedPackage } from '../os/adapter';
+import { OS_ADAPTERS } from '../os/adapters';
+import { COMMON_HELP, type NodeScript, runNodeScript } from './cli';
 import { describeFacts, gatherFacts, isInCluster, type NodeFacts, preflightProblems } from './facts';
-import { configureFirewall } from './firewall';
-import { OS_ADAPTERS, type OsAdapter, type WantedPackage } from './os';
 import {
   CONTAINERD_CONFIG,
   containerdConfig,
@@ -23,8 +26,8 @@ import {
   sysctlConf,
   sysctlPath,
   SYSCTLS,
-} from './render';
-import type { NodeRun, Step } from './steps';
+} from './files';
+import { configureFirewall } from './firewall';
 
 /** The pause image kubeadm expects, from `kubeadm config images list` (so it follows the version and the mirror). */
 export async function sandboxImage(run: NodeRun, config: ClusterConfig): Promise<string> {
@@ -49,8 +52,6 @@ async function enableService(run: NodeRun, service: string, mustRun = true): Pro
   await run.run(['systemctl', 'enable', '--now', service]);
   return true;
 }
-
-const listed = (items: string[]) => (items.length ? items.join('; ') : undefined);
 
 export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeFacts): Step[] {
   const os: OsAdapter = OS_ADAPTERS[facts.family];
@@ -83,7 +84,7 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
         }
         const fstab = await run.read('/etc/fstab');
         if (fstab !== undefined && (await run.write('/etc/fstab', fstabWithoutSwap(fstab)))) done.push('swap entries commented out in /etc/fstab');
-        return listed(done);
+        return summarize(done);
       },
     },
     {
@@ -97,7 +98,7 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
         }
         const current = await run.read('/etc/selinux/config');
         if (current !== undefined && (await run.write('/etc/selinux/config', selinuxPermissive(current)))) done.push('SELINUX=permissive in /etc/selinux/config');
-        return listed(done);
+        return summarize(done);
       },
     },
     {
@@ -115,7 +116,7 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
           await run.run(['modprobe', module]);
           done.push(`${module} loaded`);
         }
-        return listed(done);
+        return summarize(done);
       },
     },
     {
@@ -133,13 +134,13 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
       async apply(run) {
         const changed = await os.addRepositories(run, config);
         indexFresh = changed.length > 0;
-        return listed(changed);
+        return summarize(changed);
       },
     },
     {
       title: 'packages',
       async apply(run) {
-        const kube = ['kubelet', 'kubeadm', 'kubectl'];
+        const kube = PINNED_KUBE_PACKAGES;
         const wanted: WantedPackage[] = [{ name: os.containerdPackage }, ...kube.map((name) => ({ name, version: config.kubernetes.version }))];
         const missing = [];
         for (const pkg of wanted) {
@@ -153,7 +154,7 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
           done.push(`installed ${missing.map((p) => (p.version ? `${p.name} ${p.version}` : p.name)).join(', ')}`);
         }
         if (await os.hold(run, kube)) done.push(`held ${kube.join(', ')}`);
-        return listed(done);
+        return summarize(done);
       },
     },
     {
@@ -169,7 +170,7 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
           await run.run(['systemctl', 'restart', 'containerd']);
           done.push('containerd restarted');
         }
-        return listed(done);
+        return summarize(done);
       },
     },
     {
@@ -192,3 +193,25 @@ export async function prepareNode(run: NodeRun, config: ClusterConfig, node: Clu
   await run.runSteps('prep', prepSteps(config, node, facts));
   return facts;
 }
+
+export const prepScript: NodeScript = {
+  name: 'prep',
+  help: `Usage: hosts/prep.mjs [options]
+
+Prepares this node for kubeadm, as cluster.yaml describes it: hostname, /etc/hosts,
+swap off (now and in /etc/fstab), SELinux permissive (EL), firewall ports,
+kernel modules and sysctls (persisted), containerd with SystemdCgroup and the
+mirror's pause image, kubelet/kubeadm/kubectl pinned to kubernetes.version and
+held, kubelet enabled. Checks the node first and changes nothing if it is unfit.
+Run it again at any time: it changes only what differs.
+
+${COMMON_HELP}`,
+  flags: {},
+  planState: 'fresh',
+  async body({ run, config, node }) {
+    await prepareNode(run, config, node);
+  },
+};
+
+/** hosts/prep.mjs */
+export const main = () => runNodeScript(prepScript);

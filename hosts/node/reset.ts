@@ -1,26 +1,21 @@
 /**
- * Undo: `kubeadm reset`, then what it leaves behind (CNI config, iptables
- * and IPVS rules, the flannel and bridge interfaces, kubeconfigs, join
- * files); with --undo-prep also the node preparation.
+ * hosts/reset.mjs, the undo: `kubeadm reset`, then what it leaves behind
+ * (CNI config, iptables and IPVS rules, the flannel and bridge interfaces,
+ * kubeconfigs, join files): resetSteps(); with --undo-prep also the node
+ * preparation, step by step in prep's order: undoPrepSteps().
  */
-import type { ClusterConfig, ClusterNode } from '../config/schema';
-import { firewallRules, ufwRules } from './firewall';
-import { JOIN_CONFIG_FILE, INIT_CONFIG_FILE, ROOT_KUBECONFIG } from './kubeadm';
-import { OS_ADAPTERS, type OsFamily } from './os';
-import {
-  APT_KEYRING,
-  APT_SOURCE,
-  fstabWithSwapRestored,
-  hostsFileWithoutBlock,
-  MODULES_FILE,
-  selinuxRestored,
-  SYSCTL_FILE,
-  YUM_DOCKER_REPO,
-  YUM_KUBERNETES_REPO,
-} from './render';
-import type { NodeRun, Step } from './steps';
-
-const listed = (items: string[]) => (items.length ? items.join('; ') : undefined);
+import { UserError } from '../../config/errors';
+import type { ClusterConfig, ClusterNode } from '../../config/schema';
+import { type NodeRun, type Step, summarize } from '../engine/steps';
+import { PINNED_KUBE_PACKAGES } from '../os/adapter';
+import { OS_ADAPTERS } from '../os/adapters';
+import type { OsFamily } from '../os/release';
+import { COMMON_HELP, type NodeScript, runNodeScript } from './cli';
+import { gatherFacts, rootProblem } from './facts';
+import { fstabWithSwapRestored, hostsFileWithoutBlock, MODULES_FILE, selinuxRestored, SYSCTL_FILE } from './files';
+import { closeFirewall } from './firewall';
+import { DEFAULT_TICKET_FILE, INIT_CONFIG_FILE, JOIN_CONFIG_FILE, ROOT_KUBECONFIG } from './kubeadm';
+import { prepSteps } from './prep';
 const OURS = /KUBE-|FLANNEL|CNI-/;
 
 export function resetSteps(ticketFile: string): Step[] {
@@ -74,7 +69,7 @@ export function resetSteps(ticketFile: string): Step[] {
             done.push(`${link} deleted`);
           }
         }
-        return listed(done);
+        return summarize(done);
       },
     },
   ];
@@ -110,45 +105,43 @@ export function undoPrepSteps(config: ClusterConfig, node: ClusterNode, family: 
     {
       title: 'package repositories and holds',
       async apply(run) {
-        const done = [];
-        for (const file of [APT_SOURCE, APT_KEYRING, YUM_KUBERNETES_REPO, YUM_DOCKER_REPO]) if (await run.remove(file)) done.push(`removed ${file}`);
-        if (family !== 'el9') {
-          const held = (await run.query(['apt-mark', 'showhold'])).stdout.split('\n').map((l) => l.trim());
-          const ours = ['kubelet', 'kubeadm', 'kubectl'].filter((p) => held.includes(p));
-          if (ours.length) {
-            await run.run(['apt-mark', 'unhold', ...ours]);
-            done.push(`unheld ${ours.join(', ')}`);
-          }
-        }
-        return listed(done);
+        const done = await os.removeRepositories(run);
+        const released = await os.unhold(run, PINNED_KUBE_PACKAGES);
+        if (released.length) done.push(`unheld ${released.join(', ')}`);
+        return summarize(done);
       },
     },
-    {
-      title: 'firewall',
-      async apply(run) {
-        if (config.firewall !== 'open') return undefined;
-        const rules = firewallRules(config, node);
-        if (os.firewall === 'firewalld') {
-          if ((await run.query(['firewall-cmd', '--state'])).code !== 0) return undefined;
-          const open = (await run.query(['firewall-cmd', '--permanent', '--list-ports'])).stdout.trim().split(/\s+/);
-          const trusted = (await run.query(['firewall-cmd', '--permanent', '--zone=trusted', '--list-sources'])).stdout.trim().split(/\s+/);
-          const ports = rules.ports.filter((p) => open.includes(p));
-          const sources = rules.trustedSources.filter((s) => trusted.includes(s));
-          if (!ports.length && !sources.length) return undefined;
-          if (ports.length) await run.run(['firewall-cmd', '--permanent', ...ports.map((p) => `--remove-port=${p}`)]);
-          if (sources.length) await run.run(['firewall-cmd', '--permanent', '--zone=trusted', ...sources.map((s) => `--remove-source=${s}`)]);
-          await run.run(['firewall-cmd', '--reload']);
-          return `firewalld: closed ${[...ports, ...sources].join(', ')}`;
-        }
-        if ((await run.query(['ufw', 'status'])).code !== 0) return undefined;
-        const added = (await run.query(['ufw', 'show', 'added'])).stdout.split('\n').map((l) => l.trim().replace(/^ufw /, ''));
-        const ours = ufwRules(rules).filter((rule) => added.includes(rule));
-        for (const rule of ours) {
-          const words = rule.split(' ');
-          await run.run(words[0] === 'route' ? ['ufw', 'route', 'delete', ...words.slice(1)] : ['ufw', 'delete', ...words]);
-        }
-        return ours.length ? `ufw: deleted ${ours.join(', ')}` : undefined;
-      },
-    },
+    { title: 'firewall', apply: (run) => closeFirewall(run, os, config, node) },
   ];
 }
+
+export const resetScript: NodeScript = {
+  name: 'reset',
+  help: `Usage: hosts/reset.mjs [--undo-prep] [options]
+
+Takes this node out of the cluster: kubeadm reset, then what it leaves behind
+(CNI config, iptables/IPVS rules, cni0 and flannel.1, kubeconfigs, join files).
+
+  --undo-prep    also undo hosts/prep.mjs: /etc/hosts block, swap back on and in
+                 /etc/fstab, SELinux config, kernel module and sysctl files,
+                 package repositories and holds, firewall rules (packages stay
+                 installed; containerd stays configured)
+  --ticket FILE  a join ticket to delete too (default: ${DEFAULT_TICKET_FILE})
+${COMMON_HELP}`,
+  flags: { 'undo-prep': { type: 'boolean' }, ticket: { type: 'string' } },
+  planState: 'in-cluster',
+  async body({ run, config, node, flags }) {
+    const facts = await gatherFacts(run, config, node);
+    const notRoot = rootProblem(node, facts);
+    if (notRoot.length) throw new UserError(notRoot);
+    if (run.planning && flags['undo-prep']) {
+      // Plan the undo against a node that prep has prepared: prep's plan, silently, on the model.
+      await run.quietly(() => run.runSteps('prep', prepSteps(config, node, facts)));
+    }
+    await run.runSteps('reset', resetSteps((flags.ticket as string | undefined) ?? DEFAULT_TICKET_FILE));
+    if (flags['undo-prep']) await run.runSteps('reset --undo-prep', undoPrepSteps(config, node, facts.family));
+  },
+};
+
+/** hosts/reset.mjs */
+export const main = () => runNodeScript(resetScript);

@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { ClusterNode } from '../config/schema';
+import type { ClusterNode } from '../../config/schema';
 import { type CommandResult, type ExecOptions, type Host, spawnCommand } from './host';
 
 /** POSIX single-quoting, for the remote shell. */

@@ -1,20 +1,22 @@
 /**
  * What the four node scripts share: flags, the cluster config, which node
- * this machine is, the real or planned run, the log, and exit codes.
+ * this machine is, the real or planned run, the log, and exit codes. Each
+ * script (prep.ts, init.ts, join.ts, reset.ts) is a NodeScript and a main().
  */
-import { appendFileSync, mkdirSync, statSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
-import { parseFlags, runCommand, UserError } from '../config/errors';
-import { loadClusterConfig, resolveConfigPath } from '../config/load';
-import type { ClusterConfig, ClusterNode } from '../config/schema';
+import { UserError } from '../../config/errors';
+import { loadClusterConfig, resolveConfigPath } from '../../config/load';
+import { nodeByName } from '../../config/nodes';
+import type { ClusterConfig, ClusterNode } from '../../config/schema';
+import { parseFlags, runCommand } from '../engine/command-line';
+import { type Host, LocalHost } from '../engine/host';
+import { sandboxRoot } from '../engine/sandbox';
+import { consoleOutput, type Mode, NodeRun } from '../engine/steps';
 import { parseAddresses } from './facts';
-import { type Host, LocalHost } from './host';
-import { PLAN_DEFAULT_FAMILY, PlanHost, type PlanState } from './plan-host';
-import { consoleOutput, type Mode, NodeRun } from './steps';
+import { PLAN_DEFAULT_FAMILY, PlanHost, type PlanState } from './plan-model';
 
-/** Set by the tests only: a folder that stands for `/` (commands then come from the test's PATH). */
-export const SANDBOX_ENV = 'KUBE_HOSTS_SANDBOX';
 export const LOG_FILE = '/var/log/kube-hosts.log';
 
 const COMMON_FLAGS = {
@@ -52,24 +54,11 @@ export interface NodeScript {
   body(context: ScriptContext): Promise<void>;
 }
 
-function sandboxRoot(env: NodeJS.ProcessEnv): string {
-  const root = env[SANDBOX_ENV];
-  if (!root) return '/';
-  let isDir = false;
-  try {
-    isDir = statSync(root).isDirectory();
-  } catch {
-    isDir = false;
-  }
-  if (!isDir) throw new UserError([`${SANDBOX_ENV}=${root}: not a directory; unset it to work on this machine`]);
-  return root;
-}
-
 /** --node, or the one node whose address is on a local interface. */
 async function chooseNode(config: ClusterConfig, requested: string | undefined, local: Host): Promise<ClusterNode> {
   const names = config.nodes.map((n) => n.name).join(', ');
   if (requested !== undefined) {
-    const node = config.nodes.find((n) => n.name === requested);
+    const node = nodeByName(config, requested);
     if (!node) throw new UserError([`--node ${requested}: no such node in the cluster config (nodes: ${names})`]);
     return node;
   }

@@ -1,0 +1,106 @@
+/**
+ * dist/ onto the cluster, stage by stage, each stage waited for before the
+ * next. Everything runs on the control-plane node with the admin kubeconfig.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { parse } from 'yaml';
+import { stageFile, STAGES, type Stage, synthesize } from '../../charts/app';
+import { INGRESS_CONTROLLER_NAME, INGRESS_NGINX_NAMESPACE } from '../../charts/ingress-nginx';
+import { TOMCAT6_NAME } from '../../charts/tomcat6';
+import type { ClusterConfig } from '../../config/schema';
+import { retry } from '../engine/retry';
+import { type Mode, type NodeRun, StepFailed } from '../engine/steps';
+import { ADMIN_CONF } from '../node/kubeadm';
+
+/** kubectl with the cluster's admin kubeconfig, as root on the control plane. */
+export const kubectl = (...args: string[]) => ['kubectl', `--kubeconfig=${ADMIN_CONF}`, ...args];
+const WAIT = '--timeout=300s';
+
+/**
+ * What must be true before the next stage is applied. `nodes`: the nodes that
+ * are in the cluster now (a worker that just joined may not have its Node
+ * object yet, hence the wait for it to be created first).
+ */
+export function stageWaits(config: ClusterConfig, stage: Stage, nodes: string[]): string[][] {
+  switch (stage) {
+    case 'flannel': {
+      const names = nodes.map((n) => `node/${n}`);
+      return [kubectl('wait', '--for=create', ...names, WAIT), kubectl('wait', '--for=condition=Ready', ...names, WAIT)];
+    }
+    case 'ingress-nginx': {
+      const kind = config.ingress.exposure === 'hostNetwork' ? 'daemonset' : 'deployment';
+      return [
+        kubectl('-n', INGRESS_NGINX_NAMESPACE, 'rollout', 'status', `${kind}/${INGRESS_CONTROLLER_NAME}`, WAIT),
+        kubectl('wait', '--for=jsonpath={.webhooks[0].clientConfig.caBundle}', 'validatingwebhookconfiguration/ingress-nginx-admission', WAIT),
+      ];
+    }
+    case 'tomcat6':
+      return [kubectl('rollout', 'status', `deployment/${TOMCAT6_NAME}`, WAIT)];
+  }
+}
+
+export interface ApplyOptions {
+  distDir: string;
+  /** Pause between retries (an apply the admission webhook turned away, a check that did not answer yet). */
+  retryDelayMs: number;
+}
+
+/** kubectl apply of one manifest; retried while the admission webhook is not yet answering. */
+async function apply(run: NodeRun, manifest: string, retryDelayMs: number): Promise<string> {
+  const applied = await retry(() => run.run(kubectl('apply', '-f', '-'), { input: manifest }), {
+    attempts: 6,
+    delayMs: retryDelayMs,
+    retryOn: (error) => error instanceof StepFailed && /failed calling webhook/.test(error.message),
+  });
+  return applied.stdout;
+}
+
+/**
+ * The manifest without its Jobs. ingress-nginx's admission Jobs delete
+ * themselves when done (ttlSecondsAfterFinished: 0); once their certificate
+ * Secret exists, applying them again would only run them again.
+ */
+export function withoutJobs(manifest: string): string {
+  return manifest.split(/^---\n/m).filter((doc) => parse(doc)?.kind !== 'Job').join('---\n');
+}
+
+/** Applies each stage and waits for it; returns what changed, stage by stage. */
+export async function applyStages(run: NodeRun, config: ClusterConfig, nodes: string[], options: ApplyOptions): Promise<string[]> {
+  const changes: string[] = [];
+  for (const stage of STAGES) {
+    run.stepTitle = `apply ${stage}`;
+    const file = path.join(options.distDir, stageFile(stage));
+    let manifest = run.planning ? '' : readFileSync(file, 'utf8');
+    if (stage === 'ingress-nginx') {
+      const certificate = await run.query(kubectl('-n', INGRESS_NGINX_NAMESPACE, 'get', 'secret', 'ingress-nginx-admission', '-o', 'name'));
+      if (certificate.code === 0 && !run.planning) manifest = withoutJobs(manifest);
+    }
+    if (run.planning) {
+      const note = stage === 'ingress-nginx' ? ' (without its admission Jobs once their Secret exists)' : '';
+      run.out.line(`  # input of the next command: ${path.relative(process.cwd(), file)}${note}`);
+    }
+    const output = await apply(run, manifest, options.retryDelayMs);
+    const changed = output.split('\n').filter((l) => / (created|configured)$/.test(l.trim())).length;
+    if (changed) changes.push(`${stage}: ${changed} object(s) created or changed`);
+    for (const wait of stageWaits(config, stage, nodes)) await run.query(wait, { mustSucceed: true });
+  }
+  return changes;
+}
+
+/** dist/ is used as it is unless it is missing or older than the cluster config; then it is synthesized first. */
+export function distIsCurrent(distDir: string, configFile: string): boolean {
+  if (!STAGES.every((stage) => existsSync(path.join(distDir, stageFile(stage))))) return false;
+  const oldest = Math.min(...STAGES.map((stage) => statSync(path.join(distDir, stageFile(stage))).mtimeMs));
+  return oldest >= statSync(configFile).mtimeMs;
+}
+
+export function ensureDist(config: ClusterConfig, distDir: string, configFile: string, progress: (line: string) => void, mode: Mode): void {
+  if (distIsCurrent(distDir, configFile)) return;
+  if (mode === 'plan') {
+    progress(`    dist/ is missing or older than ${path.basename(configFile)}: the run synthesizes it first (npm run synth)`);
+    return;
+  }
+  synthesize(config, distDir);
+  progress(`    synthesized ${distDir} from ${path.basename(configFile)}`);
+}

@@ -1,0 +1,57 @@
+/**
+ * How each node is reached: this machine's node locally, every other node
+ * over SSH, or (dry run) a model of a fresh node. Every unreachable node is
+ * reported at once, before anything runs anywhere.
+ */
+import { UserError } from '../../config/errors';
+import type { ClusterConfig } from '../../config/schema';
+import { type Host, LocalHost, spawnCommand } from '../engine/host';
+import { nodeSandbox } from '../engine/sandbox';
+import { SshHost } from '../engine/ssh';
+import { parseAddresses } from '../node/facts';
+import { PLAN_DEFAULT_FAMILY, PlanHost } from '../node/plan-model';
+import { mapLimit, type Target } from './manager';
+
+export interface ConnectOptions {
+  planning: boolean;
+  env: NodeJS.ProcessEnv;
+  sshConfig?: string;
+  progress(line: string): void;
+  resetting: boolean;
+  concurrency: number;
+}
+
+export async function connect(config: ClusterConfig, options: ConnectOptions): Promise<Target[]> {
+  options.progress('==> connect');
+  // A dry run touches nothing, not even this machine's interfaces: every node is planned alike.
+  const localAddresses = options.planning ? [] : parseAddresses((await spawnCommand(['ip', '-o', '-4', 'addr', 'show'])).stdout);
+  const targets: Target[] = [];
+  const problems: string[] = [];
+  await mapLimit(config.nodes, options.concurrency, async (node) => {
+    const started = Date.now();
+    const local = localAddresses.includes(node.address);
+    const sandbox = nodeSandbox(options.env, node.name);
+    let host: Host;
+    let via: string;
+    if (options.planning) {
+      host = new PlanHost(node.os ?? PLAN_DEFAULT_FAMILY, config, node, options.resetting ? 'in-cluster' : 'fresh');
+      via = `local, or ssh ${node.ssh.user}@${node.ssh.host ?? node.address}:${node.ssh.port}`;
+    } else if (local) {
+      host = new LocalHost(sandbox?.root ?? '/', { ...options.env, ...sandbox?.env });
+      via = 'local';
+    } else {
+      const ssh = new SshHost(node, { sshConfig: options.sshConfig, root: sandbox?.root, env: sandbox?.env });
+      const problem = await ssh.problem();
+      if (problem) problems.push(problem);
+      host = ssh;
+      via = `ssh ${ssh.target}`;
+    }
+    targets.push({ node, host, via });
+    options.progress(`    ${node.name.padEnd(14)} ${via}${options.planning ? ' (planned, not connected)' : ''} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+  });
+  if (problems.length) {
+    await SshHost.closeAll();
+    throw new UserError(problems);
+  }
+  return config.nodes.map((n) => targets.find((t) => t.node.name === n.name)!);
+}

@@ -1,0 +1,42 @@
+/**
+ * The join details (a fresh token and the CA hash) the workers of one run
+ * share: minted once on the control plane, minted again when the one in use
+ * grows old (10 of its 15 minutes) or stops working, but only once for all
+ * the joins that found it gone.
+ */
+import { controlPlane } from '../../config/nodes';
+import type { ClusterConfig, ClusterNode } from '../../config/schema';
+import type { NodeRun } from '../engine/steps';
+import { type JoinDetails, mintJoinDetails } from '../node/kubeadm';
+
+/** kubeadm's words for a token it no longer knows: "could not find a JWS signature ... for token ID" (older: "expired", "invalid"). */
+export const TOKEN_GONE = /JWS signature|expired|invalid for this cluster/;
+const REUSE_FOR_MS = 10 * 60_000;
+
+export class JoinTokens {
+  private current?: Promise<JoinDetails>;
+  private mintedAt = 0;
+  /** Which minting produced each token, to tell whether a failed token is still the current one. */
+  private readonly byToken = new Map<string, Promise<JoinDetails>>();
+
+  constructor(private readonly config: ClusterConfig, private readonly nodeRun: (node: ClusterNode) => NodeRun) {}
+
+  /** The details to join with now. */
+  get(): Promise<JoinDetails> {
+    if (!this.current || Date.now() - this.mintedAt > REUSE_FOR_MS) this.mint();
+    return this.current!;
+  }
+
+  /** New details after `used` stopped working (unless another join already replaced them). */
+  replace(used: JoinDetails): Promise<JoinDetails> {
+    if (this.current === this.byToken.get(used.token)) this.mint();
+    return this.get();
+  }
+
+  private mint(): void {
+    const minted = mintJoinDetails(this.nodeRun(controlPlane(this.config)), this.config);
+    this.current = minted;
+    this.mintedAt = Date.now();
+    void minted.then((d) => this.byToken.set(d.token, minted), () => undefined);
+  }
+}

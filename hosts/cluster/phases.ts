@@ -1,0 +1,188 @@
+/**
+ * The whole-cluster runs as data: BOOTSTRAP and RESET are the ordered lists
+ * of phases scripts/bootstrap.mjs runs (after connecting to every node, and
+ * before the summary). Each phase says which nodes it works on, whether a
+ * failure stops the run, and what it does on one node; manager.ts runs them.
+ *
+ *   bootstrap: facts (checked together) -> prep -> init -> join -> apply -> verify
+ *   reset:     facts -> reset workers -> reset control plane
+ *
+ * Nothing changes anywhere until every node is reachable and fit: facts only
+ * reads, and refuses the whole run before prep.
+ */
+import { STAGES } from '../../charts/app';
+import { UserError } from '../../config/errors';
+import { controlPlane } from '../../config/nodes';
+import type { ClusterNode } from '../../config/schema';
+import { retry } from '../engine/retry';
+import { StepFailed } from '../engine/steps';
+import { describeFacts, gatherFacts, isInCluster, preflightProblems } from '../node/facts';
+import { initSteps } from '../node/init';
+import { joinSteps } from '../node/join';
+import type { JoinDetails } from '../node/kubeadm';
+import { DEFAULT_TICKET_FILE } from '../node/kubeadm';
+import { prepSteps } from '../node/prep';
+import { resetSteps, undoPrepSteps } from '../node/reset';
+import { applyStages } from './apply';
+import { TOKEN_GONE } from './join-tokens';
+import type { ClusterRun, Phase } from './manager';
+import { verify } from './verify';
+
+// ---- which nodes a phase works on ---------------------------------------------
+
+const everyNode = (cluster: ClusterRun) => cluster.nodes;
+/** Named by --only, and not failed earlier. */
+const selected = (cluster: ClusterRun) => cluster.nodes.filter((n) => cluster.isSelected(n));
+const selectedWorkers = (cluster: ClusterRun) => selected(cluster).filter((n) => n.role === 'worker');
+const theControlPlane = (cluster: ClusterRun) => [controlPlane(cluster.config)];
+const changedSteps = (changed: number) => (changed ? `${changed} step(s) changed` : 'nothing to change');
+
+// ---- the phases -------------------------------------------------------------------
+
+/** Every node's facts; with `preflight`, every reason any node is unfit, all at once, before any change. */
+function factsPhase(preflight: boolean): Phase {
+  return {
+    title: 'facts',
+    nodes: everyNode,
+    onFailure: 'stop',
+    async run(cluster, node) {
+      const facts = await gatherFacts(cluster.nodeRun(node), cluster.config, node);
+      cluster.facts.set(node.name, facts);
+      return describeFacts(facts);
+    },
+    async after(cluster) {
+      if (preflight) await checkTogether(cluster);
+    },
+  };
+}
+
+/** Preflight of every node, and what only shows across nodes (cloned VMs). */
+async function checkTogether(cluster: ClusterRun): Promise<void> {
+  const problems: string[] = [];
+  const factsOf = (node: ClusterNode) => cluster.facts.get(node.name)!;
+  for (const node of cluster.nodes) {
+    problems.push(...preflightProblems(cluster.config, node, factsOf(node), await isInCluster(cluster.nodeRun(node))));
+  }
+  const duplicates = (label: string, values: (node: ClusterNode) => string[]) => {
+    const seen = new Map<string, string>();
+    for (const node of cluster.nodes) {
+      for (const value of values(node)) {
+        const other = seen.get(value);
+        if (other) problems.push(`${node.name} and ${other} have the same ${label} ${value}; cloned VMs need a new ${label} (regenerate it in the hypervisor) before kubeadm can tell them apart`);
+        else seen.set(value, node.name);
+      }
+    }
+  };
+  duplicates('product_uuid', (n) => [factsOf(n).productUuid].filter((v): v is string => Boolean(v)));
+  duplicates('MAC address', (n) => factsOf(n).macs);
+  if (problems.length) throw new UserError(problems);
+  // Cloned VMs share a hostname until prep gives each its node name: reported, not refused.
+  const byHostname = new Map<string, string[]>();
+  for (const node of cluster.nodes) byHostname.set(factsOf(node).hostname, [...(byHostname.get(factsOf(node).hostname) ?? []), node.name]);
+  for (const [hostname, names] of byHostname) {
+    if (names.length > 1) cluster.options.progress(`    note: ${names.join(', ')} share the hostname ${hostname}; prep renames each to its node name`);
+  }
+}
+
+const prep: Phase = {
+  title: 'prep',
+  nodes: selected,
+  onFailure: 'continue',
+  reaches: 'prepared',
+  async run(cluster, node) {
+    return changedSteps(await cluster.nodeRun(node).runSteps('prep', prepSteps(cluster.config, node, cluster.facts.get(node.name)!)));
+  },
+};
+
+const init: Phase = {
+  title: 'init',
+  nodes: theControlPlane,
+  onFailure: 'stop',
+  reaches: 'control plane',
+  blocked(cluster) {
+    const cp = controlPlane(cluster.config);
+    const failed = cluster.report(cp).failed;
+    return failed ? `${cp.name}: the control-plane node failed: ${failed}` : undefined;
+  },
+  async run(cluster, node) {
+    const changed = await cluster.nodeRun(node).runSteps('init', initSteps(cluster.config, node));
+    return changed ? 'initialised' : 'already initialised';
+  },
+};
+
+const join: Phase = {
+  title: 'join',
+  nodes: selectedWorkers,
+  onFailure: 'continue',
+  reaches: 'joined',
+  async run(cluster, node) {
+    const run = cluster.nodeRun(node);
+    let used: JoinDetails | undefined;
+    // The token expired (or was deleted) between minting and joining: a fresh one, once.
+    const changed = await retry((attempt) => run.runSteps('join', joinSteps(node, async () => {
+      used = await (attempt === 1 ? cluster.joinTokens.get() : cluster.joinTokens.replace(used!));
+      return used;
+    })), {
+      attempts: 2,
+      delayMs: 0,
+      retryOn: (error) => used !== undefined && error instanceof StepFailed && TOKEN_GONE.test(error.message),
+      onRetry: () => run.out.line(`[${node.name}] the join token was no longer valid; minting a fresh one`),
+    });
+    return changed ? 'joined' : 'already joined';
+  },
+};
+
+const apply: Phase = {
+  title: 'apply',
+  nodes: theControlPlane,
+  onFailure: 'stop',
+  async run(cluster, cp) {
+    // The control plane and the workers that joined (now or before): a node that never joined is not waited for.
+    const inCluster = cluster.nodes.filter((n) => n.name === cp.name || cluster.report(n).state === 'joined').map((n) => n.name);
+    const { distDir, retryDelayMs = 5000 } = cluster.options;
+    const changes = await applyStages(cluster.nodeRun(cp), cluster.config, inCluster, { distDir, retryDelayMs });
+    return changes.length ? changes.join('; ') : `${STAGES.length} stages unchanged`;
+  },
+};
+
+const verifyPhase: Phase = {
+  title: 'verify',
+  nodes: theControlPlane,
+  onFailure: 'stop',
+  async run(cluster, cp) {
+    const { verifyAttempts = 10, retryDelayMs = 5000 } = cluster.options;
+    cluster.checks = await verify(cluster.nodeRun(cp), cluster.config, verifyAttempts, retryDelayMs);
+    return `${cluster.checks.filter((c) => c.ok).length}/${cluster.checks.length} answered HTTP 200`;
+  },
+};
+
+/** One node taken out of the cluster (and, with --undo-prep, unprepared). */
+async function resetNode(cluster: ClusterRun, node: ClusterNode): Promise<string> {
+  const run = cluster.nodeRun(node);
+  let changed = await run.runSteps('reset', resetSteps(DEFAULT_TICKET_FILE));
+  if (cluster.options.undoPrep) changed += await run.runSteps('reset --undo-prep', undoPrepSteps(cluster.config, node, cluster.facts.get(node.name)!.family));
+  return changedSteps(changed);
+}
+
+// Workers first, while the control plane still knows them; then the control plane.
+const resetWorkers: Phase = {
+  title: 'reset workers',
+  nodes: (cluster) => selected(cluster).filter((n) => n.name !== controlPlane(cluster.config).name),
+  onFailure: 'continue',
+  reaches: 'reset',
+  run: resetNode,
+};
+
+const resetControlPlane: Phase = {
+  title: 'reset control plane',
+  nodes: (cluster) => selected(cluster).filter((n) => n.name === controlPlane(cluster.config).name),
+  onFailure: 'continue',
+  reaches: 'reset',
+  run: resetNode,
+};
+
+/** bare nodes to a working Ingress. */
+export const BOOTSTRAP: readonly Phase[] = [factsPhase(true), prep, init, join, apply, verifyPhase];
+
+/** the cluster taken down. */
+export const RESET: readonly Phase[] = [factsPhase(false), resetWorkers, resetControlPlane];

@@ -1,0 +1,31 @@
+/** The last lines of a run: each node's state and phase timings, the checks, where to open tomcat6, the logs. */
+import { workers } from '../../config/nodes';
+import type { ClusterConfig } from '../../config/schema';
+import type { NodeReport, Phase } from './manager';
+import type { Check } from './verify';
+
+export function summary(config: ClusterConfig, phases: readonly Phase[], reports: NodeReport[], checks: Check[], logDir: string | undefined, planning: boolean): string[] {
+  if (planning) return ['==> summary', '    dry run: nothing was run, nothing was written; the checks run at the end of a real run'];
+  const columns = phases.map((p) => ({ title: p.title, width: Math.max(7, p.title.length + 2) }));
+  const lines = ['==> summary', `    ${'node'.padEnd(14)} ${'role'.padEnd(14)} ${'state'.padEnd(14)} ${columns.map((c) => c.title.padStart(c.width)).join('')}`];
+  for (const r of reports) {
+    const times = columns.map((c) => (r.seconds[c.title] === undefined ? '-' : `${r.seconds[c.title].toFixed(1)}s`).padStart(c.width)).join('');
+    lines.push(`    ${r.node.name.padEnd(14)} ${r.node.role.padEnd(14)} ${(r.failed ? 'FAILED' : r.state).padEnd(14)} ${times}`);
+    if (r.failed) lines.push(`      ${r.failed}`);
+  }
+  if (checks.length) {
+    lines.push('    checks (from the control-plane node):');
+    for (const c of checks) lines.push(`      ${c.ok ? 'ok  ' : 'FAIL'} ${c.what.padEnd(22)} ${c.url}${c.host ? ` (Host: ${c.host})` : ''} -> ${c.status ?? 'not run'}`);
+  }
+  const nodePort = checks.find((c) => c.what.endsWith('NodePort') && c.ok)?.url;
+  // A node whose Ingress check passed (else the first worker), and the controller's port.
+  const ingress = checks.find((c) => c.what.endsWith('Ingress') && c.ok) ?? checks.find((c) => c.what.endsWith('Ingress'));
+  const ingressUrl = ingress ? new URL(ingress.url) : undefined;
+  const address = ingressUrl?.hostname ?? (workers(config)[0] ?? config.nodes[0]).address;
+  lines.push('    open it:');
+  if (nodePort) lines.push(`      ${nodePort}   (tomcat6 NodePort, on any node)`);
+  lines.push(`      http://${config.tomcat6.host}${ingressUrl?.port ? `:${ingressUrl.port}` : ''}/   (Ingress; add this line to your laptop's hosts file:)`);
+  lines.push(`      ${address}  ${config.tomcat6.host}`);
+  if (logDir) lines.push(`    logs: ${logDir}/`);
+  return lines;
+}

@@ -1,0 +1,58 @@
+/**
+ * The tutorial's own check, after the apply: tomcat6 answers on its NodePort
+ * on every node and through the Ingress host on the ingress controller's
+ * port, as the control-plane node sees them.
+ */
+import { INGRESS_CONTROLLER_NAME, INGRESS_NGINX_NAMESPACE } from '../../charts/ingress-nginx';
+import { TOMCAT6_NAME } from '../../charts/tomcat6';
+import { workers } from '../../config/nodes';
+import type { ClusterConfig } from '../../config/schema';
+import { retry } from '../engine/retry';
+import type { NodeRun } from '../engine/steps';
+import { kubectl } from './apply';
+
+export interface Check {
+  what: string;
+  url: string;
+  host?: string;
+  status?: string;
+  ok: boolean;
+}
+
+/** HTTP status of a URL as the control-plane node sees it ('000' when nothing answers). */
+async function httpStatus(run: NodeRun, url: string, host?: string): Promise<string> {
+  const result = await run.query(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', ...(host ? ['-H', `Host: ${host}`] : []), url]);
+  return result.stdout.trim() || '000';
+}
+
+async function jsonpath(run: NodeRun, args: string[], path: string): Promise<string> {
+  return (await run.query(kubectl('get', ...args, '-o', `jsonpath=${path}`), { mustSucceed: true })).stdout.trim();
+}
+
+/**
+ * The tutorial's check: tomcat6's NodePort answers 200 on every node, and the
+ * Ingress host answers on port 80 of every worker (hostNetwork) or on the
+ * controller's NodePort of every node (nodePort).
+ */
+export async function verify(run: NodeRun, config: ClusterConfig, attempts: number, retryDelayMs: number): Promise<Check[]> {
+  run.stepTitle = 'verify';
+  const nodePort = config.tomcat6.nodePort?.toString() ?? (await jsonpath(run, ['service', TOMCAT6_NAME], '{.spec.ports[0].nodePort}') || '<nodePort>');
+  const checks: Check[] = config.nodes.map((n) => ({ what: `${n.name} NodePort`, url: `http://${n.address}:${nodePort}/`, ok: false }));
+  if (config.ingress.exposure === 'hostNetwork') {
+    for (const n of workers(config)) {
+      checks.push({ what: `${n.name} Ingress`, url: `http://${n.address}/`, host: config.tomcat6.host, ok: false });
+    }
+  } else {
+    const ingressPort = await jsonpath(run, ['-n', INGRESS_NGINX_NAMESPACE, 'service', INGRESS_CONTROLLER_NAME], '{.spec.ports[?(@.name=="http")].nodePort}') || '<ingress nodePort>';
+    for (const n of config.nodes) checks.push({ what: `${n.name} Ingress`, url: `http://${n.address}:${ingressPort}/`, host: config.tomcat6.host, ok: false });
+  }
+  for (const check of checks) {
+    check.status = await retry(() => httpStatus(run, check.url, check.host), {
+      attempts,
+      delayMs: retryDelayMs,
+      retryIf: (status) => status !== '200' && !run.planning,
+    });
+    check.ok = check.status === '200';
+  }
+  return checks;
+}

@@ -1,0 +1,87 @@
+/**
+ * hosts/init.mjs: kubeadm init on the control-plane node (skipped when
+ * already done), root's admin kubeconfig, and a join ticket for the workers.
+ */
+import type { ClusterConfig, ClusterNode } from '../../config/schema';
+import { UserError } from '../../config/errors';
+import type { Step } from '../engine/steps';
+import { COMMON_HELP, type NodeScript, runNodeScript } from './cli';
+import { factsForKubeadm } from './facts';
+import {
+  ADMIN_CONF,
+  DEFAULT_TICKET_FILE,
+  INIT_CONFIG_FILE,
+  initConfig,
+  mintJoinDetails,
+  renderTicket,
+  ROOT_KUBECONFIG,
+  TOKEN_TTL_MINUTES,
+} from './kubeadm';
+
+export function initSteps(config: ClusterConfig, node: ClusterNode): Step[] {
+  return [
+    {
+      title: 'kubeadm init',
+      async apply(run) {
+        if ((await run.read(ADMIN_CONF)) !== undefined) {
+          // kubeadm writes admin.conf before it waits for the control plane: a failed init leaves one too.
+          const ready = await run.query(['kubectl', `--kubeconfig=${ADMIN_CONF}`, 'get', '--raw=/readyz']);
+          if (ready.code !== 0) {
+            throw new UserError([`${node.name}: ${ADMIN_CONF} exists but the API server does not answer (an earlier kubeadm init did not finish?): run hosts/reset.mjs on this node, then init again`]);
+          }
+          run.out.line(`[${node.name}] already initialised (${ADMIN_CONF} exists, the API server is ready): kubeadm init skipped`);
+          return undefined;
+        }
+        await run.write(INIT_CONFIG_FILE, initConfig(config, node), { mode: 0o600 });
+        await run.run(['kubeadm', 'init', `--config=${INIT_CONFIG_FILE}`]);
+        return `control plane initialised: Kubernetes v${config.kubernetes.version}, pod network ${config.network.podCidr}, service network ${config.network.serviceCidr}`;
+      },
+    },
+    {
+      title: 'admin kubeconfig',
+      async apply(run) {
+        const admin = await run.read(ADMIN_CONF);
+        if (admin !== undefined && admin === (await run.read(ROOT_KUBECONFIG)) && (await run.host.mode(ROOT_KUBECONFIG)) === 0o600) return undefined;
+        await run.run(['install', '-D', '-m', '0600', ADMIN_CONF, ROOT_KUBECONFIG]);
+        return `${ROOT_KUBECONFIG} (mode 0600) for root`;
+      },
+    },
+  ];
+}
+
+/** Writes a join ticket (a fresh token and the CA hash) for hosts/join.mjs on the workers. */
+export function ticketStep(config: ClusterConfig, ticketFile: string, now: () => Date): Step {
+  return {
+    title: 'join ticket',
+    async apply(run) {
+      const details = await mintJoinDetails(run, config);
+      const expires = run.planning
+        ? `<${TOKEN_TTL_MINUTES} minutes from now>`
+        : new Date(now().getTime() + TOKEN_TTL_MINUTES * 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
+      await run.write(ticketFile, renderTicket({ ...details, expires }), { mode: 0o600, secret: true });
+      return `${ticketFile} (mode 0600, valid until ${expires}): copy it to each worker and run hosts/join.mjs --ticket <file> there`;
+    },
+  };
+}
+
+export const initScript: NodeScript = {
+  name: 'init',
+  help: `Usage: hosts/init.mjs [options]
+
+Runs kubeadm init on this control-plane node (skipped when already done),
+gives root the admin kubeconfig (~/.kube/config, mode 0600), and writes a join
+ticket: a fresh join token valid 15 minutes plus the CA certificate hash. Run
+it again for a new ticket.
+
+  --ticket FILE  where to write the join ticket (default: ${DEFAULT_TICKET_FILE}, mode 0600)
+${COMMON_HELP}`,
+  flags: { ticket: { type: 'string' } },
+  planState: 'prepared',
+  async body({ run, config, node, flags, now }) {
+    await factsForKubeadm(run, config, node, 'control-plane', 'hosts/init.mjs');
+    await run.runSteps('init', [...initSteps(config, node), ticketStep(config, (flags.ticket as string | undefined) ?? DEFAULT_TICKET_FILE, now)]);
+  },
+};
+
+/** hosts/init.mjs */
+export const main = () => runNodeScript(initScript);

@@ -1,0 +1,72 @@
+/**
+ * hosts/join.mjs: kubeadm join on a worker (skipped when already joined),
+ * with the join ticket from the control plane: a short-lived token and the
+ * CA certificate hash, which the join verifies.
+ */
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from '../../config/errors';
+import type { ClusterNode } from '../../config/schema';
+import type { Step } from '../engine/steps';
+import { COMMON_HELP, type NodeScript, runNodeScript } from './cli';
+import { factsForKubeadm } from './facts';
+import { DEFAULT_TICKET_FILE, JOIN_CONFIG_FILE, type JoinDetails, joinConfig, KUBELET_CONF, parseTicket } from './kubeadm';
+
+export function joinSteps(node: ClusterNode, details: () => Promise<JoinDetails>): Step[] {
+  return [
+    {
+      title: 'kubeadm join',
+      async apply(run) {
+        if ((await run.read(KUBELET_CONF)) !== undefined) {
+          run.out.line(`[${node.name}] already joined (${KUBELET_CONF} exists): kubeadm join skipped`);
+          return undefined;
+        }
+        const join = await details();
+        await run.write(JOIN_CONFIG_FILE, joinConfig(node, join), { mode: 0o600, secret: true });
+        try {
+          await run.run(['kubeadm', 'join', `--config=${JOIN_CONFIG_FILE}`]);
+        } finally {
+          // The config holds the token: it does not outlive the join.
+          await run.remove(JOIN_CONFIG_FILE);
+        }
+        return `joined ${join.apiServerEndpoint} (CA pinned to ${join.caCertHash.slice(0, 19)}...)`;
+      },
+    },
+  ];
+}
+
+export const joinScript: NodeScript = {
+  name: 'join',
+  help: `Usage: hosts/join.mjs --ticket FILE [options]
+
+Joins this worker node to the cluster with kubeadm join (skipped when already
+joined), using the join ticket written by hosts/init.mjs on the control-plane
+node: a short-lived token and the CA certificate hash, which the join verifies.
+
+  --ticket FILE  the join ticket copied from the control-plane node
+${COMMON_HELP}`,
+  flags: { ticket: { type: 'string' } },
+  planState: 'prepared',
+  async body({ run, config, node, flags, now }) {
+    const ticketFile = flags.ticket as string | undefined;
+    if (!ticketFile && !run.planning) throw new UserError([`--ticket FILE is required: the join ticket written by hosts/init.mjs on the control-plane node (default there: ${DEFAULT_TICKET_FILE})`]);
+    await factsForKubeadm(run, config, node, 'worker', 'hosts/join.mjs');
+    const details = async () => {
+      if (run.planning) {
+        return { apiServerEndpoint: `<from the ticket>`, token: '<from the ticket>', caCertHash: 'sha256:<from the ticket>' };
+      }
+      const file = path.resolve(process.env.INIT_CWD ?? process.cwd(), ticketFile!);
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        throw new UserError([`--ticket ${ticketFile}: cannot read it; copy the join ticket from the control-plane node (${DEFAULT_TICKET_FILE})`]);
+      }
+      return parseTicket(text, ticketFile!, now());
+    };
+    await run.runSteps('join', joinSteps(node, details));
+  },
+};
+
+/** hosts/join.mjs */
+export const main = () => runNodeScript(joinScript);

@@ -1,0 +1,52 @@
+/**
+ * The ports each node's role needs: kubeadm's documented ports, kube-proxy's
+ * health port, the NodePort range, flannel's VXLAN, and the ingress
+ * controller when it runs on the host network. The firewall opens them; the
+ * preflight check refuses a node where something already listens on the
+ * ones Kubernetes will bind.
+ */
+import type { ClusterConfig, ClusterNode } from '../../config/schema';
+
+interface PortRule {
+  /** e.g. '6443/tcp', '30000-32767/udp' */
+  port: string;
+  /** Which nodes need it. */
+  on: 'every node' | 'control plane' | 'ingress workers';
+  /** Kubernetes or the ingress controller binds it on the node: it must be free before setup. */
+  bound: boolean;
+}
+
+/** In the order the firewall opens them. */
+const PORT_RULES: PortRule[] = [
+  { port: '6443/tcp', on: 'control plane', bound: true }, // API server
+  { port: '2379-2380/tcp', on: 'control plane', bound: true }, // etcd
+  { port: '10257/tcp', on: 'control plane', bound: true }, // controller manager
+  { port: '10259/tcp', on: 'control plane', bound: true }, // scheduler
+  { port: '10250/tcp', on: 'every node', bound: true }, // kubelet
+  { port: '10256/tcp', on: 'every node', bound: false }, // kube-proxy health
+  { port: '30000-32767/tcp', on: 'every node', bound: false }, // NodePort Services
+  { port: '30000-32767/udp', on: 'every node', bound: false },
+  { port: '8472/udp', on: 'every node', bound: false }, // flannel VXLAN
+  { port: '80/tcp', on: 'ingress workers', bound: true }, // ingress controller on the host network
+  { port: '443/tcp', on: 'ingress workers', bound: true },
+  { port: '8443/tcp', on: 'ingress workers', bound: true }, // its admission webhook, called by the API server
+];
+
+function rulesFor(config: ClusterConfig, node: ClusterNode): PortRule[] {
+  return PORT_RULES.filter((rule) => rule.on === 'every node'
+    || (rule.on === 'control plane' && node.role === 'control-plane')
+    || (rule.on === 'ingress workers' && node.role === 'worker' && config.ingress.exposure === 'hostNetwork'));
+}
+
+/** What the firewall opens on this node. */
+export function openPorts(config: ClusterConfig, node: ClusterNode): string[] {
+  return rulesFor(config, node).map((rule) => rule.port);
+}
+
+/** The TCP ports Kubernetes or the ingress controller will listen on, in numeric order. */
+export function portsToBeUsed(config: ClusterConfig, node: ClusterNode): number[] {
+  return rulesFor(config, node).filter((rule) => rule.bound).flatMap((rule) => {
+    const [from, to = from] = rule.port.split('/')[0].split('-').map(Number);
+    return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  }).sort((a, b) => a - b);
+}
