@@ -14,7 +14,7 @@ class SkipReporter {
       '',
       `NOT TESTED: ${skipped.length} suite(s) skipped for a missing prerequisite:`,
       ...skipped.map((title) => `  - ${title}`),
-      'Install the test prerequisites with: sudo ./scripts/install-test-tools.sh (what .ci/run runs), then run the tests again.',
+      'Install the test prerequisites with: sudo ./scripts/install-test-tools.sh (what .ci/run runs) and npm run kube:build; ../shared data comes with the workspace.',
       '',
     ];
     process.once('exit', () => process.stderr.write(`${lines.join('\n')}\n`));

@@ -1,0 +1,57 @@
+/**
+ * Where `npm run kube:build` keeps the Kubernetes it built, one folder per
+ * version, outside the repository:
+ *
+ *   $KUBE_BUILD_CACHE, else $XDG_CACHE_HOME/kube-hosts/kubernetes, else ~/.cache/kube-hosts/kubernetes
+ *     v1.35.1/bin/       kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy etcd crictl
+ *     v1.35.1/cni/bin/   the CNI plugins
+ *     v1.35.1/src/       the build modules (go.mod, go.sum) it was built from
+ *     v1.35.1/build.json what was built, from which versions; written last, so a folder without it is unfinished
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import * as path from 'node:path';
+
+export const CACHE_ENV = 'KUBE_BUILD_CACHE';
+
+export const KUBERNETES_BINARIES = ['kubeadm', 'kubelet', 'kubectl', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'] as const;
+export const OTHER_BINARIES = ['etcd', 'crictl'] as const;
+/** The plugins of the kubernetes-cni package: plugins/{main,ipam,meta}/* of containernetworking/plugins, Linux only. */
+export const CNI_PLUGINS = [
+  'main/bridge', 'main/dummy', 'main/host-device', 'main/ipvlan', 'main/loopback', 'main/macvlan', 'main/ptp', 'main/tap', 'main/vlan',
+  'ipam/dhcp', 'ipam/host-local', 'ipam/static',
+  'meta/bandwidth', 'meta/firewall', 'meta/portmap', 'meta/sbr', 'meta/tuning', 'meta/vrf',
+] as const;
+
+/** What a finished build recorded. */
+export interface BuildRecord {
+  /** Changes whenever the way of building changes, so an older build is rebuilt. */
+  recipe: string;
+  kubernetes: string;
+  etcd: string;
+  crictl: string;
+  cni: string;
+  builtAt: string;
+  seconds: number;
+}
+
+export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env[CACHE_ENV]) return path.resolve(env[CACHE_ENV]!);
+  return path.join(env.XDG_CACHE_HOME || path.join(homedir(), '.cache'), 'kube-hosts', 'kubernetes');
+}
+
+/** The folder of one Kubernetes version, e.g. .../v1.35.1. */
+export function versionDir(version: string, env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(cacheRoot(env), `v${version.replace(/^v/, '')}`);
+}
+
+/** The finished build of a version, or undefined. */
+export function readBuild(version: string, env: NodeJS.ProcessEnv = process.env): BuildRecord | undefined {
+  const dir = versionDir(version, env);
+  const file = path.join(dir, 'build.json');
+  if (!existsSync(file)) return undefined;
+  const record = JSON.parse(readFileSync(file, 'utf8')) as BuildRecord;
+  const complete = [...KUBERNETES_BINARIES, ...OTHER_BINARIES].every((b) => existsSync(path.join(dir, 'bin', b)))
+    && CNI_PLUGINS.every((p) => existsSync(path.join(dir, 'cni', 'bin', path.basename(p))));
+  return complete ? record : undefined;
+}
