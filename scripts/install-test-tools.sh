@@ -4,6 +4,8 @@
 #   openssh-server/-client: the bootstrap tests run a real sshd on 127.0.0.2 and 127.0.0.3
 #   openssl: the fake kubeadm of the node-script tests makes a real CA certificate
 #   debootstrap, qemu-system-x86, apt-utils, gpg: the VM test (npm run test:vm)
+#   iproute2: the real-Kubernetes test's network namespace
+# and checks for Go 1.25 or newer, which npm run kube:build needs (Debian's own golang is too old).
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-tools.sh: run it as root (sudo ./scripts/install-test-tools.sh)" >&2
@@ -17,8 +19,14 @@ command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
 command -v apt-ftparchive >/dev/null || missing+=(apt-utils)
 command -v gpg >/dev/null || missing+=(gpg)
+command -v ip >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-echo "test prerequisites installed"
+go_minor=$(go env GOVERSION 2>/dev/null | sed -nE 's/^go1\.([0-9]+).*/\1/p')
+if [ -z "$go_minor" ] || [ "$go_minor" -lt 25 ]; then
+  echo "install-test-tools.sh: npm run kube:build needs Go 1.25 or newer (found: $(go version 2>/dev/null || echo none)); install it from https://go.dev/dl/" >&2
+  exit 1
+fi
+echo "test prerequisites installed ($(go env GOVERSION))"

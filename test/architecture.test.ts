@@ -37,12 +37,12 @@ function walk(entry: string): string[] {
   return readdirSync(full).filter((name) => name !== '__snapshots__' && name !== 'node_modules').flatMap((name) => walk(path.posix.join(entry, name)));
 }
 
-export function sourceFiles(root = ROOT): string[] {
+function sourceFiles(root = ROOT): string[] {
   return SOURCE_DIRS.flatMap((entry) => walk(entry)).filter((file) => statSync(path.join(root, file)).isFile()).sort();
 }
 
 /** The project files a file imports (import, export from, require, dynamic import), as paths from the root. */
-export function importsOf(file: string, read: (file: string) => string = (f) => readFileSync(path.join(ROOT, f), 'utf8')): string[] {
+function importsOf(file: string, read: (file: string) => string = (f) => readFileSync(path.join(ROOT, f), 'utf8')): string[] {
   const { importedFiles } = ts.preProcessFile(read(file), true, true);
   const resolved: string[] = [];
   for (const { fileName } of importedFiles) {
@@ -65,13 +65,13 @@ function layerOf(file: string): string | undefined {
   return Object.keys(LAYERS).sort((a, b) => b.length - a.length).find((layer) => file.startsWith(`${layer}/`));
 }
 
-export interface Violation {
+interface Violation {
   rule: string;
   detail: string;
 }
 
 /** Every broken rule in an import graph. */
-export function violations(graph: Map<string, string[]>): Violation[] {
+function violations(graph: Map<string, string[]>): Violation[] {
   const found: Violation[] = [];
   for (const [file, imports] of graph) {
     const layer = layerOf(file);

@@ -3,19 +3,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { synthesize } from '../charts/app';
-import { configWith, defaultConfig, find, readYamlObjects, synthCharts } from './helpers';
+import { CONFIG_VARIANTS, configWith, defaultConfig, find, readYamlObjects, synthCharts } from './helpers';
 
-const variants = {
-  default: () => defaultConfig(),
-  'nodePort exposure': () => configWith({ ingress: { exposure: 'nodePort' } }),
-  'another pod CIDR': () => configWith({ network: { podCidr: '172.20.0.0/16' } }),
-  'registry mirror': () => configWith({ images: { mirror: 'registry.example.com:5000/k8s' } }),
-  'registry mirror without digests': () => configWith({ images: { mirror: 'mirror.example.com', pinDigests: false } }),
-  'fixed nodePort and 1 replica': () => configWith({ tomcat6: { nodePort: 30080, replicas: 1 } }),
-  'named flannel interface': () => configWith({ network: { flannelInterface: 'enp0s8' } }),
-};
-
-describe.each(Object.entries(variants))('%s', (_name, makeConfig) => {
+describe.each(Object.entries(CONFIG_VARIANTS))('%s', (_name, makeConfig) => {
   const charts = synthCharts(makeConfig());
   test.each(['flannel', 'ingress-nginx', 'tomcat6'])('%s chart', (chart) => {
     expect(charts[chart]).toMatchSnapshot();

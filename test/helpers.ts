@@ -38,6 +38,17 @@ export function configWith(changes: DeepPartial<ClusterConfig>): ClusterConfig {
   return clusterConfigSchema.parse(merged);
 }
 
+/** The config variants every chart is snapshotted with (and, where the built Kubernetes exists, applied to a real API server). */
+export const CONFIG_VARIANTS: Record<string, () => ClusterConfig> = {
+  default: () => defaultConfig(),
+  'nodePort exposure': () => configWith({ ingress: { exposure: 'nodePort' } }),
+  'another pod CIDR': () => configWith({ network: { podCidr: '172.20.0.0/16' } }),
+  'registry mirror': () => configWith({ images: { mirror: 'registry.example.com:5000/k8s' } }),
+  'registry mirror without digests': () => configWith({ images: { mirror: 'mirror.example.com', pinDigests: false } }),
+  'fixed nodePort and 1 replica': () => configWith({ tomcat6: { nodePort: 30080, replicas: 1 } }),
+  'named flannel interface': () => configWith({ network: { flannelInterface: 'enp0s8' } }),
+};
+
 /** Every object of every chart, keyed by chart id, in output order. */
 export function synthCharts(config: ClusterConfig): Record<string, K8sObject[]> {
   const app = buildApp(config);

@@ -15,14 +15,16 @@ import { ADMIN_CONF } from '../node/kubeadm';
 
 /** kubectl with the cluster's admin kubeconfig, as root on the control plane. */
 export const kubectl = (...args: string[]) => ['kubectl', `--kubeconfig=${ADMIN_CONF}`, ...args];
-const WAIT = '--timeout=300s';
+/** How long each wait between stages may take. */
+export const WAIT_TIMEOUT = '300s';
 
 /**
  * What must be true before the next stage is applied. `nodes`: the nodes that
  * are in the cluster now (a worker that just joined may not have its Node
  * object yet, hence the wait for it to be created first).
  */
-export function stageWaits(config: ClusterConfig, stage: Stage, nodes: string[]): string[][] {
+export function stageWaits(config: ClusterConfig, stage: Stage, nodes: string[], timeout = WAIT_TIMEOUT): string[][] {
+  const WAIT = `--timeout=${timeout}`;
   switch (stage) {
     case 'flannel': {
       const names = nodes.map((n) => `node/${n}`);
@@ -44,6 +46,8 @@ export interface ApplyOptions {
   distDir: string;
   /** Pause between retries (an apply the admission webhook turned away, a check that did not answer yet). */
   retryDelayMs: number;
+  /** How long each wait may take. @default WAIT_TIMEOUT */
+  waitTimeout?: string;
 }
 
 /** kubectl apply of one manifest; retried while the admission webhook is not yet answering. */
@@ -83,7 +87,7 @@ export async function applyStages(run: NodeRun, config: ClusterConfig, nodes: st
     const output = await apply(run, manifest, options.retryDelayMs);
     const changed = output.split('\n').filter((l) => / (created|configured)$/.test(l.trim())).length;
     if (changed) changes.push(`${stage}: ${changed} object(s) created or changed`);
-    for (const wait of stageWaits(config, stage, nodes)) await run.query(wait, { mustSucceed: true });
+    for (const wait of stageWaits(config, stage, nodes, options.waitTimeout)) await run.query(wait, { mustSucceed: true });
   }
   return changes;
 }

@@ -86,7 +86,7 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) =>
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
-export const reason = (error: unknown) => (error instanceof UserError ? error.problems.join('; ') : String((error as Error)?.message ?? error));
+const reason = (error: unknown) => (error instanceof UserError ? error.problems.join('; ') : String((error as Error)?.message ?? error));
 
 /** The state of one run over the cluster, shared by its phases. */
 export class ClusterRun {

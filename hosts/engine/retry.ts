@@ -15,7 +15,7 @@ export interface RetryOptions<T> {
   onRetry?(attempt: number, error?: unknown): void;
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function retry<T>(body: (attempt: number) => Promise<T>, options: RetryOptions<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {

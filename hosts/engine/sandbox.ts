@@ -10,7 +10,7 @@ import { readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../../config/errors';
 
-export const SANDBOX_ENV = 'KUBE_HOSTS_SANDBOX';
+const SANDBOX_ENV = 'KUBE_HOSTS_SANDBOX';
 
 export interface NodeSandbox {
   root: string;

@@ -17,7 +17,7 @@ import { consoleOutput, type Mode, NodeRun } from '../engine/steps';
 import { parseAddresses } from './facts';
 import { PLAN_DEFAULT_FAMILY, PlanHost, type PlanState } from './plan-model';
 
-export const LOG_FILE = '/var/log/kube-hosts.log';
+const LOG_FILE = '/var/log/kube-hosts.log';
 
 const COMMON_FLAGS = {
   config: { type: 'string' },

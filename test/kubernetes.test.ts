@@ -1,0 +1,349 @@
+/**
+ * What the project renders, read by the real Kubernetes of the pinned
+ * version (npm run kube:build): kubeadm validates every kubeadm
+ * configuration, `kubeadm init --dry-run` turns the init configuration into
+ * static pod manifests, and a real control plane (etcd, kube-apiserver,
+ * kube-controller-manager, kube-scheduler; see kube/control-plane.ts) takes
+ * dist/ for every config variant, the bootstrap's own staged apply, and a
+ * worker's join configuration through kubeadm's real discovery.
+ * No kubelet runs here: pods stay Pending (the VM test runs them).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { parse, parseAllDocuments } from 'yaml';
+import { synthesize, stageFile } from '../charts/app';
+import { controlPlaneImageRepository } from '../config/images';
+import { controlPlane, workers } from '../config/nodes';
+import type { ClusterConfig } from '../config/schema';
+import { applyStages } from '../hosts/cluster/apply';
+import { TOKEN_GONE } from '../hosts/cluster/join-tokens';
+import { LocalHost } from '../hosts/engine/host';
+import { redact } from '../hosts/engine/redact';
+import { NodeRun, StepFailed } from '../hosts/engine/steps';
+import { CA_CERT, caCertHash, initConfig, type JoinDetails, joinConfig, mintJoinDetails } from '../hosts/node/kubeadm';
+import { CONFIG_VARIANTS, configWith, defaultConfig } from './helpers';
+import { builtKubernetes, type ControlPlane, isRoot, Netns, startControlPlane } from './kube/control-plane';
+import { missingPrerequisite } from './prerequisites';
+
+jest.setTimeout(300_000);
+
+const config = defaultConfig();
+const kube = builtKubernetes(config.kubernetes.version);
+const MIRROR = 'registry.example.com:5000/k8s';
+
+/**
+ * Preflight checks of `kubeadm init/join --dry-run` that cannot pass on a
+ * test machine, ignored by name (README, "Tests", lists them with why):
+ * - CRI, ContainerRuntimeVersion: no container runtime runs here;
+ * - FileContent--proc-sys-net-ipv4-ip_forward: this machine's forwarding is not the test's to change (prep sets it on nodes);
+ * - SystemVerification: the machine may run cgroup v1 (this kind does), which the 1.35 kubelet refuses; prep refuses such nodes first;
+ * - Swap: the machine may have swap on; prep turns it off on nodes.
+ */
+const IGNORED_PREFLIGHT = ['CRI', 'ContainerRuntimeVersion', 'FileContent--proc-sys-net-ipv4-ip_forward', 'SystemVerification', 'Swap'];
+
+/** A throwaway directory for this file's configs. */
+const work = mkdtempSync(path.join(tmpdir(), 'kubernetes-'));
+let written = 0;
+function writeConfig(text: string): string {
+  const file = path.join(work, `config-${written++}.yaml`);
+  writeFileSync(file, text);
+  return file;
+}
+
+/** Every kubeadm configuration the project renders, over the variants that change them. */
+function kubeadmConfigurations(): { name: string; text: string }[] {
+  const found: { name: string; text: string }[] = [];
+  const details: JoinDetails = { apiServerEndpoint: `${config.nodes[0].address}:6443`, token: 'abcdef.0123456789abcdef', caCertHash: `sha256:${'ab'.repeat(32)}` };
+  for (const family of ['el9', 'debian', 'ubuntu'] as const) {
+    for (const topology of ['three nodes', 'one control-plane node'] as const) {
+      for (const images of ['upstream images', 'a registry mirror'] as const) {
+        const nodes = (topology === 'three nodes' ? config.nodes : [controlPlane(config)]).map((n) => ({ ...n, os: family }));
+        const variant = configWith({ nodes, images: images === 'a registry mirror' ? { mirror: MIRROR } : {} });
+        const label = `${family}, ${topology}, ${images}`;
+        found.push({ name: `init: ${label}`, text: initConfig(variant, controlPlane(variant)) });
+        for (const worker of workers(variant)) found.push({ name: `join ${worker.name}: ${label}`, text: joinConfig(worker, details) });
+      }
+    }
+  }
+  const networks = configWith({ network: { podCidr: '172.20.0.0/16', serviceCidr: '10.112.0.0/12' } });
+  found.push({ name: 'init: other pod and service networks', text: initConfig(networks, controlPlane(networks)) });
+  return found;
+}
+
+if (!kube) {
+  missingPrerequisite('real Kubernetes', `needs Kubernetes v${config.kubernetes.version} built from source: run npm run kube:build`);
+} else {
+  describe(`kubeadm v${kube.version} config validate`, () => {
+    const configurations = kubeadmConfigurations();
+
+    test.each(configurations.map((c) => [c.name, c.text]))('%s: valid, no warning', (_name, text) => {
+      const result = spawnSync(kube.bin('kubeadm'), ['config', 'validate', `--config=${writeConfig(text)}`], { encoding: 'utf8' });
+      expect({ code: result.status, stdout: result.stdout, stderr: result.stderr }).toEqual({ code: 0, stdout: 'ok\n', stderr: '' });
+    });
+
+    test('catches a broken configuration (the check can fail)', () => {
+      const broken = initConfig(config, controlPlane(config)).replace('podSubnet: 10.244.0.0/16', 'podSubnet: 10.244.0.0/33');
+      const result = spawnSync(kube.bin('kubeadm'), ['config', 'validate', `--config=${writeConfig(broken)}`], { encoding: 'utf8' });
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toMatch(/podSubnet|10\.244\.0\.0\/33/);
+    });
+
+    test(`${configurations.length} configurations`, () => {
+      expect(configurations.length).toBe(3 * 2 * 2 + 3 * 2 * 2 + 1);
+      process.stderr.write(`kubeadm config validate: ${configurations.length} configurations valid\n`);
+    });
+  });
+
+  if (!isRoot()) {
+    missingPrerequisite('kubeadm init --dry-run and a real control plane', 'needs root (they run in a network namespace of their own)');
+  } else {
+    describe(`kubeadm v${kube.version} init --dry-run: what the init configuration becomes`, () => {
+      const cases: [string, ClusterConfig][] = [
+        ['the committed cluster.yaml', config],
+        ['a registry mirror', configWith({ images: { mirror: MIRROR } })],
+        ['other pod and service networks', configWith({ network: { podCidr: '172.20.0.0/16', serviceCidr: '10.112.0.0/12' } })],
+      ];
+      let netns: Netns;
+      beforeAll(async () => {
+        netns = await Netns.start(config.nodes.map((n) => n.address));
+      });
+      afterAll(() => netns?.stop());
+
+      test.each(cases)('%s', (_name, variant) => {
+        const cp = controlPlane(variant);
+        const out = path.join(work, `dry-run-${written++}`);
+        mkdirSync(out);
+        const result = netns.run([kube.bin('kubeadm'), 'init', '--dry-run', `--config=${writeConfig(initConfig(variant, cp))}`, `--ignore-preflight-errors=${IGNORED_PREFLIGHT.join(',')}`], {
+          env: { ...process.env, KUBEADM_INIT_DRYRUN_DIR: out, PATH: `${kube.binDir}:${process.env.PATH}` },
+        });
+        expect({ code: result.status, stderr: redact(result.stderr).split('\n').filter((l) => /\[ERROR |^error/.test(l)) }).toEqual({ code: 0, stderr: [] });
+        const manifest = (name: string) => (parse(readFileSync(path.join(out, `${name}.yaml`), 'utf8')) as { spec: { containers: { image: string; command: string[] }[] } }).spec.containers[0];
+        const repository = controlPlaneImageRepository(variant.images);
+        const apiServer = manifest('kube-apiserver');
+        expect(apiServer.image).toBe(`${repository}/kube-apiserver:v${variant.kubernetes.version}`);
+        expect(apiServer.command).toEqual(expect.arrayContaining([`--advertise-address=${cp.address}`, `--service-cluster-ip-range=${variant.network.serviceCidr}`, '--secure-port=6443']));
+        const controllerManager = manifest('kube-controller-manager');
+        expect(controllerManager.image).toBe(`${repository}/kube-controller-manager:v${variant.kubernetes.version}`);
+        // flannel's kube-subnet-mgr takes each node's /24 from the CIDRs the controller manager allocates out of the pod network.
+        expect(controllerManager.command).toEqual(expect.arrayContaining(['--allocate-node-cidrs=true', `--cluster-cidr=${variant.network.podCidr}`, `--service-cluster-ip-range=${variant.network.serviceCidr}`]));
+        expect(manifest('kube-scheduler').image).toBe(`${repository}/kube-scheduler:v${variant.kubernetes.version}`);
+        const etcd = manifest('etcd');
+        expect(etcd.image).toMatch(new RegExp(`^${repository.replace(/[.]/g, '\\.')}/etcd:\\d+\\.\\d+\\.\\d+-0$`));
+        expect(etcd.command).toContain(`--listen-client-urls=https://127.0.0.1:2379,https://${cp.address}:2379`);
+        expect(readFileSync(path.join(out, 'kubeadm-flags.env'), 'utf8')).toContain(`--node-ip=${cp.address}`);
+        expect((parse(readFileSync(path.join(out, 'config.yaml'), 'utf8')) as { cgroupDriver: string }).cgroupDriver).toBe('systemd');
+        // kube-proxy's configuration, which init would upload, carries the pod network too.
+        expect(result.stdout).toContain(`clusterCIDR: ${variant.network.podCidr}`);
+      });
+    });
+
+    describe(`a real control plane of v${kube.version} on loopback`, () => {
+      let cp: ControlPlane;
+      const dist = (variant: ClusterConfig) => {
+        const dir = path.join(work, `dist-${written++}`);
+        synthesize(variant, dir);
+        return dir;
+      };
+      beforeAll(async () => {
+        cp = await startControlPlane(kube, initConfig(config, controlPlane(config)), config.nodes.map((n) => n.address));
+        process.stderr.write(`real control plane: API server ready in ${cp.timings.apiServerReady.toFixed(1)} s, controllers and kubeadm's phases done in ${cp.timings.ready.toFixed(1)} s\n`);
+      });
+      afterAll(() => cp?.stop());
+
+      test('is made from the project\'s kubeadm configuration: its networks reach the cluster', () => {
+        const uploaded = parseAllDocuments(cp.mustKubectl(['-n', 'kube-system', 'get', 'configmap', 'kubeadm-config', '-o', 'jsonpath={.data.ClusterConfiguration}']))[0].toJS();
+        expect(uploaded.networking).toEqual({ dnsDomain: 'cluster.local', podSubnet: config.network.podCidr, serviceSubnet: config.network.serviceCidr });
+        expect(cp.mustKubectl(['-n', 'kube-system', 'get', 'configmap', 'kube-proxy', '-o', 'jsonpath={.data.config\\.conf}'])).toContain(`clusterCIDR: ${config.network.podCidr}`);
+        expect(cp.mustKubectl(['get', 'service', 'kubernetes', '-o', 'jsonpath={.spec.clusterIP}'])).toBe('10.96.0.1');
+        expect(cp.mustKubectl(['-n', 'kube-system', 'get', 'service', 'kube-dns', '-o', 'jsonpath={.spec.clusterIP}'])).toBe('10.96.0.10');
+        expect(cp.commands['kube-controller-manager']).toContain(`--cluster-cidr=${config.network.podCidr}`);
+      });
+
+      describe('a worker\'s join, through kubeadm\'s real discovery', () => {
+        const root = () => {
+          // The control-plane node as the project's code sees it: its CA where kubeadm keeps it.
+          const dir = path.join(cp.dir, 'node-root');
+          mkdirSync(path.join(dir, path.dirname(CA_CERT)), { recursive: true });
+          writeFileSync(path.join(dir, CA_CERT), readFileSync(path.join(cp.dir, 'pki', 'ca.crt')));
+          return dir;
+        };
+        const logged: string[] = [];
+        let details: JoinDetails;
+        const join = (joinDetails: JoinDetails) => {
+          const text = `${joinConfig(workers(config)[0], joinDetails)}timeouts:\n  discovery: 10s\n`;
+          const out = path.join(cp.dir, `join-dry-run-${written++}`);
+          mkdirSync(out);
+          const result = cp.netns.run([kube.bin('kubeadm'), 'join', '--dry-run', `--config=${writeConfig(text)}`, `--ignore-preflight-errors=${IGNORED_PREFLIGHT.join(',')}`], {
+            env: { ...process.env, KUBEADM_JOIN_DRYRUN_DIR: out, PATH: `${kube.binDir}:${process.env.PATH}` },
+          });
+          return { code: result.status, output: redact(`${result.stdout}${result.stderr}`) };
+        };
+        beforeAll(async () => {
+          // The project's own minting: `kubeadm token create` on the control plane, and the CA hash of its certificate.
+          const run = new NodeRun('k8s-node1', new LocalHost(root(), { ...process.env, PATH: `${cp.shimBin}:${process.env.PATH}` }), 'apply', { line: (l) => logged.push(l), detail: (l) => logged.push(redact(l)) });
+          details = await mintJoinDetails(run, config);
+        });
+
+        test('a fresh token and the pinned CA hash: discovery verifies the API server and the join goes through', () => {
+          expect(details.caCertHash).toBe(caCertHash(readFileSync(path.join(cp.dir, 'pki', 'ca.crt'), 'utf8')));
+          expect(details.apiServerEndpoint).toBe(`${controlPlane(config).address}:6443`);
+          const result = join(details);
+          expect(result.code).toBe(0);
+          expect(result.output).toContain('This node has joined the cluster');
+        });
+
+        test('another cluster\'s CA hash: refused, in the words the fake kubeadm uses', () => {
+          const result = join({ ...details, caCertHash: `sha256:${'0'.repeat(64)}` });
+          expect(result.code).toBe(1);
+          expect(result.output).toMatch(/cluster CA found in cluster-info ConfigMap is invalid: none of the public keys "sha256:[0-9a-f]{64}" are pinned/);
+        });
+
+        test('a token the cluster does not know: the error the bootstrap takes for an expired token', () => {
+          const result = join({ ...details, token: 'abcdef.0123456789abcdef' });
+          expect(result.code).toBe(1);
+          expect(result.output).toContain('could not find a JWS signature in the cluster-info ConfigMap for token ID "abcdef"');
+          expect(result.output).toMatch(TOKEN_GONE);
+        });
+      });
+
+      describe('the bootstrap\'s staged apply, as far as it goes without a kubelet', () => {
+        const lines: string[] = [];
+        let failure: unknown;
+        let second: unknown;
+        beforeAll(async () => {
+          // Node objects for the three nodes, Ready, as their kubelets would have registered them.
+          for (const node of config.nodes) {
+            cp.mustKubectl(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: node.name, labels: { 'kubernetes.io/os': 'linux', 'kubernetes.io/hostname': node.name } } }) });
+            cp.mustKubectl(['patch', 'node', node.name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'stands for a kubelet', lastHeartbeatTime: new Date().toISOString(), lastTransitionTime: new Date().toISOString() }] } })]);
+          }
+          const run = new NodeRun('k8s-node1', new LocalHost(cp.dir, { ...process.env, PATH: `${cp.shimBin}:${process.env.PATH}` }), 'apply', { line: (l) => lines.push(l), detail: (l) => lines.push(l) });
+          const options = { distDir: dist(config), retryDelayMs: 500, waitTimeout: '5s' };
+          const names = config.nodes.map((n) => n.name);
+          failure = await applyStages(run, config, names, options).catch((error: unknown) => error);
+          lines.push('--- second run');
+          second = await applyStages(run, config, names, options).catch((error: unknown) => error);
+        });
+
+        test('flannel applied (every object created) and waited for; ingress-nginx applied; then the controller\'s rollout cannot finish', () => {
+          const firstRun = lines.slice(0, lines.indexOf('--- second run'));
+          const flannelApply = firstRun.find((l) => l.startsWith('$ kubectl --kubeconfig=/etc/kubernetes/admin.conf apply -f -'))!;
+          expect(flannelApply.split('\n').slice(1)).toEqual([
+            '  > namespace/kube-flannel created', '  > clusterrole.rbac.authorization.k8s.io/flannel created',
+            '  > clusterrolebinding.rbac.authorization.k8s.io/flannel created', '  > serviceaccount/flannel created',
+            '  > configmap/kube-flannel-cfg created', '  > daemonset.apps/kube-flannel-ds created',
+          ]);
+          expect(failure).toBeInstanceOf(StepFailed);
+          expect((failure as Error).message).toMatch(/^k8s-node1: step "apply ingress-nginx" failed: `kubectl --kubeconfig=\/etc\/kubernetes\/admin\.conf -n ingress-nginx rollout status daemonset\/ingress-nginx-controller --timeout=5s` exited 1: /);
+          // The admission Jobs were applied: their certificate Secret does not exist yet.
+          expect(cp.mustKubectl(['-n', 'ingress-nginx', 'get', 'jobs', '-o', 'name']).split('\n').filter(Boolean).sort()).toEqual(['job.batch/ingress-nginx-admission-create', 'job.batch/ingress-nginx-admission-patch']);
+          expect(cp.kubectl(['get', 'deployment', 'tomcat6']).status).not.toBe(0);
+        });
+
+        test('a second run finds flannel unchanged (real kubectl says so, and the bootstrap counts no change)', () => {
+          const secondRun = lines.slice(lines.indexOf('--- second run'));
+          const flannelApply = secondRun.find((l) => l.startsWith('$ kubectl --kubeconfig=/etc/kubernetes/admin.conf apply -f -'))!;
+          expect(flannelApply.split('\n').slice(1).every((l) => l.endsWith(' unchanged'))).toBe(true);
+          expect((second as Error).message).toMatch(/rollout status daemonset\/ingress-nginx-controller/);
+        });
+
+        test('the other commands the bootstrap relies on answer as it expects', () => {
+          expect(cp.mustKubectl(['get', '--raw=/readyz'])).toBe('ok');
+          const secret = cp.kubectl(['-n', 'ingress-nginx', 'get', 'secret', 'ingress-nginx-admission', '-o', 'name']);
+          expect(secret.status).toBe(1);
+          expect(secret.stderr).toMatch(/NotFound/);
+          const caBundle = ['wait', '--for=jsonpath={.webhooks[0].clientConfig.caBundle}', 'validatingwebhookconfiguration/ingress-nginx-admission'];
+          expect(cp.kubectl([...caBundle, '--timeout=2s']).status).not.toBe(0);
+          cp.mustKubectl(['patch', 'validatingwebhookconfiguration', 'ingress-nginx-admission', '--type=json', '-p', JSON.stringify([{ op: 'add', path: '/webhooks/0/clientConfig/caBundle', value: Buffer.from(readFileSync(path.join(cp.dir, 'pki', 'ca.crt'))).toString('base64') }])]);
+          expect(cp.kubectl([...caBundle, '--timeout=10s']).status).toBe(0);
+        });
+
+        test('the Ingress is turned away while no controller answers the admission webhook: the error the bootstrap retries on', () => {
+          const result = cp.kubectl(['apply', '-f', path.join(dist(config), stageFile('tomcat6'))]);
+          expect(result.status).not.toBe(0);
+          expect(result.stderr).toMatch(/failed calling webhook "validate\.nginx\.ingress\.kubernetes\.io"/);
+        });
+      });
+
+      describe('dist/ of every config variant, server-side applied', () => {
+        // The default last, so the cluster ends with what the committed cluster.yaml makes.
+        const variants = Object.entries(CONFIG_VARIANTS).sort(([a], [b]) => Number(a === 'default') - Number(b === 'default'));
+        const applied: Record<string, { objects: number; expected: number; secondApplyDiff: number | null }> = {};
+        const documents = (files: string[]) => files.reduce((sum, f) => sum + parseAllDocuments(readFileSync(f, 'utf8')).length, 0);
+        let ingressNodePort = '';
+        // --force-conflicts: the staged apply above went in with kubectl's client-side apply, another field manager.
+        const apply = (files: string[]) => cp.kubectl(['apply', '--server-side', '--force-conflicts', ...files.flatMap((f) => ['-f', f])]);
+        const diff = (files: string[]) => cp.kubectl(['diff', '--server-side', '--force-conflicts', ...files.flatMap((f) => ['-f', f])]);
+        beforeAll(() => {
+          // No controller pod answers the admission webhook here, so the Ingresses go in before it is registered, as on
+          // a fresh cluster; the staged apply above registered it already.
+          cp.kubectl(['delete', 'validatingwebhookconfiguration', 'ingress-nginx-admission']);
+          const dirs = Object.fromEntries(variants.map(([name, make]) => [name, dist(make())]));
+          for (const [name] of variants) {
+            const files = (['flannel', 'tomcat6'] as const).map((stage) => path.join(dirs[name], stageFile(stage)));
+            const result = apply(files);
+            if (result.status !== 0) throw new Error(`${name}: ${result.stderr}`);
+            applied[name] = { objects: result.stdout.split('\n').filter((l) => / serverside-applied$/.test(l)).length, expected: documents(files), secondApplyDiff: diff(files).status };
+          }
+          for (const [name] of variants) {
+            // The admission Jobs delete themselves once done (ttlSecondsAfterFinished: 0); with no kubelet they never run, so they go here.
+            cp.kubectl(['-n', 'ingress-nginx', 'delete', 'jobs', '--all']);
+            const files = [path.join(dirs[name], stageFile('ingress-nginx'))];
+            const result = apply(files);
+            if (result.status !== 0) throw new Error(`${name}: ${result.stderr}`);
+            applied[name].objects += result.stdout.split('\n').filter((l) => / serverside-applied$/.test(l)).length;
+            applied[name].expected += documents(files);
+            const again = diff(files).status;
+            applied[name].secondApplyDiff = applied[name].secondApplyDiff === 0 ? again : applied[name].secondApplyDiff;
+            if (name === 'nodePort exposure') {
+              ingressNodePort = cp.mustKubectl(['-n', 'ingress-nginx', 'get', 'service', 'ingress-nginx-controller', '-o', 'jsonpath={.spec.ports[?(@.name=="http")].nodePort}']);
+            }
+          }
+          process.stderr.write(`real API server: ${Object.values(applied).reduce((sum, a) => sum + a.objects, 0)} objects applied over ${variants.length} config variants\n`);
+        });
+
+        test.each(variants.map(([name]) => [name]))('%s: every object accepted, and a second apply changes nothing', (name) => {
+          expect(applied[name].objects).toBe(applied[name].expected);
+          expect(applied[name].objects).toBeGreaterThan(25);
+          expect(applied[name].secondApplyDiff).toBe(0);
+        });
+
+        test('the tomcat6 Deployment gets a ReplicaSet with its replicas, Pending with no kubelet', async () => {
+          for (let i = 0; i < 120; i++) {
+            const phases = cp.mustKubectl(['get', 'pods', '-l', 'app=tomcat6', '-o', 'jsonpath={.items[*].status.phase}']).split(' ').filter(Boolean);
+            if (phases.length === config.tomcat6.replicas) break;
+            await new Promise((resolve) => setTimeout(resolve, 500));
+          }
+          const replicaSets = JSON.parse(cp.mustKubectl(['get', 'replicasets', '-l', 'app=tomcat6', '-o', 'json'])).items;
+          expect(replicaSets.map((rs: any) => rs.spec.replicas).sort()).toContain(config.tomcat6.replicas);
+          const phases = cp.mustKubectl(['get', 'pods', '-l', 'app=tomcat6', '-o', 'jsonpath={.items[*].status.phase}']).split(' ').filter(Boolean);
+          expect(phases).toEqual(Array(config.tomcat6.replicas).fill('Pending'));
+        });
+
+        test('the DaemonSets and Services the tutorial needs, with their ports', () => {
+          expect(cp.mustKubectl(['-n', 'kube-flannel', 'get', 'daemonset', 'kube-flannel-ds', '-o', 'name'])).toBe('daemonset.apps/kube-flannel-ds\n');
+          const controller = JSON.parse(cp.mustKubectl(['-n', 'ingress-nginx', 'get', 'daemonset', 'ingress-nginx-controller', '-o', 'json']));
+          expect(controller.spec.template.spec.hostNetwork).toBe(true);
+          expect(controller.spec.template.spec.containers[0].ports.map((p: any) => p.containerPort)).toEqual([80, 443, 8443]);
+          const tomcat6 = JSON.parse(cp.mustKubectl(['get', 'service', 'tomcat6', '-o', 'json'])).spec;
+          expect(tomcat6.type).toBe('NodePort');
+          expect(tomcat6.ports).toEqual([expect.objectContaining({ port: 80, targetPort: 8080, nodePort: expect.any(Number) })]);
+          expect(tomcat6.ports[0].nodePort).toBeGreaterThanOrEqual(30000);
+          // What the bootstrap's check reads to find it.
+          expect(cp.mustKubectl(['get', 'service', 'tomcat6', '-o', 'jsonpath={.spec.ports[0].nodePort}'])).toBe(String(tomcat6.ports[0].nodePort));
+          expect(Number(ingressNodePort)).toBeGreaterThanOrEqual(30000);
+        });
+
+        test('the Ingress is admitted with its class and host; the admission webhook is registered', () => {
+          const ingress = JSON.parse(cp.mustKubectl(['get', 'ingress', 'tomcat6', '-o', 'json'])).spec;
+          expect(ingress.ingressClassName).toBe('nginx');
+          expect(ingress.rules.map((r: any) => r.host)).toEqual([config.tomcat6.host]);
+          expect(JSON.parse(cp.mustKubectl(['get', 'ingressclass', 'nginx', '-o', 'json'])).spec.controller).toBe('k8s.io/ingress-nginx');
+          const webhook = JSON.parse(cp.mustKubectl(['get', 'validatingwebhookconfiguration', 'ingress-nginx-admission', '-o', 'json']));
+          expect(webhook.webhooks.map((w: any) => w.name)).toEqual(['validate.nginx.ingress.kubernetes.io']);
+        });
+      });
+    });
+  }
+}
