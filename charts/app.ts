@@ -37,9 +37,9 @@ export function buildApp(config: ClusterConfig): App {
   const flannel = new FlannelChart(app, 'flannel', {
     podCidr: config.network.podCidr,
     flannelInterface: config.network.flannelInterface,
-    images: config.images,
+    pinDigests: config.images.pinDigests,
   });
-  const ingress = new IngressNginxChart(app, 'ingress-nginx', { exposure: config.ingress.exposure, images: config.images });
+  const ingress = new IngressNginxChart(app, 'ingress-nginx', { exposure: config.ingress.exposure, pinDigests: config.images.pinDigests });
   const tomcat6 = new Tomcat6Chart(app, 'tomcat6', { ...config.tomcat6, ingressClassName: INGRESS_CLASS_NAME });
   ingress.addDependency(flannel);
   tomcat6.addDependency(ingress);

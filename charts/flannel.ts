@@ -2,11 +2,11 @@
  * flannel v0.28.9: a port of the upstream Documentation/kube-flannel.yml,
  * object for object, in the same order and with the same names. What the
  * cluster config changes: the pod network (net-conf.json `Network`), the
- * interface flanneld uses between nodes, and where the images come from.
+ * interface flanneld uses between nodes, and whether image digests stay.
  */
 import { Chart, type ChartProps } from 'cdk8s';
 import type { Construct } from 'constructs';
-import { addonImage, type ImageSource, UPSTREAM_IMAGES } from '../config/images';
+import { ADDON_IMAGES, addonImage } from '../config/images';
 import {
   IntOrString,
   KubeClusterRole,
@@ -18,12 +18,7 @@ import {
   Quantity,
 } from '../imports/k8s';
 
-export const FLANNEL_VERSION = 'v0.28.9';
 export const FLANNEL_NAMESPACE = 'kube-flannel';
-export const FLANNEL_IMAGES = {
-  cniPlugin: 'ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3',
-  flannel: `ghcr.io/flannel-io/flannel:${FLANNEL_VERSION}`,
-} as const;
 
 /** The CNI config flannel installs on every node; unchanged from upstream. */
 const CNI_CONF = `{
@@ -78,16 +73,16 @@ export interface FlannelChartProps extends ChartProps {
    */
   readonly flannelInterface?: string;
   /**
-   * Where the images are pulled from.
-   * @default the upstream registries, digests pinned
+   * Keep the images' sha256 digests.
+   * @default true
    */
-  readonly images?: ImageSource;
+  readonly pinDigests?: boolean;
 }
 
 export class FlannelChart extends Chart {
   constructor(scope: Construct, id: string, props: FlannelChartProps) {
     super(scope, id, props);
-    const image = (upstream: string) => addonImage(upstream, props.images ?? UPSTREAM_IMAGES);
+    const image = (upstream: string) => addonImage(upstream, props.pinDigests ?? true);
 
     new KubeNamespace(this, 'namespace', {
       metadata: {
@@ -154,14 +149,14 @@ export class FlannelChart extends Chart {
             initContainers: [
               {
                 name: 'install-cni-plugin',
-                image: image(FLANNEL_IMAGES.cniPlugin),
+                image: image(ADDON_IMAGES.flannelCniPlugin),
                 command: ['cp'],
                 args: ['-f', '/flannel', '/opt/cni/bin/flannel'],
                 volumeMounts: [{ name: 'cni-plugin', mountPath: '/opt/cni/bin' }],
               },
               {
                 name: 'install-cni',
-                image: image(FLANNEL_IMAGES.flannel),
+                image: image(ADDON_IMAGES.flannel),
                 command: ['/opt/bin/install-conf'],
                 args: ['/etc/kube-flannel/cni-conf.json', '/etc/cni/net.d/10-flannel.conflist'],
                 volumeMounts: [
@@ -173,7 +168,7 @@ export class FlannelChart extends Chart {
             containers: [
               {
                 name: 'kube-flannel',
-                image: image(FLANNEL_IMAGES.flannel),
+                image: image(ADDON_IMAGES.flannel),
                 command: ['/opt/bin/flanneld'],
                 args: ['--ip-masq', '--kube-subnet-mgr', '--healthz-port=8081', ifaceArg(props.flannelInterface)],
                 ports: [{ name: 'healthz', containerPort: 8081, protocol: 'TCP' }],

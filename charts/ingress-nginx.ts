@@ -11,7 +11,7 @@
  */
 import { Chart, type ChartProps } from 'cdk8s';
 import type { Construct } from 'constructs';
-import { addonImage, type ImageSource, UPSTREAM_IMAGES } from '../config/images';
+import { ADDON_IMAGES, addonImage } from '../config/images';
 import {
   IntOrString,
   KubeClusterRole,
@@ -37,10 +37,6 @@ export const INGRESS_NGINX_VERSION = '1.15.1';
 export const INGRESS_NGINX_NAMESPACE = 'ingress-nginx';
 export const INGRESS_CLASS_NAME = 'nginx';
 export const INGRESS_CONTROLLER_NAME = 'ingress-nginx-controller';
-export const INGRESS_NGINX_IMAGES = {
-  controller: `registry.k8s.io/ingress-nginx/controller:v${INGRESS_NGINX_VERSION}@sha256:594ceea76b01c592858f803f9ff4d2cb40542cae2060410b2c95f75907d659e1`,
-  certgen: 'registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.6.9@sha256:01038e7de14b78d702d2849c3aad72fd25903c4765af63cf16aa3398f5d5f2dd',
-} as const;
 
 const NS = INGRESS_NGINX_NAMESPACE;
 const base = { 'app.kubernetes.io/instance': 'ingress-nginx', 'app.kubernetes.io/name': 'ingress-nginx' };
@@ -73,20 +69,20 @@ export interface IngressNginxChartProps extends ChartProps {
    */
   readonly exposure?: 'hostNetwork' | 'nodePort';
   /**
-   * Where the images are pulled from.
-   * @default the upstream registries, digests pinned
+   * Keep the images' sha256 digests.
+   * @default true
    */
-  readonly images?: ImageSource;
+  readonly pinDigests?: boolean;
 }
 
 export class IngressNginxChart extends Chart {
   private readonly hostNetwork: boolean;
-  private readonly images: ImageSource;
+  private readonly pinDigests: boolean;
 
   constructor(scope: Construct, id: string, props: IngressNginxChartProps = {}) {
     super(scope, id, props);
     this.hostNetwork = (props.exposure ?? 'hostNetwork') === 'hostNetwork';
-    this.images = props.images ?? UPSTREAM_IMAGES;
+    this.pinDigests = props.pinDigests ?? true;
     // The objects of upstream's deploy.yaml, in its order.
     this.ingressNamespace();
     this.serviceAccounts();
@@ -103,7 +99,7 @@ export class IngressNginxChart extends Chart {
   }
 
   private image(upstream: string): string {
-    return addonImage(upstream, this.images);
+    return addonImage(upstream, this.pinDigests);
   }
 
   /** The namespace everything else lives in. */
@@ -250,7 +246,7 @@ export class IngressNginxChart extends Chart {
             podNamespaceEnv,
             { name: 'LD_PRELOAD', value: '/usr/local/lib/libmimalloc.so' },
           ],
-          image: this.image(INGRESS_NGINX_IMAGES.controller),
+          image: this.image(ADDON_IMAGES.ingressNginxController),
           imagePullPolicy: 'IfNotPresent',
           lifecycle: { preStop: { exec: { command: ['/wait-shutdown'] } } },
           livenessProbe: {
@@ -330,7 +326,7 @@ export class IngressNginxChart extends Chart {
             containers: [{
               args,
               env: [podNamespaceEnv],
-              image: this.image(INGRESS_NGINX_IMAGES.certgen),
+              image: this.image(ADDON_IMAGES.ingressNginxCertgen),
               imagePullPolicy: 'IfNotPresent',
               name,
               securityContext: nonRoot(65532, 65532, { capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true }),

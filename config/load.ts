@@ -2,6 +2,7 @@
  * Reads cluster.yaml once and turns it into a validated ClusterConfig, or a
  * UserError with one line per problem: `file:line:col: field: value problem`.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Document, isMap, isSeq, LineCounter, parseDocument, type Node, type ParsedNode } from 'yaml';
@@ -31,10 +32,28 @@ export function loadClusterConfig(file: string = resolveConfigPath()): ClusterCo
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
     throw new UserError([`${shown}: cannot read the cluster config (${reason}); pass an existing file with --config or CLUSTER_CONFIG`]);
   }
-  return parseClusterConfig(text, shown);
+  return parseClusterConfig(text, shown, path.dirname(file));
 }
 
-export function parseClusterConfig(text: string, source = DEFAULT_CONFIG_FILE): ClusterConfig {
+/** Why a file is not a PEM certificate, or undefined. */
+function certificateProblem(file: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
+    return `cannot be read (${reason}); give the path of the mirror's CA certificate, relative to the folder of cluster.yaml`;
+  }
+  try {
+    new X509Certificate(text);
+    return undefined;
+  } catch {
+    return 'is not a PEM certificate (-----BEGIN CERTIFICATE-----); give the mirror\'s CA certificate';
+  }
+}
+
+/** `baseDir`: where relative paths in the config are taken from (the folder of cluster.yaml). */
+export function parseClusterConfig(text: string, source = DEFAULT_CONFIG_FILE, baseDir = process.cwd()): ClusterConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const at = (offset: number | undefined) => {
@@ -52,7 +71,14 @@ export function parseClusterConfig(text: string, source = DEFAULT_CONFIG_FILE): 
   }
 
   const result = clusterConfigSchema.safeParse(raw, { error: describeIssue, reportInput: true });
-  if (result.success) return result.data;
+  if (result.success) {
+    const ca = result.data.images.mirrorCa;
+    if (ca === undefined) return result.data;
+    const file = path.resolve(baseDir, ca);
+    const problem = certificateProblem(file);
+    if (problem) throw new UserError([`${at(locate(doc, ['images', 'mirrorCa'], false))}: images.mirrorCa: ${JSON.stringify(ca)} ${problem}`]);
+    return { ...result.data, images: { ...result.data.images, mirrorCa: file } };
+  }
 
   const problems: { offset: number; text: string }[] = [];
   const report = (issuePath: readonly PropertyKey[], text: string, atKey = false) => {
@@ -88,6 +114,9 @@ function describeIssue(issue: z.core.$ZodRawIssue): string | undefined {
       return issue.origin === 'array' ? `must have at least ${issue.minimum} item(s)` : `must be at least ${issue.minimum}`;
     case 'too_big':
       return `must be at most ${issue.maximum}`;
+    case 'invalid_key':
+      // A map's key: the key's own check says what is wrong with it.
+      return (issue.issues as { message?: string }[] | undefined)?.[0]?.message;
     default:
       return undefined;
   }

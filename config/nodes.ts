@@ -15,3 +15,17 @@ export function workers(config: ClusterConfig): ClusterNode[] {
 export function nodeByName(config: ClusterConfig, name: string): ClusterNode | undefined {
   return config.nodes.find((n) => n.name === name);
 }
+
+/**
+ * The nodes the ingress controller runs on: the workers, or, in a cluster of
+ * one control-plane node, that node (it then carries no control-plane taint).
+ */
+export function ingressNodes(config: ClusterConfig): ClusterNode[] {
+  const found = workers(config);
+  return found.length ? found : [controlPlane(config)];
+}
+
+/** One control-plane node and no workers: everything runs on that node. */
+export function isSingleNode(config: ClusterConfig): boolean {
+  return workers(config).length === 0;
+}

@@ -38,6 +38,19 @@ export function isRegistryPrefix(value: string): boolean {
   return probe !== undefined && probe.domain === host && !probe.tag && !probe.digest;
 }
 
+/** A registry host name with an optional port, e.g. `docker.io`, `registry.example.com:5000`. */
+export function isRegistryHost(value: string): boolean {
+  return !value.includes('/') && isRegistryPrefix(value);
+}
+
+/** A registry mirror: a registry host with an optional port and path, and an optional http:// or https://. */
+export function isRegistryMirror(value: string): boolean {
+  return isRegistryPrefix(value.replace(/^https?:\/\//, ''));
+}
+
+const registryMirror = z.string().refine(isRegistryMirror,
+  'must be a registry mirror: a host with an optional port and path, optionally after http:// or https://, e.g. registry.example.com:5000/k8s (no trailing "/")');
+
 export function isHostname(value: string): boolean {
   return isFQDN(value, { require_tld: true, allow_underscores: false, allow_trailing_dot: false });
 }
@@ -111,8 +124,16 @@ export const clusterConfigSchema = z.strictObject({
   }).prefault({}),
   nodes: z.array(nodeSchema).min(1, 'must list at least one node'),
   images: z.strictObject({
-    mirror: z.string().refine(isRegistryPrefix, 'must be a registry host with an optional port and path, e.g. registry.example.com/k8s (no scheme, no trailing "/")').optional()
-      .describe('Registry that serves every add-on image under its upstream path, and kubeadm\'s control-plane images.'),
+    mirror: registryMirror.optional()
+      .describe("A registry mirror every node's containerd pulls through, for every registry the cluster uses (registry.k8s.io, ghcr.io, docker.io); image names stay upstream's. https unless it starts with http://."),
+    mirrors: z.record(z.string().refine(isRegistryHost, 'must be a registry host name, e.g. docker.io'), registryMirror).optional()
+      .describe('A mirror per upstream registry, e.g. { docker.io: docker-mirror.internal:5000 }; overrides `mirror` for that registry.'),
+    mirrorCa: z.string().min(1).optional()
+      .describe('The CA certificate (a PEM file; a relative path is taken from the folder of cluster.yaml) of a mirror whose certificate a private CA signed.'),
+    mirrorFallback: z.boolean().default(true)
+      .describe('When a mirror cannot serve an image, pull it from the upstream registry; false for sites that reach only the mirror.'),
+    controlPlaneRepository: z.string().refine(isRegistryPrefix, 'must be a registry host with an optional port and path, e.g. registry.cn-hangzhou.aliyuncs.com/google_containers (no scheme, no trailing "/")').optional()
+      .describe("A flat copy of kubeadm's images (kube-apiserver, etcd, coredns, pause side by side), e.g. registry.cn-hangzhou.aliyuncs.com/google_containers: kubeadm's imageRepository."),
     pinDigests: z.boolean().default(true)
       .describe('Keep the upstream sha256 digests on add-on images; turn off for a mirror that re-pushes images.'),
   }).prefault({}),
@@ -121,10 +142,13 @@ export const clusterConfigSchema = z.strictObject({
       .transform((url) => url.replace(/\/+$/, ''))
       .default('https://pkgs.k8s.io/core:/stable:')
       .describe('Base of the per-minor Kubernetes package repositories: <base>/v1.35/deb/ and <base>/v1.35/rpm/.'),
-    docker: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. https://download.docker.com/linux/centos' })
+    containerd: z.enum(['docker', 'distro'], hint('must be docker or distro')).default('docker')
+      .describe("docker: containerd.io (2.x) from Docker's repository, on every family; distro: the OS's own containerd package (Debian 12: 1.6, Ubuntu 24.04: 2.2; EL9 has none)."),
+    docker: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. https://download.docker.com/linux' })
       .transform((url) => url.replace(/\/+$/, ''))
-      .default('https://download.docker.com/linux/centos')
-      .describe("EL9 only: Docker's CentOS repository, the source of containerd.io."),
+      .refine((url) => !/\/(centos|rhel|debian|ubuntu)$/.test(url), 'is the base of Docker\'s repositories, without the distribution: drop the last part (prep adds centos, debian or ubuntu), e.g. https://download.docker.com/linux')
+      .default('https://download.docker.com/linux')
+      .describe("Base of Docker's package repositories (prep adds centos, debian or ubuntu): the source of containerd.io with packages.containerd: docker."),
   }).prefault({}),
   firewall: z.enum(['open', 'disable', 'leave'], hint('must be open, disable or leave')).default('open')
     .describe('open: open the ports each role needs in firewalld/ufw; disable: stop and disable the firewall; leave: do not touch it.'),
@@ -159,6 +183,19 @@ export const clusterConfigSchema = z.strictObject({
       message: `has room for ${2 ** (24 - pod[1])} node subnets but there are ${config.nodes.length} nodes (each node gets a /24); ${podCidrFix(pod[0], config.nodes.length)}`,
     });
   }
+  const { images } = config;
+  const mirrored = images.mirror !== undefined || Object.keys(images.mirrors ?? {}).length > 0;
+  if (!mirrored && images.mirrorCa !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['images', 'mirrorCa'], input: images.mirrorCa, message: 'names a mirror\'s CA, but there is no mirror: set images.mirror (or images.mirrors) too, or remove it' });
+  }
+  if (!mirrored && !images.mirrorFallback) {
+    ctx.addIssue({ code: 'custom', path: ['images', 'mirrorFallback'], input: false, message: 'without a mirror there is nothing to fall back from: set images.mirror (or images.mirrors) too, or remove it' });
+  }
+  config.nodes.forEach((node, i) => {
+    if (node.os === 'el9' && config.packages.containerd === 'distro') {
+      ctx.addIssue({ code: 'custom', path: ['packages', 'containerd'], input: 'distro', message: `EL9 has no containerd package of its own (nodes[${i}] is el9): use docker, Docker's containerd.io` });
+    }
+  });
   const names = new Map<string, number>();
   const addresses = new Map<string, number>();
   config.nodes.forEach((node, i) => {

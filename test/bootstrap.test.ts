@@ -4,11 +4,13 @@
  * The faults are in bootstrap-faults.test.ts.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { caCertHash } from '../hosts/node/kubeadm';
+import { stringify } from 'yaml';
 import { bootstrap, type Cluster, clearAll, clusterFile, makeCluster, mutating, trees } from './fakehost/cluster';
+import { Sandbox } from './fakehost/sandbox';
 import { sshdForTests } from './fakehost/sshd';
 import { ROOT } from './helpers';
 
@@ -151,3 +153,42 @@ if (sshd) {
     });
   });
 }
+
+describe('a cluster of one node (the control plane, no worker)', () => {
+  let dir: string;
+  let node: Sandbox;
+  let result: ReturnType<typeof spawnSync>;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'single-'));
+    node = new Sandbox('el9', { address: '127.0.0.1' });
+    mkdirSync(path.join(dir, 'nodes'));
+    symlinkSync(node.base, path.join(dir, 'nodes', 'k8s-node1'));
+    writeFileSync(path.join(dir, 'cluster.yaml'), stringify({ kubernetes: { version: '1.35.1' }, nodes: [{ name: 'k8s-node1', address: '127.0.0.1', role: 'control-plane' }] }));
+    result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--config', 'cluster.yaml', '--log-dir', path.join(dir, 'logs')], {
+      cwd: dir, encoding: 'utf8', timeout: 240_000,
+      env: { ...process.env, KUBE_HOSTS_SANDBOX: path.join(dir, 'nodes'), BOOTSTRAP_RETRY_DELAY_MS: '10', INIT_CWD: dir },
+    });
+  });
+
+  test('goes all the way: the control plane keeps no taint, so the controller and tomcat6 run there', () => {
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(node.fakeState<any[]>('kubeadm-init.json')[0].nodeRegistration.taints).toEqual([]);
+    expect(result.stdout).not.toContain('==> join');
+    expect(readFileSync(path.join(dir, 'logs', 'k8s-node1.log'), 'utf8')).toContain('a cluster of one node: the control plane gets no taint');
+  });
+
+  test('the ingress ports are open on that node, and the Ingress is checked there', () => {
+    expect(node.fakeState<{ ports: string[] }>('firewalld.json').ports).toEqual(expect.arrayContaining(['6443/tcp', '80/tcp', '443/tcp', '8443/tcp']));
+    expect(result.stdout).toMatch(/ok +k8s-node1 Ingress +http:\/\/127\.0\.0\.1\/ \(Host: tomcat6\.touch\.air\.mall\.com\) -> 200/);
+    expect(result.stdout).toContain('      127.0.0.1  tomcat6.touch.air.mall.com');
+  });
+
+  test('the dry run says so too', () => {
+    const plan = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--config', 'cluster.yaml', '--dry-run'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH, INIT_CWD: dir } });
+    expect(plan.status).toBe(0);
+    expect(plan.stdout).toContain('a cluster of one node: the control plane gets no taint (nodeRegistration.taints: [])');
+    expect(plan.stdout).toMatch(/^  \|   taints: \[\]$/m);
+    expect(plan.stdout).toContain('--add-port=80/tcp');
+  });
+});

@@ -2,7 +2,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { synthesize } from '../charts/app';
+import { renderManifests, synthesize } from '../charts/app';
 import { CONFIG_VARIANTS, configWith, defaultConfig, find, readYamlObjects, synthCharts } from './helpers';
 
 describe.each(Object.entries(CONFIG_VARIANTS))('%s', (_name, makeConfig) => {
@@ -22,19 +22,18 @@ describe('what the variants change', () => {
     return found;
   };
 
-  test('a mirror rewrites every add-on image and keeps its path, tag and digest', () => {
-    const mirrored = images(configWith({ images: { mirror: 'registry.example.com:5000/k8s' } }));
-    const addonImages = mirrored.filter((image) => !image.startsWith('tomcat'));
-    expect(addonImages.length).toBeGreaterThan(0);
-    for (const image of addonImages) expect(image).toMatch(/^registry\.example\.com:5000\/k8s\/[a-z-]+\/[a-z-]+:v[\d.]+[-a-z\d]*(@sha256:[0-9a-f]{64})?$/);
-    expect(mirrored).toContain('registry.example.com:5000/k8s/flannel-io/flannel:v0.28.9');
-    expect(mirrored).toContain('tomcat:6.0.53-jre8');
+  test('a mirror leaves dist/ exactly as it is: images keep their upstream names and digests (the nodes\' containerd does the mirroring)', () => {
+    const plain = renderManifests(defaultConfig());
+    expect(renderManifests(configWith({ images: { mirror: 'registry.example.com:5000/k8s', mirrors: { 'docker.io': 'http://10.0.0.5:5000' } } }))).toEqual(plain);
+    expect(renderManifests(configWith({ images: { controlPlaneRepository: 'registry.cn-hangzhou.aliyuncs.com/google_containers' } }))).toEqual(plain);
+    expect(images(defaultConfig())).toContain('ghcr.io/flannel-io/flannel:v0.28.9');
+    expect(images(defaultConfig()).filter((image) => image.startsWith('registry.k8s.io/')).every((image) => /@sha256:[0-9a-f]{64}$/.test(image))).toBe(true);
   });
 
   test('pinDigests: false drops the digests', () => {
     const unpinned = images(configWith({ images: { mirror: 'mirror.example.com', pinDigests: false } }));
     expect(unpinned.some((image) => image.includes('@sha256:'))).toBe(false);
-    expect(unpinned).toContain('mirror.example.com/ingress-nginx/controller:v1.15.1');
+    expect(unpinned).toContain('registry.k8s.io/ingress-nginx/controller:v1.15.1');
   });
 
   test('hostNetwork runs the controller as a DaemonSet on the host network', () => {

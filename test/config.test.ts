@@ -1,9 +1,10 @@
 /** cluster.yaml loading: defaults, and one clear line per problem for every kind of mistake. */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
-import { addonImage, controlPlaneImageRepository } from '../config/images';
+import { addonImage, clusterRegistries, controlPlaneImageRepository, registryMirrors } from '../config/images';
 import { UserError } from '../config/errors';
 import { loadClusterConfig, parseClusterConfig, resolveConfigPath } from '../config/load';
 import { defaultConfig } from './helpers';
@@ -59,8 +60,8 @@ describe('defaults', () => {
         { name: 'k8s-node1', address: '192.168.83.133', role: 'control-plane', ssh: { user: 'root', port: 22 } },
         { name: 'k8s-node2', address: '192.168.83.134', role: 'worker', ssh: { user: 'root', port: 22 } },
       ],
-      images: { pinDigests: true },
-      packages: { kubernetes: 'https://pkgs.k8s.io/core:/stable:', docker: 'https://download.docker.com/linux/centos' },
+      images: { mirrorFallback: true, pinDigests: true },
+      packages: { kubernetes: 'https://pkgs.k8s.io/core:/stable:', containerd: 'docker', docker: 'https://download.docker.com/linux' },
       firewall: 'open',
       ingress: { exposure: 'hostNetwork' },
       tomcat6: { image: 'tomcat:6.0.53-jre8', replicas: 3, host: 'tomcat6.touch.air.mall.com' },
@@ -122,13 +123,20 @@ describe('each mistake gives one line naming the file position, the field, the v
     ['negative replicas', edited((c) => { c.tomcat6 = { replicas: -1 }; }), /^cluster\.yaml:\d+:\d+: tomcat6\.replicas: -1 must be 0 or more$/],
     ['fractional replicas', edited((c) => { c.tomcat6 = { replicas: 1.5 }; }), /tomcat6\.replicas: 1\.5 must be a whole number$/],
     ['invalid image reference', edited((c) => { c.tomcat6 = { image: 'Tomcat::6' }; }), /tomcat6\.image: "Tomcat::6" must be an image reference, e\.g\. tomcat:6\.0\.53-jre8$/],
-    ['invalid mirror', edited((c) => { c.images = { mirror: 'https://registry.example.com/' }; }), /images\.mirror: "https:\/\/registry\.example\.com\/" must be a registry host/],
-    ['mirror without a registry host', edited((c) => { c.images = { mirror: 'google_containers' }; }), /images\.mirror: "google_containers" must be a registry host/],
+    ['mirror with a trailing slash', edited((c) => { c.images = { mirror: 'https://registry.example.com/' }; }), /images\.mirror: "https:\/\/registry\.example\.com\/" must be a registry mirror: a host with an optional port and path, optionally after http:\/\/ or https:\/\//],
+    ['mirror without a registry host', edited((c) => { c.images = { mirror: 'google_containers' }; }), /images\.mirror: "google_containers" must be a registry mirror/],
+    ['per-registry mirror under a name that is no registry', edited((c) => { c.images = { mirrors: { 'docker hub': 'mirror.example.com' } }; }), /^cluster\.yaml:\d+:\d+: images\.mirrors\.docker hub: "docker hub" must be a registry host name, e\.g\. docker\.io$/],
+    ['a mirror CA and no mirror', edited((c) => { c.images = { mirrorCa: 'ca.crt' }; }), /images\.mirrorCa: "ca\.crt" names a mirror's CA, but there is no mirror: set images\.mirror \(or images\.mirrors\) too, or remove it$/],
+    ['no fallback and no mirror', edited((c) => { c.images = { mirrorFallback: false }; }), /images\.mirrorFallback: false without a mirror there is nothing to fall back from/],
+    ['a flat control-plane repository with a scheme', edited((c) => { c.images = { controlPlaneRepository: 'https://registry.cn-hangzhou.aliyuncs.com/google_containers' }; }), /images\.controlPlaneRepository: .* must be a registry host with an optional port and path/],
     ['invalid hostname', edited((c) => { c.tomcat6 = { host: 'tomcat6_bad' }; }), /tomcat6\.host: "tomcat6_bad" must be a DNS host name, e\.g\. tomcat6\.touch\.air\.mall\.com$/],
     ['nodePort below the range', edited((c) => { c.tomcat6 = { nodePort: 8080 }; }), /tomcat6\.nodePort: 8080 must be in the NodePort range 30000-32767$/],
     ['nodePort above the range', edited((c) => { c.tomcat6 = { nodePort: 32768 }; }), /tomcat6\.nodePort: 32768 must be in the NodePort range 30000-32767$/],
     ['unknown exposure', edited((c) => { c.ingress = { exposure: 'loadBalancer' }; }), /ingress\.exposure: "loadBalancer" must be hostNetwork or nodePort$/],
     ['package mirror that is not a URL', edited((c) => { c.packages = { kubernetes: 'mirrors.aliyun.com/kubernetes-new' }; }), /packages\.kubernetes: "mirrors\.aliyun\.com\/kubernetes-new" must be an http\(s\) URL, e\.g\. https:\/\/pkgs\.k8s\.io\/core:\/stable:$/],
+    ['Docker repository given with the distribution', edited((c) => { c.packages = { docker: 'https://mirrors.aliyun.com/docker-ce/linux/centos' }; }), /packages\.docker: "https:\/\/mirrors\.aliyun\.com\/docker-ce\/linux\/centos" is the base of Docker's repositories, without the distribution: drop the last part/],
+    ['the distribution\'s containerd on EL9', edited((c) => { c.nodes[0].os = 'el9'; c.packages = { containerd: 'distro' }; }), /packages\.containerd: "distro" EL9 has no containerd package of its own \(nodes\[0\] is el9\): use docker, Docker's containerd\.io$/],
+    ['unknown containerd source', edited((c) => { c.packages = { containerd: 'apt' }; }), /packages\.containerd: "apt" must be docker or distro$/],
     ['unknown firewall mode', edited((c) => { c.firewall = 'off'; }), /firewall: "off" must be open, disable or leave$/],
     ['a section that is not a mapping', edited((c) => { c.tomcat6 = 'tomcat:6'; }), /tomcat6: "tomcat:6" must be a mapping of fields$/],
     ['empty file', '', /^cluster\.yaml: the file is empty/],
@@ -177,20 +185,56 @@ describe('finding the file', () => {
   });
 });
 
-describe('images', () => {
+describe('images and mirrors', () => {
   const upstream = 'registry.k8s.io/ingress-nginx/controller:v1.15.1@sha256:594ceea76b01c592858f803f9ff4d2cb40542cae2060410b2c95f75907d659e1';
+  const withImages = (images: object, extra: object = {}) => parseClusterConfig(stringify({ ...minimal, images, ...extra }));
 
-  test('without a mirror images stay upstream', () => {
-    expect(addonImage(upstream, { pinDigests: true })).toBe(upstream);
-    expect(controlPlaneImageRepository({ pinDigests: true })).toBe('registry.k8s.io');
+  test('add-on images keep their upstream names; pinDigests: false drops the digest', () => {
+    expect(addonImage(upstream, true)).toBe(upstream);
+    expect(addonImage(upstream, false)).toBe('registry.k8s.io/ingress-nginx/controller:v1.15.1');
   });
 
-  test('a mirror replaces the registry and keeps the path', () => {
-    expect(addonImage('ghcr.io/flannel-io/flannel:v0.28.9', { mirror: 'mirror.example.com/k8s', pinDigests: true }))
-      .toBe('mirror.example.com/k8s/flannel-io/flannel:v0.28.9');
-    expect(addonImage(upstream, { mirror: 'mirror.example.com', pinDigests: false }))
-      .toBe('mirror.example.com/ingress-nginx/controller:v1.15.1');
-    expect(controlPlaneImageRepository({ mirror: 'registry.cn-hangzhou.aliyuncs.com/google_containers', pinDigests: true }))
+  test('kubeadm pulls from registry.k8s.io, or from a flat copy of its images when one is named', () => {
+    expect(controlPlaneImageRepository(withImages({}).images)).toBe('registry.k8s.io');
+    expect(controlPlaneImageRepository(withImages({ mirror: 'mirror.example.com' }).images)).toBe('registry.k8s.io');
+    expect(controlPlaneImageRepository(withImages({ controlPlaneRepository: 'registry.cn-hangzhou.aliyuncs.com/google_containers' }).images))
       .toBe('registry.cn-hangzhou.aliyuncs.com/google_containers');
+  });
+
+  test('one mirror stands in for every registry the cluster pulls from; a path becomes the API root', () => {
+    expect(clusterRegistries(defaultConfig())).toEqual(['docker.io', 'ghcr.io', 'registry.k8s.io']);
+    expect(registryMirrors(withImages({ mirror: 'registry.example.com:5000/k8s' }))).toEqual(['docker.io', 'ghcr.io', 'registry.k8s.io'].map((upstream) => (
+      { upstream, url: 'https://registry.example.com:5000/v2/k8s', overridePath: true })));
+    expect(registryMirrors(withImages({}))).toEqual([]);
+  });
+
+  test('a mirror per registry overrides it; http:// is kept for a mirror without TLS; tomcat6 on another registry is mirrored too', () => {
+    const config = withImages({ mirror: 'mirror.example.com', mirrors: { 'docker.io': 'http://192.168.1.10:5000', 'quay.io': 'quay-mirror.example.com' } }, { tomcat6: { image: 'harbor.example.com/apps/tomcat:6.0.53-jre8' } });
+    expect(registryMirrors(config)).toEqual([
+      { upstream: 'docker.io', url: 'http://192.168.1.10:5000', overridePath: false },
+      { upstream: 'ghcr.io', url: 'https://mirror.example.com', overridePath: false },
+      { upstream: 'harbor.example.com', url: 'https://mirror.example.com', overridePath: false },
+      { upstream: 'quay.io', url: 'https://quay-mirror.example.com', overridePath: false },
+      { upstream: 'registry.k8s.io', url: 'https://mirror.example.com', overridePath: false },
+    ]);
+  });
+
+  test('the mirror\'s CA: a PEM file, relative to cluster.yaml, checked when the config is read', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ca-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', path.join(dir, 'ca.key'), '-out', path.join(dir, 'mirror-ca.crt'), '-days', '1', '-subj', '/CN=mirror'], { stdio: 'ignore' });
+    writeFileSync(path.join(dir, 'not-a-cert.pem'), 'hello\n');
+    const file = path.join(dir, 'cluster.yaml');
+    writeFileSync(file, stringify({ ...minimal, images: { mirror: 'mirror.example.com', mirrorCa: 'mirror-ca.crt' } }));
+    expect(loadClusterConfig(file).images.mirrorCa).toBe(path.join(dir, 'mirror-ca.crt'));
+    for (const [ca, message] of [['missing.crt', /images\.mirrorCa: "missing\.crt" cannot be read \(no such file\); give the path/], ['not-a-cert.pem', /images\.mirrorCa: "not-a-cert\.pem" is not a PEM certificate/]] as const) {
+      writeFileSync(file, stringify({ ...minimal, images: { mirror: 'mirror.example.com', mirrorCa: ca } }));
+      let problems: string[] = [];
+      try {
+        loadClusterConfig(file);
+      } catch (error) {
+        problems = (error as UserError).problems;
+      }
+      expect(problems).toEqual([expect.stringMatching(new RegExp(`^${path.relative(process.cwd(), file).replace(/[.]/g, '\\.')}:\\d+:\\d+: ${message.source}`))]);
+    }
   });
 });

@@ -47,7 +47,7 @@ describe('what each node script does: its --dry-run plan, printed with no root, 
     const positions = order.map((c) => output.indexOf(`$ ${c}`));
     expect(positions.every((p) => p >= 0)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
-    expect(output).toContain('--- write /etc/containerd/config.toml (mode 0644)\n  | # containerd for kubelet (managed by hosts/prep.mjs)\n  | version = 2');
+    expect(output).toContain('--- write /etc/containerd/config.toml (mode 0644)\n  | # containerd 2.x for kubelet (managed by hosts/prep.mjs)\n  | version = 3');
   });
 
   test('the init plan shows the ticket it writes, mode 0600, with placeholders where the token and CA hash go', () => {

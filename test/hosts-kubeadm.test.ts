@@ -114,6 +114,19 @@ describe('a control plane and a worker', () => {
   });
 });
 
+describe('reset on a node that was prepared but never joined', () => {
+  test('runs no kubeadm reset: the kubelet package\'s .kubelet-keep does not make a configured node', () => {
+    const node = new Sandbox('debian', { address: '192.168.83.134' });
+    expect(node.run('prep').code).toBe(0);
+    expect(node.readFile('/etc/kubernetes/manifests/.kubelet-keep')).toBe('');
+    node.clearCommands();
+    const reset = node.run('reset');
+    expect(reset.code).toBe(0);
+    expect(node.commands().filter((c) => c[0] === 'kubeadm' && c[1] === 'reset')).toEqual([]);
+    expect(reset.stdout).toContain('[k8s-node2] kubeadm reset: ok, nothing to change');
+  });
+});
+
 describe('joining with a bad or stale ticket', () => {
   const cp = new Sandbox('el9');
   const worker = new Sandbox('el9', { address: '192.168.83.135', cluster: cp.cluster });

@@ -2,6 +2,7 @@
  * hosts/prep.mjs for real, in a child process, against fake hosts of each OS
  * family: the resulting files, idempotency, failures and preflight refusals.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -54,25 +55,54 @@ describe.each(FAMILIES)('prep on %s', (family) => {
     }
   });
 
-  test('containerd: installed, SystemdCgroup = true, pause image from kubeadm, running', () => {
+  test('containerd: Docker\'s containerd.io 2.x, its native config format, SystemdCgroup = true, pause image from kubeadm, running', () => {
+    expect(cp.fakeState<Record<string, string>>('packages.json')['containerd.io']).toMatch(/^2\.2\.1/);
     const toml = cp.readFile('/etc/containerd/config.toml')!;
-    expect(toml).toContain('SystemdCgroup = true');
-    expect(toml).toContain('sandbox_image = "registry.k8s.io/pause:3.10.1"');
+    expect(toml).toMatch(/^version = 3$/m);
+    expect(toml).toContain("[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n  SystemdCgroup = true");
+    expect(toml).toContain("[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = \"registry.k8s.io/pause:3.10.1\"");
     expect(toml).not.toContain('disabled_plugins');
     expect(cp.fakeState<Record<string, { enabled: boolean; active: boolean }>>('services.json').containerd).toMatchObject({ enabled: true, active: true });
+    if (family !== 'el9') {
+      // Docker's repository as Docker documents it: the machine's architecture, the release's suite, Docker's key.
+      expect(cp.readFile('/etc/apt/sources.list.d/docker.list')).toBe(`deb [arch=amd64 signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/${family} ${family === 'debian' ? 'bookworm' : 'noble'} stable\n`);
+      expect(firstCommands).toContainEqual(['curl', '-fsSL', '-o', '/etc/apt/keyrings/docker.asc', `https://download.docker.com/linux/${family}/gpg`]);
+    } else {
+      expect(cp.readFile('/etc/yum.repos.d/docker-ce.repo')).toContain('baseurl=https://download.docker.com/linux/centos/$releasever/$basearch/stable\n');
+    }
   });
 
-  test('kubelet, kubeadm and kubectl pinned to the configured version, held, kubelet enabled', () => {
+  test('kubelet, kubeadm and kubectl pinned to the configured version, cri-tools beside them, all held, kubelet enabled', () => {
     const packages = cp.fakeState<Record<string, string>>('packages.json');
     for (const name of ['kubelet', 'kubeadm', 'kubectl']) expect(packages[name]).toMatch(/^1\.35\.1(-1\.1)?$/);
+    // Since 1.32 the kubeadm package depends on nothing: crictl comes only if prep installs it.
+    expect(packages['cri-tools']).toBeDefined();
     if (family === 'el9') {
-      expect(cp.readFile('/etc/yum.repos.d/kubernetes.repo')).toContain('exclude=kubelet kubeadm kubectl');
-      expect(firstCommands).toContainEqual(['dnf', 'install', '-y', '--disableexcludes=kubernetes', 'containerd.io', 'kubelet-1.35.1', 'kubeadm-1.35.1', 'kubectl-1.35.1']);
+      expect(cp.readFile('/etc/yum.repos.d/kubernetes.repo')).toContain('exclude=kubelet kubeadm kubectl cri-tools');
+      // The runtime is held the same way: the Docker repository excludes containerd.io from upgrades.
+      expect(cp.readFile('/etc/yum.repos.d/docker-ce.repo')).toContain('exclude=containerd.io\n');
+      expect(firstCommands).toContainEqual(['dnf', 'install', '-y', '--disableexcludes=kubernetes,docker-ce-stable', 'containerd.io', 'kubelet-1.35.1', 'kubeadm-1.35.1', 'kubectl-1.35.1', 'cri-tools']);
     } else {
-      expect(cp.fakeState<string[]>('holds.json').sort()).toEqual(['kubeadm', 'kubectl', 'kubelet']);
+      expect(cp.fakeState<string[]>('holds.json').sort()).toEqual(['containerd.io', 'cri-tools', 'kubeadm', 'kubectl', 'kubelet']);
       expect(cp.readFile('/etc/apt/sources.list.d/kubernetes.list')).toContain('https://pkgs.k8s.io/core:/stable:/v1.35/deb/ /');
     }
     expect(cp.fakeState<Record<string, { enabled: boolean }>>('services.json').kubelet.enabled).toBe(true);
+  });
+
+  test('every apt-get waits for the dpkg lock; on SELinux systems every file written gets its label back', () => {
+    const aptGets = firstCommands.filter((c) => c.includes('apt-get'));
+    if (family === 'el9') {
+      expect(aptGets).toEqual([]);
+      // Exactly the files prep wrote (/etc/hostname is hostnamectl's, /etc/kubernetes/manifests the package's).
+      expect([...new Set(cp.fakeState<string[]>('restorecon.json'))].sort()).toEqual([
+        '/etc/containerd/config.toml', '/etc/crictl.yaml', '/etc/fstab', '/etc/hosts', '/etc/modules-load.d/kubernetes.conf',
+        '/etc/selinux/config', '/etc/sysctl.d/99-kubernetes.conf', '/etc/yum.repos.d/docker-ce.repo', '/etc/yum.repos.d/kubernetes.repo',
+      ]);
+    } else {
+      expect(aptGets.length).toBeGreaterThan(0);
+      for (const call of aptGets) expect(call.slice(call.indexOf('apt-get') + 1, call.indexOf('apt-get') + 3)).toEqual(['-o', 'DPkg::Lock::Timeout=600']);
+      expect(cp.fakeState<string[]>('restorecon.json')).toBeNull();
+    }
   });
 
   test('SELinux and the firewall, the family way', () => {
@@ -82,12 +112,15 @@ describe.each(FAMILIES)('prep on %s', (family) => {
       const firewalld = cp.fakeState<{ ports: string[]; sources: string[]; running: boolean }>('firewalld.json');
       expect(firewalld.running).toBe(true);
       expect(firewalld.ports).toEqual(expect.arrayContaining(['22/tcp', '6443/tcp', '2379-2380/tcp', '10250/tcp', '8472/udp', '30000-32767/tcp']));
-      expect(firewalld.sources).toEqual(['10.244.0.0/16', '10.96.0.0/16']);
+      // The pod network only: no packet carries a service (ClusterIP) address as its source.
+      expect(firewalld.sources).toEqual(['10.244.0.0/16']);
     } else {
       expect(cp.readFile('/etc/selinux/config')).toBeUndefined();
     }
     if (family === 'ubuntu') {
-      expect(cp.fakeState<{ rules: string[] }>('ufw.json').rules).toEqual(expect.arrayContaining(['allow 6443/tcp', 'allow 8472/udp', 'route allow from 10.244.0.0/16']));
+      const rules = cp.fakeState<{ rules: string[] }>('ufw.json').rules;
+      expect(rules).toEqual(expect.arrayContaining(['allow 6443/tcp', 'allow 8472/udp', 'route allow from 10.244.0.0/16']));
+      expect(rules.filter((r) => r.includes('10.96.0.0/16'))).toEqual([]);
     }
   });
 
@@ -110,6 +143,106 @@ describe('prep on a worker', () => {
   });
 });
 
+describe('nodes prepared by an earlier version, which trusted the service network too', () => {
+  test('firewalld: prep stops trusting it; the undo removes it as well as the pod network', () => {
+    const node = new Sandbox('el9', { files: { '/.fake/firewalld.json': JSON.stringify({ running: true, ports: ['22/tcp'], sources: ['10.244.0.0/16', '10.96.0.0/16'] }) } });
+    const prep = node.run('prep');
+    expect(prep.code).toBe(0);
+    expect(prep.stdout).toMatch(/firewall: firewalld: opened .*; no longer trusted 10\.96\.0\.0\/16/);
+    expect(node.fakeState<{ sources: string[] }>('firewalld.json').sources).toEqual(['10.244.0.0/16']);
+    node.writeFile('/.fake/firewalld.json', JSON.stringify({ ...node.fakeState<object>('firewalld.json'), sources: ['10.244.0.0/16', '10.96.0.0/16'] }));
+    expect(node.run('reset', ['--undo-prep']).code).toBe(0);
+    expect(node.fakeState<{ sources: string[] }>('firewalld.json').sources).toEqual([]);
+  });
+
+  test('ufw: prep deletes its rules for the service network', () => {
+    const node = new Sandbox('ubuntu', { files: { '/.fake/ufw.json': JSON.stringify({ active: true, rules: ['allow 22/tcp', 'allow from 10.96.0.0/16', 'route allow from 10.96.0.0/16'] }) } });
+    expect(node.run('prep').code).toBe(0);
+    const rules = node.fakeState<{ rules: string[] }>('ufw.json').rules;
+    expect(rules).toContain('route allow from 10.244.0.0/16');
+    expect(rules.filter((r) => r.includes('10.96.0.0/16'))).toEqual([]);
+  });
+});
+
+describe('where containerd comes from', () => {
+  const withPackages = (packages: string) => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'cfg-')), 'cluster.yaml');
+    writeFileSync(file, readFileSync(path.join(ROOT, 'cluster.yaml'), 'utf8').replace('containerd: docker', `containerd: ${packages}`));
+    return file;
+  };
+
+  test('packages.containerd: distro on Debian 12: its own containerd 1.6, the version 2 format, held; no Docker repository', () => {
+    const node = new Sandbox('debian');
+    const result = node.run('prep', ['--config', withPackages('distro')]);
+    expect(result.stderr).toBe('');
+    expect(node.fakeState<Record<string, string>>('packages.json').containerd).toBe('1.6.20~ds1-1+b1');
+    const toml = node.readFile('/etc/containerd/config.toml')!;
+    expect(toml).toMatch(/^version = 2$/m);
+    expect(toml).toContain('sandbox_image = "registry.k8s.io/pause:3.10.1"');
+    expect(node.fakeState<string[]>('holds.json')).toContain('containerd');
+    expect(node.readFile('/etc/apt/sources.list.d/docker.list')).toBeUndefined();
+  });
+
+  test('a node that already has Debian\'s containerd keeps it (prep never swaps the runtime), says so, and writes the format it reads', () => {
+    const node = new Sandbox('debian');
+    expect(node.run('prep', ['--config', withPackages('distro')]).code).toBe(0);
+    const result = node.run('prep');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('note: containerd comes from the installed containerd, not containerd.io (packages.containerd: docker); remove containerd first to switch');
+    expect(node.fakeState<Record<string, string>>('packages.json')['containerd.io']).toBeUndefined();
+    expect(node.readFile('/etc/containerd/config.toml')).toMatch(/^version = 2$/m);
+  });
+
+  test('packages.containerd: distro on EL9: refused before any change, it has no containerd of its own', () => {
+    const node = new Sandbox('el9');
+    const result = node.run('prep', ['--config', withPackages('distro')]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe('k8s-node1: Rocky Linux 9.5 (Blue Onyx) has no containerd package of its own; set packages.containerd: docker (Docker\'s containerd.io)\n');
+    expect(node.mutatingCommands()).toEqual([]);
+  });
+});
+
+describe('a registry mirror with a private CA', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mirror-'));
+  const configFile = path.join(dir, 'cluster.yaml');
+  const node = new Sandbox('debian');
+  let first: ReturnType<Sandbox['run']>;
+  beforeAll(() => {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', path.join(dir, 'ca.key'), '-out', path.join(dir, 'mirror-ca.crt'), '-days', '1', '-subj', '/CN=mirror'], { stdio: 'ignore' });
+    writeFileSync(configFile, `${readFileSync(path.join(ROOT, 'cluster.yaml'), 'utf8')}\nimages:\n  mirror: registry.example.com:5000/k8s\n  mirrorCa: mirror-ca.crt\n`);
+    first = node.run('prep', ['--config', configFile]);
+  });
+
+  test('containerd pulls every registry the cluster uses through the mirror, trusting its CA; images keep their names', () => {
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    for (const upstream of ['docker.io', 'ghcr.io', 'registry.k8s.io']) {
+      expect(node.readFile(`/etc/containerd/certs.d/${upstream}/hosts.toml`)).toContain(`[host."https://registry.example.com:5000/v2/k8s"]\n  capabilities = ["pull", "resolve"]\n  override_path = true\n  ca = "/etc/containerd/certs.d/${upstream}/mirror-ca.crt"\n`);
+      expect(node.readFile(`/etc/containerd/certs.d/${upstream}/mirror-ca.crt`)).toBe(readFileSync(path.join(dir, 'mirror-ca.crt'), 'utf8'));
+    }
+    expect(node.readFile('/etc/containerd/config.toml')).toContain('sandbox = "registry.k8s.io/pause:3.10.1"');
+  });
+
+  test('without the mirror, a re-run takes its hosts.toml files back and leaves a user\'s own alone', () => {
+    node.writeFile('/etc/containerd/certs.d/quay.io/hosts.toml', 'server = "https://quay.io"\n');
+    writeFileSync(configFile, readFileSync(path.join(ROOT, 'cluster.yaml'), 'utf8'));
+    const again = node.run('prep', ['--config', configFile]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('registry.k8s.io: no mirror any more, /etc/containerd/certs.d/registry.k8s.io/hosts.toml removed');
+    for (const upstream of ['docker.io', 'ghcr.io', 'registry.k8s.io']) expect(node.readFile(`/etc/containerd/certs.d/${upstream}/hosts.toml`)).toBeUndefined();
+    expect(node.readFile('/etc/containerd/certs.d/quay.io/hosts.toml')).toBe('server = "https://quay.io"\n');
+  });
+});
+
+describe('apt while unattended-upgrades holds the dpkg lock (a freshly booted Ubuntu)', () => {
+  test('prep waits for the lock instead of failing', () => {
+    const node = new Sandbox('ubuntu', { files: { '/.fake/dpkg-lock': '1234' } });
+    const result = node.run('prep');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+  });
+});
+
 describe('a command fails midway', () => {
   const node = new Sandbox('el9');
   node.failOn('dnf install');
@@ -119,7 +252,7 @@ describe('a command fails midway', () => {
     expect(failed.code).toBe(1);
     const lines = failed.stderr.trimEnd().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^k8s-node1: step "packages" failed: `dnf install -y --disableexcludes=kubernetes containerd\.io kubelet-1\.35\.1 kubeadm-1\.35\.1 kubectl-1\.35\.1` exited 1: injected failure for the test/);
+    expect(lines[0]).toMatch(/^k8s-node1: step "packages" failed: `dnf install -y --disableexcludes=kubernetes,docker-ce-stable containerd\.io kubelet-1\.35\.1 kubeadm-1\.35\.1 kubectl-1\.35\.1 cri-tools` exited 1: injected failure for the test/);
     expect(lines[0]).toContain('abcdef.****************');
     expect(lines[0]).not.toContain('0123456789abcdef');
     expect(failed.stderr).not.toMatch(/\n\s+at /);
@@ -146,10 +279,10 @@ describe('a command fails midway', () => {
 describe('apt: one index refresh per need', () => {
   const node = new Sandbox('debian');
   const updates = () => node.commands().filter((c) => c.includes('apt-get') && c.includes('update')).length;
-  const installAt = () => node.commands().findIndex((c) => c.includes('apt-get') && c.includes('install') && c.includes('containerd'));
+  const installAt = () => node.commands().findIndex((c) => c.includes('apt-get') && c.includes('install') && c.includes('containerd.io'));
 
   test('a fresh node: the index refreshed once after the repository is added, not again right before the install', () => {
-    node.failOn('apt-get install -y --allow-change-held-packages');
+    node.failOn('apt-get -o DPkg::Lock::Timeout=600 install -y --allow-change-held-packages');
     expect(node.run('prep').code).toBe(1);
     const commands = node.commands();
     const sourceWritten = commands.findIndex((c) => c.includes('curl') && c.some((a) => a.endsWith('Release.key')));

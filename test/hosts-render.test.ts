@@ -6,12 +6,13 @@ import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../config/errors';
+import { mirrorHost } from '../config/images';
 import { redact } from '../hosts/engine/redact';
 import { NodeRun } from '../hosts/engine/steps';
 import { parseAddresses, parseListeningPorts, preflightProblems, type NodeFacts } from '../hosts/node/facts';
 import {
-  containerdConfig, fstabWithoutSwap, fstabWithSwapRestored, hostsFile, hostsFileWithoutBlock, modulesConf,
-  selinuxPermissive, selinuxRestored, sysctlConf,
+  containerdConfig, fstabWithoutSwap, fstabWithSwapRestored, hostsFile, hostsFileWithoutBlock, hostsToml, modulesConf,
+  parseContainerdVersion, selinuxPermissive, selinuxRestored, sysctlConf,
 } from '../hosts/node/files';
 import { firewallRules, ufwRules } from '../hosts/node/firewall';
 import { caCertHash, initConfig, joinConfig, parseTicket, renderTicket } from '../hosts/node/kubeadm';
@@ -92,12 +93,57 @@ describe('kernel, runtime and repository files', () => {
     ]);
   });
 
-  test('containerd uses the systemd cgroup driver and the given sandbox image', () => {
-    const text = containerdConfig('mirror.example.com/pause:3.10.1');
+  test('containerd 1.x: the version 2 format, with the systemd cgroup driver, the given sandbox image and the registry hosts folder', () => {
+    const text = containerdConfig('mirror.example.com/pause:3.10.1', 1);
     expect(text).toMatch(/^version = 2$/m);
     expect(text).toContain('[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n  SystemdCgroup = true');
     expect(text).toContain('sandbox_image = "mirror.example.com/pause:3.10.1"');
+    expect(text).toContain('[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"');
     expect(text).not.toContain('disabled_plugins');
+  });
+
+  test('containerd 2.x: the version 3 format, with the 2.x plugin ids', () => {
+    expect(containerdConfig('registry.k8s.io/pause:3.10.1', 2)).toBe(`# containerd 2.x for kubelet (managed by hosts/prep.mjs)
+version = 3
+
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = "registry.k8s.io/pause:3.10.1"
+
+[plugins.'io.containerd.cri.v1.images'.registry]
+  config_path = "/etc/containerd/certs.d"
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+  SystemdCgroup = true
+`);
+  });
+
+  test('containerd\'s version, from what each package\'s `containerd --version` prints', () => {
+    expect(parseContainerdVersion('containerd containerd.io 2.2.1 05044ec0a9a75232cad458027ca83437aae3f4da\n')).toEqual({ major: 2, text: '2.2.1' });
+    expect(parseContainerdVersion('containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+b1\n')).toEqual({ major: 1, text: '1.6.20' });
+    expect(parseContainerdVersion('containerd github.com/containerd/containerd/v2 v2.3.4 abcdef\n')).toEqual({ major: 2, text: '2.3.4' });
+    expect(() => parseContainerdVersion('containerd: command not found')).toThrow(/cannot read containerd's version/);
+  });
+
+  test('hosts.toml: the mirror first, the upstream registry as the fallback; a path is the API root', () => {
+    expect(hostsToml(mirrorHost('registry.k8s.io', 'registry.example.com:5000/k8s'), true, false)).toBe(`# Images of registry.k8s.io come through the mirror https://registry.example.com:5000/v2/k8s, else from the registry itself (managed by hosts/prep.mjs)
+server = "https://registry.k8s.io"
+
+[host."https://registry.example.com:5000/v2/k8s"]
+  capabilities = ["pull", "resolve"]
+  override_path = true
+`);
+    expect(hostsToml(mirrorHost('docker.io', 'http://10.0.0.5:5000'), true, false)).toContain('server = "https://registry-1.docker.io"\n\n[host."http://10.0.0.5:5000"]\n  capabilities = ["pull", "resolve"]\n');
+  });
+
+  test('hosts.toml: without the fallback the mirror is the only server; a private CA beside the file', () => {
+    expect(hostsToml(mirrorHost('ghcr.io', 'mirror.internal'), false, true)).toBe(`# Images of ghcr.io come through the mirror https://mirror.internal only (managed by hosts/prep.mjs)
+server = "https://mirror.internal"
+capabilities = ["pull", "resolve"]
+ca = "/etc/containerd/certs.d/ghcr.io/mirror-ca.crt"
+`);
   });
 
   test('the Kubernetes repositories are the signed per-minor ones, or the configured mirror of them', () => {
@@ -120,6 +166,7 @@ describe('kubeadm configuration (v1beta4)', () => {
   const nodeRegistration = z.strictObject({
     name: z.string(), criSocket: z.string(),
     kubeletExtraArgs: z.array(z.strictObject({ name: z.string(), value: z.string() })),
+    taints: z.array(z.never()).optional(),
   });
   const init = z.strictObject({
     apiVersion: z.literal('kubeadm.k8s.io/v1beta4'), kind: z.literal('InitConfiguration'),
@@ -130,6 +177,7 @@ describe('kubeadm configuration (v1beta4)', () => {
   const cluster = z.strictObject({
     apiVersion: z.literal('kubeadm.k8s.io/v1beta4'), kind: z.literal('ClusterConfiguration'),
     kubernetesVersion: z.string(), imageRepository: z.string(),
+    dns: z.strictObject({ imageRepository: z.string() }).optional(),
     networking: z.strictObject({ dnsDomain: z.string(), podSubnet: z.string(), serviceSubnet: z.string() }),
   });
   const kubelet = z.strictObject({ apiVersion: z.literal('kubelet.config.k8s.io/v1beta1'), kind: z.literal('KubeletConfiguration'), cgroupDriver: z.literal('systemd') });
@@ -153,9 +201,21 @@ describe('kubeadm configuration (v1beta4)', () => {
     expect(kubelet.parse(k)).toBeTruthy();
   });
 
-  test('init: the image mirror becomes imageRepository', () => {
-    const mirrored = configWith({ images: { mirror: 'registry.cn-hangzhou.aliyuncs.com/google_containers' } });
-    expect(parseAllDocuments(initConfig(mirrored, cp))[1].toJS().imageRepository).toBe('registry.cn-hangzhou.aliyuncs.com/google_containers');
+  test('init: a registry mirror leaves kubeadm on registry.k8s.io (containerd mirrors it); a flat copy becomes imageRepository, CoreDNS\'s too', () => {
+    const mirrored = parseAllDocuments(initConfig(configWith({ images: { mirror: 'registry.example.com/k8s' } }), cp))[1].toJS();
+    expect(mirrored.imageRepository).toBe('registry.k8s.io');
+    expect(mirrored.dns).toBeUndefined();
+    const flat = parseAllDocuments(initConfig(configWith({ images: { controlPlaneRepository: 'registry.cn-hangzhou.aliyuncs.com/google_containers' } }), cp))[1].toJS();
+    expect(cluster.parse(flat)).toMatchObject({
+      imageRepository: 'registry.cn-hangzhou.aliyuncs.com/google_containers',
+      dns: { imageRepository: 'registry.cn-hangzhou.aliyuncs.com/google_containers' },
+    });
+  });
+
+  test('init: a cluster of one node leaves the control plane untainted; with workers kubeadm\'s default taint stays', () => {
+    const single = configWith({ nodes: [cp] });
+    expect(init.parse(parseAllDocuments(initConfig(single, cp))[0].toJS()).nodeRegistration.taints).toEqual([]);
+    expect(init.parse(parseAllDocuments(initConfig(config, cp))[0].toJS()).nodeRegistration.taints).toBeUndefined();
   });
 
   test('join: the CA is pinned, never skipped', () => {
@@ -217,7 +277,7 @@ describe('a secret file in a dry-run plan', () => {
 
 describe('facts and preflight', () => {
   const facts: NodeFacts = {
-    os: 'Rocky Linux 9.5', family: 'el9', uid: 0, cpus: 2, memoryMb: 3900, cgroupV2: true, hostname: 'x',
+    os: 'Rocky Linux 9.5', family: 'el9', release: parseOsRelease('ID="rocky"\nVERSION_ID="9.5"\n'), uid: 0, cpus: 2, memoryMb: 3900, cgroupV2: true, hostname: 'x',
     macs: ['52:54:00:00:00:01'], addresses: ['192.168.83.133'], listeningPorts: [22],
   };
 

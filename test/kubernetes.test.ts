@@ -32,6 +32,7 @@ jest.setTimeout(300_000);
 const config = defaultConfig();
 const kube = builtKubernetes(config.kubernetes.version);
 const MIRROR = 'registry.example.com:5000/k8s';
+const FLAT = 'registry.cn-hangzhou.aliyuncs.com/google_containers';
 
 /**
  * Preflight checks of `kubeadm init/join --dry-run` that cannot pass on a
@@ -58,9 +59,10 @@ function kubeadmConfigurations(): { name: string; text: string }[] {
   const details: JoinDetails = { apiServerEndpoint: `${config.nodes[0].address}:6443`, token: 'abcdef.0123456789abcdef', caCertHash: `sha256:${'ab'.repeat(32)}` };
   for (const family of ['el9', 'debian', 'ubuntu'] as const) {
     for (const topology of ['three nodes', 'one control-plane node'] as const) {
-      for (const images of ['upstream images', 'a registry mirror'] as const) {
+      for (const images of ['upstream images', 'a registry mirror', 'a flat copy of kubeadm\'s images'] as const) {
         const nodes = (topology === 'three nodes' ? config.nodes : [controlPlane(config)]).map((n) => ({ ...n, os: family }));
-        const variant = configWith({ nodes, images: images === 'a registry mirror' ? { mirror: MIRROR } : {} });
+        const chosen = { 'upstream images': {}, 'a registry mirror': { mirror: MIRROR }, 'a flat copy of kubeadm\'s images': { controlPlaneRepository: FLAT } }[images];
+        const variant = configWith({ nodes, images: chosen });
         const label = `${family}, ${topology}, ${images}`;
         found.push({ name: `init: ${label}`, text: initConfig(variant, controlPlane(variant)) });
         for (const worker of workers(variant)) found.push({ name: `join ${worker.name}: ${label}`, text: joinConfig(worker, details) });
@@ -91,7 +93,8 @@ if (!kube) {
     });
 
     test(`${configurations.length} configurations`, () => {
-      expect(configurations.length).toBe(3 * 2 * 2 + 3 * 2 * 2 + 1);
+      // Per family: init for 3 topologies x 3 image sources, join for the 2 workers of the three-node ones.
+      expect(configurations.length).toBe(3 * (2 * 3 + 2 * 3) + 1);
       process.stderr.write(`kubeadm config validate: ${configurations.length} configurations valid\n`);
     });
   });
@@ -102,7 +105,8 @@ if (!kube) {
     describe(`kubeadm v${kube.version} init --dry-run: what the init configuration becomes`, () => {
       const cases: [string, ClusterConfig][] = [
         ['the committed cluster.yaml', config],
-        ['a registry mirror', configWith({ images: { mirror: MIRROR } })],
+        ['a registry mirror (kubeadm stays on registry.k8s.io; containerd mirrors it)', configWith({ images: { mirror: MIRROR } })],
+        ['a flat copy of kubeadm\'s images', configWith({ images: { controlPlaneRepository: FLAT } })],
         ['other pod and service networks', configWith({ network: { podCidr: '172.20.0.0/16', serviceCidr: '10.112.0.0/12' } })],
       ];
       let netns: Netns;
@@ -136,6 +140,9 @@ if (!kube) {
         expect((parse(readFileSync(path.join(out, 'config.yaml'), 'utf8')) as { cgroupDriver: string }).cgroupDriver).toBe('systemd');
         // kube-proxy's configuration, which init would upload, carries the pod network too.
         expect(result.stdout).toContain(`clusterCIDR: ${variant.network.podCidr}`);
+        // CoreDNS: kubeadm adds its /coredns path only on registry.k8s.io; a flat copy keeps it beside the others.
+        const coredns = repository === 'registry.k8s.io' ? 'registry.k8s.io/coredns/coredns' : `${repository}/coredns`;
+        expect(result.stdout).toMatch(new RegExp(`image: ${coredns.replace(/[.]/g, '\\.')}:v\\d+\\.\\d+\\.\\d+\\b`));
       });
     });
 

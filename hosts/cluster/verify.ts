@@ -5,7 +5,7 @@
  */
 import { INGRESS_CONTROLLER_NAME, INGRESS_NGINX_NAMESPACE } from '../../charts/ingress-nginx';
 import { TOMCAT6_NAME } from '../../charts/tomcat6';
-import { workers } from '../../config/nodes';
+import { ingressNodes } from '../../config/nodes';
 import type { ClusterConfig } from '../../config/schema';
 import { retry } from '../engine/retry';
 import type { NodeRun } from '../engine/steps';
@@ -31,15 +31,16 @@ async function jsonpath(run: NodeRun, args: string[], path: string): Promise<str
 
 /**
  * The tutorial's check: tomcat6's NodePort answers 200 on every node, and the
- * Ingress host answers on port 80 of every worker (hostNetwork) or on the
- * controller's NodePort of every node (nodePort).
+ * Ingress host answers on port 80 of every node the controller runs on
+ * (hostNetwork: the workers, or the one node of a single-node cluster) or on
+ * the controller's NodePort of every node (nodePort).
  */
 export async function verify(run: NodeRun, config: ClusterConfig, attempts: number, retryDelayMs: number): Promise<Check[]> {
   run.stepTitle = 'verify';
   const nodePort = config.tomcat6.nodePort?.toString() ?? (await jsonpath(run, ['service', TOMCAT6_NAME], '{.spec.ports[0].nodePort}') || '<nodePort>');
   const checks: Check[] = config.nodes.map((n) => ({ what: `${n.name} NodePort`, url: `http://${n.address}:${nodePort}/`, ok: false }));
   if (config.ingress.exposure === 'hostNetwork') {
-    for (const n of workers(config)) {
+    for (const n of ingressNodes(config)) {
       checks.push({ what: `${n.name} Ingress`, url: `http://${n.address}/`, host: config.tomcat6.host, ok: false });
     }
   } else {

@@ -66,6 +66,8 @@ export class NodeRun {
   stepTitle = '';
   /** Mutating commands and file writes done (apply) or planned (plan), for idempotency checks. */
   readonly changes: string[] = [];
+  /** Runs after each file this run writes (the OS's own fix-ups, e.g. SELinux labels). */
+  afterWrite?: (file: string) => Promise<void>;
 
   constructor(
     readonly nodeName: string,
@@ -143,6 +145,7 @@ export class NodeRun {
       await this.host.write(backup, current!, currentMode ?? 0o600);
     }
     await this.host.write(file, content, mode);
+    await this.afterWrite?.(file);
     return true;
   }
 

@@ -6,13 +6,15 @@
 import { UserError } from '../../config/errors';
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import type { NodeRun } from '../engine/steps';
-import { type OsFamily, osFamily, parseOsRelease } from '../os/release';
+import { OS_ADAPTERS } from '../os/adapters';
+import { type OsFamily, osFamily, type OsRelease, parseOsRelease } from '../os/release';
 import { KUBELET_CONF } from './kubeadm';
 import { portsToBeUsed } from './ports';
 
 export interface NodeFacts {
   os: string;
   family: OsFamily;
+  release: OsRelease;
   uid: number;
   cpus: number;
   memoryMb: number;
@@ -48,6 +50,9 @@ export async function gatherFacts(run: NodeRun, config: ClusterConfig, node: Clu
   if (node.os && node.os !== family) {
     throw new UserError([`${node.name}: cluster.yaml says os: ${node.os} but the node runs ${osRelease.prettyName} (${family}); fix nodes[].os or remove it`]);
   }
+  // From here on, what this run writes gets the family's fix-ups (SELinux labels on EL9).
+  const os = OS_ADAPTERS[family];
+  if (os.afterWrite) run.afterWrite = (file) => os.afterWrite!(run, file);
   const memInfo = (await run.read('/proc/meminfo')) ?? '';
   const memKb = Number(/^MemTotal:\s+(\d+) kB/m.exec(memInfo)?.[1] ?? 0);
   // Physical NICs only (they have a device): bridges, bonds and tunnels repeat or lack MACs.
@@ -61,6 +66,7 @@ export async function gatherFacts(run: NodeRun, config: ClusterConfig, node: Clu
   return {
     os: osRelease.prettyName,
     family,
+    release: osRelease,
     uid: Number(id.stdout.trim() || Number.NaN),
     cpus: Number((await run.query(['nproc'])).stdout.trim()),
     memoryMb: Math.floor(memKb / 1024),
@@ -99,6 +105,9 @@ export function preflightProblems(config: ClusterConfig, node: ClusterNode, fact
   const minor = Number(config.kubernetes.version.split('.')[1]);
   if (!facts.cgroupV2 && minor >= 35) {
     problems.push(`${node.name}: the node runs cgroup v1; the kubelet of Kubernetes 1.${minor} refuses it: boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1) or use an OS that defaults to it`);
+  }
+  if (facts.family === 'el9' && config.packages.containerd === 'distro') {
+    problems.push(`${node.name}: ${facts.os} has no containerd package of its own; set packages.containerd: docker (Docker's containerd.io)`);
   }
   if (node.role === 'control-plane') {
     if (facts.cpus < MIN_CONTROL_PLANE.cpus) problems.push(`${node.name}: a control-plane node needs at least ${MIN_CONTROL_PLANE.cpus} CPUs; it has ${facts.cpus}`);

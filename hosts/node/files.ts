@@ -4,6 +4,7 @@
  * steps only decide whether and where to write. (The package repository
  * files are the OS adapters'.)
  */
+import type { RegistryMirror } from '../../config/images';
 import type { ClusterNode } from '../../config/schema';
 import { MANAGED_BY } from '../os/adapter';
 
@@ -100,15 +101,48 @@ export function sysctlPath(key: string): string {
 // ---- container runtime -------------------------------------------------------
 
 export const CONTAINERD_CONFIG = '/etc/containerd/config.toml';
+/** Where containerd finds each registry's hosts.toml (mirrors, CAs). */
+export const CONTAINERD_CERTS_DIR = '/etc/containerd/certs.d';
 
 /**
- * containerd's config: only what differs from containerd's defaults. The
- * version 2 format is read by containerd 1.6, 1.7 and 2.x (which migrates it).
- * The whole file is replaced, which also drops the `disabled_plugins =
- * ["cri"]` that Docker's containerd.io package ships.
+ * containerd's version from `containerd --version`, whose third word it is:
+ * "containerd containerd.io 2.2.1 <commit>" (Docker's package),
+ * "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+b1" (Debian's).
  */
-export function containerdConfig(sandboxImage: string): string {
-  return `# containerd for kubelet (${MANAGED_BY})
+export function parseContainerdVersion(output: string): { major: number; text: string } {
+  const word = output.trim().split(/\s+/)[2] ?? '';
+  const match = /^v?(\d+)\.\d+\.\d+/.exec(word);
+  if (!match) throw new Error(`cannot read containerd's version from: ${output.trim()}`);
+  return { major: Number(match[1]), text: match[0].replace(/^v/, '') };
+}
+
+/**
+ * containerd's config: only what differs from containerd's defaults, in
+ * the format the installed major version reads natively (version 2 for
+ * containerd 1.6/1.7, version 3, with the 2.x plugin ids, for 2.x). The
+ * whole file is replaced, which also drops the `disabled_plugins = ["cri"]`
+ * that Docker's containerd.io package ships.
+ */
+export function containerdConfig(sandboxImage: string, major: number): string {
+  const head = `# containerd ${major}.x for kubelet (${MANAGED_BY})`;
+  if (major >= 2) {
+    return `${head}
+version = 3
+
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = "${sandboxImage}"
+
+[plugins.'io.containerd.cri.v1.images'.registry]
+  config_path = "${CONTAINERD_CERTS_DIR}"
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+  SystemdCgroup = true
+`;
+  }
+  return `${head}
 version = 2
 
 [plugins."io.containerd.grpc.v1.cri"]
@@ -119,7 +153,41 @@ version = 2
 
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
   SystemdCgroup = true
+
+[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "${CONTAINERD_CERTS_DIR}"
 `;
+}
+
+/** Where containerd takes the servers of one upstream registry from. */
+export function hostsTomlPath(upstream: string): string {
+  return `${CONTAINERD_CERTS_DIR}/${upstream}/hosts.toml`;
+}
+
+/** The mirror's CA certificate beside a registry's hosts.toml. */
+export function mirrorCaPath(upstream: string): string {
+  return `${CONTAINERD_CERTS_DIR}/${upstream}/mirror-ca.crt`;
+}
+
+/** What containerd calls the upstream server of a registry host name. */
+function upstreamServer(upstream: string): string {
+  return upstream === 'docker.io' ? 'https://registry-1.docker.io' : `https://${upstream}`;
+}
+
+/**
+ * hosts.toml for one upstream registry: pull (and resolve tags) through the
+ * mirror; with `fallback`, the upstream registry after it, else the mirror
+ * only. A pull by digest is verified against the digest whoever serves it.
+ */
+export function hostsToml(mirror: RegistryMirror, fallback: boolean, withCa: boolean): string {
+  const settings = [
+    'capabilities = ["pull", "resolve"]',
+    ...(mirror.overridePath ? ['override_path = true'] : []),
+    ...(withCa ? [`ca = "${mirrorCaPath(mirror.upstream)}"`] : []),
+  ];
+  const head = `# Images of ${mirror.upstream} come through the mirror ${mirror.url}${fallback ? ', else from the registry itself' : ' only'} (${MANAGED_BY})`;
+  if (!fallback) return `${head}\nserver = "${mirror.url}"\n${settings.join('\n')}\n`;
+  return `${head}\nserver = "${upstreamServer(mirror.upstream)}"\n\n[host."${mirror.url}"]\n${settings.map((s) => `  ${s}`).join('\n')}\n`;
 }
 
 export const CRICTL_CONFIG = '/etc/crictl.yaml';

@@ -11,20 +11,38 @@ import { openPorts } from './ports';
 export interface FirewallRules {
   /** e.g. '6443/tcp', '30000-32767/udp' */
   ports: string[];
-  /** Networks whose traffic is trusted: pods and services, which flannel routes through this node. */
+  /** Networks whose traffic is trusted: the pods', which flannel routes through this node. */
   trustedSources: string[];
 }
 
 export function firewallRules(config: ClusterConfig, node: ClusterNode): FirewallRules {
-  return { ports: openPorts(config, node), trustedSources: [config.network.podCidr, config.network.serviceCidr] };
+  return { ports: openPorts(config, node), trustedSources: [config.network.podCidr] };
+}
+
+/**
+ * Sources earlier versions trusted and this one does not: the service
+ * network, which no packet carries as its source (a ClusterIP is only ever
+ * a destination, rewritten by kube-proxy). prep removes them; so does the undo.
+ */
+function retiredSources(config: ClusterConfig): string[] {
+  return [config.network.serviceCidr];
 }
 
 /** ufw rules as `ufw show added` prints them. */
 export function ufwRules(rules: FirewallRules): string[] {
-  return [
-    ...rules.ports.map((p) => `allow ${p.replace('-', ':')}`),
-    ...rules.trustedSources.flatMap((s) => [`allow from ${s}`, `route allow from ${s}`]),
-  ];
+  return [...rules.ports.map((p) => `allow ${p.replace('-', ':')}`), ...ufwSourceRules(rules.trustedSources)];
+}
+
+function ufwSourceRules(sources: string[]): string[] {
+  return sources.flatMap((s) => [`allow from ${s}`, `route allow from ${s}`]);
+}
+
+/** Deletes ufw rules as `ufw show added` prints them. */
+async function deleteUfwRules(run: NodeRun, rules: string[]): Promise<void> {
+  for (const rule of rules) {
+    const words = rule.split(' ');
+    await run.run(words[0] === 'route' ? ['ufw', 'route', 'delete', ...words.slice(1)] : ['ufw', 'delete', ...words]);
+  }
 }
 
 /** What firewalld has of the rules: ports open and sources trusted, permanently. */
@@ -53,11 +71,14 @@ async function openFirewalld(run: NodeRun, config: ClusterConfig, node: ClusterN
   const { open, trusted } = await firewalldState(run, true);
   const ports = rules.ports.filter((p) => !open.includes(p));
   const sources = rules.trustedSources.filter((s) => !trusted.includes(s));
-  if (ports.length === 0 && sources.length === 0) return undefined;
+  const retired = retiredSources(config).filter((s) => trusted.includes(s));
+  if (ports.length === 0 && sources.length === 0 && retired.length === 0) return undefined;
   if (ports.length) await run.run(['firewall-cmd', '--permanent', ...ports.map((p) => `--add-port=${p}`)]);
   if (sources.length) await run.run(['firewall-cmd', '--permanent', '--zone=trusted', ...sources.map((s) => `--add-source=${s}`)]);
+  if (retired.length) await run.run(['firewall-cmd', '--permanent', '--zone=trusted', ...retired.map((s) => `--remove-source=${s}`)]);
   await run.run(['firewall-cmd', '--reload']);
-  return `firewalld: opened ${[...ports, ...sources.map((s) => `${s} (trusted)`)].join(', ')}`;
+  const opened = [...ports, ...sources.map((s) => `${s} (trusted)`)];
+  return `firewalld: ${[opened.length ? `opened ${opened.join(', ')}` : '', retired.length ? `no longer trusted ${retired.join(', ')}` : ''].filter(Boolean).join('; ')}`;
 }
 
 async function openUfw(run: NodeRun, config: ClusterConfig, node: ClusterNode): Promise<string | undefined> {
@@ -71,8 +92,11 @@ async function openUfw(run: NodeRun, config: ClusterConfig, node: ClusterNode): 
   }
   const added = await ufwAdded(run, true);
   const missing = ufwRules(firewallRules(config, node)).filter((rule) => !added.includes(rule));
+  const retired = ufwSourceRules(retiredSources(config)).filter((rule) => added.includes(rule));
   for (const rule of missing) await run.run(['ufw', ...rule.split(' ')]);
-  return missing.length ? `ufw${active ? '' : ' (inactive; rules apply when enabled)'}: added ${missing.join(', ')}` : undefined;
+  await deleteUfwRules(run, retired);
+  if (!missing.length && !retired.length) return undefined;
+  return `ufw${active ? '' : ' (inactive; rules apply when enabled)'}: ${[missing.length ? `added ${missing.join(', ')}` : '', retired.length ? `deleted ${retired.join(', ')}` : ''].filter(Boolean).join('; ')}`;
 }
 
 /** prep: the ports of the node's role open (or the firewall disabled, or left alone). */
@@ -85,6 +109,7 @@ export async function configureFirewall(run: NodeRun, os: OsAdapter, config: Clu
 export async function closeFirewall(run: NodeRun, os: OsAdapter, config: ClusterConfig, node: ClusterNode): Promise<string | undefined> {
   if (config.firewall !== 'open') return undefined;
   const rules = firewallRules(config, node);
+  rules.trustedSources.push(...retiredSources(config));
   if (os.firewall === 'firewalld') {
     if ((await run.query(['firewall-cmd', '--state'])).code !== 0) return undefined;
     const { open, trusted } = await firewalldState(run, false);
@@ -99,9 +124,6 @@ export async function closeFirewall(run: NodeRun, os: OsAdapter, config: Cluster
   if ((await run.query(['ufw', 'status'])).code !== 0) return undefined;
   const added = await ufwAdded(run, false);
   const ours = ufwRules(rules).filter((rule) => added.includes(rule));
-  for (const rule of ours) {
-    const words = rule.split(' ');
-    await run.run(words[0] === 'route' ? ['ufw', 'route', 'delete', ...words.slice(1)] : ['ufw', 'delete', ...words]);
-  }
+  await deleteUfwRules(run, ours);
   return ours.length ? `ufw: deleted ${ours.join(', ')}` : undefined;
 }

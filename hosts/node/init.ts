@@ -2,8 +2,9 @@
  * hosts/init.mjs: kubeadm init on the control-plane node (skipped when
  * already done), root's admin kubeconfig, and a join ticket for the workers.
  */
-import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import { UserError } from '../../config/errors';
+import { isSingleNode } from '../../config/nodes';
+import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import type { Step } from '../engine/steps';
 import { COMMON_HELP, type NodeScript, runNodeScript } from './cli';
 import { factsForKubeadm } from './facts';
@@ -31,6 +32,9 @@ export function initSteps(config: ClusterConfig, node: ClusterNode): Step[] {
           }
           run.out.line(`[${node.name}] already initialised (${ADMIN_CONF} exists, the API server is ready): kubeadm init skipped`);
           return undefined;
+        }
+        if (isSingleNode(config)) {
+          run.out.line(`[${node.name}] a cluster of one node: the control plane gets no taint (nodeRegistration.taints: []), so every pod runs here`);
         }
         await run.write(INIT_CONFIG_FILE, initConfig(config, node), { mode: 0o600 });
         await run.run(['kubeadm', 'init', `--config=${INIT_CONFIG_FILE}`]);

@@ -9,7 +9,7 @@ import { parse, stringify } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../../config/errors';
 import { controlPlaneImageRepository } from '../../config/images';
-import { controlPlane } from '../../config/nodes';
+import { controlPlane, isSingleNode } from '../../config/nodes';
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import type { NodeRun } from '../engine/steps';
 
@@ -48,13 +48,19 @@ export function initConfig(config: ClusterConfig, node: ClusterNode): string {
         usages: ['signing', 'authentication'],
       }],
       localAPIEndpoint: { advertiseAddress: node.address, bindPort: API_SERVER_PORT },
-      nodeRegistration: nodeRegistration(node),
+      nodeRegistration: {
+        ...nodeRegistration(node),
+        // v1beta4 taints the control plane unless told otherwise; with no worker, nothing else could run anywhere.
+        ...(isSingleNode(config) ? { taints: [] } : {}),
+      },
     },
     {
       apiVersion: KUBEADM_API,
       kind: 'ClusterConfiguration',
       kubernetesVersion: `v${config.kubernetes.version}`,
       imageRepository: controlPlaneImageRepository(config.images),
+      // A flat copy of kubeadm's images keeps CoreDNS beside the others (kubeadm adds /coredns only for registry.k8s.io).
+      ...(config.images.controlPlaneRepository ? { dns: { imageRepository: config.images.controlPlaneRepository } } : {}),
       networking: {
         dnsDomain: 'cluster.local',
         podSubnet: config.network.podCidr,

@@ -6,7 +6,9 @@
  *
  * The model: swap on and in /etc/fstab, SELinux enforcing (EL), the
  * family's firewall running (firewalld) or installed and inactive (ufw, on
- * Ubuntu; none on Debian), no Kubernetes packages, 2 CPUs, 4 GiB, cgroup v2.
+ * Ubuntu; none on Debian), no Kubernetes packages, 2 CPUs, 4 GiB, cgroup v2,
+ * amd64; once prep installs containerd, the version packages.containerd
+ * names (Docker's 2.2.1, Debian's 1.6.20, Ubuntu's 2.2.1).
  * init and join plan against that node once prepared (kubeadm installed);
  * reset against one that has joined a cluster.
  */
@@ -21,8 +23,16 @@ export type PlanState = 'fresh' | 'prepared' | 'in-cluster';
 
 const OS_RELEASE: Record<OsFamily, string> = {
   el9: 'NAME="Rocky Linux"\nVERSION="9.5 (Blue Onyx)"\nID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.5"\nPRETTY_NAME="Rocky Linux 9.5 (Blue Onyx)"\n',
-  debian: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nVERSION="12 (bookworm)"\nID=debian\n',
-  ubuntu: 'PRETTY_NAME="Ubuntu 24.04.1 LTS"\nNAME="Ubuntu"\nVERSION_ID="24.04"\nVERSION="24.04.1 LTS (Noble Numbat)"\nID=ubuntu\nID_LIKE=debian\n',
+  debian: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nVERSION="12 (bookworm)"\nVERSION_CODENAME=bookworm\nID=debian\n',
+  ubuntu: 'PRETTY_NAME="Ubuntu 24.04.1 LTS"\nNAME="Ubuntu"\nVERSION_ID="24.04"\nVERSION="24.04.1 LTS (Noble Numbat)"\nVERSION_CODENAME=noble\nID=ubuntu\nID_LIKE=debian\nUBUNTU_CODENAME=noble\n',
+};
+
+/** `containerd --version` once prep has installed containerd: Docker's containerd.io, or the family's own package. */
+const CONTAINERD_VERSION_OUTPUT: Record<OsFamily | 'docker', string> = {
+  docker: 'containerd containerd.io 2.2.1 05044ec0a9a75232cad458027ca83437aae3f4da',
+  debian: 'containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+b1',
+  ubuntu: 'containerd github.com/containerd/containerd/v2 2.2.1 2.2.1-0ubuntu1~24.04.1',
+  el9: 'containerd: command not found',
 };
 
 /** kubeadm's pause image per minor, as `kubeadm config images list` prints it (the model's answer only). */
@@ -87,6 +97,8 @@ export class PlanHost implements Host {
       const repo = argv.find((a) => a.startsWith('--image-repository='))!.split('=')[1];
       return ok(`${repo}/pause:${PAUSE_VERSION_BY_MINOR[minor]}\n`);
     }
+    if (command === 'dpkg --print-architecture') return ok('amd64\n');
+    if (command === 'containerd --version') return ok(`${CONTAINERD_VERSION_OUTPUT[this.config.packages.containerd === 'docker' ? 'docker' : this.family]}\n`);
     if (argv[0] === 'kubeadm' && argv[1] === 'version') return this.state === 'fresh' ? fail(127, 'kubeadm: command not found') : ok(`v${this.config.kubernetes.version}\n`);
     if (command === 'iptables-save') return ok(this.state === 'in-cluster' ? '*nat\n:KUBE-SERVICES - [0:0]\n:FLANNEL-POSTRTG - [0:0]\nCOMMIT\n' : '');
     if (argv[0] === 'ipvsadm') return fail(127, 'ipvsadm: command not found');

@@ -1,17 +1,19 @@
 /**
  * The ports each node's role needs: kubeadm's documented ports, kube-proxy's
  * health port, the NodePort range, flannel's VXLAN, and the ingress
- * controller when it runs on the host network. The firewall opens them; the
+ * controller when it runs on the host network (on the workers, or on the
+ * one node of a single-node cluster). The firewall opens them; the
  * preflight check refuses a node where something already listens on the
  * ones Kubernetes will bind.
  */
+import { ingressNodes } from '../../config/nodes';
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
 
 interface PortRule {
   /** e.g. '6443/tcp', '30000-32767/udp' */
   port: string;
   /** Which nodes need it. */
-  on: 'every node' | 'control plane' | 'ingress workers';
+  on: 'every node' | 'control plane' | 'ingress nodes';
   /** Kubernetes or the ingress controller binds it on the node: it must be free before setup. */
   bound: boolean;
 }
@@ -27,15 +29,15 @@ const PORT_RULES: PortRule[] = [
   { port: '30000-32767/tcp', on: 'every node', bound: false }, // NodePort Services
   { port: '30000-32767/udp', on: 'every node', bound: false },
   { port: '8472/udp', on: 'every node', bound: false }, // flannel VXLAN
-  { port: '80/tcp', on: 'ingress workers', bound: true }, // ingress controller on the host network
-  { port: '443/tcp', on: 'ingress workers', bound: true },
-  { port: '8443/tcp', on: 'ingress workers', bound: true }, // its admission webhook, called by the API server
+  { port: '80/tcp', on: 'ingress nodes', bound: true }, // ingress controller on the host network
+  { port: '443/tcp', on: 'ingress nodes', bound: true },
+  { port: '8443/tcp', on: 'ingress nodes', bound: true }, // its admission webhook, called by the API server
 ];
 
 function rulesFor(config: ClusterConfig, node: ClusterNode): PortRule[] {
   return PORT_RULES.filter((rule) => rule.on === 'every node'
     || (rule.on === 'control plane' && node.role === 'control-plane')
-    || (rule.on === 'ingress workers' && node.role === 'worker' && config.ingress.exposure === 'hostNetwork'));
+    || (rule.on === 'ingress nodes' && config.ingress.exposure === 'hostNetwork' && ingressNodes(config).some((n) => n.name === node.name)));
 }
 
 /** What the firewall opens on this node. */

@@ -3,22 +3,28 @@
  * VM, corrected and idempotent. Each step checks first and changes only
  * what differs. The steps, in order, are prepSteps() below.
  */
+import { readFileSync } from 'node:fs';
 import { UserError } from '../../config/errors';
-import { controlPlaneImageRepository } from '../../config/images';
+import { controlPlaneImageRepository, registryMirrors } from '../../config/images';
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import { type NodeRun, type Step, summarize } from '../engine/steps';
-import { PINNED_KUBE_PACKAGES, type OsAdapter, type WantedPackage } from '../os/adapter';
+import { CRI_TOOLS, HELD_PACKAGES, MANAGED_BY, PINNED_KUBE_PACKAGES, type OsAdapter, type WantedPackage } from '../os/adapter';
 import { OS_ADAPTERS } from '../os/adapters';
 import { COMMON_HELP, type NodeScript, runNodeScript } from './cli';
 import { describeFacts, gatherFacts, isInCluster, type NodeFacts, preflightProblems } from './facts';
 import {
+  CONTAINERD_CERTS_DIR,
   CONTAINERD_CONFIG,
   containerdConfig,
   CRICTL_CONFIG,
   crictlConfig,
   fstabWithoutSwap,
   hostsFile,
+  hostsToml,
+  hostsTomlPath,
   KERNEL_MODULES,
+  mirrorCaPath,
+  parseContainerdVersion,
   MODULES_FILE,
   modulesConf,
   selinuxPermissive,
@@ -51,6 +57,30 @@ async function enableService(run: NodeRun, service: string, mustRun = true): Pro
   if (enabled && active) return false;
   await run.run(['systemctl', 'enable', '--now', service]);
   return true;
+}
+
+/**
+ * containerd's hosts.toml for each upstream registry with a mirror (and the
+ * mirror's CA beside it); the ones this project wrote for registries that
+ * no longer have a mirror go. containerd reads them at each pull: no restart.
+ */
+async function configureMirrors(run: NodeRun, config: ClusterConfig): Promise<string | undefined> {
+  const done: string[] = [];
+  const mirrors = registryMirrors(config);
+  const ca = config.images.mirrorCa === undefined ? undefined : readFileSync(config.images.mirrorCa, 'utf8');
+  for (const mirror of mirrors) {
+    if (ca !== undefined && (await run.write(mirrorCaPath(mirror.upstream), ca))) done.push(`${mirrorCaPath(mirror.upstream)} written`);
+    if (await run.write(hostsTomlPath(mirror.upstream), hostsToml(mirror, config.images.mirrorFallback, ca !== undefined))) {
+      done.push(`${mirror.upstream} through ${mirror.url}${config.images.mirrorFallback ? '' : ' only'}`);
+    }
+  }
+  for (const upstream of await run.host.list(CONTAINERD_CERTS_DIR)) {
+    if (mirrors.some((m) => m.upstream === upstream)) continue;
+    const ours = (await run.read(hostsTomlPath(upstream)))?.includes(MANAGED_BY);
+    if (ours && (await run.remove(hostsTomlPath(upstream)))) done.push(`${upstream}: no mirror any more, ${hostsTomlPath(upstream)} removed`);
+    if (ours) await run.remove(mirrorCaPath(upstream));
+  }
+  return summarize(done);
 }
 
 export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeFacts): Step[] {
@@ -132,7 +162,7 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
     {
       title: 'package repositories',
       async apply(run) {
-        const changed = await os.addRepositories(run, config);
+        const changed = await os.addRepositories(run, config, facts.release);
         indexFresh = changed.length > 0;
         return summarize(changed);
       },
@@ -140,20 +170,31 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
     {
       title: 'packages',
       async apply(run) {
-        const kube = PINNED_KUBE_PACKAGES;
-        const wanted: WantedPackage[] = [{ name: os.containerdPackage }, ...kube.map((name) => ({ name, version: config.kubernetes.version }))];
+        // A node that already runs a containerd package keeps it: prep never swaps the runtime under a node.
+        let runtime: string | undefined;
+        for (const name of os.containerdPackages) if (runtime === undefined && (await os.installedVersion(run, name)) !== undefined) runtime = name;
+        const configured = os.containerdPackage(config);
+        if (runtime !== undefined && runtime !== configured) {
+          run.out.line(`[${node.name}] note: containerd comes from the installed ${runtime}, not ${configured} (packages.containerd: ${config.packages.containerd}); remove ${runtime} first to switch`);
+        }
+        const wanted: WantedPackage[] = [
+          ...(runtime === undefined ? [{ name: configured }] : []),
+          ...PINNED_KUBE_PACKAGES.map((name) => ({ name, version: config.kubernetes.version })),
+          { name: CRI_TOOLS },
+        ];
         const missing = [];
         for (const pkg of wanted) {
-          const names = pkg.name === os.containerdPackage ? [pkg.name, ...os.containerdAlternatives] : [pkg.name];
-          const installed = await Promise.all(names.map((name) => os.installedVersion(run, name)));
-          if (!installed.some((version) => version !== undefined && os.matches(version, pkg))) missing.push(pkg);
+          const installed = await os.installedVersion(run, pkg.name);
+          if (installed === undefined || !os.matches(installed, pkg)) missing.push(pkg);
         }
         const done: string[] = [];
         if (missing.length) {
           await os.install(run, missing, indexFresh);
           done.push(`installed ${missing.map((p) => (p.version ? `${p.name} ${p.version}` : p.name)).join(', ')}`);
         }
-        if (await os.hold(run, kube)) done.push(`held ${kube.join(', ')}`);
+        // The runtime is held too: a routine upgrade must not restart it under a running cluster.
+        const held = [...HELD_PACKAGES, runtime ?? configured];
+        if (await os.hold(run, held)) done.push(`held ${held.join(', ')}`);
         return summarize(done);
       },
     },
@@ -162,8 +203,10 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
       async apply(run) {
         const done: string[] = [];
         const image = await sandboxImage(run, config);
-        const configChanged = await run.write(CONTAINERD_CONFIG, containerdConfig(image));
-        if (configChanged) done.push(`${CONTAINERD_CONFIG}: SystemdCgroup = true, sandbox image ${image}`);
+        // The format the installed containerd reads natively: version 2 for 1.x, version 3 for 2.x.
+        const version = parseContainerdVersion((await run.query(['containerd', '--version'], { mustSucceed: true })).stdout);
+        const configChanged = await run.write(CONTAINERD_CONFIG, containerdConfig(image, version.major));
+        if (configChanged) done.push(`${CONTAINERD_CONFIG} for containerd ${version.text}: SystemdCgroup = true, sandbox image ${image}`);
         if (await run.write(CRICTL_CONFIG, crictlConfig())) done.push(`${CRICTL_CONFIG} written`);
         if (await enableService(run, 'containerd')) done.push('containerd enabled and started');
         else if (configChanged) {
@@ -172,6 +215,10 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
         }
         return summarize(done);
       },
+    },
+    {
+      title: 'registry mirrors',
+      apply: (run) => configureMirrors(run, config),
     },
     {
       title: 'kubelet',

@@ -7,7 +7,7 @@
 import { UserError } from '../../config/errors';
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import { type NodeRun, type Step, summarize } from '../engine/steps';
-import { PINNED_KUBE_PACKAGES } from '../os/adapter';
+import { HELD_PACKAGES } from '../os/adapter';
 import { OS_ADAPTERS } from '../os/adapters';
 import type { OsFamily } from '../os/release';
 import { COMMON_HELP, type NodeScript, runNodeScript } from './cli';
@@ -24,9 +24,10 @@ export function resetSteps(ticketFile: string): Step[] {
       title: 'kubeadm reset',
       async apply(run) {
         const installed = (await run.query(['kubeadm', 'version', '-o', 'short'])).code === 0;
-        // kubeadm reset leaves an empty manifests folder behind: only files mean a configured node.
+        // kubeadm reset leaves an empty manifests folder behind, and the kubelet package ships one kept by a
+        // dotfile (.kubelet-keep): only a kubeconfig or a static pod manifest means a configured node.
         const configured = (await run.host.list('/etc/kubernetes')).some((f) => f.endsWith('.conf'))
-          || (await run.host.list('/etc/kubernetes/manifests')).length > 0;
+          || (await run.host.list('/etc/kubernetes/manifests')).some((f) => !f.startsWith('.'));
         if (!installed || !configured) return undefined;
         await run.run(['kubeadm', 'reset', '--force']);
         return 'kubeadm reset done';
@@ -106,7 +107,7 @@ export function undoPrepSteps(config: ClusterConfig, node: ClusterNode, family: 
       title: 'package repositories and holds',
       async apply(run) {
         const done = await os.removeRepositories(run);
-        const released = await os.unhold(run, PINNED_KUBE_PACKAGES);
+        const released = await os.unhold(run, [...HELD_PACKAGES, ...os.containerdPackages]);
         if (released.length) done.push(`unheld ${released.join(', ')}`);
         return summarize(done);
       },

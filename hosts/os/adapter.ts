@@ -5,15 +5,25 @@
  */
 import type { ClusterConfig } from '../../config/schema';
 import type { NodeRun } from '../engine/steps';
-import type { OsFamily } from './release';
+import type { OsFamily, OsRelease } from './release';
 
 /** The mark on every file this project writes on a node. */
 export const MANAGED_BY = 'managed by hosts/prep.mjs';
 
-/** The Kubernetes packages pinned to kubernetes.version and held. */
+/** The Kubernetes packages pinned to kubernetes.version. */
 export const PINNED_KUBE_PACKAGES = ['kubelet', 'kubeadm', 'kubectl'] as const;
+/**
+ * crictl, installed on its own: since 1.32 the kubeadm package declares no
+ * dependencies, and kubeadm's preflight and prep's /etc/crictl.yaml need it.
+ * Its versions follow their own numbering, so it is not pinned.
+ */
+export const CRI_TOOLS = 'cri-tools';
+/** What prep holds, so a routine upgrade does not move it under a running cluster. */
+export const HELD_PACKAGES = [...PINNED_KUBE_PACKAGES, CRI_TOOLS] as const;
+/** Docker's package of containerd (2.x), for every family. */
+export const DOCKER_CONTAINERD = 'containerd.io';
 /** Every package of the Kubernetes repository (what dnf excludes outside an explicit install). */
-export const KUBERNETES_REPO_PACKAGES = [...PINNED_KUBE_PACKAGES, 'cri-tools', 'kubernetes-cni'] as const;
+export const KUBERNETES_REPO_PACKAGES = [...PINNED_KUBE_PACKAGES, CRI_TOOLS, 'kubernetes-cni'] as const;
 
 export function kubernetesMinor(config: ClusterConfig): string {
   return config.kubernetes.version.split('.').slice(0, 2).join('.');
@@ -36,15 +46,19 @@ export interface OsAdapter {
   selinux: boolean;
   /** The firewall tool the family ships with. */
   firewall: 'firewalld' | 'ufw';
-  /** The containerd package to install, and the other names that also count as installed. */
-  containerdPackage: string;
-  containerdAlternatives: string[];
+  /**
+   * The containerd package to install (packages.containerd), and every
+   * package name that counts as containerd installed: a node that already
+   * runs the other one keeps it (prep never swaps the runtime under a node).
+   */
+  containerdPackage(config: ClusterConfig): string;
+  containerdPackages: string[];
   /**
    * Sets up the package repositories for containerd and the Kubernetes
    * packages; returns what changed. With apt, a change also refreshes the
    * package index (dnf reads new repositories' metadata on its own).
    */
-  addRepositories(run: NodeRun, config: ClusterConfig): Promise<string[]>;
+  addRepositories(run: NodeRun, config: ClusterConfig, release: OsRelease): Promise<string[]>;
   /** Removes what addRepositories added; returns what it did. */
   removeRepositories(run: NodeRun): Promise<string[]>;
   /** The installed version of a package, or undefined. */
@@ -57,4 +71,6 @@ export interface OsAdapter {
   hold(run: NodeRun, names: readonly string[]): Promise<boolean>;
   /** Lets held packages be upgraded again; returns the ones it released. */
   unhold(run: NodeRun, names: readonly string[]): Promise<string[]>;
+  /** After a file is written: what the family needs done to it (EL9: its SELinux label restored). */
+  afterWrite?(run: NodeRun, file: string): Promise<void>;
 }

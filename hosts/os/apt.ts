@@ -1,17 +1,26 @@
 /** Debian 12 and Ubuntu 22.04/24.04: apt, a signed source list, ufw, apt-mark holds. */
 import type { ClusterConfig } from '../../config/schema';
 import type { NodeRun } from '../engine/steps';
-import { kubernetesRepoBase, type OsAdapter } from './adapter';
+import { DOCKER_CONTAINERD, kubernetesRepoBase, type OsAdapter } from './adapter';
 
 export const APT_KEYRING = '/etc/apt/keyrings/kubernetes-apt-keyring.asc';
 export const APT_SOURCE = '/etc/apt/sources.list.d/kubernetes.list';
+export const DOCKER_KEYRING = '/etc/apt/keyrings/docker.asc';
+export const DOCKER_SOURCE = '/etc/apt/sources.list.d/docker.list';
 
 /** The signed apt source; the key is ASCII-armoured (.asc), which apt reads directly. */
 export function aptSource(config: ClusterConfig): string {
   return `deb [signed-by=${APT_KEYRING}] ${kubernetesRepoBase(config, 'deb')} /\n`;
 }
 
-const aptGet = (...args: string[]) => ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', ...args];
+/** Docker's repository, as Docker documents it: this machine's architecture, its release's suite, signed by Docker's key. */
+export function dockerAptSource(config: ClusterConfig, family: 'debian' | 'ubuntu', architecture: string, codename: string): string {
+  return `deb [arch=${architecture} signed-by=${DOCKER_KEYRING}] ${config.packages.docker}/${family} ${codename} stable\n`;
+}
+
+/** How long apt-get waits for the dpkg lock: on a freshly booted Ubuntu server unattended-upgrades holds it for minutes. */
+export const DPKG_LOCK_TIMEOUT_SECONDS = 600;
+const aptGet = (...args: string[]) => ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', '-o', `DPkg::Lock::Timeout=${DPKG_LOCK_TIMEOUT_SECONDS}`, ...args];
 
 /** The packages `apt-mark showhold` lists. */
 async function held(run: NodeRun): Promise<string[]> {
@@ -23,10 +32,9 @@ export function aptAdapter(family: 'debian' | 'ubuntu'): OsAdapter {
     family,
     selinux: false,
     firewall: 'ufw',
-    containerdPackage: 'containerd',
-    // Docker's package, if the node already has it: installing `containerd` would remove it (and Docker).
-    containerdAlternatives: ['containerd.io'],
-    async addRepositories(run, config) {
+    containerdPackage: (config) => (config.packages.containerd === 'docker' ? DOCKER_CONTAINERD : 'containerd'),
+    containerdPackages: [DOCKER_CONTAINERD, 'containerd'],
+    async addRepositories(run, config, release) {
       const changed: string[] = [];
       const missing = [];
       for (const tool of ['curl', 'ca-certificates']) {
@@ -43,12 +51,21 @@ export function aptAdapter(family: 'debian' | 'ubuntu'): OsAdapter {
         changed.push(APT_KEYRING);
       }
       if (await run.write(APT_SOURCE, aptSource(config))) changed.push(APT_SOURCE);
+      if (config.packages.containerd === 'docker') {
+        if ((await run.read(DOCKER_KEYRING)) === undefined) {
+          await run.run(['mkdir', '-p', '-m', '0755', '/etc/apt/keyrings']);
+          await run.run(['curl', '-fsSL', '-o', DOCKER_KEYRING, `${config.packages.docker}/${family}/gpg`]);
+          changed.push(DOCKER_KEYRING);
+        }
+        const architecture = (await run.query(['dpkg', '--print-architecture'], { mustSucceed: true })).stdout.trim();
+        if (await run.write(DOCKER_SOURCE, dockerAptSource(config, family, architecture, release.codename))) changed.push(DOCKER_SOURCE);
+      }
       if (changed.length) await run.run(aptGet('update'));
       return changed;
     },
     async removeRepositories(run) {
       const done: string[] = [];
-      for (const file of [APT_SOURCE, APT_KEYRING]) if (await run.remove(file)) done.push(`removed ${file}`);
+      for (const file of [APT_SOURCE, APT_KEYRING, DOCKER_SOURCE, DOCKER_KEYRING]) if (await run.remove(file)) done.push(`removed ${file}`);
       return done;
     },
     async installedVersion(run, name) {

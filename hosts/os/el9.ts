@@ -1,6 +1,6 @@
 /** Rocky/Alma Linux 9 and CentOS Stream 9: dnf, signed .repo files, firewalld, SELinux. */
 import type { ClusterConfig } from '../../config/schema';
-import { KUBERNETES_REPO_PACKAGES, kubernetesMinor, kubernetesRepoBase, MANAGED_BY, type OsAdapter } from './adapter';
+import { DOCKER_CONTAINERD, KUBERNETES_REPO_PACKAGES, kubernetesMinor, kubernetesRepoBase, MANAGED_BY, type OsAdapter } from './adapter';
 
 export const YUM_KUBERNETES_REPO = '/etc/yum.repos.d/kubernetes.repo';
 
@@ -19,16 +19,22 @@ exclude=${KUBERNETES_REPO_PACKAGES.join(' ')}
 }
 
 export const YUM_DOCKER_REPO = '/etc/yum.repos.d/docker-ce.repo';
+const DOCKER_REPO_ID = 'docker-ce-stable';
 
-/** Docker's CentOS repository, for containerd.io on EL9 (not in the base repositories). */
+/**
+ * Docker's CentOS repository, for containerd.io on EL9 (not in the base
+ * repositories); `exclude` holds it, as the Kubernetes repository's holds the kube packages.
+ */
 export function yumDockerRepo(config: ClusterConfig): string {
+  const base = `${config.packages.docker}/centos`;
   return `# containerd.io from Docker's repository (${MANAGED_BY})
-[docker-ce-stable]
+[${DOCKER_REPO_ID}]
 name=Docker CE Stable - $basearch
-baseurl=${config.packages.docker}/$releasever/$basearch/stable
+baseurl=${base}/$releasever/$basearch/stable
 enabled=1
 gpgcheck=1
-gpgkey=${config.packages.docker}/gpg
+gpgkey=${base}/gpg
+exclude=${DOCKER_CONTAINERD}
 `;
 }
 
@@ -36,8 +42,9 @@ export const el9: OsAdapter = {
   family: 'el9',
   selinux: true,
   firewall: 'firewalld',
-  containerdPackage: 'containerd.io',
-  containerdAlternatives: [],
+  // packages.containerd: distro is refused for EL9 before anything runs: it has no containerd of its own.
+  containerdPackage: () => DOCKER_CONTAINERD,
+  containerdPackages: [DOCKER_CONTAINERD],
   async addRepositories(run, config) {
     const changed: string[] = [];
     if (await run.write(YUM_DOCKER_REPO, yumDockerRepo(config))) changed.push(YUM_DOCKER_REPO);
@@ -56,14 +63,21 @@ export const el9: OsAdapter = {
   matches: (installed, wanted) => wanted.version === undefined || installed === wanted.version,
   async install(run, packages) {
     const specs = packages.map((p) => (p.version ? `${p.name}-${p.version}` : p.name));
-    await run.run(['dnf', 'install', '-y', '--disableexcludes=kubernetes', ...specs]);
+    // The repositories' `exclude=` lines are their holds; an explicit install lifts them for this command only.
+    await run.run(['dnf', 'install', '-y', `--disableexcludes=kubernetes,${DOCKER_REPO_ID}`, ...specs]);
   },
   async hold() {
-    // The repository's `exclude=` line already keeps dnf from upgrading them.
+    // The repositories' `exclude=` lines already keep dnf from upgrading them.
     return false;
   },
   async unhold() {
     // Removing the repository file removes its `exclude=` line.
     return [];
+  },
+  async afterWrite(run, file) {
+    // A file replaced through a temporary file and a rename carries the temporary file's SELinux label
+    // (/etc/hosts would become etc_t, and programs confined by the policy could no longer read it).
+    if ((await run.read('/sys/fs/selinux/enforce')) === undefined) return; // SELinux is off
+    await run.run(['restorecon', file]);
   },
 };

@@ -9,6 +9,8 @@ export interface OsRelease {
   versionId: string;
   prettyName: string;
   idLike: string[];
+  /** bookworm, jammy, noble: the suite of Debian's and Ubuntu's repositories. */
+  codename: string;
 }
 
 export function parseOsRelease(text: string): OsRelease {
@@ -21,6 +23,7 @@ export function parseOsRelease(text: string): OsRelease {
     versionId: fields.VERSION_ID ?? '',
     prettyName: fields.PRETTY_NAME ?? fields.ID ?? 'unknown',
     idLike: (fields.ID_LIKE ?? '').split(/\s+/).filter(Boolean),
+    codename: fields.VERSION_CODENAME ?? fields.UBUNTU_CODENAME ?? '',
   };
 }
 

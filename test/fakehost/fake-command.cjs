@@ -44,7 +44,17 @@ const fail = (code, stderr) => { throw new Exit(code, '', stderr); };
 
 // ---- packages ---------------------------------------------------------------
 
-const PACKAGE_VERSIONS = { deb: { containerd: '1.6.20~ds1-1+b1', curl: '7.88.1-10', 'ca-certificates': '20230311' }, rpm: { 'containerd.io': '1.7.27' } };
+const PACKAGE_VERSIONS = {
+  deb: { containerd: '1.6.20~ds1-1+b1', 'containerd.io': '2.2.1-1~debian.12~bookworm', curl: '7.88.1-10', 'ca-certificates': '20230311', 'cri-tools': '1.35.0-1.1' },
+  rpm: { 'containerd.io': '2.2.1', 'cri-tools': '1.35.0' },
+};
+/** What `containerd --version` prints, by the package that installed it. */
+const CONTAINERD_VERSION = {
+  containerd: 'containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+b1',
+  'containerd.io': 'containerd containerd.io 2.2.1 05044ec0a9a75232cad458027ca83437aae3f4da',
+};
+/** Packages of the Kubernetes repository that are not pinned to kubernetes.version. */
+const KUBE_REPO_UNPINNED = ['cri-tools'];
 
 function packages() { return json('packages.json', {}); }
 function installPackage(name, version) {
@@ -59,6 +69,8 @@ function installPackage(name, version) {
     saveJson('services.json', services);
   }
   if (name === 'kubelet') {
+    // Like the real package: it ships an empty manifests folder kept by a dotfile.
+    write('/etc/kubernetes/manifests/.kubelet-keep', '');
     const services = json('services.json', {});
     services.kubelet = { enabled: false, active: false };
     saveJson('services.json', services);
@@ -68,7 +80,8 @@ function installPackage(name, version) {
 function dnf(args) {
   if (args[0] !== 'install') fail(1, `fake dnf: unsupported ${args.join(' ')}`);
   const specs = args.slice(1).filter((a) => !a.startsWith('-'));
-  const disableExcludes = args.includes('--disableexcludes=kubernetes');
+  const lifted = (args.find((a) => a.startsWith('--disableexcludes=')) ?? '=').split('=')[1].split(',');
+  const disableExcludes = lifted.includes('kubernetes');
   for (const spec of specs) {
     const match = /^(kubelet|kubeadm|kubectl)-(\d+\.\d+\.\d+)$/.exec(spec);
     if (match) {
@@ -76,8 +89,14 @@ function dnf(args) {
       if (!/gpgcheck=1/.test(repo)) fail(1, `Error: Unable to find a match: ${spec}`);
       if (/exclude=.*kubelet/.test(repo) && !disableExcludes) fail(1, `Error: Unable to find a match: ${spec} (excluded)`);
       installPackage(match[1], match[2]);
+    } else if (KUBE_REPO_UNPINNED.includes(spec)) {
+      const repo = read('/etc/yum.repos.d/kubernetes.repo', '');
+      if (!repo) fail(1, `Error: Unable to find a match: ${spec}`);
+      if (new RegExp(`exclude=.*${spec}`).test(repo) && !disableExcludes) fail(1, `Error: Unable to find a match: ${spec} (excluded)`);
+      installPackage(spec, PACKAGE_VERSIONS.rpm[spec]);
     } else if (spec === 'containerd.io') {
       if (!exists('/etc/yum.repos.d/docker-ce.repo')) fail(1, 'Error: Unable to find a match: containerd.io');
+      if (/exclude=.*containerd\.io/.test(read('/etc/yum.repos.d/docker-ce.repo', '')) && !lifted.includes('docker-ce-stable')) fail(1, 'Error: Unable to find a match: containerd.io (excluded)');
       installPackage(spec, PACKAGE_VERSIONS.rpm[spec]);
     } else fail(1, `Error: Unable to find a match: ${spec}`);
   }
@@ -92,17 +111,23 @@ function rpm(args) {
 }
 
 function aptGet(args) {
-  const command = args.find((a) => !a.startsWith('-'));
+  // `-o Name=value` options come first; the command is the first other word.
+  const words = args.filter((a, i) => !a.startsWith('-') && args[i - 1] !== '-o');
+  const command = words[0];
   if (command === 'update') {
     const source = read('/etc/apt/sources.list.d/kubernetes.list');
     if (source && !exists('/etc/apt/keyrings/kubernetes-apt-keyring.asc')) fail(100, 'E: The repository is not signed.');
-    saveJson('apt-updated.json', { at: Date.now(), kubernetes: Boolean(source) });
+    saveJson('apt-updated.json', { at: Date.now(), kubernetes: Boolean(source), docker: exists('/etc/apt/sources.list.d/docker.list') });
     return 'Reading package lists... Done\n';
   }
   if (command !== 'install') fail(100, `fake apt-get: unsupported ${args.join(' ')}`);
+  // Failure injection: another apt (unattended-upgrades on a fresh Ubuntu) holds the dpkg lock for a while.
+  if (exists('.fake/dpkg-lock') && !args.some((a) => a.startsWith('DPkg::Lock::Timeout='))) {
+    fail(100, 'E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1234 (unattended-upgr)\nE: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is another process using it?');
+  }
   const held = json('holds.json', []);
   const allowHeld = args.includes('--allow-change-held-packages');
-  for (const spec of args.slice(args.indexOf('install') + 1).filter((a) => !a.startsWith('-'))) {
+  for (const spec of words.slice(1)) {
     const [name, wanted] = spec.split('=');
     if (['kubelet', 'kubeadm', 'kubectl'].includes(name)) {
       if (!json('apt-updated.json', {}).kubernetes) fail(100, `E: Unable to locate package ${name}`);
@@ -112,6 +137,8 @@ function aptGet(args) {
       installPackage(name, `${version[1]}-1.1`);
     } else if (PACKAGE_VERSIONS.deb[name]) {
       if (!exists('.fake/apt-updated.json')) fail(100, `E: Unable to locate package ${name}`);
+      if (KUBE_REPO_UNPINNED.includes(name) && !json('apt-updated.json', {}).kubernetes) fail(100, `E: Unable to locate package ${name}`);
+      if (name === 'containerd.io' && !json('apt-updated.json', {}).docker) fail(100, `E: Unable to locate package ${name}`);
       installPackage(name, PACKAGE_VERSIONS.deb[name]);
     } else fail(100, `E: Unable to locate package ${name}`);
   }
@@ -265,7 +292,7 @@ function kubeadm(args) {
     write('/etc/kubernetes/kubelet.conf', 'apiVersion: v1\nkind: Config\n', 0o600);
     write('/etc/kubernetes/manifests/kube-apiserver.yaml', 'kind: Pod\n');
     saveJson('kubeadm-init.json', docs);
-    registerNode(docs[0].nodeRegistration);
+    registerNode(docs[0].nodeRegistration, true);
     const token = createToken('24h');
     const hash = caHash(ca);
     return `Your Kubernetes control-plane has initialized successfully!\n\nkubeadm join ${docs[0].localAPIEndpoint.advertiseAddress}:6443 --token ${token} \\\n\t--discovery-token-ca-cert-hash ${hash}\n`;
@@ -288,7 +315,7 @@ function kubeadm(args) {
     write('/etc/kubernetes/kubelet.conf', 'apiVersion: v1\nkind: Config\n', 0o600);
     write('/etc/kubernetes/pki/ca.crt', fs.readFileSync(clusterFile('ca.crt'), 'utf8'));
     saveJson('kubeadm-join.json', config);
-    registerNode(config.nodeRegistration);
+    registerNode(config.nodeRegistration, false);
     return 'This node has joined the cluster\n';
   }
   if (args[0] === 'reset') {
@@ -298,14 +325,25 @@ function kubeadm(args) {
   fail(1, `fake kubeadm: unsupported ${args.join(' ')}`);
 }
 
-/** The cluster now has this node (its Node object, and its kubelet/kube-proxy answering on its address). */
-function registerNode(registration) {
+/**
+ * The cluster now has this node (its Node object, and its kubelet/kube-proxy answering on its address).
+ * As kubeadm v1beta4 does, a control plane whose nodeRegistration.taints is unset gets the control-plane taint.
+ */
+function registerNode(registration, controlPlane) {
   const address = registration.kubeletExtraArgs.find((a) => a.name === 'node-ip').value;
+  const taints = registration.taints ?? (controlPlane ? ['node-role.kubernetes.io/control-plane:NoSchedule'] : []);
   fs.mkdirSync(clusterFile('nodes'), { recursive: true });
   fs.writeFileSync(clusterFile(`nodes/${registration.name}`), address);
+  fs.writeFileSync(clusterFile(`taints-${registration.name}.json`), JSON.stringify(taints));
 }
 function nodeAddresses() {
   try { return fs.readdirSync(clusterFile('nodes')).map((n) => fs.readFileSync(clusterFile(`nodes/${n}`), 'utf8')); } catch { return []; }
+}
+/** Whether some node takes ordinary pods (no taint): without one, nothing but the DaemonSets that tolerate everything ever runs. */
+function schedulable() {
+  try {
+    return fs.readdirSync(clusterFile('nodes')).some((n) => JSON.parse(fs.readFileSync(clusterFile(`taints-${n}.json`), 'utf8')).length === 0);
+  } catch { return false; }
 }
 
 function createToken(ttl) {
@@ -378,11 +416,15 @@ function kubectl(args) {
     const [kind, name] = args[args.indexOf('status') + 1].split('/');
     const kinds = { daemonset: 'DaemonSet', deployment: 'Deployment' };
     if (!has(kinds[kind], name)) fail(1, `Error from server (NotFound): ${kind}s.apps "${name}" not found`);
+    // Pods that tolerate no taint stay Pending on tainted nodes: a Deployment's rollout never finishes there,
+    // while a DaemonSet that fits no node wants no pod and is rolled out at once.
+    if (kind === 'deployment' && !schedulable()) fail(1, 'error: timed out waiting for the condition');
     kubectlLog(`waited rollout ${name}`);
     return `${kind} "${name}" successfully rolled out\n`;
   }
   if (args[0] === 'wait' && line.includes('caBundle')) {
-    if (!has('ValidatingWebhookConfiguration', 'ingress-nginx-admission') || !waited('rollout ingress-nginx-controller')) fail(1, 'error: timed out waiting for the condition');
+    // The admission Jobs fill in the CA: they need a node that takes ordinary pods.
+    if (!has('ValidatingWebhookConfiguration', 'ingress-nginx-admission') || !waited('rollout ingress-nginx-controller') || !schedulable()) fail(1, 'error: timed out waiting for the condition');
     kubectlLog('waited webhook-ca');
     return 'validatingwebhookconfiguration.admissionregistration.k8s.io/ingress-nginx-admission condition met\n';
   }
@@ -458,6 +500,15 @@ const COMMANDS = {
   'ip6tables-save': () => read('.fake/ip6tables', ''),
   'ip6tables-restore': () => { write('.fake/ip6tables', fs.readFileSync(0, 'utf8')); return ''; },
   ipvsadm: () => fail(127, 'ipvsadm: command not found'),
+  containerd: (args) => {
+    const installed = Object.keys(CONTAINERD_VERSION).find((name) => packages()[name]);
+    if (!installed) fail(127, 'containerd: command not found');
+    if (args[0] !== '--version') fail(1, `fake containerd: unsupported ${args.join(' ')}`);
+    return `${CONTAINERD_VERSION[installed]}\n`;
+  },
+  dpkg: (args) => (args[0] === '--print-architecture' ? 'amd64\n' : fail(1, `fake dpkg: unsupported ${args.join(' ')}`)),
+  // SELinux: records which files got their default label back (the real one needs policycoreutils).
+  restorecon: (args) => { const done = json('restorecon.json', []); done.push(...args.filter((a) => !a.startsWith('-'))); saveJson('restorecon.json', done); return ''; },
 };
 
 function main() {

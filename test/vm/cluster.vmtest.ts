@@ -68,6 +68,8 @@ if (missing.length) {
     });
     doc.setIn(['kubernetes', 'version'], VERSION);
     doc.setIn(['images', 'mirror'], MIRROR);
+    // Docker's repository is out of the VMs' reach: Debian's own containerd (1.6).
+    doc.setIn(['packages', 'containerd'], 'distro');
     doc.setIn(['packages', 'kubernetes'], `http://${REPO_HOST}/core:/stable:`);
     doc.setIn(['tomcat6', 'host'], INGRESS_HOST);
     return doc.toString();
@@ -192,17 +194,20 @@ if (missing.length) {
     }
   });
 
-  test('every node: containerd active with SystemdCgroup and the mirror\'s sandbox image; kube packages pinned and held; kubelet enabled', () => {
+  test('every node: containerd active with SystemdCgroup, kubeadm\'s sandbox image and the mirror for registry.k8s.io; kube packages pinned and held; kubelet enabled', () => {
     for (const node of vms) {
       expect(node.sh('systemctl is-active containerd').trim()).toBe('active');
       const dump = node.sh('containerd config dump');
       expect(dump).toMatch(/SystemdCgroup = true/);
-      // The stand-in kubeadm names its own pause tag: prep asked it, and used the mirror.
-      expect(dump).toContain(`sandbox_image = "${MIRROR}/pause:3.10.1-standin"`);
+      // The stand-in kubeadm names its own pause tag: prep asked it. Images keep their upstream names;
+      // containerd is told to pull registry.k8s.io's through the mirror.
+      expect(dump).toContain('sandbox_image = "registry.k8s.io/pause:3.10.1-standin"');
+      expect(dump).toContain('config_path = "/etc/containerd/certs.d"');
+      expect(node.sh('cat /etc/containerd/certs.d/registry.k8s.io/hosts.toml')).toContain(`[host."https://${MIRROR.replace('/', '/v2/')}"]`);
       // The repository also holds the next patch release: the install pinned the configured version ...
       expect(repo.versions).toEqual([VERSION, expect.not.stringMatching(VERSION)]);
       expect(node.sh("dpkg-query -W -f='${Package} ${Version}\\n' kubelet kubeadm kubectl")).toBe(`kubeadm ${VERSION}-1.1\nkubectl ${VERSION}-1.1\nkubelet ${VERSION}-1.1\n`);
-      expect(node.sh('apt-mark showhold').split('\n').filter(Boolean).sort()).toEqual(['kubeadm', 'kubectl', 'kubelet']);
+      expect(node.sh('apt-mark showhold').split('\n').filter(Boolean).sort()).toEqual(['containerd', 'cri-tools', 'kubeadm', 'kubectl', 'kubelet']);
       // ... and the hold keeps an upgrade to that release from moving them.
       const upgrade = node.sh('apt-get -s upgrade');
       expect(upgrade).toMatch(/The following packages have been kept back:\n +kubeadm kubectl kubelet\n/);
