@@ -1,8 +1,8 @@
 /**
  * Builds one Kubernetes release from the Go module proxy, as upstream's
  * release build does (static, -trimpath, its build tags, its version
- * stamping), plus the etcd that kubeadm pins for it and the crictl and CNI
- * plugins of the release's build/dependencies.yaml.
+ * stamping), plus the etcd that kubeadm pins for it, the crictl and CNI
+ * plugins of the release's build/dependencies.yaml, and a containerd 2.
  *
  * k8s.io/kubernetes publishes its go.mod with `k8s.io/<staging> v0.0.0`
  * requirements that only resolve inside its own repository; the build
@@ -17,7 +17,13 @@ import { UserError } from '../../config/errors';
 import { type BuildRecord, CNI_PLUGINS, KUBERNETES_BINARIES } from './cache';
 
 /** Bump when the way of building changes: older builds are then rebuilt. */
-export const RECIPE = 'kube-build/1: CGO_ENABLED=0 -trimpath -tags selinux,notest,grpcnotrace -s -w; version stamped as upstream';
+export const RECIPE = 'kube-build/2: CGO_ENABLED=0 -trimpath -tags selinux,notest,grpcnotrace -s -w; version stamped as upstream; containerd';
+
+/**
+ * The containerd the tests read prep's config files with: the newest patch of
+ * the 2.2 branch, which Docker's containerd.io packages by default.
+ */
+export const CONTAINERD_VERSION = '2.2.9';
 
 /** Upstream's release build tags (hack/lib/golang.sh). */
 const TAGS = 'selinux,notest,grpcnotrace';
@@ -163,7 +169,13 @@ export function buildKubernetes({ version, dir, log }: BuildOptions): BuildRecor
     ...CNI_PLUGINS.map((p) => `github.com/containernetworking/plugins/plugins/${p}@v${cni}`)], { env: { GOBIN: cniBin } });
   log(`CNI plugins v${cni}: ${CNI_PLUGINS.length} built in ${seconds(step)} s`);
 
-  const record: BuildRecord = { recipe: RECIPE, kubernetes: version, etcd, crictl, cni, builtAt: new Date().toISOString(), seconds: seconds(started) };
+  step = Date.now();
+  // Static, without the snapshotters that need cgo (btrfs, devmapper, zfs).
+  go(['install', '-trimpath', '-tags', 'no_btrfs no_devmapper no_zfs', '-ldflags', `-X github.com/containerd/containerd/v2/version.Version=${CONTAINERD_VERSION} -s -w`,
+    `github.com/containerd/containerd/v2/cmd/containerd@v${CONTAINERD_VERSION}`], { env: { GOBIN: bin } });
+  log(`containerd v${CONTAINERD_VERSION}: built in ${seconds(step)} s`);
+
+  const record: BuildRecord = { recipe: RECIPE, kubernetes: version, etcd, crictl, cni, containerd: CONTAINERD_VERSION, builtAt: new Date().toISOString(), seconds: seconds(started) };
   writeFileSync(path.join(dir, 'build.json'), `${JSON.stringify(record, null, 2)}\n`);
   return record;
 }

@@ -3,7 +3,7 @@
  * version, outside the repository:
  *
  *   $KUBE_BUILD_CACHE, else $XDG_CACHE_HOME/kube-hosts/kubernetes, else ~/.cache/kube-hosts/kubernetes
- *     v1.35.1/bin/       kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy etcd crictl
+ *     v1.35.1/bin/       kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy etcd crictl containerd
  *     v1.35.1/cni/bin/   the CNI plugins
  *     v1.35.1/src/       the build modules (go.mod, go.sum) it was built from
  *     v1.35.1/build.json what was built, from which versions; written last, so a folder without it is unfinished
@@ -15,7 +15,7 @@ import * as path from 'node:path';
 export const CACHE_ENV = 'KUBE_BUILD_CACHE';
 
 export const KUBERNETES_BINARIES = ['kubeadm', 'kubelet', 'kubectl', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'] as const;
-export const OTHER_BINARIES = ['etcd', 'crictl'] as const;
+export const OTHER_BINARIES = ['etcd', 'crictl', 'containerd'] as const;
 /** The plugins of the kubernetes-cni package: plugins/{main,ipam,meta}/* of containernetworking/plugins, Linux only. */
 export const CNI_PLUGINS = [
   'main/bridge', 'main/dummy', 'main/host-device', 'main/ipvlan', 'main/loopback', 'main/macvlan', 'main/ptp', 'main/tap', 'main/vlan',
@@ -31,6 +31,7 @@ export interface BuildRecord {
   etcd: string;
   crictl: string;
   cni: string;
+  containerd: string;
   builtAt: string;
   seconds: number;
 }

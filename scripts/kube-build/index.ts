@@ -16,7 +16,7 @@ import { CACHE_ENV, readBuild, versionDir } from './cache';
 const HELP = `Usage: npm run kube:build [-- --config FILE]
 
 Builds (or reuses) kubeadm, kubelet, kubectl, kube-apiserver, kube-controller-manager,
-kube-scheduler, kube-proxy, etcd, crictl and the CNI plugins for kubernetes.version
+kube-scheduler, kube-proxy, etcd, crictl, the CNI plugins and containerd for kubernetes.version
 of the cluster config, from the Go module proxy, with the machine's Go.
 The last line printed is the folder they are in.
   --config FILE  cluster config (default: $CLUSTER_CONFIG, else cluster.yaml)
@@ -32,7 +32,7 @@ void runCommand(() => {
   const dir = versionDir(version);
   const built = readBuild(version);
   if (built && built.recipe === RECIPE) {
-    console.log(`Kubernetes v${version} already built (${built.builtAt}, in ${built.seconds} s): etcd v${built.etcd}, crictl v${built.crictl}, CNI plugins v${built.cni}`);
+    console.log(`Kubernetes v${version} already built (${built.builtAt}, in ${built.seconds} s): etcd v${built.etcd}, crictl v${built.crictl}, CNI plugins v${built.cni}, containerd v${built.containerd}`);
   } else {
     mkdirSync(dir, { recursive: true });
     const record = buildKubernetes({ version, dir, log: (line) => console.log(line) });
