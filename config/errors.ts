@@ -4,7 +4,8 @@
  * bug and keeps its stack.
  */
 export class UserError extends Error {
-  constructor(readonly problems: string[]) {
+  /** `exitCode`: 1 for a problem to fix; 2 for a refusal to go on without the user's say-so. */
+  constructor(readonly problems: string[], readonly exitCode = 1) {
     super(problems.join('\n'));
     this.name = 'UserError';
   }

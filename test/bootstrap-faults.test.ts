@@ -3,10 +3,13 @@
  * when things go wrong: each fault is reported before or without harm, and
  * a re-run converges.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { synthesize } from '../charts/app';
 import { bootstrap, makeCluster, mutating, trees } from './fakehost/cluster';
+import { configWith, ROOT } from './helpers';
 import { sshdForTests } from './fakehost/sshd';
 
 const sshd = sshdForTests('bootstrap faults over SSH');
@@ -61,6 +64,27 @@ if (sshd) {
       expect(bootstrap(cluster, sshd).code).toBe(0);
     });
 
+    test('a dist/ of another config lies in the folder: the run applies its own config\'s manifests', () => {
+      const cluster = makeCluster(sshd);
+      synthesize(configWith({ network: { podCidr: '172.20.0.0/16' } }), path.join(cluster.dir, 'dist'));
+      const result = bootstrap(cluster, sshd);
+      expect(result.code).toBe(0);
+      const applied = JSON.parse(readFileSync(path.join(cluster.nodes['k8s-node1'].cluster, 'applied.json'), 'utf8'));
+      const flannel = JSON.parse(applied['ConfigMap/kube-flannel/kube-flannel-cfg']);
+      expect(JSON.parse(flannel.data['net-conf.json']).Network).toBe('10.244.0.0/16');
+    });
+
+    test('tomcat6.replicas: 0 finishes, saying the HTTP checks are skipped (nothing could answer)', () => {
+      const cluster = makeCluster(sshd);
+      writeFileSync(cluster.config, `${readFileSync(cluster.config, 'utf8')}tomcat6:\n  replicas: 0\n`);
+      const result = bootstrap(cluster, sshd);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/k8s-node1 +verify done: tomcat6\.replicas is 0: no pod answers, so the HTTP checks are skipped/);
+      expect(result.stdout).toContain('    checks: tomcat6.replicas is 0: no pod answers, so the HTTP checks are skipped');
+      expect(existsSync(path.join(cluster.nodes['k8s-node1'].cluster, 'curl.log'))).toBe(false);
+    });
+
     test('a token that expired between minting and joining: a fresh one is minted', () => {
       const cluster = makeCluster(sshd);
       // Prep and init first: with its workers still out, the tainted control plane runs no ordinary pod, so the
@@ -76,6 +100,43 @@ if (sshd) {
       expect(readFileSync(path.join(cluster.logs, 'k8s-node2.log'), 'utf8')).toMatch(/the join token was no longer valid; minting a fresh one/);
       const creates = cluster.nodes['k8s-node1'].commands().filter((c) => c.slice(0, 3).join(' ') === 'kubeadm token create');
       expect(creates).toHaveLength(2);
+    });
+
+    test('Ctrl-C: the SSH connections closed, the logs named, a failing exit code; a re-run continues', async () => {
+      const cluster = makeCluster(sshd);
+      // Its own temporary folder (short: the SSH control sockets live there), which must be empty afterwards.
+      const tmp = mkdtempSync('/tmp/kh-');
+      const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--config', cluster.config, '--ssh-config', sshd.sshConfig, '--log-dir', cluster.logs], {
+        cwd: cluster.dir, env: { ...process.env, TMPDIR: tmp, KUBE_HOSTS_SANDBOX: path.join(cluster.dir, 'nodes'), BOOTSTRAP_RETRY_DELAY_MS: '10', INIT_CWD: cluster.dir },
+      });
+      let output = '';
+      let stderr = '';
+      child.stderr.on('data', (chunk) => { stderr += chunk; });
+      child.stdout.on('data', (chunk) => {
+        output += chunk;
+        if (/k8s-node2 +prep started/.test(output) && !child.killed) child.kill('SIGINT');
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (exitCode) => resolve(exitCode)));
+      expect({ code, stderr }).toEqual({ code: 130, stderr: '' });
+      expect(output).toContain(`interrupted (SIGINT): what ran on the nodes at that moment may have stopped halfway; run scripts/bootstrap.mjs again to continue; logs: ${cluster.logs}/`);
+      expect(readFileSync(path.join(cluster.logs, 'bootstrap.log'), 'utf8')).toContain('interrupted (SIGINT)');
+      expect(readdirSync(tmp).filter((f) => f.startsWith('kube-ssh-'))).toEqual([]);
+      expect(spawnSync('pgrep', ['-f', tmp]).status).toBe(1); // no ssh process of that run is left
+      rmSync(tmp, { recursive: true, force: true });
+      expect(bootstrap(cluster, sshd).code).toBe(0);
+    }, 240_000);
+
+    test('a long TMPDIR (as macOS gives): the SSH control sockets still fit', () => {
+      const cluster = makeCluster(sshd);
+      const deep = path.join(mkdtempSync(path.join(tmpdir(), 'a-rather-long-temporary-folder-')), 'and-deeper-still');
+      mkdirSync(deep);
+      const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--config', cluster.config, '--ssh-config', sshd.sshConfig, '--log-dir', cluster.logs], {
+        cwd: cluster.dir, encoding: 'utf8', timeout: 240_000,
+        env: { ...process.env, TMPDIR: deep, KUBE_HOSTS_SANDBOX: path.join(cluster.dir, 'nodes'), BOOTSTRAP_RETRY_DELAY_MS: '10', INIT_CWD: cluster.dir },
+      });
+      expect(deep.length).toBeGreaterThan(40);
+      expect(result.stderr).toBe('');
+      expect(result.status).toBe(0);
     });
 
     test('a duplicate product_uuid: refused before any change on any node', () => {

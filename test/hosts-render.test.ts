@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { UserError } from '../config/errors';
 import { mirrorHost } from '../config/images';
 import { redact } from '../hosts/engine/redact';
+import { controlParent } from '../hosts/engine/ssh';
 import { NodeRun } from '../hosts/engine/steps';
 import { parseAddresses, parseListeningPorts, preflightProblems, type NodeFacts } from '../hosts/node/facts';
 import {
@@ -275,10 +276,18 @@ describe('a secret file in a dry-run plan', () => {
   });
 });
 
+describe('SSH control sockets', () => {
+  test('go under TMPDIR when a socket path fits there, else under /tmp', () => {
+    expect(controlParent('/tmp')).toBe('/tmp');
+    expect(controlParent('/tmp/kh-test-AbC123')).toBe('/tmp/kh-test-AbC123');
+    expect(controlParent('/var/folders/7x/zmpr0bcn6t3bnb1bdd0pt5kc0000gn/T')).toBe('/tmp');
+  });
+});
+
 describe('facts and preflight', () => {
   const facts: NodeFacts = {
     os: 'Rocky Linux 9.5', family: 'el9', release: parseOsRelease('ID="rocky"\nVERSION_ID="9.5"\n'), uid: 0, cpus: 2, memoryMb: 3900, cgroupV2: true, hostname: 'x',
-    macs: ['52:54:00:00:00:01'], addresses: ['192.168.83.133'], listeningPorts: [22],
+    macs: ['52:54:00:00:00:01'], addresses: ['192.168.83.133'], listeningPorts: [22], kubernetes: {},
   };
 
   test('parsers read ip and ss output', () => {

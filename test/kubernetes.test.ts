@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
-import { synthesize, stageFile } from '../charts/app';
+import { renderManifests, stageFile, synthesize } from '../charts/app';
 import { controlPlaneImageRepository } from '../config/images';
 import { controlPlane, workers } from '../config/nodes';
 import type { ClusterConfig } from '../config/schema';
@@ -226,7 +226,7 @@ if (!kube) {
             cp.mustKubectl(['patch', 'node', node.name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'stands for a kubelet', lastHeartbeatTime: new Date().toISOString(), lastTransitionTime: new Date().toISOString() }] } })]);
           }
           const run = new NodeRun('k8s-node1', new LocalHost(cp.dir, { ...process.env, PATH: `${cp.shimBin}:${process.env.PATH}` }), 'apply', { line: (l) => lines.push(l), detail: (l) => lines.push(l) });
-          const options = { distDir: dist(config), retryDelayMs: 500, waitTimeout: '5s' };
+          const options = { manifests: renderManifests(config), retryDelayMs: 500, waitTimeout: '5s' };
           const names = config.nodes.map((n) => n.name);
           failure = await applyStages(run, config, names, options).catch((error: unknown) => error);
           lines.push('--- second run');

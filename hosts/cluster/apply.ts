@@ -1,16 +1,16 @@
 /**
- * dist/ onto the cluster, stage by stage, each stage waited for before the
- * next. Everything runs on the control-plane node with the admin kubeconfig.
+ * The manifests onto the cluster, stage by stage, each stage waited for
+ * before the next. They are rendered from the very cluster config the run
+ * uses (never read from a dist/ that another config may have written).
+ * Everything runs on the control-plane node with the admin kubeconfig.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import * as path from 'node:path';
 import { parse } from 'yaml';
-import { stageFile, STAGES, type Stage, synthesize } from '../../charts/app';
+import type { Manifest, Stage } from '../../charts/app';
 import { INGRESS_CONTROLLER_NAME, INGRESS_NGINX_NAMESPACE } from '../../charts/ingress-nginx';
 import { TOMCAT6_NAME } from '../../charts/tomcat6';
 import type { ClusterConfig } from '../../config/schema';
 import { retry } from '../engine/retry';
-import { type Mode, type NodeRun, StepFailed } from '../engine/steps';
+import { type NodeRun, StepFailed } from '../engine/steps';
 import { ADMIN_CONF } from '../node/kubeadm';
 
 /** kubectl with the cluster's admin kubeconfig, as root on the control plane. */
@@ -43,7 +43,8 @@ export function stageWaits(config: ClusterConfig, stage: Stage, nodes: string[],
 }
 
 export interface ApplyOptions {
-  distDir: string;
+  /** The manifests of each stage, rendered from the cluster config this run uses. */
+  manifests: Manifest[];
   /** Pause between retries (an apply the admission webhook turned away, a check that did not answer yet). */
   retryDelayMs: number;
   /** How long each wait may take. @default WAIT_TIMEOUT */
@@ -72,17 +73,16 @@ export function withoutJobs(manifest: string): string {
 /** Applies each stage and waits for it; returns what changed, stage by stage. */
 export async function applyStages(run: NodeRun, config: ClusterConfig, nodes: string[], options: ApplyOptions): Promise<string[]> {
   const changes: string[] = [];
-  for (const stage of STAGES) {
+  for (const { stage, file, yaml } of options.manifests) {
     run.stepTitle = `apply ${stage}`;
-    const file = path.join(options.distDir, stageFile(stage));
-    let manifest = run.planning ? '' : readFileSync(file, 'utf8');
+    let manifest = yaml;
     if (stage === 'ingress-nginx') {
       const certificate = await run.query(kubectl('-n', INGRESS_NGINX_NAMESPACE, 'get', 'secret', 'ingress-nginx-admission', '-o', 'name'));
       if (certificate.code === 0 && !run.planning) manifest = withoutJobs(manifest);
     }
     if (run.planning) {
       const note = stage === 'ingress-nginx' ? ' (without its admission Jobs once their Secret exists)' : '';
-      run.out.line(`  # input of the next command: ${path.relative(process.cwd(), file)}${note}`);
+      run.out.line(`  # input of the next command: ${file}, rendered from the cluster config${note}`);
     }
     const output = await apply(run, manifest, options.retryDelayMs);
     const changed = output.split('\n').filter((l) => / (created|configured)$/.test(l.trim())).length;
@@ -90,21 +90,4 @@ export async function applyStages(run: NodeRun, config: ClusterConfig, nodes: st
     for (const wait of stageWaits(config, stage, nodes, options.waitTimeout)) await run.query(wait, { mustSucceed: true });
   }
   return changes;
-}
-
-/** dist/ is used as it is unless it is missing or older than the cluster config; then it is synthesized first. */
-export function distIsCurrent(distDir: string, configFile: string): boolean {
-  if (!STAGES.every((stage) => existsSync(path.join(distDir, stageFile(stage))))) return false;
-  const oldest = Math.min(...STAGES.map((stage) => statSync(path.join(distDir, stageFile(stage))).mtimeMs));
-  return oldest >= statSync(configFile).mtimeMs;
-}
-
-export function ensureDist(config: ClusterConfig, distDir: string, configFile: string, progress: (line: string) => void, mode: Mode): void {
-  if (distIsCurrent(distDir, configFile)) return;
-  if (mode === 'plan') {
-    progress(`    dist/ is missing or older than ${path.basename(configFile)}: the run synthesizes it first (npm run synth)`);
-    return;
-  }
-  synthesize(config, distDir);
-  progress(`    synthesized ${distDir} from ${path.basename(configFile)}`);
 }

@@ -1,17 +1,17 @@
 /** scripts/bootstrap.mjs: flags, logs, connect, the phase list (phases.ts), the summary and the exit code. */
-import { appendFileSync, mkdirSync, statSync } from 'node:fs';
+import { appendFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { DEFAULT_OUTDIR } from '../../charts/app';
+import { createInterface } from 'node:readline/promises';
+import { renderManifests } from '../../charts/app';
 import { UserError } from '../../config/errors';
 import { loadClusterConfig, resolveConfigPath } from '../../config/load';
-import { nodeByName } from '../../config/nodes';
+import { controlPlane, nodeByName, workers } from '../../config/nodes';
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import { parseCommandLine, runCommand } from '../engine/command-line';
 import { redact } from '../engine/redact';
 import { SshHost } from '../engine/ssh';
 import { consoleOutput, type Output } from '../engine/steps';
 import { compactTimestamp } from '../engine/time';
-import { ensureDist } from './apply';
 import { connect } from './connect';
 import { ClusterRun } from './manager';
 import { BOOTSTRAP, RESET } from './phases';
@@ -22,15 +22,18 @@ export const HELP = `Usage: scripts/bootstrap.mjs [reset] [options]
 Takes the nodes of cluster.yaml from bare machines to a working Ingress:
 connect (this machine locally, the others over SSH), read and check every
 node's facts, prepare all nodes, kubeadm init the control plane, join the
-workers, apply dist/ stage by stage, and check that tomcat6 answers. Nothing
-changes anywhere until every node is reachable and fit. Run it again at any
-time: finished work is skipped. Exit code 0 only when the final check passed.
+workers, apply the manifests of this config stage by stage, and check that
+tomcat6 answers. Nothing changes anywhere until every node is reachable and
+fit. Run it again at any time: finished work is skipped. Exit code 0 only
+when the final check passed.
 
-  reset              take the cluster down instead, workers first
+  reset              take the cluster down instead, workers first; asks first
+    --yes            ... without asking (needed where there is no terminal to ask on)
     --undo-prep      ... and undo the node preparation too
   --config FILE      cluster config (default: $CLUSTER_CONFIG, else ./cluster.yaml)
   --dry-run          print the plan for every node; needs no root, no network, no SSH
-  --only NODE[,NODE] prep and join only these nodes (e.g. a worker added later)
+  --only NODE[,NODE] prep and join only these nodes (e.g. a worker added later); with reset,
+                     take only these workers out (drained first, their Node objects deleted)
   --concurrency N    nodes worked on at once (default 10)
   --ssh-config FILE  ssh_config to use instead of ~/.ssh/config
   --log-dir DIR      where the per-node logs go (default: logs/<time>/)
@@ -46,8 +49,29 @@ const FLAGS = {
   'log-dir': { type: 'string' },
   verbose: { type: 'boolean' },
   'undo-prep': { type: 'boolean' },
+  yes: { type: 'boolean' },
   help: { type: 'boolean' },
 } as const;
+
+/**
+ * reset deletes the cluster's state on every node it touches: go on only on
+ * --yes, or when the user types `yes` on a terminal; with neither, refuse
+ * (exit code 2) before anything is touched.
+ */
+async function confirmReset(names: string[], undoPrep: boolean, yes: boolean): Promise<void> {
+  if (yes) return;
+  const what = `reset runs kubeadm reset --force on ${names.join(', ')}${undoPrep ? ' and undoes their preparation' : ''}: what Kubernetes kept there is deleted`;
+  if (!process.stdin.isTTY || !process.stdout.isTTY) {
+    throw new UserError([`${what}; there is no terminal to ask on, so pass --yes to go on`], 2);
+  }
+  const prompt = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    const answer = await prompt.question(`${what}.\nType yes to go on: `);
+    if (answer.trim() !== 'yes') throw new UserError([`reset not confirmed (answer: ${JSON.stringify(answer.trim())}); nothing was touched`], 2);
+  } finally {
+    prompt.close();
+  }
+}
 
 function parseOnly(config: ClusterConfig, only: string | undefined): string[] | undefined {
   if (only === undefined) return undefined;
@@ -88,9 +112,15 @@ export async function runBootstrap(argv: string[] = process.argv.slice(2), env: 
     const configFile = resolveConfigPath(flags.config, env);
     const config = loadClusterConfig(configFile);
     const only = parseOnly(config, flags.only);
+    const cp = controlPlane(config);
+    if (resetting && only && only.includes(cp.name) && only.length < config.nodes.length) {
+      throw new UserError([`reset --only ${flags.only}: the control-plane node ${cp.name} goes only with the whole cluster; reset the workers alone (--only ${workers(config).map((n) => n.name).join(',')}) or everything (no --only)`]);
+    }
     const concurrency = parseConcurrency(flags.concurrency);
     const sshConfig = existingFile('--ssh-config', flags['ssh-config'], cwd);
     const planning = Boolean(flags['dry-run']);
+    if (resetting && !planning) await confirmReset(only ?? config.nodes.map((n) => n.name), Boolean(flags['undo-prep']), Boolean(flags.yes));
+    if (flags.yes && !resetting) throw new UserError(['--yes goes with reset: scripts/bootstrap.mjs reset --yes']);
     const now = new Date();
 
     const logDir = planning ? undefined : path.resolve(cwd, flags['log-dir'] ?? path.join('logs', compactTimestamp(now)));
@@ -116,20 +146,34 @@ export async function runBootstrap(argv: string[] = process.argv.slice(2), env: 
       };
     };
 
-    // dist/ of the directory the user runs in, as for npm run synth (the repository's root, normally).
-    const distDir = path.resolve(cwd, DEFAULT_OUTDIR);
-    if (!resetting) ensureDist(config, distDir, configFile, progress, planning ? 'plan' : 'apply');
+    // The manifests of this very config (not a dist/ another config may have written), with a copy beside the logs.
+    const manifests = resetting ? [] : renderManifests(config);
+    if (logDir && manifests.length) {
+      mkdirSync(path.join(logDir, 'manifests'), { recursive: true });
+      for (const manifest of manifests) writeFileSync(path.join(logDir, 'manifests', manifest.file), manifest.yaml);
+      progress(`    manifests rendered from ${path.relative(cwd, configFile) || configFile}; applied as ${path.join(logDir, 'manifests')}/`);
+    }
 
+    // Ctrl-C (or a TERM): close the SSH connections, say where the logs are, and leave with a failing code;
+    // every step checks before it changes anything, so a re-run continues where this one stopped.
+    const interrupted = (signal: NodeJS.Signals) => {
+      progress(`interrupted (${signal}): what ran on the nodes at that moment may have stopped halfway; run scripts/bootstrap.mjs again to continue${logDir ? `; logs: ${logDir}/` : ''}`);
+      void SshHost.closeAll().finally(() => process.exit(130));
+    };
+    process.once('SIGINT', interrupted);
+    process.once('SIGTERM', interrupted);
     const targets = await connect(config, { planning, env, sshConfig, progress, resetting, concurrency });
     const phases = resetting ? RESET : BOOTSTRAP;
     const cluster = new ClusterRun(config, targets, {
-      mode: planning ? 'plan' : 'apply', only, concurrency: planning ? 1 : concurrency, distDir, nodeOutput, progress,
+      mode: planning ? 'plan' : 'apply', only, concurrency: planning ? 1 : concurrency, manifests, nodeOutput, progress,
       undoPrep: Boolean(flags['undo-prep']), retryDelayMs: Number(env.BOOTSTRAP_RETRY_DELAY_MS ?? 5000),
     });
     const reports = () => [...cluster.reports.values()];
     try {
       await cluster.runPhases(phases);
     } finally {
+      process.off('SIGINT', interrupted);
+      process.off('SIGTERM', interrupted);
       await SshHost.closeAll();
       // Once past the facts, every run ends with the summary, also when a phase stopped it.
       if (cluster.finished.includes('facts')) for (const line of summary(config, phases, reports(), cluster.checks, logDir, planning)) progress(line);

@@ -5,6 +5,7 @@
  * marked and sits out the later phases; a phase that must not go on after a
  * failure stops the run there.
  */
+import type { Manifest } from '../../charts/app';
 import { UserError } from '../../config/errors';
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import type { Host } from '../engine/host';
@@ -37,7 +38,8 @@ export interface ClusterOptions {
   /** Nodes to prep and join, or reset (all when unset); the control plane is always reached. */
   only?: string[];
   concurrency: number;
-  distDir: string;
+  /** What the apply phase applies, stage by stage. */
+  manifests: Manifest[];
   /** reset: undo the node preparation too. */
   undoPrep?: boolean;
   /** Per-node output: the node's log file, and the terminal with --verbose or --dry-run. */

@@ -5,7 +5,8 @@
  * failure stops the run, and what it does on one node; manager.ts runs them.
  *
  *   bootstrap: facts (checked together) -> prep -> init -> join -> apply -> verify
- *   reset:     facts -> reset workers -> reset control plane
+ *   reset:     facts -> drain -> reset workers -> remove nodes -> reset control plane
+ *              (drain and remove nodes only for workers leaving a cluster that stays: reset --only)
  *
  * Nothing changes anywhere until every node is reachable and fit: facts only
  * reads, and refuses the whole run before prep.
@@ -23,10 +24,10 @@ import type { JoinDetails } from '../node/kubeadm';
 import { DEFAULT_TICKET_FILE } from '../node/kubeadm';
 import { prepSteps } from '../node/prep';
 import { resetSteps, undoPrepSteps } from '../node/reset';
-import { applyStages } from './apply';
+import { applyStages, kubectl, WAIT_TIMEOUT } from './apply';
 import { TOKEN_GONE } from './join-tokens';
 import type { ClusterRun, Phase } from './manager';
-import { verify } from './verify';
+import { checksSkipped, verify } from './verify';
 
 // ---- which nodes a phase works on ---------------------------------------------
 
@@ -139,8 +140,8 @@ const apply: Phase = {
   async run(cluster, cp) {
     // The control plane and the workers that joined (now or before): a node that never joined is not waited for.
     const inCluster = cluster.nodes.filter((n) => n.name === cp.name || cluster.report(n).state === 'joined').map((n) => n.name);
-    const { distDir, retryDelayMs = 5000 } = cluster.options;
-    const changes = await applyStages(cluster.nodeRun(cp), cluster.config, inCluster, { distDir, retryDelayMs });
+    const { manifests, retryDelayMs = 5000 } = cluster.options;
+    const changes = await applyStages(cluster.nodeRun(cp), cluster.config, inCluster, { manifests, retryDelayMs });
     return changes.length ? changes.join('; ') : `${STAGES.length} stages unchanged`;
   },
 };
@@ -152,7 +153,7 @@ const verifyPhase: Phase = {
   async run(cluster, cp) {
     const { verifyAttempts = 10, retryDelayMs = 5000 } = cluster.options;
     cluster.checks = await verify(cluster.nodeRun(cp), cluster.config, verifyAttempts, retryDelayMs);
-    return `${cluster.checks.filter((c) => c.ok).length}/${cluster.checks.length} answered HTTP 200`;
+    return checksSkipped(cluster.config) ?? `${cluster.checks.filter((c) => c.ok).length}/${cluster.checks.length} answered HTTP 200`;
   },
 };
 
@@ -163,6 +164,46 @@ async function resetNode(cluster: ClusterRun, node: ClusterNode): Promise<string
   if (cluster.options.undoPrep) changed += await run.runSteps('reset --undo-prep', undoPrepSteps(cluster.config, node, cluster.facts.get(node.name)!.family));
   return changedSteps(changed);
 }
+
+/** Workers taken out of a cluster that stays (reset --only): drained before, their Node objects deleted after. */
+const leavingWorkers = (cluster: ClusterRun) => (cluster.options.only ? selected(cluster).filter((n) => n.role === 'worker') : []);
+const ifWorkersLeave = (cluster: ClusterRun) => (leavingWorkers(cluster).length ? theControlPlane(cluster) : []);
+
+/** Their pods move to the other nodes first (as `kubectl drain` does for maintenance). */
+const drainWorkers: Phase = {
+  title: 'drain',
+  nodes: ifWorkersLeave,
+  onFailure: 'stop',
+  async run(cluster, cp) {
+    const run = cluster.nodeRun(cp);
+    const drained: string[] = [];
+    for (const worker of leavingWorkers(cluster)) {
+      run.stepTitle = `drain ${worker.name}`;
+      if ((await run.query(kubectl('get', 'node', worker.name, '-o', 'name'))).code !== 0) continue; // never joined
+      await run.run(kubectl('drain', worker.name, '--ignore-daemonsets', '--delete-emptydir-data', '--force', `--timeout=${WAIT_TIMEOUT}`));
+      drained.push(worker.name);
+    }
+    return drained.length ? `drained ${drained.join(', ')}` : 'nothing to drain';
+  },
+};
+
+/** No NotReady Node left behind for a machine that is gone. */
+const deleteWorkerNodes: Phase = {
+  title: 'remove nodes',
+  nodes: ifWorkersLeave,
+  onFailure: 'continue',
+  async run(cluster, cp) {
+    const run = cluster.nodeRun(cp);
+    const removed: string[] = [];
+    for (const worker of leavingWorkers(cluster)) {
+      run.stepTitle = `remove node ${worker.name}`;
+      if ((await run.query(kubectl('get', 'node', worker.name, '-o', 'name'))).code !== 0) continue;
+      await run.run(kubectl('delete', 'node', worker.name));
+      removed.push(worker.name);
+    }
+    return removed.length ? `Node object(s) deleted: ${removed.join(', ')}` : 'nothing to remove';
+  },
+};
 
 // Workers first, while the control plane still knows them; then the control plane.
 const resetWorkers: Phase = {
@@ -185,4 +226,4 @@ const resetControlPlane: Phase = {
 export const BOOTSTRAP: readonly Phase[] = [factsPhase(true), prep, init, join, apply, verifyPhase];
 
 /** the cluster taken down. */
-export const RESET: readonly Phase[] = [factsPhase(false), resetWorkers, resetControlPlane];
+export const RESET: readonly Phase[] = [factsPhase(false), drainWorkers, resetWorkers, deleteWorkerNodes, resetControlPlane];

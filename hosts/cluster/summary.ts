@@ -2,7 +2,7 @@
 import { workers } from '../../config/nodes';
 import type { ClusterConfig } from '../../config/schema';
 import type { NodeReport, Phase } from './manager';
-import type { Check } from './verify';
+import { type Check, checksSkipped } from './verify';
 
 export function summary(config: ClusterConfig, phases: readonly Phase[], reports: NodeReport[], checks: Check[], logDir: string | undefined, planning: boolean): string[] {
   if (planning) return ['==> summary', '    dry run: nothing was run, nothing was written; the checks run at the end of a real run'];
@@ -13,6 +13,8 @@ export function summary(config: ClusterConfig, phases: readonly Phase[], reports
     lines.push(`    ${r.node.name.padEnd(14)} ${r.node.role.padEnd(14)} ${(r.failed ? 'FAILED' : r.state).padEnd(14)} ${times}`);
     if (r.failed) lines.push(`      ${r.failed}`);
   }
+  const skipped = checksSkipped(config);
+  if (skipped && phases.some((p) => p.title === 'verify')) lines.push(`    checks: ${skipped}`);
   if (checks.length) {
     lines.push('    checks (from the control-plane node):');
     for (const c of checks) lines.push(`      ${c.ok ? 'ok  ' : 'FAIL'} ${c.what.padEnd(22)} ${c.url}${c.host ? ` (Host: ${c.host})` : ''} -> ${c.status ?? 'not run'}`);

@@ -7,14 +7,14 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UserError } from '../../config/errors';
 
-/** Runs a command's body; a UserError becomes its lines on stderr and exit code 1. */
+/** Runs a command's body; a UserError becomes its lines on stderr and its exit code (1, or 2 for a refusal). */
 export async function runCommand(body: () => unknown): Promise<void> {
   try {
     await body();
   } catch (error) {
     if (error instanceof UserError) {
       for (const problem of error.problems) console.error(problem);
-      process.exitCode = 1;
+      process.exitCode = error.exitCode;
       return;
     }
     throw error;

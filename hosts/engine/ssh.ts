@@ -25,6 +25,16 @@ export interface SshOptions {
   env?: Record<string, string>;
 }
 
+/**
+ * Where the folder of the control sockets goes. A socket's path must fit in
+ * 104 bytes (macOS; 108 on Linux), and ssh makes it the folder plus about 74
+ * characters (kube-ssh-XXXXXX/, a 40-character %C hash, a temporary suffix):
+ * a long TMPDIR (macOS gives /var/folders/..../T/) falls back to /tmp.
+ */
+export function controlParent(temporary = tmpdir()): string {
+  return temporary.length <= 30 ? temporary : '/tmp';
+}
+
 const FILE_MISSING = 44;
 /** ssh's own exit code: the connection failed, not the command. */
 const SSH_FAILED = 255;
@@ -49,7 +59,7 @@ export class SshHost implements Host {
   }
 
   private sshArgs(): string[] {
-    SshHost.controlDir ??= mkdtempSync(path.join(tmpdir(), 'kube-ssh-'));
+    SshHost.controlDir ??= mkdtempSync(path.join(controlParent(), 'kube-ssh-'));
     SshHost.opened.add(this);
     return [
       'ssh',

@@ -8,7 +8,7 @@ import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import type { NodeRun } from '../engine/steps';
 import { OS_ADAPTERS } from '../os/adapters';
 import { type OsFamily, osFamily, type OsRelease, parseOsRelease } from '../os/release';
-import { KUBELET_CONF } from './kubeadm';
+import { API_SERVER_MANIFEST, KUBELET_CONF } from './kubeadm';
 import { portsToBeUsed } from './ports';
 
 export interface NodeFacts {
@@ -24,6 +24,8 @@ export interface NodeFacts {
   macs: string[];
   addresses: string[];
   listeningPorts: number[];
+  /** The Kubernetes versions already on the node: installed packages, and the control plane it runs. */
+  kubernetes: { kubeadm?: string; kubelet?: string; controlPlane?: string };
 }
 
 export const MIN_CONTROL_PLANE = { cpus: 2, memoryMb: 1700 };
@@ -76,6 +78,12 @@ export async function gatherFacts(run: NodeRun, config: ClusterConfig, node: Clu
     macs: [...macs],
     addresses: parseAddresses((await run.query(['ip', '-o', '-4', 'addr', 'show'])).stdout),
     listeningPorts: parseListeningPorts((await run.query(['ss', '-Hltn'])).stdout),
+    kubernetes: {
+      // pkgs.k8s.io's deb versions carry a packaging suffix (1.35.1-1.1).
+      kubeadm: (await os.installedVersion(run, 'kubeadm'))?.replace(/-.*$/, ''),
+      kubelet: (await os.installedVersion(run, 'kubelet'))?.replace(/-.*$/, ''),
+      controlPlane: /\/kube-apiserver:v(\d+\.\d+\.\d+)\b/.exec((await run.read(API_SERVER_MANIFEST)) ?? '')?.[1],
+    },
   };
 }
 
@@ -114,11 +122,29 @@ export function preflightProblems(config: ClusterConfig, node: ClusterNode, fact
     if (facts.memoryMb < MIN_CONTROL_PLANE.memoryMb) problems.push(`${node.name}: a control-plane node needs at least ${MIN_CONTROL_PLANE.memoryMb} MB of memory; it has ${facts.memoryMb} MB`);
   }
   problems.push(...addressProblem(node, facts));
+  if (inCluster) problems.push(...versionProblem(config, node, facts));
   if (!inCluster) {
     const busy = portsToBeUsed(config, node).filter((port) => facts.listeningPorts.includes(port));
     if (busy.length) problems.push(`${node.name}: port(s) ${busy.join(', ')} already in use; stop what listens there (ss -ltnp) before setting up Kubernetes`);
   }
   return problems;
+}
+
+/**
+ * A node of a cluster that has another Kubernetes version than the config's:
+ * prep would install the new packages beside the old control plane, a
+ * silent skew. Changing versions is an upgrade (kubeadm upgrade), which
+ * this tool does not do yet: refused, with the two ways out. (A node in no
+ * cluster just gets the configured packages.)
+ */
+export function versionProblem(config: ClusterConfig, node: ClusterNode, facts: NodeFacts): string[] {
+  const wanted = config.kubernetes.version;
+  const found = Object.entries({ 'the control plane': facts.kubernetes.controlPlane, kubeadm: facts.kubernetes.kubeadm, kubelet: facts.kubernetes.kubelet })
+    .filter(([, version]) => version !== undefined && version !== wanted)
+    .map(([what, version]) => `${what} ${version}`);
+  if (!found.length) return [];
+  const had = facts.kubernetes.controlPlane ?? facts.kubernetes.kubelet ?? facts.kubernetes.kubeadm;
+  return [`${node.name}: has ${found.join(', ')}, but kubernetes.version is ${wanted}; changing the version of a cluster is an upgrade (kubeadm upgrade), which this tool does not do yet: set kubernetes.version back to ${had}, or take the cluster down first (scripts/bootstrap.mjs reset) and bootstrap it anew`];
 }
 
 /** Whether kubeadm has already made this node part of a cluster. */

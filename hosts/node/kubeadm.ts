@@ -19,6 +19,8 @@ export const INIT_CONFIG_FILE = '/etc/kubernetes/kubeadm-init.yaml';
 export const JOIN_CONFIG_FILE = '/etc/kubernetes/kubeadm-join.yaml';
 export const ADMIN_CONF = '/etc/kubernetes/admin.conf';
 export const KUBELET_CONF = '/etc/kubernetes/kubelet.conf';
+/** The API server's static pod: its image tag is the version the control plane runs. */
+export const API_SERVER_MANIFEST = '/etc/kubernetes/manifests/kube-apiserver.yaml';
 export const CA_CERT = '/etc/kubernetes/pki/ca.crt';
 export const ROOT_KUBECONFIG = '/root/.kube/config';
 export const DEFAULT_TICKET_FILE = '/root/kubeadm-join-ticket.yaml';

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { renderManifests } from '../../charts/app';
 import { clusterConfigSchema, type ClusterConfig, type ClusterNode } from '../../config/schema';
 import { ClusterRun, type Target } from '../../hosts/cluster/manager';
 import { BOOTSTRAP } from '../../hosts/cluster/phases';
@@ -16,7 +17,6 @@ import { PlanHost } from '../../hosts/node/plan-model';
 
 const COMMAND_MS = Number(process.env.BENCH_COMMAND_MS ?? 20);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
-const ROOT = path.resolve(__dirname, '..', '..');
 
 /** A fresh node (the dry-run's model) whose commands take COMMAND_MS and succeed; it counts them per phase. */
 class SimulatedNode extends PlanHost {
@@ -57,7 +57,7 @@ async function runOnce(n: number, ca: string): Promise<string> {
     return { node, host, via: 'simulated' };
   });
   const cluster = new ClusterRun(config, targets, {
-    mode: 'apply', concurrency: CONCURRENCY, distDir: path.join(ROOT, 'dist'), retryDelayMs: 0, verifyAttempts: 1,
+    mode: 'apply', concurrency: CONCURRENCY, manifests: renderManifests(config), retryDelayMs: 0, verifyAttempts: 1,
     nodeOutput: () => ({ line: () => undefined, detail: () => undefined }),
     // Each phase's commands are counted apart: the phase starts with its `==> title` line.
     progress: (line) => {

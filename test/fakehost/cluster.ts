@@ -58,6 +58,20 @@ export function bootstrap(cluster: Cluster, sshd: TestSshd, args: string[] = [])
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+/**
+ * bootstrap on a terminal: `script` (util-linux) gives it a pseudo-terminal, whose input is `typed`.
+ * Returns what the terminal showed (prompts included).
+ */
+export function onTerminal(cluster: Cluster, sshd: TestSshd, args: string[], typed: string) {
+  const command = [process.execPath, path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--config', cluster.config, '--ssh-config', sshd.sshConfig, '--log-dir', cluster.logs, ...args]
+    .map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const result = spawnSync('script', ['-qec', command, '/dev/null'], {
+    cwd: cluster.dir, encoding: 'utf8', timeout: 240_000, input: typed,
+    env: { ...process.env, KUBE_HOSTS_SANDBOX: path.join(cluster.dir, 'nodes'), BOOTSTRAP_RETRY_DELAY_MS: '10', INIT_CWD: cluster.dir },
+  });
+  return { code: result.status, output: result.stdout };
+}
+
 export const trees = (cluster: Cluster) => Object.fromEntries(Object.entries(cluster.nodes).map(([n, s]) => [n, s.tree()]));
 export const mutating = (cluster: Cluster) => Object.fromEntries(Object.entries(cluster.nodes).map(([n, s]) => [n, s.mutatingCommands()]));
 export const clearAll = (cluster: Cluster) => Object.values(cluster.nodes).forEach((s) => s.clearCommands());

@@ -290,7 +290,8 @@ function kubeadm(args) {
     const key = Buffer.from(fs.readFileSync(keyFile, 'utf8')).toString('base64');
     write('/etc/kubernetes/admin.conf', `apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://${docs[0].localAPIEndpoint.advertiseAddress}:6443\n  name: kubernetes\nusers:\n- name: kubernetes-admin\n  user:\n    client-key-data: ${key}\n`, 0o600);
     write('/etc/kubernetes/kubelet.conf', 'apiVersion: v1\nkind: Config\n', 0o600);
-    write('/etc/kubernetes/manifests/kube-apiserver.yaml', 'kind: Pod\n');
+    const clusterConfiguration = docs.find((d) => d.kind === 'ClusterConfiguration');
+    write('/etc/kubernetes/manifests/kube-apiserver.yaml', `apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: kube-apiserver\n    image: ${clusterConfiguration.imageRepository ?? 'registry.k8s.io'}/kube-apiserver:${clusterConfiguration.kubernetesVersion}\n`);
     saveJson('kubeadm-init.json', docs);
     registerNode(docs[0].nodeRegistration, true);
     const token = createToken('24h');
@@ -427,6 +428,21 @@ function kubectl(args) {
     if (!has('ValidatingWebhookConfiguration', 'ingress-nginx-admission') || !waited('rollout ingress-nginx-controller') || !schedulable()) fail(1, 'error: timed out waiting for the condition');
     kubectlLog('waited webhook-ca');
     return 'validatingwebhookconfiguration.admissionregistration.k8s.io/ingress-nginx-admission condition met\n';
+  }
+  if (args[0] === 'get' && args[1] === 'node') {
+    if (!fs.existsSync(clusterFile(`nodes/${args[2]}`))) fail(1, `Error from server (NotFound): nodes "${args[2]}" not found`);
+    return `node/${args[2]}\n`;
+  }
+  if (args[0] === 'drain') {
+    if (!fs.existsSync(clusterFile(`nodes/${args[1]}`))) fail(1, `Error from server (NotFound): nodes "${args[1]}" not found`);
+    kubectlLog(`drained ${args[1]}`);
+    return `node/${args[1]} cordoned\nnode/${args[1]} drained\n`;
+  }
+  if (args[0] === 'delete' && args[1] === 'node') {
+    if (!fs.existsSync(clusterFile(`nodes/${args[2]}`))) fail(1, `Error from server (NotFound): nodes "${args[2]}" not found`);
+    fs.rmSync(clusterFile(`nodes/${args[2]}`));
+    kubectlLog(`deleted node ${args[2]}`);
+    return `node "${args[2]}" deleted\n`;
   }
   if (args[0] === 'get' && args[1] === '--raw=/readyz') {
     if (!exists('/etc/kubernetes/manifests/kube-apiserver.yaml')) fail(1, 'The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?');

@@ -33,7 +33,7 @@ export function isReadOnly([name, ...args]: string[]): boolean {
     case 'firewall-cmd': return args[0] === '--state' || /--list-/.test(line);
     case 'ufw': return line === 'status' || line === 'show added';
     case 'kubeadm': return args[0] === 'version' || line.startsWith('config images list');
-    case 'kubectl': return !args.includes('apply');
+    case 'kubectl': return !args.includes('apply') && !args.includes('drain') && !(args.includes('delete'));
     case 'curl': return args.includes('-w');
     default: return false;
   }
