@@ -21,6 +21,7 @@ function hint(message: string) {
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const VERSION = /^v?(\d+)\.(\d+)\.(\d+)$/;
+const SUPPORTED_VERSION = new RegExp(`^v?1\\.(${Array.from({ length: SUPPORTED_MINORS.max - SUPPORTED_MINORS.min + 1 }, (_, i) => SUPPORTED_MINORS.min + i).join('|')})\\.\\d+$`);
 
 export function parseImage(value: string): Reference | undefined {
   try {
@@ -106,13 +107,11 @@ const nodeSchema = z.strictObject({
 export const clusterConfigSchema = z.strictObject({
   kubernetes: z.strictObject({
     version: z.string()
-      .regex(VERSION, 'must be a full Kubernetes version MAJOR.MINOR.PATCH, e.g. 1.35.1')
+      .regex(VERSION, { message: 'must be a full Kubernetes version MAJOR.MINOR.PATCH, e.g. 1.35.1', abort: true })
+      // A pattern (not a refinement), so the JSON Schema carries the window too and editors flag another version.
+      .regex(SUPPORTED_VERSION, `is outside the supported window 1.${SUPPORTED_MINORS.min}-1.${SUPPORTED_MINORS.max}: ingress-nginx v1.15.1 (its last release) supports only Kubernetes 1.${SUPPORTED_MINORS.min} to 1.${SUPPORTED_MINORS.max}; use e.g. 1.35.1`)
       .transform((value) => value.replace(/^v/, ''))
-      .refine((value) => {
-        const [, major, minor] = VERSION.exec(value)!.map(Number);
-        return major === 1 && minor >= SUPPORTED_MINORS.min && minor <= SUPPORTED_MINORS.max;
-      }, `is outside the supported window 1.${SUPPORTED_MINORS.min}-1.${SUPPORTED_MINORS.max}: ingress-nginx v1.15.1 (its last release) supports only Kubernetes 1.${SUPPORTED_MINORS.min} to 1.${SUPPORTED_MINORS.max}; use e.g. 1.35.1`)
-      .describe('Kubernetes version for kubeadm, kubelet and kubectl (packages are pinned to it).'),
+      .describe(`Kubernetes version for kubeadm, kubelet and kubectl (packages are pinned to it); 1.${SUPPORTED_MINORS.min}.x to 1.${SUPPORTED_MINORS.max}.x.`),
   }),
   network: z.strictObject({
     podCidr: podCidr.default('10.244.0.0/16')

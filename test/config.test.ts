@@ -238,3 +238,14 @@ describe('images and mirrors', () => {
     }
   });
 });
+
+describe('the JSON Schema editors read', () => {
+  test('flags a Kubernetes version outside the supported window', () => {
+    const schema = require('../config/cluster.schema.json');
+    const validate = new (require('ajv').default)({ strict: false }).compile(schema.properties.kubernetes.properties.version);
+    expect(validate('1.35.1')).toBe(true);
+    expect(validate('v1.31.0')).toBe(true);
+    expect(validate('1.36.0')).toBe(false);
+    expect(validate('1.17.3')).toBe(false);
+  });
+});
