@@ -1,8 +1,10 @@
 /**
  * `npm run synth` (and `cdk8s synth`): cluster.yaml -> dist/.
- * Config from --config FILE, else $CLUSTER_CONFIG, else ./cluster.yaml;
+ * Config from --config FILE, else $CLUSTER_CONFIG, else ./cluster.yaml, else the repository's cluster.yaml;
  * output to $CDK8S_OUTDIR (set by cdk8s synth), else dist/.
  */
+// Before anything else: an older Node.js gets one line saying so (package.json's engines).
+require('./hosts/engine/node-version.cjs').requireSupportedNode();
 import { DEFAULT_OUTDIR, synthesize } from './charts/app';
 import { loadClusterConfig, resolveConfigPath } from './config/load';
 import { parseFlags, runCommand } from './hosts/engine/command-line';
@@ -10,7 +12,7 @@ import { parseFlags, runCommand } from './hosts/engine/command-line';
 const HELP = `Usage: npm run synth [-- --config FILE]
 
 Writes the manifests for the cluster described in cluster.yaml to dist/.
-  --config FILE  cluster config to read (default: $CLUSTER_CONFIG, else cluster.yaml)
+  --config FILE  cluster config to read (default: $CLUSTER_CONFIG, else ./cluster.yaml, else the repository's)
   --help         show this help`;
 
 void runCommand(() => {

@@ -3,7 +3,7 @@
  * UserError with one line per problem: `file:line:col: field: value problem`.
  */
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Document, isMap, isSeq, LineCounter, parseDocument, type Node, type ParsedNode } from 'yaml';
 import type { z } from 'zod';
@@ -12,15 +12,23 @@ import { clusterConfigSchema, type ClusterConfig } from './schema';
 
 export const DEFAULT_CONFIG_FILE = 'cluster.yaml';
 
+/** The repository's own cluster.yaml. */
+export const PROJECT_CONFIG_FILE = path.resolve(__dirname, '..', DEFAULT_CONFIG_FILE);
+
 /**
  * Which config file to read: an explicit path (a --config flag), else
- * $CLUSTER_CONFIG, else cluster.yaml. Relative paths are taken from the
- * directory the user ran the command in (npm run changes the working
- * directory to the project root and records the original in INIT_CWD).
+ * $CLUSTER_CONFIG, else the cluster.yaml of the folder the user ran the
+ * command in, else the repository's own (so npm run synth works from any
+ * folder of the repository). Relative paths are taken from the folder the
+ * user ran the command in (npm run changes the working directory to the
+ * project root and records the original in INIT_CWD).
  */
 export function resolveConfigPath(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
-  const chosen = explicit || env.CLUSTER_CONFIG || DEFAULT_CONFIG_FILE;
-  return path.resolve(env.INIT_CWD ?? process.cwd(), chosen);
+  const here = env.INIT_CWD ?? process.cwd();
+  const chosen = explicit || env.CLUSTER_CONFIG;
+  if (chosen) return path.resolve(here, chosen);
+  const local = path.resolve(here, DEFAULT_CONFIG_FILE);
+  return existsSync(local) ? local : PROJECT_CONFIG_FILE;
 }
 
 export function loadClusterConfig(file: string = resolveConfigPath()): ClusterConfig {

@@ -56,7 +56,8 @@ function importsOf(file: string, read: (file: string) => string = (f) => readFil
       }
     });
     if (!found) throw new Error(`${file}: cannot resolve the import ${fileName}`);
-    resolved.push(found);
+    // Data (package.json, the JSON Schema) is no layer of code.
+    if (SOURCE.test(found)) resolved.push(found);
   }
   return resolved;
 }

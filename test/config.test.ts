@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import { addonImage, clusterRegistries, controlPlaneImageRepository, registryMirrors } from '../config/images';
 import { UserError } from '../config/errors';
 import { loadClusterConfig, parseClusterConfig, resolveConfigPath } from '../config/load';
-import { defaultConfig } from './helpers';
+import { defaultConfig, ROOT } from './helpers';
 
 /** The problems a config text produces, or [] when it is valid. */
 function problemsOf(text: string): string[] {
@@ -169,8 +169,15 @@ describe('finding the file', () => {
   test('--config beats CLUSTER_CONFIG beats cluster.yaml, relative to where the user ran npm', () => {
     expect(resolveConfigPath('a.yaml', { INIT_CWD: '/work/x', CLUSTER_CONFIG: 'b.yaml' })).toBe('/work/x/a.yaml');
     expect(resolveConfigPath(undefined, { INIT_CWD: '/work/x', CLUSTER_CONFIG: 'b.yaml' })).toBe('/work/x/b.yaml');
-    expect(resolveConfigPath(undefined, { INIT_CWD: '/work/x' })).toBe('/work/x/cluster.yaml');
     expect(resolveConfigPath(undefined, { INIT_CWD: '/work/x', CLUSTER_CONFIG: '/etc/c.yaml' })).toBe('/etc/c.yaml');
+    const here = mkdtempSync(path.join(tmpdir(), 'here-'));
+    writeFileSync(path.join(here, 'cluster.yaml'), '');
+    expect(resolveConfigPath(undefined, { INIT_CWD: here })).toBe(path.join(here, 'cluster.yaml'));
+  });
+
+  test('with no cluster.yaml where the user is (a subfolder of the repository, say), the repository\'s own', () => {
+    expect(resolveConfigPath(undefined, { INIT_CWD: path.join(ROOT, 'charts') })).toBe(path.join(ROOT, 'cluster.yaml'));
+    expect(resolveConfigPath(undefined, { INIT_CWD: mkdtempSync(path.join(tmpdir(), 'elsewhere-')) })).toBe(path.join(ROOT, 'cluster.yaml'));
   });
 
   test('a missing file is one line that says how to pass another', () => {

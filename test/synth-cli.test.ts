@@ -96,3 +96,15 @@ test('a failure in the middle of synthesis leaves the previous output as it was 
   expect(readdirSync(ws.dir)).toEqual(['dist']);
   expect(existsSync(`${ws.outdir}.tmp`)).toBe(false);
 });
+
+test('an older Node.js than package.json\'s engines gets one line with the fix', () => {
+  const { nodeVersionProblem } = require('../hosts/engine/node-version.cjs');
+  expect(nodeVersionProblem('20.19.0', '>=20.19')).toBeUndefined();
+  expect(nodeVersionProblem('22.1.0', '>=20.19')).toBeUndefined();
+  expect(nodeVersionProblem('20.18.3', '>=20.19')).toBe('this needs Node.js 20.19 or newer (package.json: "node": ">=20.19"), and this is Node.js 20.18.3; install Node.js 20.19 or newer (https://nodejs.org, or your distribution\'s nodejs package where it is that new)');
+  expect(nodeVersionProblem('18.20.4', '>=20.19')).toMatch(/^this needs Node\.js 20\.19 or newer/);
+  // The entry points check it before loading anything else.
+  for (const entry of ['main.ts', 'scripts/bootstrap.mjs', 'hosts/prep.mjs', 'hosts/init.mjs', 'hosts/join.mjs', 'hosts/reset.mjs']) {
+    expect(readFileSync(path.join(ROOT, entry), 'utf8')).toContain("node-version.cjs').requireSupportedNode();");
+  }
+});

@@ -30,7 +30,7 @@ when the final check passed.
   reset              take the cluster down instead, workers first; asks first
     --yes            ... without asking (needed where there is no terminal to ask on)
     --undo-prep      ... and undo the node preparation too
-  --config FILE      cluster config (default: $CLUSTER_CONFIG, else ./cluster.yaml)
+  --config FILE      cluster config (default: $CLUSTER_CONFIG, else ./cluster.yaml, else the repository's)
   --dry-run          print the plan for every node; needs no root, no network, no SSH
   --only NODE[,NODE] prep and join only these nodes (e.g. a worker added later); with reset,
                      take only these workers out (drained first, their Node objects deleted)

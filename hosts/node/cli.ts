@@ -26,7 +26,7 @@ const COMMON_FLAGS = {
   help: { type: 'boolean' },
 } as const;
 
-export const COMMON_HELP = `  --config FILE  cluster config (default: $CLUSTER_CONFIG, else ./cluster.yaml)
+export const COMMON_HELP = `  --config FILE  cluster config (default: $CLUSTER_CONFIG, else ./cluster.yaml, else the repository's)
   --node NAME    which node of the config this machine is (default: the node whose
                  address is on one of this machine's interfaces)
   --dry-run      print every command and file write, in order, for a fresh node of

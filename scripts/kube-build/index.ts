@@ -19,7 +19,7 @@ Builds (or reuses) kubeadm, kubelet, kubectl, kube-apiserver, kube-controller-ma
 kube-scheduler, kube-proxy, etcd, crictl, the CNI plugins and containerd for kubernetes.version
 of the cluster config, from the Go module proxy, with the machine's Go.
 The last line printed is the folder they are in.
-  --config FILE  cluster config (default: $CLUSTER_CONFIG, else cluster.yaml)
+  --config FILE  cluster config (default: $CLUSTER_CONFIG, else ./cluster.yaml, else the repository's)
   --help         show this help
 Environment: ${CACHE_ENV} (where builds are kept; default ~/.cache/kube-hosts/kubernetes)`;
 
