@@ -16,7 +16,7 @@ Writes the manifests for the cluster described in cluster.yaml to dist/.
   --help         show this help`;
 
 void runCommand(() => {
-  const flags = parseFlags(process.argv.slice(2), { config: { type: 'string' }, help: { type: 'boolean' } });
+  const flags = parseFlags(process.argv.slice(2), { config: { type: 'string', valueName: 'FILE' }, help: { type: 'boolean' } });
   if (flags.help) return console.log(HELP);
   const config = loadClusterConfig(resolveConfigPath(flags.config));
   const outdir = process.env.CDK8S_OUTDIR ?? DEFAULT_OUTDIR;

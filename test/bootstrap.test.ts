@@ -35,8 +35,18 @@ describe('--dry-run with the committed cluster.yaml', () => {
     expect(out).toContain('[k8s-node1] init / kubeadm init');
     expect(out).toContain('[k8s-node2] join / kubeadm join');
     expect(out).toContain('  # input of the next command: 0001-ingress-nginx.yaml, rendered from the cluster config (without its admission Jobs once their Secret exists)');
-    expect(out).toContain('kubectl --kubeconfig=/etc/kubernetes/admin.conf wait --for=jsonpath={.webhooks[0].clientConfig.caBundle} validatingwebhookconfiguration/ingress-nginx-admission --timeout=300s');
-    expect(out).toContain('curl -s -o /dev/null -w %{http_code} --max-time 10 -H Host: tomcat6.touch.air.mall.com http://192.168.83.135/');
+    // Commands as a shell takes them: quoted where a shell would split or expand them.
+    expect(out).toContain("kubectl --kubeconfig=/etc/kubernetes/admin.conf wait '--for=jsonpath={.webhooks[0].clientConfig.caBundle}' validatingwebhookconfiguration/ingress-nginx-admission --timeout=300s");
+    const curl = out.split('\n').find((line) => line.includes('http://192.168.83.135/') && line.includes('Host:'))!;
+    expect(curl).toBe("  # check: curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Host: tomcat6.touch.air.mall.com' http://192.168.83.135/");
+    const argv = spawnSync('bash', ['-c', `printf '%s\\n' ${curl.replace('  # check: ', '')}`], { encoding: 'utf8' }).stdout.split('\n');
+    expect(argv).toContain('Host: tomcat6.touch.air.mall.com');
+    expect(argv).toContain('%{http_code}');
+    // The model's facts are said to be assumed, and the short plan leaves file contents to --verbose.
+    expect(out).toContain('dry run: each node is planned as a fresh machine of its nodes[].os (default el9); facts and file contents it reads there are assumed, not observed; --verbose shows the files written');
+    expect(out).toContain('share the hostname localhost.localdomain (assumed, as for fresh clones)');
+    expect(out).toMatch(/^  --- write \/etc\/hosts \(mode 0644, previous content kept as \/etc\/hosts\.bak-<time>, 7 line\(s\)\)$/m);
+    expect(out).not.toMatch(/^  \| /m);
     expect(out).toContain('dry run: nothing was run, nothing was written');
   });
 });
@@ -253,7 +263,12 @@ describe('a cluster of one node (the control plane, no worker)', () => {
     const plan = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--config', 'cluster.yaml', '--dry-run'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH, INIT_CWD: dir } });
     expect(plan.status).toBe(0);
     expect(plan.stdout).toContain('a cluster of one node: the control plane gets no taint (nodeRegistration.taints: [])');
-    expect(plan.stdout).toMatch(/^  \|   taints: \[\]$/m);
     expect(plan.stdout).toContain('--add-port=80/tcp');
+    // The short plan names the kubeadm config; --verbose shows what is in it.
+    expect(plan.stdout).toMatch(/^  --- write \/etc\/kubernetes\/kubeadm-init\.yaml \(mode 0600, \d+ line\(s\)\)$/m);
+    expect(plan.stdout).not.toMatch(/^  \| /m);
+    const verbose = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--config', 'cluster.yaml', '--dry-run', '--verbose'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH, INIT_CWD: dir } });
+    expect(verbose.status).toBe(0);
+    expect(verbose.stdout).toMatch(/^  \|   taints: \[\]$/m);
   });
 });

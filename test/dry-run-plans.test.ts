@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { shellLine } from '../hosts/engine/shell';
 import { ROOT } from './helpers';
 
 describe('what each node script does: its --dry-run plan, printed with no root, no sandbox and no commands', () => {
@@ -48,6 +49,20 @@ describe('what each node script does: its --dry-run plan, printed with no root, 
     expect(positions.every((p) => p >= 0)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
     expect(output).toContain('--- write /etc/containerd/config.toml (mode 0644)\n  | # containerd 2.x for kubelet (managed by hosts/prep.mjs)\n  | version = 3');
+  });
+
+  test('the facts come from the plan model, and the plan says they are assumed, not observed', () => {
+    const output = plan('prep', ['--node', 'k8s-node1']);
+    expect(output).toContain('[k8s-node1] facts assumed for the plan (a fresh el9 node, not observed): Rocky Linux 9.5');
+    expect(output).not.toMatch(/^\[k8s-node1\] facts: /m);
+  });
+
+  test('a command is printed as a shell takes it back: a real bash reads the same words', () => {
+    const words = ['a b', "it's", '$HOME', '*', '%{http_code}', 'kubelet=1.35.1-*', '', 'x;y', 'two\nlines', '--description=join a worker (hosts/join.mjs)', 'plain-word_1.2/3:4'];
+    const line = shellLine(['printf', '%s\\0', ...words]);
+    const read = spawnSync('bash', ['-c', line], { encoding: 'utf8' });
+    expect(read.stdout.split('\0').slice(0, -1)).toEqual(words);
+    expect(shellLine(['plain-word_1.2/3:4', '--ttl=15m0s'])).toBe('plain-word_1.2/3:4 --ttl=15m0s');
   });
 
   test('the init plan shows the ticket it writes, mode 0600, with placeholders where the token and CA hash go', () => {

@@ -19,6 +19,8 @@ import { controlPlane, workers } from '../config/nodes';
 import type { ClusterConfig } from '../config/schema';
 import { applyStages } from '../hosts/cluster/apply';
 import { TOKEN_GONE } from '../hosts/cluster/join-tokens';
+import { API_SERVER_NAME, withServer } from '../hosts/cluster/kubeconfig';
+import { rollout, workloads } from '../hosts/cluster/status';
 import { LocalHost } from '../hosts/engine/host';
 import { redact } from '../hosts/engine/redact';
 import { NodeRun, StepFailed } from '../hosts/engine/steps';
@@ -36,7 +38,7 @@ const FLAT = 'registry.cn-hangzhou.aliyuncs.com/google_containers';
 
 /**
  * Preflight checks of `kubeadm init/join --dry-run` that cannot pass on a
- * test machine, ignored by name (README, "Tests", lists them with why):
+ * test machine, ignored by name (CONTRIBUTING.md, "Tests", lists them with why):
  * - CRI, ContainerRuntimeVersion: no container runtime runs here;
  * - FileContent--proc-sys-net-ipv4-ip_forward: this machine's forwarding is not the test's to change (prep sets it on nodes);
  * - SystemVerification: the machine may run cgroup v1 (this kind does), which the 1.35 kubelet refuses; prep refuses such nodes first;
@@ -340,6 +342,42 @@ if (!kube) {
           // What the bootstrap's check reads to find it.
           expect(cp.mustKubectl(['get', 'service', 'tomcat6', '-o', 'jsonpath={.spec.ports[0].nodePort}'])).toBe(String(tomcat6.ports[0].nodePort));
           expect(Number(ingressNodePort)).toBeGreaterThanOrEqual(30000);
+        });
+
+        test('status reads the real objects: every workload of the config and of kubeadm found; a Deployment with no kubelet is not rolled out', () => {
+          const objects = JSON.parse(cp.mustKubectl(['get', 'daemonsets,deployments', '--all-namespaces', '-o', 'json'])).items;
+          const states = Object.fromEntries(workloads(config).map((w) => [`${w.namespace}/${w.kind}/${w.name}`,
+            rollout(objects.find((o: any) => o.kind === w.kind && o.metadata.name === w.name && o.metadata.namespace === w.namespace))]));
+          expect(Object.keys(states)).toEqual(['kube-system/Deployment/coredns', 'kube-system/DaemonSet/kube-proxy', 'kube-flannel/DaemonSet/kube-flannel-ds',
+            'ingress-nginx/DaemonSet/ingress-nginx-controller', 'default/Deployment/tomcat6']);
+          for (const state of Object.values(states)) expect(state.text).not.toBe('missing');
+          expect(states['default/Deployment/tomcat6']).toEqual({ ok: false, text: `0/${config.tomcat6.replicas} ready, ${config.tomcat6.replicas}/${config.tomcat6.replicas} updated` });
+          expect(states['kube-system/Deployment/coredns']).toMatchObject({ ok: false, text: expect.stringMatching(/^0\/2 ready/) });
+          // A DaemonSet wants a pod on every Node object (the join tests above make some); none runs without a kubelet.
+          const nodes = JSON.parse(cp.mustKubectl(['get', 'nodes', '-o', 'json'])).items.length;
+          expect(states['kube-flannel/DaemonSet/kube-flannel-ds']).toMatchObject({ ok: nodes === 0, text: expect.stringMatching(new RegExp(`^0/${nodes} ready`)) });
+        });
+
+        test('kubeconfig --server: through another address, the real API server\'s certificate passes for the name kubeadm always gives it', () => {
+          const admin = readFileSync(cp.adminConf, 'utf8');
+          const other = new URL('https://127.0.0.1:6443');
+          const readyz = (text: string) => {
+            const file = path.join(work, `kubeconfig-${written++}`);
+            writeFileSync(file, text, { mode: 0o600 });
+            return cp.netns.run([kube.bin('kubectl'), `--kubeconfig=${file}`, 'get', '--raw=/readyz']);
+          };
+          const rewritten = withServer(admin, other, controlPlane(config).address, 'test');
+          expect(parse(rewritten.yaml).clusters[0].cluster['tls-server-name']).toBe(API_SERVER_NAME);
+          expect(readyz(rewritten.yaml)).toMatchObject({ status: 0, stdout: 'ok' });
+          // The same address without the name: the certificate does not cover it.
+          const bare = parse(rewritten.yaml);
+          delete bare.clusters[0].cluster['tls-server-name'];
+          const refused = readyz(JSON.stringify(bare));
+          expect(refused.status).not.toBe(0);
+          expect(refused.stderr).toMatch(/x509: certificate is valid for .*not 127\.0\.0\.1/);
+          // Without --server, admin.conf as it is: the control plane's own address.
+          expect(withServer(admin, undefined, controlPlane(config).address, 'test')).toEqual({ yaml: admin, server: `https://${controlPlane(config).address}:6443` });
+          expect(readyz(admin)).toMatchObject({ status: 0, stdout: 'ok' });
         });
 
         test('the Ingress is admitted with its class and host; the admission webhook is registered', () => {

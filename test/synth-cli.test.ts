@@ -79,11 +79,13 @@ test('CLUSTER_CONFIG selects another config and the output replaces dist/ whole'
   expect(readFileSync(path.join(ws.outdir, '0001-ingress-nginx.yaml'), 'utf8')).toContain('kind: Deployment');
 });
 
-test('--help prints usage; an unknown flag is one line and exit 1', () => {
+test('--help prints usage; an unknown flag is one line, with the flag it resembles, and exit 1', () => {
   expect(synth(['--help'], {})).toMatchObject({ code: 0, stdout: expect.stringContaining('Usage: npm run synth') });
   const bad = synth(['--cofnig', 'x.yaml'], {});
   expect(bad.code).toBe(1);
-  expect(bad.stderr).toMatch(/^Unknown option '--cofnig'.*; see --help\n$/);
+  expect(bad.stderr).toBe("unknown option '--cofnig' (Did you mean --config?); see --help\n");
+  expect(synth(['--config'], {})).toMatchObject({ code: 1, stderr: "option '--config <FILE>' argument missing; see --help\n" });
+  expect(synth(['extra'], {})).toMatchObject({ code: 1, stderr: 'too many arguments. Expected 0 arguments but got 1; see --help\n' });
 });
 
 test('a failure in the middle of synthesis leaves the previous output as it was and no temp folders', () => {

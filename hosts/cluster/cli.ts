@@ -1,57 +1,85 @@
-/** scripts/bootstrap.mjs: flags, logs, connect, the phase list (phases.ts), the summary and the exit code. */
+/**
+ * scripts/bootstrap.mjs: its commands (apply, the default; reset;
+ * kubeconfig; status) and their flags, checked before anything is touched;
+ * then the run itself: logs, connect, the phase list (phases.ts), the
+ * summary and the exit code.
+ */
 import { appendFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline/promises';
+import { Command } from 'commander';
 import { renderManifests } from '../../charts/app';
 import { UserError } from '../../config/errors';
 import { loadClusterConfig, resolveConfigPath } from '../../config/load';
 import { controlPlane, nodeByName, workers } from '../../config/nodes';
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
-import { parseCommandLine, runCommand } from '../engine/command-line';
+import { addFlags, type FlagSpec, type FlagValues, parseWith, runCommand, strict } from '../engine/command-line';
 import { redact } from '../engine/redact';
+import { shellQuote } from '../engine/shell';
 import { SshHost } from '../engine/ssh';
 import { consoleOutput, type Output } from '../engine/steps';
 import { compactTimestamp } from '../engine/time';
 import { connect } from './connect';
+import { fetchKubeconfig } from './kubeconfig';
 import { ClusterRun } from './manager';
 import { BOOTSTRAP, RESET } from './phases';
+import { clusterStatus } from './status';
 import { summary } from './summary';
 
-export const HELP = `Usage: scripts/bootstrap.mjs [reset] [options]
+const PROGRAM = 'scripts/bootstrap.mjs';
 
-Takes the nodes of cluster.yaml from bare machines to a working Ingress:
-connect (this machine locally, the others over SSH), read and check every
-node's facts, prepare all nodes, kubeadm init the control plane, join the
-workers, apply the manifests of this config stage by stage, and check that
-tomcat6 answers. Nothing changes anywhere until every node is reachable and
-fit. Run it again at any time: finished work is skipped. Exit code 0 only
-when the final check passed.
+const DESCRIPTION = 'Takes the nodes of cluster.yaml from bare machines to a working Ingress, and runs the cluster after that. '
+  + 'Every node is reached over SSH (the machine it runs on, if it is a node, directly). Nothing changes anywhere until '
+  + 'every node is reachable and fit. Run it again at any time: finished work is skipped.';
 
-  reset              take the cluster down instead, workers first; asks first
-    --yes            ... without asking (needed where there is no terminal to ask on)
-    --undo-prep      ... and undo the node preparation too
-  --config FILE      cluster config (default: $CLUSTER_CONFIG, else ./cluster.yaml, else the repository's)
-  --dry-run          print the plan for every node; needs no root, no network, no SSH
-  --only NODE[,NODE] prep and join only these nodes (e.g. a worker added later); with reset,
-                     take only these workers out (drained first, their Node objects deleted)
-  --concurrency N    nodes worked on at once (default 10)
-  --ssh-config FILE  ssh_config to use instead of ~/.ssh/config
-  --log-dir DIR      where the per-node logs go (default: logs/<time>/)
-  --verbose          print every step of every node, not only the phases
-  --help             show this help`;
+const CONFIG_FLAGS = {
+  config: { type: 'string', valueName: 'FILE', description: "cluster config (default: $CLUSTER_CONFIG, else ./cluster.yaml, else the repository's)" },
+  'ssh-config': { type: 'string', valueName: 'FILE', description: 'ssh_config to use instead of ~/.ssh/config' },
+} as const satisfies FlagSpec;
 
-const FLAGS = {
-  config: { type: 'string' },
-  'dry-run': { type: 'boolean' },
-  only: { type: 'string' },
-  concurrency: { type: 'string' },
-  'ssh-config': { type: 'string' },
-  'log-dir': { type: 'string' },
-  verbose: { type: 'boolean' },
-  'undo-prep': { type: 'boolean' },
-  yes: { type: 'boolean' },
-  help: { type: 'boolean' },
-} as const;
+const CONCURRENCY_FLAG = {
+  concurrency: { type: 'string', valueName: 'N', description: 'nodes worked on at once (default 10)' },
+} as const satisfies FlagSpec;
+
+const RUN_FLAGS = {
+  ...CONFIG_FLAGS,
+  'dry-run': { type: 'boolean', description: 'print the plan (phases, nodes, commands; file contents with --verbose); needs no root, no network, no SSH' },
+  only: { type: 'string', valueName: 'NODE[,NODE]', description: 'only these nodes' },
+  ...CONCURRENCY_FLAG,
+  'log-dir': { type: 'string', valueName: 'DIR', description: 'where the logs go (default: logs/<time>/)' },
+  verbose: { type: 'boolean', description: 'print every step of every node, not only the phases' },
+} as const satisfies FlagSpec;
+
+const APPLY_FLAGS = {
+  ...RUN_FLAGS,
+  only: { ...RUN_FLAGS.only, description: 'prep and join only these nodes (e.g. a worker added later)' },
+} as const satisfies FlagSpec;
+
+const RESET_FLAGS = {
+  ...RUN_FLAGS,
+  only: { ...RUN_FLAGS.only, description: 'take only these workers out: drained first, reset, their Node objects deleted' },
+  yes: { type: 'boolean', description: 'go on without asking (needed where there is no terminal to ask on)' },
+  'undo-prep': { type: 'boolean', description: 'undo the node preparation too' },
+} as const satisfies FlagSpec;
+
+const KUBECONFIG_FLAGS = {
+  ...CONFIG_FLAGS,
+  output: { type: 'string', valueName: 'FILE', description: 'where to write it (default: ./kubeconfig); a different existing file is kept as FILE.bak-<time>' },
+  server: { type: 'string', valueName: 'URL', description: "the API server's address as this machine reaches it, e.g. https://127.0.0.1:6443 through an SSH tunnel (default: the control plane's address)" },
+} as const satisfies FlagSpec;
+
+const STATUS_FLAGS = { ...CONFIG_FLAGS, ...CONCURRENCY_FLAG } as const satisfies FlagSpec;
+
+type RunFlags = FlagValues<typeof RESET_FLAGS>;
+
+/** Numbers the environment may set for a run (tests shorten the waits): whole, in range, or one line saying which. */
+function envNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > max) throw new UserError([`${name}=${value}: must be a whole number from 0 to ${max}, or unset (default ${fallback})`]);
+  return n;
+}
 
 /**
  * reset deletes the cluster's state on every node it touches: go on only on
@@ -101,87 +129,193 @@ function existingFile(flag: string, file: string | undefined, cwd: string): stri
   throw new UserError([`${flag} ${file}: no such file`]);
 }
 
+/** What every command reads first: the folder it was started from, the config, how to reach the nodes. */
+function commonInputs(flags: FlagValues<typeof CONFIG_FLAGS>, env: NodeJS.ProcessEnv) {
+  const cwd = env.INIT_CWD ?? process.cwd();
+  const configFile = resolveConfigPath(flags.config, env);
+  const config = loadClusterConfig(configFile);
+  const sshConfig = existingFile('--ssh-config', flags['ssh-config'], cwd);
+  return { cwd, configFile, config, sshConfig };
+}
+
+/**
+ * The flags the next commands need to reach the same cluster the same way
+ * (` --config FILE` when the config was named by flag or CLUSTER_CONFIG,
+ * ` --ssh-config FILE` when given), for the commands the summary suggests.
+ */
+function sameInputs(flags: FlagValues<typeof CONFIG_FLAGS>, env: NodeJS.ProcessEnv, configFile: string, cwd: string): string {
+  const shown = (file: string) => shellQuote(path.relative(cwd, file).startsWith('..') ? file : path.relative(cwd, file));
+  return (flags.config !== undefined || env.CLUSTER_CONFIG ? ` --config ${shown(configFile)}` : '')
+    + (flags['ssh-config'] !== undefined ? ` --ssh-config ${shown(path.resolve(cwd, flags['ssh-config']))}` : '');
+}
+
+/** apply or reset: every input checked, then the phases over the nodes, with logs and a summary. */
+async function runCluster(command: 'apply' | 'reset', flags: RunFlags, env: NodeJS.ProcessEnv): Promise<void> {
+  const resetting = command === 'reset';
+  const { cwd, configFile, config, sshConfig } = commonInputs(flags, env);
+  const only = parseOnly(config, flags.only);
+  const cp = controlPlane(config);
+  if (resetting && only && only.includes(cp.name) && only.length < config.nodes.length) {
+    throw new UserError([`reset --only ${flags.only}: the control-plane node ${cp.name} goes only with the whole cluster; reset the workers alone (--only ${workers(config).map((n) => n.name).join(',')}) or everything (no --only)`]);
+  }
+  const concurrency = parseConcurrency(flags.concurrency);
+  const retryDelayMs = envNumber(env, 'BOOTSTRAP_RETRY_DELAY_MS', 5000, 600_000);
+  const heartbeatMs = envNumber(env, 'BOOTSTRAP_HEARTBEAT_SECONDS', 30, 3600) * 1000;
+  const planning = Boolean(flags['dry-run']);
+  if (resetting && !planning) await confirmReset(only ?? config.nodes.map((n) => n.name), Boolean(flags['undo-prep']), Boolean(flags.yes));
+
+  const logDir = planning ? undefined : path.resolve(cwd, flags['log-dir'] ?? path.join('logs', compactTimestamp(new Date())));
+  const progress = (line: string) => {
+    const safe = redact(line);
+    console.log(safe);
+    if (logDir) appendFileSync(path.join(logDir, 'bootstrap.log'), `${safe}\n`);
+  };
+  if (logDir) {
+    mkdirSync(logDir, { recursive: true });
+    progress(`logs: ${logDir}/`);
+  }
+  try {
+    await runPhases(config, configFile, { resetting, planning, only, concurrency, sshConfig, retryDelayMs, heartbeatMs, logDir, progress, flags, env, cwd });
+  } catch (error) {
+    // What stopped the run (an unreachable node, a refusal) is in the log too, not only on the terminal.
+    if (error instanceof UserError && logDir) appendFileSync(path.join(logDir, 'bootstrap.log'), error.problems.map((p) => `${redact(p)}\n`).join(''));
+    throw error;
+  }
+}
+
+interface RunSettings {
+  resetting: boolean;
+  planning: boolean;
+  only?: string[];
+  concurrency: number;
+  sshConfig?: string;
+  retryDelayMs: number;
+  heartbeatMs: number;
+  logDir?: string;
+  progress(line: string): void;
+  flags: RunFlags;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+async function runPhases(config: ClusterConfig, configFile: string, settings: RunSettings): Promise<void> {
+  const { resetting, planning, logDir, progress, flags, cwd } = settings;
+  const nodeOutput = (node: ClusterNode): Output => {
+    if (planning) return { ...consoleOutput(), brief: !flags.verbose };
+    const file = path.join(logDir!, `${node.name}.log`);
+    const log = (safe: string) => appendFileSync(file, `${new Date().toISOString()} ${safe}\n`, { mode: 0o600 });
+    return {
+      line(text) {
+        const safe = redact(text);
+        log(safe);
+        if (flags.verbose) console.log(`      ${safe}`);
+      },
+      detail(text) {
+        log(redact(text));
+      },
+    };
+  };
+
+  // The manifests of this very config (not a dist/ another config may have written), with a copy beside the logs.
+  const manifests = resetting ? [] : renderManifests(config);
+  if (logDir && manifests.length) {
+    mkdirSync(path.join(logDir, 'manifests'), { recursive: true });
+    for (const manifest of manifests) writeFileSync(path.join(logDir, 'manifests', manifest.file), manifest.yaml);
+    progress(`    manifests rendered from ${path.relative(cwd, configFile) || configFile}; applied as ${path.join(logDir, 'manifests')}/`);
+  }
+
+  // Ctrl-C (or a TERM): close the SSH connections, say where the logs are, and leave with a failing code;
+  // every step checks before it changes anything, so a re-run continues where this one stopped.
+  const interrupted = (signal: NodeJS.Signals) => {
+    progress(`interrupted (${signal}): what ran on the nodes at that moment may have stopped halfway; run ${PROGRAM} again to continue${logDir ? `; logs: ${logDir}/` : ''}`);
+    void SshHost.closeAll().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  const phases = resetting ? RESET : BOOTSTRAP;
+  let cluster: ClusterRun | undefined;
+  try {
+    const targets = await connect(config, { planning, env: settings.env, sshConfig: settings.sshConfig, progress, resetting, concurrency: settings.concurrency });
+    if (planning) {
+      progress(`    dry run: each node is planned as a fresh machine of its nodes[].os (default el9); facts and file contents it reads there are assumed, not observed${flags.verbose ? '' : '; --verbose shows the files written'}`);
+    }
+    cluster = new ClusterRun(config, targets, {
+      mode: planning ? 'plan' : 'apply', only: settings.only, concurrency: planning ? 1 : settings.concurrency, manifests, nodeOutput, progress,
+      undoPrep: Boolean(flags['undo-prep']), retryDelayMs: settings.retryDelayMs, heartbeatMs: settings.heartbeatMs,
+    });
+    await cluster.runPhases(phases);
+  } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+    await SshHost.closeAll();
+    // Once past the facts, every run ends with the summary, also when a phase stopped it.
+    if (cluster?.finished.includes('facts')) for (const line of summary(config, phases, [...cluster.reports.values()], cluster.checks, logDir, planning, sameInputs(flags, settings.env, configFile, cwd))) progress(line);
+  }
+  const failed = [...cluster.reports.values()].filter((r) => r.failed);
+  if (planning) return;
+  if (failed.length || (!resetting && !cluster.checks.every((c) => c.ok))) {
+    throw new UserError([`${resetting ? 'reset' : 'bootstrap'} did not finish: ${failed.length ? `${failed.map((r) => r.node.name).join(', ')} failed` : 'the final check failed'}; fix it and run ${PROGRAM}${resetting ? ' reset' : ''} again (finished work is skipped)`]);
+  }
+}
+
+/** The commands and their flags; `chosen` gets the command the line names, to run once parsing is over. */
+function program(env: NodeJS.ProcessEnv, chosen: (run: () => Promise<void>) => void): Command {
+  const root = strict(new Command(PROGRAM))
+    .usage('[command] [options]')
+    .description(DESCRIPTION)
+    .addHelpText('after', `\nWith no command, apply. Each command's options: ${PROGRAM} <command> --help.
+Exit code: 0 when the command did all it set out to (apply: the final HTTP checks passed;
+status: every node Ready and every check passed), 1 otherwise, 2 when reset was not confirmed.`);
+
+  const apply = root.command('apply').description('bare machines to a working Ingress: connect, read and check every node\'s facts, prepare all nodes, kubeadm init the control plane, join the workers, apply the manifests of this config stage by stage, check that tomcat6 answers');
+  const applyFlags = addFlags(apply, APPLY_FLAGS);
+  apply.action(() => chosen(() => runCluster('apply', applyFlags(), env)));
+
+  const reset = root.command('reset').description('take the cluster down, workers first (asks first)');
+  const resetFlags = addFlags(reset, RESET_FLAGS);
+  reset.action(() => chosen(() => runCluster('reset', resetFlags(), env)));
+
+  const kubeconfig = root.command('kubeconfig').description('fetch the cluster\'s admin kubeconfig from the control plane (written 0600, never printed)');
+  const kubeconfigFlags = addFlags(kubeconfig, KUBECONFIG_FLAGS);
+  kubeconfig.action(() => chosen(async () => {
+    const flags = kubeconfigFlags();
+    const { cwd, config, sshConfig } = commonInputs(flags, env);
+    await fetchKubeconfig(config, { cwd, env, sshConfig, output: flags.output, server: flags.server, print: (line) => console.log(line) });
+  }));
+
+  const status = root.command('status').description('what the cluster is like now, changing nothing: each node reachable, prepared, joined, Ready, its versions; the add-ons\' rollouts; the HTTP checks');
+  const statusFlags = addFlags(status, STATUS_FLAGS);
+  status.action(() => chosen(async () => {
+    const flags = statusFlags();
+    const { config, sshConfig } = commonInputs(flags, env);
+    await clusterStatus(config, { env, sshConfig, concurrency: parseConcurrency(flags.concurrency), print: (line) => console.log(redact(line)) });
+  }));
+  return root;
+}
+
+const HELP_FLAGS = ['--help', '-h'];
+const VALUE_FLAGS = new Set(Object.entries({ ...RESET_FLAGS, ...KUBECONFIG_FLAGS, ...STATUS_FLAGS }).filter(([, spec]) => spec.type === 'string').map(([name]) => `--${name}`));
+
+/**
+ * The command first, wherever the user put it (`--config c.yaml reset --yes`
+ * as well as `reset --config c.yaml --yes`); none given: apply, the default
+ * (a lone --help shows every command).
+ */
+export function commandFirst(argv: string[]): string[] {
+  for (let i = 0; i < argv.length && argv[i] !== '--'; i++) {
+    if (VALUE_FLAGS.has(argv[i])) i++;
+    else if (!argv[i].startsWith('-')) return [argv[i], ...argv.slice(0, i), ...argv.slice(i + 1)];
+  }
+  return argv.length && argv.every((a) => HELP_FLAGS.includes(a)) ? argv : ['apply', ...argv];
+}
+
 export async function runBootstrap(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<void> {
   await runCommand(async () => {
-    const { values: flags, positionals } = parseCommandLine(argv, FLAGS, true);
-    if (flags.help) return console.log(HELP);
-    const resetting = positionals[0] === 'reset';
-    if (positionals.length > (resetting ? 1 : 0)) throw new UserError([`unknown command ${positionals.join(' ')}; the only command is reset (see --help)`]);
-    if (flags['undo-prep'] && !resetting) throw new UserError(['--undo-prep goes with reset: scripts/bootstrap.mjs reset --undo-prep']);
-    const cwd = env.INIT_CWD ?? process.cwd();
-    const configFile = resolveConfigPath(flags.config, env);
-    const config = loadClusterConfig(configFile);
-    const only = parseOnly(config, flags.only);
-    const cp = controlPlane(config);
-    if (resetting && only && only.includes(cp.name) && only.length < config.nodes.length) {
-      throw new UserError([`reset --only ${flags.only}: the control-plane node ${cp.name} goes only with the whole cluster; reset the workers alone (--only ${workers(config).map((n) => n.name).join(',')}) or everything (no --only)`]);
-    }
-    const concurrency = parseConcurrency(flags.concurrency);
-    const sshConfig = existingFile('--ssh-config', flags['ssh-config'], cwd);
-    const planning = Boolean(flags['dry-run']);
-    if (resetting && !planning) await confirmReset(only ?? config.nodes.map((n) => n.name), Boolean(flags['undo-prep']), Boolean(flags.yes));
-    if (flags.yes && !resetting) throw new UserError(['--yes goes with reset: scripts/bootstrap.mjs reset --yes']);
-    const now = new Date();
-
-    const logDir = planning ? undefined : path.resolve(cwd, flags['log-dir'] ?? path.join('logs', compactTimestamp(now)));
-    const progress = (line: string) => {
-      const safe = redact(line);
-      console.log(safe);
-      if (logDir) appendFileSync(path.join(logDir, 'bootstrap.log'), `${safe}\n`);
-    };
-    if (logDir) mkdirSync(logDir, { recursive: true });
-    const nodeOutput = (node: ClusterNode): Output => {
-      if (planning) return consoleOutput();
-      const file = path.join(logDir!, `${node.name}.log`);
-      const log = (safe: string) => appendFileSync(file, `${new Date().toISOString()} ${safe}\n`, { mode: 0o600 });
-      return {
-        line(text) {
-          const safe = redact(text);
-          log(safe);
-          if (flags.verbose) console.log(`      ${safe}`);
-        },
-        detail(text) {
-          log(redact(text));
-        },
-      };
-    };
-
-    // The manifests of this very config (not a dist/ another config may have written), with a copy beside the logs.
-    const manifests = resetting ? [] : renderManifests(config);
-    if (logDir && manifests.length) {
-      mkdirSync(path.join(logDir, 'manifests'), { recursive: true });
-      for (const manifest of manifests) writeFileSync(path.join(logDir, 'manifests', manifest.file), manifest.yaml);
-      progress(`    manifests rendered from ${path.relative(cwd, configFile) || configFile}; applied as ${path.join(logDir, 'manifests')}/`);
-    }
-
-    // Ctrl-C (or a TERM): close the SSH connections, say where the logs are, and leave with a failing code;
-    // every step checks before it changes anything, so a re-run continues where this one stopped.
-    const interrupted = (signal: NodeJS.Signals) => {
-      progress(`interrupted (${signal}): what ran on the nodes at that moment may have stopped halfway; run scripts/bootstrap.mjs again to continue${logDir ? `; logs: ${logDir}/` : ''}`);
-      void SshHost.closeAll().finally(() => process.exit(130));
-    };
-    process.once('SIGINT', interrupted);
-    process.once('SIGTERM', interrupted);
-    const targets = await connect(config, { planning, env, sshConfig, progress, resetting, concurrency });
-    const phases = resetting ? RESET : BOOTSTRAP;
-    const cluster = new ClusterRun(config, targets, {
-      mode: planning ? 'plan' : 'apply', only, concurrency: planning ? 1 : concurrency, manifests, nodeOutput, progress,
-      undoPrep: Boolean(flags['undo-prep']), retryDelayMs: Number(env.BOOTSTRAP_RETRY_DELAY_MS ?? 5000),
-    });
-    const reports = () => [...cluster.reports.values()];
-    try {
-      await cluster.runPhases(phases);
-    } finally {
-      process.off('SIGINT', interrupted);
-      process.off('SIGTERM', interrupted);
-      await SshHost.closeAll();
-      // Once past the facts, every run ends with the summary, also when a phase stopped it.
-      if (cluster.finished.includes('facts')) for (const line of summary(config, phases, reports(), cluster.checks, logDir, planning)) progress(line);
-    }
-    const failed = reports().filter((r) => r.failed);
-    if (planning) return;
-    if (failed.length || (!resetting && !cluster.checks.every((c) => c.ok))) {
-      throw new UserError([`bootstrap did not finish: ${failed.length ? `${failed.map((r) => r.node.name).join(', ')} failed` : 'the final check failed'}; fix it and run scripts/bootstrap.mjs again (finished work is skipped)`]);
-    }
+    let run: (() => Promise<void>) | undefined;
+    const args = commandFirst(argv);
+    const resetOnly = args[0] === 'apply' ? args.find((a) => ['--yes', '--undo-prep'].includes(a)) : undefined;
+    if (resetOnly) throw new UserError([`${resetOnly} goes with reset: ${PROGRAM} reset ${resetOnly}`]);
+    if (!parseWith(program(env, (chosen) => { run = chosen; }), args)) return;
+    await run?.();
   });
 }

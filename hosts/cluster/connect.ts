@@ -4,7 +4,7 @@
  * reported at once, before anything runs anywhere.
  */
 import { UserError } from '../../config/errors';
-import type { ClusterConfig } from '../../config/schema';
+import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import { type Host, LocalHost, spawnCommand } from '../engine/host';
 import { nodeSandbox } from '../engine/sandbox';
 import { SshHost } from '../engine/ssh';
@@ -19,6 +19,10 @@ export interface ConnectOptions {
   progress(line: string): void;
   resetting: boolean;
   concurrency: number;
+  /** Only these nodes (default: every node of the config). */
+  nodes?: ClusterNode[];
+  /** Given: a node that cannot be reached is reported here and left out (status); else the run is refused. */
+  unreachable?(node: ClusterNode, problem: string): void;
 }
 
 export async function connect(config: ClusterConfig, options: ConnectOptions): Promise<Target[]> {
@@ -27,7 +31,8 @@ export async function connect(config: ClusterConfig, options: ConnectOptions): P
   const localAddresses = options.planning ? [] : parseAddresses((await spawnCommand(['ip', '-o', '-4', 'addr', 'show'])).stdout);
   const targets: Target[] = [];
   const problems: string[] = [];
-  await mapLimit(config.nodes, options.concurrency, async (node) => {
+  const nodes = options.nodes ?? config.nodes;
+  await mapLimit(nodes, options.concurrency, async (node) => {
     const started = Date.now();
     const local = localAddresses.includes(node.address);
     const sandbox = nodeSandbox(options.env, node.name);
@@ -42,6 +47,11 @@ export async function connect(config: ClusterConfig, options: ConnectOptions): P
     } else {
       const ssh = new SshHost(node, { sshConfig: options.sshConfig, root: sandbox?.root, env: sandbox?.env });
       const problem = await ssh.problem();
+      if (problem && options.unreachable) {
+        options.unreachable(node, problem);
+        options.progress(`    ${node.name.padEnd(14)} unreachable: ${problem}`);
+        return;
+      }
       if (problem) problems.push(problem);
       host = ssh;
       via = `ssh ${ssh.target}`;
@@ -53,5 +63,5 @@ export async function connect(config: ClusterConfig, options: ConnectOptions): P
     await SshHost.closeAll();
     throw new UserError(problems);
   }
-  return config.nodes.map((n) => targets.find((t) => t.node.name === n.name)!);
+  return nodes.flatMap((n) => targets.filter((t) => t.node.name === n.name));
 }

@@ -48,6 +48,8 @@ export interface ClusterOptions {
   progress(line: string): void;
   retryDelayMs?: number;
   verifyAttempts?: number;
+  /** While a node's part of a phase runs, a line this often saying which step it is on (none when unset). */
+  heartbeatMs?: number;
   now?: () => Date;
 }
 
@@ -136,6 +138,18 @@ export class ClusterRun {
     for (const phase of phases) await this.runPhase(phase);
   }
 
+  /** A long step shows it is alive: node, phase, step, time so far. */
+  private heartbeat(node: ClusterNode, phase: Phase, started: number): NodeJS.Timeout | undefined {
+    const every = this.options.heartbeatMs;
+    if (this.planning || !every) return undefined;
+    const timer = setInterval(() => {
+      const step = this.nodeRun(node).stepTitle;
+      this.options.progress(`    ${node.name.padEnd(14)} ${phase.title}${step && step !== phase.title ? ` / ${step}` : ''}: still running (${Math.round((Date.now() - started) / 1000)}s)`);
+    }, every);
+    timer.unref();
+    return timer;
+  }
+
   private async runPhase(phase: Phase): Promise<void> {
     const blocked = phase.blocked?.(this);
     if (blocked) throw new UserError([blocked]);
@@ -150,6 +164,8 @@ export class ClusterRun {
       const started = Date.now();
       const report = this.report(node);
       if (!this.planning) progress(`    ${node.name.padEnd(14)} ${phase.title} started`);
+      this.nodeRun(node).stepTitle = '';
+      const heartbeat = this.heartbeat(node, phase, started);
       try {
         const summary = await phase.run(this, node);
         report.seconds[phase.title] = (Date.now() - started) / 1000;
@@ -160,6 +176,8 @@ export class ClusterRun {
         report.seconds[phase.title] = (Date.now() - started) / 1000;
         progress(`    ${node.name.padEnd(14)} ${phase.title} FAILED (${seconds(Date.now() - started)}): ${reason(error)}`);
         throw error;
+      } finally {
+        clearInterval(heartbeat);
       }
     });
     const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');

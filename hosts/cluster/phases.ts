@@ -81,7 +81,7 @@ async function checkTogether(cluster: ClusterRun): Promise<void> {
   const byHostname = new Map<string, string[]>();
   for (const node of cluster.nodes) byHostname.set(factsOf(node).hostname, [...(byHostname.get(factsOf(node).hostname) ?? []), node.name]);
   for (const [hostname, names] of byHostname) {
-    if (names.length > 1) cluster.options.progress(`    note: ${names.join(', ')} share the hostname ${hostname}; prep renames each to its node name`);
+    if (names.length > 1) cluster.options.progress(`    note: ${names.join(', ')} share the hostname ${hostname}${cluster.planning ? ' (assumed, as for fresh clones)' : ''}; prep renames each to its node name`);
   }
 }
 

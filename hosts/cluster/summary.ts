@@ -1,10 +1,14 @@
-/** The last lines of a run: each node's state and phase timings, the checks, where to open tomcat6, the logs. */
+/** The last lines of a run: each node's state and phase timings, the checks, where to open tomcat6, what to run next, the logs. */
 import { workers } from '../../config/nodes';
 import type { ClusterConfig } from '../../config/schema';
 import type { NodeReport, Phase } from './manager';
 import { type Check, checksSkipped } from './verify';
 
-export function summary(config: ClusterConfig, phases: readonly Phase[], reports: NodeReport[], checks: Check[], logDir: string | undefined, planning: boolean): string[] {
+/**
+ * `sameInputs` are the flags the next commands need to reach this cluster
+ * again (e.g. ` --config other.yaml`; empty with the defaults).
+ */
+export function summary(config: ClusterConfig, phases: readonly Phase[], reports: NodeReport[], checks: Check[], logDir: string | undefined, planning: boolean, sameInputs = ''): string[] {
   if (planning) return ['==> summary', '    dry run: nothing was run, nothing was written; the checks run at the end of a real run'];
   const columns = phases.map((p) => ({ title: p.title, width: Math.max(7, p.title.length + 2) }));
   const lines = ['==> summary', `    ${'node'.padEnd(14)} ${'role'.padEnd(14)} ${'state'.padEnd(14)} ${columns.map((c) => c.title.padStart(c.width)).join('')}`];
@@ -19,6 +23,8 @@ export function summary(config: ClusterConfig, phases: readonly Phase[], reports
     lines.push('    checks (from the control-plane node):');
     for (const c of checks) lines.push(`      ${c.ok ? 'ok  ' : 'FAIL'} ${c.what.padEnd(22)} ${c.url}${c.host ? ` (Host: ${c.host})` : ''} -> ${c.status ?? 'not run'}`);
   }
+  // reset: nothing to open.
+  if (!phases.some((p) => p.title === 'verify')) return logDir ? [...lines, `    logs: ${logDir}/`] : lines;
   const nodePort = checks.find((c) => c.what.endsWith('NodePort') && c.ok)?.url;
   // A node whose Ingress check passed (else the first worker), and the controller's port.
   const ingress = checks.find((c) => c.what.endsWith('Ingress') && c.ok) ?? checks.find((c) => c.what.endsWith('Ingress'));
@@ -28,6 +34,14 @@ export function summary(config: ClusterConfig, phases: readonly Phase[], reports
   if (nodePort) lines.push(`      ${nodePort}   (tomcat6 NodePort, on any node)`);
   lines.push(`      http://${config.tomcat6.host}${ingressUrl?.port ? `:${ingressUrl.port}` : ''}/   (Ingress; add this line to your laptop's hosts file:)`);
   lines.push(`      ${address}  ${config.tomcat6.host}`);
+  lines.push('    next, from this machine:');
+  const next = [
+    [`scripts/bootstrap.mjs kubeconfig${sameInputs}`, '(the admin kubeconfig as ./kubeconfig, mode 0600)'],
+    ['KUBECONFIG=./kubeconfig kubectl get nodes', ''],
+    [`scripts/bootstrap.mjs status${sameInputs}`, '(nodes, add-ons and checks; changes nothing)'],
+  ];
+  const width = Math.max(...next.map(([cmd]) => cmd.length)) + 2;
+  for (const [cmd, why] of next) lines.push(`      ${why ? cmd.padEnd(width) + why : cmd}`);
   if (logDir) lines.push(`    logs: ${logDir}/`);
   return lines;
 }

@@ -11,11 +11,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { ClusterNode } from '../../config/schema';
 import { type CommandResult, type ExecOptions, type Host, spawnCommand } from './host';
-
-/** POSIX single-quoting, for the remote shell. */
-export function shellQuote(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
-}
+import { shellLine } from './shell';
 
 export interface SshOptions {
   /** An ssh_config file used instead of ~/.ssh/config. */
@@ -83,7 +79,7 @@ export class SshHost implements Host {
   /** Runs argv on the node as root (through sudo -n for other users). */
   private remote(argv: string[], options: ExecOptions = {}): Promise<CommandResult> {
     const sudo = this.node.ssh.user === 'root' ? [] : ['sudo', '-n', '--'];
-    const command = [...sudo, ...argv].map(shellQuote).join(' ');
+    const command = shellLine([...sudo, ...argv]);
     return spawnCommand([...this.sshArgs(), command], options);
   }
 

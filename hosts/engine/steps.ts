@@ -10,9 +10,11 @@
 import { UserError } from '../../config/errors';
 import type { CommandResult, ExecOptions, Host } from './host';
 import { redact } from './redact';
+import { shellLine } from './shell';
 import { compactTimestamp } from './time';
 
-export type Mode = 'apply' | 'plan';
+/** apply: change the node; plan: print the changes against a model; observe: read only (status), a change is a bug. */
+export type Mode = 'apply' | 'plan' | 'observe';
 
 /** Where the scripts' lines go, always through redact(). */
 export interface Output {
@@ -20,6 +22,8 @@ export interface Output {
   line(text: string): void;
   /** A line for the log only: what a command printed. */
   detail(text: string): void;
+  /** Plan only: name each file write without its content (the short plan; --verbose shows the content). */
+  brief?: boolean;
 }
 
 export function consoleOutput(log?: (line: string) => void): Output {
@@ -39,7 +43,7 @@ export function consoleOutput(log?: (line: string) => void): Output {
 export class StepFailed extends UserError {
   constructor(node: string, step: string, argv: string[], result: CommandResult) {
     const tail = (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-3).join(' | ');
-    super([redact(`${node}: step "${step}" failed: \`${argv.join(' ')}\` exited ${result.code}${tail ? `: ${tail}` : ''}`)]);
+    super([redact(`${node}: step "${step}" failed: \`${shellLine(argv)}\` exited ${result.code}${tail ? `: ${tail}` : ''}`)]);
   }
 }
 
@@ -93,12 +97,17 @@ export class NodeRun {
     return this.mode === 'plan';
   }
 
+  /** A read-only run (status) never gets to change anything: that would be a bug, not a user error. */
+  private mayChange(what: string): void {
+    if (this.mode === 'observe') throw new Error(`${this.nodeName}: a read-only run tried to change the node (${what})`);
+  }
+
   /**
    * A read-only check. It runs in both modes; in plan mode the model host
    * answers it (see PlanHost), and the plan lists it as a check.
    */
   async query(argv: string[], options: ExecOptions & { mustSucceed?: boolean } = {}): Promise<CommandResult> {
-    if (this.planning) this.out.line(`  # check: ${argv.join(' ')}`);
+    if (this.planning) this.out.line(`  # check: ${shellLine(argv)}`);
     const result = await this.host.exec(argv, options);
     if (options.mustSucceed && result.code !== 0) throw new StepFailed(this.nodeName, this.stepTitle, argv, result);
     return result;
@@ -106,15 +115,16 @@ export class NodeRun {
 
   /** A command that changes the node; a non-zero exit stops the node's run. */
   async run(argv: string[], options: ExecOptions = {}): Promise<CommandResult> {
+    this.mayChange(shellLine(argv));
     this.changes.push(`run ${argv.join(' ')}`);
     if (this.planning) {
-      this.out.line(`  $ ${argv.join(' ')}${options.input !== undefined ? ' (with input)' : ''}`);
+      this.out.line(`  $ ${shellLine(argv)}${options.input !== undefined ? ' (with input)' : ''}`);
       return { code: 0, stdout: '', stderr: '' };
     }
     const result = await this.host.exec(argv, options);
     // What the command printed goes to the log (kubeadm's own account of an init, say), never to the terminal.
     const printed = `${result.stdout}${result.stderr}`.replace(/\n$/, '');
-    this.out.detail(`$ ${argv.join(' ')}: exit ${result.code}${printed ? `\n${printed.split('\n').map((l) => `  > ${l}`).join('\n')}` : ''}`);
+    this.out.detail(`$ ${shellLine(argv)}: exit ${result.code}${printed ? `\n${printed.split('\n').map((l) => `  > ${l}`).join('\n')}` : ''}`);
     if (result.code !== 0) throw new StepFailed(this.nodeName, this.stepTitle, argv, result);
     return result;
   }
@@ -133,14 +143,20 @@ export class NodeRun {
     const currentMode = await this.host.mode(file);
     const mode = options.mode ?? currentMode ?? 0o644;
     if (current === content && (currentMode === undefined || currentMode === mode)) return false;
+    this.mayChange(`write ${file}`);
     // A file holding a secret is not copied: a backup would outlive the secret's use.
     const backup = current !== undefined && current !== content && !options.secret ? `${file}.bak-${compactTimestamp(this.now())}` : undefined;
     this.changes.push(`write ${file}`);
     if (this.planning) {
-      this.out.line(`  --- write ${file} (mode ${mode.toString(8).padStart(4, '0')}${backup ? `, previous content kept as ${file}.bak-<time>` : ''})`);
-      const shown = options.secret ? redact(content) : content;
-      for (const line of shown.replace(/\n$/, '').split('\n')) this.out.line(`  | ${line}`);
-      this.out.line('  ---');
+      const lines = (options.secret ? redact(content) : content).replace(/\n$/, '').split('\n');
+      const header = `write ${file} (mode ${mode.toString(8).padStart(4, '0')}${backup ? `, previous content kept as ${file}.bak-<time>` : ''}`;
+      if (this.out.brief) {
+        this.out.line(`  --- ${header}, ${lines.length} line(s))`);
+      } else {
+        this.out.line(`  --- ${header})`);
+        for (const line of lines) this.out.line(`  | ${line}`);
+        this.out.line('  ---');
+      }
     } else if (backup) {
       await this.host.write(backup, current!, currentMode ?? 0o600);
     }
@@ -152,8 +168,9 @@ export class NodeRun {
   /** Removes a file or folder if it exists; returns whether it did. */
   async remove(file: string): Promise<boolean> {
     if ((await this.host.mode(file)) === undefined) return false;
+    this.mayChange(`remove ${file}`);
     this.changes.push(`remove ${file}`);
-    if (this.planning) this.out.line(`  $ rm -rf ${file}`);
+    if (this.planning) this.out.line(`  $ ${shellLine(['rm', '-rf', file])}`);
     await this.host.remove(file);
     return true;
   }

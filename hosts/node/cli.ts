@@ -5,12 +5,11 @@
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import type { ParseArgsConfig } from 'node:util';
 import { UserError } from '../../config/errors';
 import { loadClusterConfig, resolveConfigPath } from '../../config/load';
 import { nodeByName } from '../../config/nodes';
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
-import { parseFlags, runCommand } from '../engine/command-line';
+import { type FlagSpec, parseFlags, runCommand } from '../engine/command-line';
 import { type Host, LocalHost } from '../engine/host';
 import { sandboxRoot } from '../engine/sandbox';
 import { consoleOutput, type Mode, NodeRun } from '../engine/steps';
@@ -19,12 +18,12 @@ import { PLAN_DEFAULT_FAMILY, PlanHost, type PlanState } from './plan-model';
 
 const LOG_FILE = '/var/log/kube-hosts.log';
 
-const COMMON_FLAGS = {
-  config: { type: 'string' },
-  node: { type: 'string' },
+const COMMON_FLAGS: FlagSpec = {
+  config: { type: 'string', valueName: 'FILE' },
+  node: { type: 'string', valueName: 'NAME' },
   'dry-run': { type: 'boolean' },
   help: { type: 'boolean' },
-} as const;
+};
 
 export const COMMON_HELP = `  --config FILE  cluster config (default: $CLUSTER_CONFIG, else ./cluster.yaml, else the repository's)
   --node NAME    which node of the config this machine is (default: the node whose
@@ -48,7 +47,7 @@ export interface NodeScript {
   name: string;
   help: string;
   /** The script's own flags, besides --config, --node, --dry-run and --help. */
-  flags: NonNullable<ParseArgsConfig['options']>;
+  flags: FlagSpec;
   /** The machine a dry-run plans against. */
   planState: PlanState;
   body(context: ScriptContext): Promise<void>;

@@ -92,6 +92,13 @@ export function describeFacts(facts: NodeFacts): string {
     + `product_uuid ${facts.productUuid ?? 'unknown'}, MAC(s) ${facts.macs.join(' ') || 'none'}`;
 }
 
+/** The facts line a node script prints: observed on the node, or (dry run) the plan model's, said to be assumed. */
+export function factsLine(run: NodeRun, node: ClusterNode, facts: NodeFacts): string {
+  return run.planning
+    ? `[${node.name}] facts assumed for the plan (a fresh ${facts.family} node, not observed): ${describeFacts(facts)}`
+    : `[${node.name}] facts: ${describeFacts(facts)}`;
+}
+
 /** Every node script runs as root ... */
 export function rootProblem(node: ClusterNode, facts: NodeFacts): string[] {
   return facts.uid === 0 ? [] : [`${node.name}: must run as root (uid 0), not uid ${facts.uid}: run it with sudo`];
@@ -155,7 +162,7 @@ export async function isInCluster(run: NodeRun): Promise<boolean> {
 /** Facts, and the checks init and join need: root, the right role, this machine's address, a prepared node. */
 export async function factsForKubeadm(run: NodeRun, config: ClusterConfig, node: ClusterNode, role: ClusterNode['role'], script: string): Promise<NodeFacts> {
   const facts = await gatherFacts(run, config, node);
-  run.out.line(`[${node.name}] facts: ${describeFacts(facts)}`);
+  run.out.line(factsLine(run, node, facts));
   const problems: string[] = [];
   if (node.role !== role) problems.push(`${node.name}: ${script} is for ${role} nodes; this node's role in the cluster config is ${node.role}`);
   problems.push(...rootProblem(node, facts), ...addressProblem(node, facts));

@@ -11,7 +11,7 @@ import { type NodeRun, type Step, summarize } from '../engine/steps';
 import { CRI_TOOLS, HELD_PACKAGES, MANAGED_BY, PINNED_KUBE_PACKAGES, type OsAdapter, type WantedPackage } from '../os/adapter';
 import { OS_ADAPTERS } from '../os/adapters';
 import { COMMON_HELP, type NodeScript, runNodeScript } from './cli';
-import { describeFacts, gatherFacts, isInCluster, type NodeFacts, preflightProblems } from './facts';
+import { factsLine, gatherFacts, isInCluster, type NodeFacts, preflightProblems } from './facts';
 import {
   CONTAINERD_CERTS_DIR,
   CONTAINERD_CONFIG,
@@ -234,7 +234,7 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
 /** Reads the facts, refuses the node with every problem at once, or prepares it. */
 export async function prepareNode(run: NodeRun, config: ClusterConfig, node: ClusterNode): Promise<NodeFacts> {
   const facts = await gatherFacts(run, config, node);
-  run.out.line(`[${node.name}] facts: ${describeFacts(facts)}`);
+  run.out.line(factsLine(run, node, facts));
   const problems = preflightProblems(config, node, facts, await isInCluster(run));
   if (problems.length) throw new UserError(problems);
   await run.runSteps('prep', prepSteps(config, node, facts));

@@ -26,7 +26,7 @@ Environment: ${CACHE_ENV} (where builds are kept; default ~/.cache/kube-hosts/ku
 const diskUsage = (dir: string) => spawnSync('du', ['-sh', dir], { encoding: 'utf8' }).stdout.split('\t')[0];
 
 void runCommand(() => {
-  const flags = parseFlags(process.argv.slice(2), { config: { type: 'string' }, help: { type: 'boolean' } });
+  const flags = parseFlags(process.argv.slice(2), { config: { type: 'string', valueName: 'FILE' }, help: { type: 'boolean' } });
   if (flags.help) return console.log(HELP);
   const { version } = loadClusterConfig(resolveConfigPath(flags.config)).kubernetes;
   const dir = versionDir(version);

@@ -1,8 +1,10 @@
 /**
  * Three fake hosts for the bootstrap tests: k8s-node1 on this machine
  * (127.0.0.1), k8s-node2 and k8s-node3 behind a real sshd on 127.0.0.2 and
- * 127.0.0.3. Each node is a sandbox with fake commands; they share one fake
- * cluster (CA, tokens, applied objects).
+ * 127.0.0.3. With `workstation`, k8s-node1 is behind the sshd too, on
+ * 127.0.0.4, so that no node is this machine (a laptop driving the VMs).
+ * Each node is a sandbox with fake commands; they share one fake cluster
+ * (CA, tokens, applied objects).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -26,10 +28,14 @@ export interface Cluster {
   logs: string;
 }
 
-export function makeCluster(sshd: TestSshd, options: { ports?: Record<string, number>; files?: Record<string, Record<string, string>> } = {}): Cluster {
+/** The address where the control plane runs: this machine, or (workstation) a machine reached over SSH. */
+export const WORKSTATION_CONTROL_PLANE = '127.0.0.4';
+
+export function makeCluster(sshd: TestSshd, options: { ports?: Record<string, number>; files?: Record<string, Record<string, string>>; workstation?: boolean } = {}): Cluster {
   const dir = mkdtempSync(path.join(tmpdir(), 'bootstrap-'));
   const sandboxes = path.join(dir, 'nodes');
-  const first = new Sandbox('el9', { address: NODES[0].address, files: options.files?.[NODES[0].name] });
+  const nodes0 = NODES.map((n) => (options.workstation && n.role === 'control-plane' ? { ...n, address: WORKSTATION_CONTROL_PLANE } : { ...n }));
+  const first = new Sandbox('el9', { address: nodes0[0].address, files: options.files?.[NODES[0].name] });
   const nodes: Record<string, Sandbox> = { [NODES[0].name]: first };
   for (const node of NODES.slice(1)) {
     nodes[node.name] = new Sandbox(node.name === 'k8s-node2' ? 'debian' : 'ubuntu', { address: node.address, cluster: first.cluster, files: options.files?.[node.name] });
@@ -39,7 +45,7 @@ export function makeCluster(sshd: TestSshd, options: { ports?: Record<string, nu
   const config = path.join(dir, 'cluster.yaml');
   writeFileSync(config, stringify({
     kubernetes: { version: '1.35.1' },
-    nodes: NODES.map((n) => ({
+    nodes: nodes0.map((n) => ({
       ...n,
       ...(n.address === '127.0.0.1' ? {} : { ssh: { user: 'root', port: options.ports?.[n.name] ?? sshd.port, identityFile: sshd.identityFile } }),
     })),
@@ -47,13 +53,24 @@ export function makeCluster(sshd: TestSshd, options: { ports?: Record<string, nu
   return { dir, config, nodes, logs: path.join(dir, 'logs') };
 }
 
-export function bootstrap(cluster: Cluster, sshd: TestSshd, args: string[] = []) {
+export function bootstrap(cluster: Cluster, sshd: TestSshd, args: string[] = [], env: Record<string, string> = {}) {
   const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--config', cluster.config, '--ssh-config', sshd.sshConfig, '--log-dir', cluster.logs, ...args], {
     // Run from the cluster's folder: its dist/ is synthesized there, never in the repository.
     cwd: cluster.dir,
     encoding: 'utf8',
     timeout: 240_000,
-    env: { ...process.env, KUBE_HOSTS_SANDBOX: path.join(cluster.dir, 'nodes'), BOOTSTRAP_RETRY_DELAY_MS: '10', INIT_CWD: cluster.dir },
+    env: { ...process.env, KUBE_HOSTS_SANDBOX: path.join(cluster.dir, 'nodes'), BOOTSTRAP_RETRY_DELAY_MS: '10', INIT_CWD: cluster.dir, ...env },
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Another command of scripts/bootstrap.mjs (kubeconfig, status), with the cluster's config and ssh_config only. */
+export function command(cluster: Cluster, sshd: TestSshd, args: string[], env: Record<string, string> = {}) {
+  const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), ...args, '--config', cluster.config, '--ssh-config', sshd.sshConfig], {
+    cwd: cluster.dir,
+    encoding: 'utf8',
+    timeout: 240_000,
+    env: { ...process.env, KUBE_HOSTS_SANDBOX: path.join(cluster.dir, 'nodes'), BOOTSTRAP_RETRY_DELAY_MS: '10', INIT_CWD: cluster.dir, ...env },
   });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }

@@ -336,6 +336,7 @@ function registerNode(registration, controlPlane) {
   fs.mkdirSync(clusterFile('nodes'), { recursive: true });
   fs.writeFileSync(clusterFile(`nodes/${registration.name}`), address);
   fs.writeFileSync(clusterFile(`taints-${registration.name}.json`), JSON.stringify(taints));
+  fs.writeFileSync(clusterFile(`kubelet-${registration.name}`), String(packages().kubelet ?? '').replace(/-.*$/, ''));
 }
 function nodeAddresses() {
   try { return fs.readdirSync(clusterFile('nodes')).map((n) => fs.readFileSync(clusterFile(`nodes/${n}`), 'utf8')); } catch { return []; }
@@ -432,6 +433,39 @@ function kubectl(args) {
   if (args[0] === 'get' && args[1] === 'node') {
     if (!fs.existsSync(clusterFile(`nodes/${args[2]}`))) fail(1, `Error from server (NotFound): nodes "${args[2]}" not found`);
     return `node/${args[2]}\n`;
+  }
+  if (args[0] === 'get' && args[1] === 'nodes' && line.endsWith('-o json')) {
+    // Ready once the pod network runs (flannel's DaemonSet applied), as a real node becomes.
+    const ready = has('DaemonSet', 'kube-flannel-ds');
+    const names = fs.existsSync(clusterFile('nodes')) ? fs.readdirSync(clusterFile('nodes')) : [];
+    const items = names.map((name) => ({
+      kind: 'Node',
+      metadata: { name },
+      status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }], nodeInfo: { kubeletVersion: `v${fs.readFileSync(clusterFile(`kubelet-${name}`), 'utf8')}` } },
+    }));
+    return JSON.stringify({ kind: 'List', items });
+  }
+  if (args[0] === 'get' && args[1] === 'daemonsets,deployments' && line.endsWith('-o json')) {
+    // What was applied, and kubeadm's own add-ons once init ran. A DaemonSet runs on every node once the
+    // pod network does; a Deployment's pods also need a node that takes ordinary pods.
+    const network = has('DaemonSet', 'kube-flannel-ds');
+    const nodeCount = fs.existsSync(clusterFile('nodes')) ? fs.readdirSync(clusterFile('nodes')).length : 0;
+    const docs = Object.values(objects).map((body) => JSON.parse(body)).filter((o) => o.kind === 'DaemonSet' || o.kind === 'Deployment');
+    if (fs.existsSync(clusterFile('ca.crt'))) {
+      docs.push({ kind: 'Deployment', metadata: { name: 'coredns', namespace: 'kube-system' }, spec: { replicas: 2 } });
+      docs.push({ kind: 'DaemonSet', metadata: { name: 'kube-proxy', namespace: 'kube-system' }, spec: {} });
+    }
+    const items = docs.map((o) => {
+      const metadata = { ...o.metadata, namespace: o.metadata.namespace ?? 'default', generation: 1 };
+      if (o.kind === 'DaemonSet') {
+        const running = network || o.metadata.name === 'kube-proxy' || o.metadata.name === 'kube-flannel-ds' ? nodeCount : 0;
+        return { kind: o.kind, metadata, status: { observedGeneration: 1, desiredNumberScheduled: nodeCount, updatedNumberScheduled: nodeCount, numberAvailable: running } };
+      }
+      const replicas = o.spec.replicas ?? 1;
+      const running = network && schedulable() ? replicas : 0;
+      return { kind: o.kind, metadata, spec: { replicas }, status: { observedGeneration: 1, replicas, updatedReplicas: replicas, availableReplicas: running } };
+    });
+    return JSON.stringify({ kind: 'List', items });
   }
   if (args[0] === 'drain') {
     if (!fs.existsSync(clusterFile(`nodes/${args[1]}`))) fail(1, `Error from server (NotFound): nodes "${args[1]}" not found`);
@@ -538,6 +572,11 @@ function main() {
   const failing = read('.fake/fail', '').split('\n').filter(Boolean);
   const line = [name, ...args].join(' ');
   const injected = failing.find((prefix) => line.startsWith(prefix));
+  // Delay injection: a line `<seconds> <command prefix>` in .fake/slow makes that command take so long (a slow mirror, say).
+  for (const entry of read('.fake/slow', '').split('\n').filter(Boolean)) {
+    const [, seconds, prefix] = /^(\S+) (.*)$/.exec(entry);
+    if (line.startsWith(prefix)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(seconds) * 1000);
+  }
   try {
     if (injected) fail(1, `injected failure for the test: ${line}\nE: something went wrong (token abcdef.0123456789abcdef)`);
     const run = COMMANDS[name];

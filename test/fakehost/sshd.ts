@@ -74,7 +74,7 @@ export async function startSshd(addresses: string[], port = 20000 + Math.floor(M
 }
 
 /**
- * The test file's sshd on 127.0.0.2 and 127.0.0.3: started before its tests
+ * The test file's sshd on 127.0.0.2, 127.0.0.3 and 127.0.0.4 (a control plane that is not this machine): started before its tests
  * and stopped after them (the object is filled in by then). Where sshd cannot
  * run, registers a visible skip instead and returns undefined.
  */
@@ -85,7 +85,7 @@ export function sshdForTests(what: string): TestSshd | undefined {
   }
   const sshd = {} as TestSshd;
   beforeAll(async () => {
-    Object.assign(sshd, await startSshd(['127.0.0.2', '127.0.0.3']));
+    Object.assign(sshd, await startSshd(['127.0.0.2', '127.0.0.3', '127.0.0.4']));
   });
   afterAll(() => sshd.stop?.());
   return sshd;
