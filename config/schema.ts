@@ -8,8 +8,7 @@ import * as ipaddr from 'ipaddr.js';
 import isFQDN from 'validator/lib/isFQDN';
 import { z } from 'zod';
 
-/** Kubernetes minors that ingress-nginx v1.15.1, the last release, supports. */
-export const SUPPORTED_MINORS = { min: 31, max: 35 } as const;
+import { INGRESS_NGINX_MAX_MINOR, minorOf, SUPPORTED_MINORS, TESTED_RELEASES, testedRelease } from './versions';
 
 /**
  * A hint for a value that is present but wrong; a missing value falls through
@@ -21,6 +20,7 @@ function hint(message: string) {
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const VERSION = /^v?(\d+)\.(\d+)\.(\d+)$/;
+const NEWEST = TESTED_RELEASES[TESTED_RELEASES.length - 1];
 const SUPPORTED_VERSION = new RegExp(`^v?1\\.(${Array.from({ length: SUPPORTED_MINORS.max - SUPPORTED_MINORS.min + 1 }, (_, i) => SUPPORTED_MINORS.min + i).join('|')})\\.\\d+$`);
 
 export function parseImage(value: string): Reference | undefined {
@@ -107,9 +107,9 @@ const nodeSchema = z.strictObject({
 export const clusterConfigSchema = z.strictObject({
   kubernetes: z.strictObject({
     version: z.string()
-      .regex(VERSION, { message: 'must be a full Kubernetes version MAJOR.MINOR.PATCH, e.g. 1.35.1', abort: true })
+      .regex(VERSION, { message: `must be a full Kubernetes version MAJOR.MINOR.PATCH, e.g. ${NEWEST}`, abort: true })
       // A pattern (not a refinement), so the JSON Schema carries the window too and editors flag another version.
-      .regex(SUPPORTED_VERSION, `is outside the supported window 1.${SUPPORTED_MINORS.min}-1.${SUPPORTED_MINORS.max}: ingress-nginx v1.15.1 (its last release) supports only Kubernetes 1.${SUPPORTED_MINORS.min} to 1.${SUPPORTED_MINORS.max}; use e.g. 1.35.1`)
+      .regex(SUPPORTED_VERSION, `is outside the supported window 1.${SUPPORTED_MINORS.min}-1.${SUPPORTED_MINORS.max} (the Kubernetes minors that still get patches); use e.g. ${NEWEST}`)
       .transform((value) => value.replace(/^v/, ''))
       .describe(`Kubernetes version for kubeadm, kubelet and kubectl (packages are pinned to it); 1.${SUPPORTED_MINORS.min}.x to 1.${SUPPORTED_MINORS.max}.x.`),
   }),
@@ -154,6 +154,8 @@ export const clusterConfigSchema = z.strictObject({
   ingress: z.strictObject({
     exposure: z.enum(['hostNetwork', 'nodePort'], hint('must be hostNetwork or nodePort')).default('hostNetwork')
       .describe('hostNetwork: a DaemonSet serving ports 80/443 on every worker; nodePort: upstream Deployment behind a NodePort Service.'),
+    allowUnsupportedKubernetes: z.boolean().default(false)
+      .describe(`Run ingress-nginx (retired upstream; v1.15.1, its last release, was tested up to Kubernetes 1.${INGRESS_NGINX_MAX_MINOR}) on a newer Kubernetes anyway.`),
   }).prefault({}),
   tomcat6: z.strictObject({
     image: z.string().refine((value) => parseImage(value) !== undefined, 'must be an image reference, e.g. tomcat:6.0.53-jre8').default('tomcat:6.0.53-jre8')
@@ -167,6 +169,13 @@ export const clusterConfigSchema = z.strictObject({
   }).prefault({}),
 }).superRefine((config, ctx) => {
   // Checks across fields; each runs only on values that passed their own checks.
+  const minor = minorOf(config.kubernetes.version);
+  if (SUPPORTED_VERSION.test(config.kubernetes.version) && minor > INGRESS_NGINX_MAX_MINOR && !config.ingress.allowUnsupportedKubernetes) {
+    ctx.addIssue({
+      code: 'custom', path: ['kubernetes', 'version'], input: config.kubernetes.version,
+      message: `is newer than ingress-nginx supports: v1.15.1, its last release (the project is retired), was tested up to Kubernetes 1.${INGRESS_NGINX_MAX_MINOR}; use e.g. ${testedRelease(INGRESS_NGINX_MAX_MINOR)}, or set ingress.allowUnsupportedKubernetes: true to run it anyway`,
+    });
+  }
   const { network } = config;
   const pod = podCidr.safeParse(network.podCidr).success ? ipaddr.IPv4.parseCIDR(network.podCidr) : undefined;
   const service = serviceCidr.safeParse(network.serviceCidr).success ? ipaddr.IPv4.parseCIDR(network.serviceCidr) : undefined;

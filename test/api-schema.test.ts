@@ -1,11 +1,17 @@
 /**
  * Every synthesized object against the Kubernetes API: kubernetes-models'
- * validation always, and a strict check against the Kubernetes 1.35 OpenAPI
- * definitions in ../shared/k8s-schema (unknown fields rejected) when present.
+ * validation always, and a strict check (unknown fields rejected) against
+ * the API definitions of every tested release of the supported window, as
+ * npm run kube:build makes them from each release's OpenAPI spec.
  */
 import { readFileSync } from 'node:fs';
 import Ajv, { type ValidateFunction } from 'ajv';
-import { allObjects, configWith, defaultConfig, describeWithShared, K8S_SCHEMA_FILE, type K8sObject } from './helpers';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { TESTED_RELEASES } from '../config/versions';
+import { definitionsDir } from '../scripts/kube-build/openapi';
+import { allObjects, configWith, defaultConfig, type K8sObject } from './helpers';
+import { missingPrerequisite } from './prerequisites';
 
 const configs = {
   default: defaultConfig,
@@ -30,9 +36,9 @@ interface Definitions {
   definitions: Record<string, Record<string, unknown> & { 'x-kubernetes-group-version-kind'?: { group: string; version: string; kind: string }[] }>;
 }
 
-/** The 1.35 definitions with `additionalProperties: false` on every object that lists its properties. */
-function strictValidators(): (object: K8sObject) => ValidateFunction {
-  const source = JSON.parse(readFileSync(K8S_SCHEMA_FILE, 'utf8')) as Definitions;
+/** A release's definitions with `additionalProperties: false` on every object that lists its properties. */
+function strictValidators(file: string): (object: K8sObject) => ValidateFunction {
+  const source = JSON.parse(readFileSync(file, 'utf8')) as Definitions;
   const byKind = new Map<string, string>();
   for (const [name, definition] of Object.entries(source.definitions)) {
     for (const gvk of definition['x-kubernetes-group-version-kind'] ?? []) {
@@ -53,27 +59,35 @@ function strictValidators(): (object: K8sObject) => ValidateFunction {
   };
 }
 
-describeWithShared('strict Kubernetes 1.35 schema (unknown fields rejected)', K8S_SCHEMA_FILE, () => {
-  const validatorFor = strictValidators();
+// Every minor of the supported window, with the definitions npm run kube:build makes from that release's OpenAPI spec.
+for (const release of TESTED_RELEASES) {
+  const file = path.join(definitionsDir(release), '_definitions.json');
+  if (!existsSync(file)) {
+    missingPrerequisite(`strict Kubernetes ${release} schema`, `needs the API definitions of v${release}: run npm run kube:build -- --tested`);
+    continue;
+  }
+  describe(`strict Kubernetes ${release} schema (unknown fields rejected)`, () => {
+    const validatorFor = strictValidators(file);
 
-  describe.each(Object.entries(configs))('%s', (_name, makeConfig) => {
-    const objects = allObjects(makeConfig());
-    test.each(objects.map((o) => [label(o), o] as const))('%s', (_label, object) => {
+    describe.each(Object.entries(configs))('%s', (_name, makeConfig) => {
+      const objects = allObjects(makeConfig());
+      test.each(objects.map((o) => [label(o), o] as const))('%s', (_label, object) => {
+        const validate = validatorFor(object);
+        validate(object);
+        expect(validate.errors ?? []).toEqual([]);
+      });
+    });
+
+    test('the strict check does catch an unknown field and a wrong type', () => {
+      const object = structuredClone(allObjects(defaultConfig()).find((o) => o.kind === 'Service')!) as any;
+      object.spec.ports[0].serviceName = 'tomcat6';
+      object.spec.ports[0].port = '80';
       const validate = validatorFor(object);
-      validate(object);
-      expect(validate.errors ?? []).toEqual([]);
+      expect(validate(object)).toBe(false);
+      expect(validate.errors!.map((e) => `${e.instancePath} ${e.message}`)).toEqual(expect.arrayContaining([
+        '/spec/ports/0 must NOT have additional properties',
+        '/spec/ports/0/port must be integer',
+      ]));
     });
   });
-
-  test('the strict check does catch an unknown field and a wrong type', () => {
-    const object = structuredClone(allObjects(defaultConfig()).find((o) => o.kind === 'Service')!) as any;
-    object.spec.ports[0].serviceName = 'tomcat6';
-    object.spec.ports[0].port = '80';
-    const validate = validatorFor(object);
-    expect(validate(object)).toBe(false);
-    expect(validate.errors!.map((e) => `${e.instancePath} ${e.message}`)).toEqual(expect.arrayContaining([
-      '/spec/ports/0 must NOT have additional properties',
-      '/spec/ports/0/port must be integer',
-    ]));
-  });
-});
+}

@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { addonImage, clusterRegistries, controlPlaneImageRepository, registryMirrors } from '../config/images';
 import { UserError } from '../config/errors';
 import { loadClusterConfig, parseClusterConfig, resolveConfigPath } from '../config/load';
+import { TESTED_RELEASES } from '../config/versions';
 import { defaultConfig, ROOT } from './helpers';
 
 /** The problems a config text produces, or [] when it is valid. */
@@ -38,7 +39,7 @@ function edited(edit: (config: any) => void): string {
 describe('the committed cluster.yaml', () => {
   test('is the tutorial cluster on current versions', () => {
     const config = defaultConfig();
-    expect(config.kubernetes.version).toMatch(/^1\.35\.\d+$/);
+    expect(TESTED_RELEASES).toContain(config.kubernetes.version);
     expect(config.nodes.map((n) => [n.name, n.address, n.role])).toEqual([
       ['k8s-node1', '192.168.83.133', 'control-plane'],
       ['k8s-node2', '192.168.83.134', 'worker'],
@@ -63,13 +64,22 @@ describe('defaults', () => {
       images: { mirrorFallback: true, pinDigests: true },
       packages: { kubernetes: 'https://pkgs.k8s.io/core:/stable:', containerd: 'docker', docker: 'https://download.docker.com/linux' },
       firewall: 'open',
-      ingress: { exposure: 'hostNetwork' },
+      ingress: { exposure: 'hostNetwork', allowUnsupportedKubernetes: false },
       tomcat6: { image: 'tomcat:6.0.53-jre8', replicas: 3, host: 'tomcat6.touch.air.mall.com' },
     });
   });
 
+  test.each(['1.35.0', '1.36.5', '1.37.2'])('Kubernetes %s, inside the window, is accepted (past 1.35 with ingress-nginx only with its override)', (version) => {
+    const minor = Number(version.split('.')[1]);
+    const config = parseClusterConfig(edited((c) => {
+      c.kubernetes.version = version;
+      if (minor > 35) c.ingress = { allowUnsupportedKubernetes: true };
+    }));
+    expect(config.kubernetes.version).toBe(version);
+  });
+
   test('a leading v on the version is accepted and dropped', () => {
-    expect(parseClusterConfig(edited((c) => { c.kubernetes.version = 'v1.31.0'; })).kubernetes.version).toBe('1.31.0');
+    expect(parseClusterConfig(edited((c) => { c.kubernetes.version = 'v1.35.0'; })).kubernetes.version).toBe('1.35.0');
   });
 
   test('replicas 0 is allowed (scaled to zero)', () => {
@@ -88,8 +98,10 @@ describe('each mistake gives one line naming the file position, the field, the v
     ['missing node role', edited((c) => { delete c.nodes[1].role; }), /^cluster\.yaml:\d+:\d+: nodes\[1\]\.role: is required$/],
     ['empty node list', edited((c) => { c.nodes = []; }), /nodes: must list at least one node$/],
     ['unquoted short version', 'kubernetes:\n  version: 1.35\nnodes:\n  - { name: a, address: 10.0.0.1, role: control-plane }\n', /^cluster\.yaml:2:12: kubernetes\.version: 1\.35 must be a string: put it in quotes$/],
-    ['version without a patch', edited((c) => { c.kubernetes.version = '1.35'; }), /kubernetes\.version: "1\.35" must be a full Kubernetes version MAJOR\.MINOR\.PATCH, e\.g\. 1\.35\.1$/],
-    ['version too new', edited((c) => { c.kubernetes.version = '1.36.0'; }), /kubernetes\.version: "1\.36\.0" is outside the supported window 1\.31-1\.35: ingress-nginx v1\.15\.1 \(its last release\) supports only Kubernetes 1\.31 to 1\.35/],
+    ['version without a patch', edited((c) => { c.kubernetes.version = '1.35'; }), /kubernetes\.version: "1\.35" must be a full Kubernetes version MAJOR\.MINOR\.PATCH, e\.g\. 1\.37\.2$/],
+    ['version too new', edited((c) => { c.kubernetes.version = '1.38.0'; }), /kubernetes\.version: "1\.38\.0" is outside the supported window 1\.35-1\.37 \(the Kubernetes minors that still get patches\); use e\.g\. 1\.37\.2$/],
+    ['version past its end of life', edited((c) => { c.kubernetes.version = '1.34.2'; }), /kubernetes\.version: "1\.34\.2" is outside the supported window 1\.35-1\.37/],
+    ['ingress-nginx beyond the minors it was tested on', edited((c) => { c.kubernetes.version = '1.36.5'; }), /^cluster\.yaml:\d+:\d+: kubernetes\.version: "1\.36\.5" is newer than ingress-nginx supports: v1\.15\.1, its last release \(the project is retired\), was tested up to Kubernetes 1\.35; use e\.g\. 1\.35\.8, or set ingress\.allowUnsupportedKubernetes: true to run it anyway$/],
     ['version too old (the tutorial\'s)', edited((c) => { c.kubernetes.version = '1.17.3'; }), /kubernetes\.version: "1\.17\.3" is outside the supported window/],
     ['invalid CIDR', edited((c) => { c.network = { podCidr: '10.244.0.0/33' }; }), /^cluster\.yaml:\d+:\d+: network\.podCidr: "10\.244\.0\.0\/33" must be an IPv4 network in CIDR notation, e\.g\. 10\.244\.0\.0\/16$/],
     ['CIDR with host bits', edited((c) => { c.network = { serviceCidr: '10.96.0.1/16' }; }), /network\.serviceCidr: "10\.96\.0\.1\/16" has host bits set: write the network address, e\.g\. 10\.96\.0\.0\/16$/],
@@ -251,8 +263,9 @@ describe('the JSON Schema editors read', () => {
     const schema = require('../config/cluster.schema.json');
     const validate = new (require('ajv').default)({ strict: false }).compile(schema.properties.kubernetes.properties.version);
     expect(validate('1.35.1')).toBe(true);
-    expect(validate('v1.31.0')).toBe(true);
-    expect(validate('1.36.0')).toBe(false);
+    expect(validate('v1.37.2')).toBe(true);
+    expect(validate('1.34.9')).toBe(false);
+    expect(validate('1.38.0')).toBe(false);
     expect(validate('1.17.3')).toBe(false);
   });
 });

@@ -25,7 +25,7 @@ export function defaultConfig(): ClusterConfig {
   return loadClusterConfig(path.join(ROOT, 'cluster.yaml'));
 }
 
-type DeepPartial<T> = { [K in keyof T]?: T[K] extends (infer U)[] ? U[] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends (infer U)[] ? U[] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
 /** The default config with some sections changed, validated like a user's file. */
 export function configWith(changes: DeepPartial<ClusterConfig>): ClusterConfig {

@@ -8,9 +8,11 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { OsFamily } from '../hosts/os/release';
 import { Sandbox } from './fakehost/sandbox';
-import { ROOT } from './helpers';
+import { defaultConfig, ROOT } from './helpers';
 
 const FAMILIES: OsFamily[] = ['el9', 'debian', 'ubuntu'];
+const VERSION = defaultConfig().kubernetes.version;
+const VERSION_RE = VERSION.replace(/\./g, '\\.');
 
 describe.each(FAMILIES)('prep on %s', (family) => {
   const cp = new Sandbox(family);
@@ -74,14 +76,14 @@ describe.each(FAMILIES)('prep on %s', (family) => {
 
   test('kubelet, kubeadm and kubectl pinned to the configured version, cri-tools beside them, all held, kubelet enabled', () => {
     const packages = cp.fakeState<Record<string, string>>('packages.json');
-    for (const name of ['kubelet', 'kubeadm', 'kubectl']) expect(packages[name]).toMatch(/^1\.35\.1(-1\.1)?$/);
+    for (const name of ['kubelet', 'kubeadm', 'kubectl']) expect(packages[name]).toMatch(new RegExp(`^${VERSION_RE}(-1\\.1)?$`));
     // Since 1.32 the kubeadm package depends on nothing: crictl comes only if prep installs it.
     expect(packages['cri-tools']).toBeDefined();
     if (family === 'el9') {
       expect(cp.readFile('/etc/yum.repos.d/kubernetes.repo')).toContain('exclude=kubelet kubeadm kubectl cri-tools');
       // The runtime is held the same way: the Docker repository excludes containerd.io from upgrades.
       expect(cp.readFile('/etc/yum.repos.d/docker-ce.repo')).toContain('exclude=containerd.io\n');
-      expect(firstCommands).toContainEqual(['dnf', 'install', '-y', '--disableexcludes=kubernetes,docker-ce-stable', 'containerd.io', 'kubelet-1.35.1', 'kubeadm-1.35.1', 'kubectl-1.35.1', 'cri-tools']);
+      expect(firstCommands).toContainEqual(['dnf', 'install', '-y', '--disableexcludes=kubernetes,docker-ce-stable', 'containerd.io', `kubelet-${VERSION}`, `kubeadm-${VERSION}`, `kubectl-${VERSION}`, 'cri-tools']);
     } else {
       expect(cp.fakeState<string[]>('holds.json').sort()).toEqual(['containerd.io', 'cri-tools', 'kubeadm', 'kubectl', 'kubelet']);
       expect(cp.readFile('/etc/apt/sources.list.d/kubernetes.list')).toContain('https://pkgs.k8s.io/core:/stable:/v1.35/deb/ /');
@@ -252,7 +254,7 @@ describe('a command fails midway', () => {
     expect(failed.code).toBe(1);
     const lines = failed.stderr.trimEnd().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^k8s-node1: step "packages" failed: `dnf install -y --disableexcludes=kubernetes,docker-ce-stable containerd\.io kubelet-1\.35\.1 kubeadm-1\.35\.1 kubectl-1\.35\.1 cri-tools` exited 1: injected failure for the test/);
+    expect(lines[0]).toMatch(new RegExp(`^k8s-node1: step "packages" failed: \`dnf install -y --disableexcludes=kubernetes,docker-ce-stable containerd\\.io kubelet-${VERSION_RE} kubeadm-${VERSION_RE} kubectl-${VERSION_RE} cri-tools\` exited 1: injected failure for the test`));
     expect(lines[0]).toContain('abcdef.****************');
     expect(lines[0]).not.toContain('0123456789abcdef');
     expect(failed.stderr).not.toMatch(/\n\s+at /);
@@ -271,7 +273,7 @@ describe('a command fails midway', () => {
     const rerun = node.run('prep');
     expect(rerun.code).toBe(0);
     expect(rerun.stdout).toMatch(/swap: ok, nothing to change/);
-    expect(rerun.stdout).toMatch(/packages: installed containerd\.io, kubelet 1\.35\.1/);
+    expect(rerun.stdout).toMatch(new RegExp(`packages: installed containerd\\.io, kubelet ${VERSION_RE}`));
     expect(node.mutatingCommands().map((c) => c[0])).not.toContain('swapoff');
   });
 });

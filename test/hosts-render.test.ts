@@ -155,8 +155,8 @@ ca = "/etc/containerd/certs.d/ghcr.io/mirror-ca.crt"
     expect(rpm).not.toMatch(/gpgcheck=0/);
     expect(rpm).toContain('gpgkey=https://pkgs.k8s.io/core:/stable:/v1.35/rpm/repodata/repomd.xml.key');
     expect(rpm).toContain('exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni');
-    const mirrored = configWith({ kubernetes: { version: '1.33.4' }, packages: { kubernetes: 'https://mirrors.aliyun.com/kubernetes-new/core/stable/' } });
-    expect(aptSource(mirrored)).toContain('https://mirrors.aliyun.com/kubernetes-new/core/stable/v1.33/deb/ /');
+    const mirrored = configWith({ kubernetes: { version: '1.36.5' }, ingress: { allowUnsupportedKubernetes: true }, packages: { kubernetes: 'https://mirrors.aliyun.com/kubernetes-new/core/stable/' } });
+    expect(aptSource(mirrored)).toContain('https://mirrors.aliyun.com/kubernetes-new/core/stable/v1.36/deb/ /');
     expect(yumDockerRepo(config)).toContain('baseurl=https://download.docker.com/linux/centos/$releasever/$basearch/stable');
     expect(yumDockerRepo(config)).toContain('gpgcheck=1');
   });
@@ -196,7 +196,7 @@ describe('kubeadm configuration (v1beta4)', () => {
       bootstrapTokens: [{ ttl: '15m0s' }],
     });
     expect(cluster.parse(c)).toMatchObject({
-      kubernetesVersion: 'v1.35.1', imageRepository: 'registry.k8s.io',
+      kubernetesVersion: `v${config.kubernetes.version}`, imageRepository: 'registry.k8s.io',
       networking: { podSubnet: '10.244.0.0/16', serviceSubnet: '10.96.0.0/16' },
     });
     expect(kubelet.parse(k)).toBeTruthy();

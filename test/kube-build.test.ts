@@ -1,6 +1,13 @@
 /** npm run kube:build's pure parts: the build module it writes for k8s.io/kubernetes, and the version stamp. */
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { TESTED_RELEASES } from '../config/versions';
 import { kubernetesBuildModule, stagingModules, versionLdflags } from '../scripts/kube-build/build';
 import { versionDir } from '../scripts/kube-build/cache';
+import { definitionsDir, definitionsFromSwagger } from '../scripts/kube-build/openapi';
+import { describeWithShared, SHARED } from './helpers';
+import { missingPrerequisite } from './prerequisites';
 
 // The shape of k8s.io/kubernetes's own go.mod: staging modules required at v0.0.0 and replaced into its tree.
 const UPSTREAM = `module k8s.io/kubernetes
@@ -56,4 +63,54 @@ test('the version is stamped where upstream stamps it, in both packages', () => 
 test("builds are kept per version under KUBE_BUILD_CACHE, else the user's cache folder", () => {
   expect(versionDir('1.35.1', { KUBE_BUILD_CACHE: '/srv/kube' })).toBe('/srv/kube/v1.35.1');
   expect(versionDir('v1.35.1', { XDG_CACHE_HOME: '/home/u/.cache' })).toBe('/home/u/.cache/kube-hosts/kubernetes/v1.35.1');
+});
+
+describe('the API definitions cdk8s import reads, made from the OpenAPI spec in k8s.io/kubernetes', () => {
+  const withKinds = (kinds: string[]) => ({
+    description: 'a type', properties: { kind: { type: 'string', description: 'Kind is ...' }, spec: { $ref: '#/definitions/x' } },
+    'x-kubernetes-group-version-kind': kinds.map((kind, i) => ({ group: `g${i}`, version: 'v1', kind })),
+  });
+  const swagger = {
+    definitions: {
+      'io.k8s.api.apps.v1.Deployment': withKinds(['Deployment']),
+      'io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions': withKinds(['DeleteOptions', 'DeleteOptions']),
+      'io.k8s.api.example.v1.Mixed': withKinds(['One', 'Other']),
+      'io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent': { properties: { type: { type: 'string' } }, 'x-kubernetes-group-version-kind': [{ group: '', version: 'v1', kind: 'WatchEvent' }] },
+      'io.k8s.apimachinery.pkg.api.resource.Quantity': { description: 'Quantity is ...', type: 'string' },
+      'io.k8s.apimachinery.pkg.util.intstr.IntOrString': { description: 'IntOrString is ...', type: 'string', format: 'int-or-string' },
+    },
+  };
+
+  test('kind gets the one kind a type has as its enum; Quantity and IntOrString become oneOf; nothing else changes', () => {
+    const { definitions } = definitionsFromSwagger(swagger);
+    expect(definitions['io.k8s.api.apps.v1.Deployment'].properties!.kind).toEqual({ type: 'string', description: 'Kind is ...', enum: ['Deployment'] });
+    expect(definitions['io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions'].properties!.kind.enum).toEqual(['DeleteOptions']);
+    expect(definitions['io.k8s.api.example.v1.Mixed']).toEqual(swagger.definitions['io.k8s.api.example.v1.Mixed']);
+    expect(definitions['io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent']).toEqual(swagger.definitions['io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent']);
+    expect(definitions['io.k8s.apimachinery.pkg.api.resource.Quantity']).toEqual({ oneOf: [{ type: 'string' }, { type: 'number' }] });
+    expect(definitions['io.k8s.apimachinery.pkg.util.intstr.IntOrString']).toEqual({ oneOf: [{ type: 'string' }, { type: 'integer' }] });
+    // The spec itself is left as it was.
+    expect(swagger.definitions['io.k8s.api.apps.v1.Deployment'].properties.kind).not.toHaveProperty('enum');
+  });
+
+  // The tested release of each minor that ../shared has published definitions for (npm run kube:build writes them).
+  for (const release of TESTED_RELEASES) {
+    const minor = release.split('.').slice(0, 2).join('.');
+    const published = path.join(SHARED, 'k8s-schema', `v${minor}.0`, '_definitions.json');
+    if (!existsSync(published)) continue;
+    const made = path.join(definitionsDir(release), '_definitions.json');
+    describeWithShared(`v${release}: the definitions made from its OpenAPI spec`, published, () => {
+      if (!existsSync(made)) {
+        missingPrerequisite(`API definitions of v${release}`, 'run npm run kube:build -- --tested (or --version X.Y.Z --definitions)');
+        return;
+      }
+      test(`equal the published ones of v${minor}.0, definition for definition`, () => {
+        const ours = JSON.parse(readFileSync(made, 'utf8')).definitions;
+        const theirs = JSON.parse(readFileSync(published, 'utf8')).definitions;
+        expect(Object.keys(ours).sort()).toEqual(Object.keys(theirs).sort());
+        const differing = Object.keys(theirs).filter((name) => !isDeepStrictEqual(ours[name], theirs[name]));
+        expect(differing).toEqual([]);
+      });
+    });
+  }
 });

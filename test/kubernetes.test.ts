@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
-import { renderManifests, stageFile, synthesize } from '../charts/app';
+import { renderManifests, type Stage, stageFile, synthesize } from '../charts/app';
 import { controlPlaneImageRepository } from '../config/images';
 import { controlPlane, workers } from '../config/nodes';
 import type { ClusterConfig } from '../config/schema';
@@ -25,14 +25,27 @@ import { LocalHost } from '../hosts/engine/host';
 import { redact } from '../hosts/engine/redact';
 import { NodeRun, StepFailed } from '../hosts/engine/steps';
 import { CA_CERT, caCertHash, initConfig, type JoinDetails, joinConfig, mintJoinDetails } from '../hosts/node/kubeadm';
-import { CONFIG_VARIANTS, configWith, defaultConfig } from './helpers';
-import { builtKubernetes, type ControlPlane, isRoot, Netns, startControlPlane } from './kube/control-plane';
+import { INGRESS_NGINX_MAX_MINOR, minorOf, TESTED_RELEASES } from '../config/versions';
+import { CONFIG_VARIANTS, configWith, type DeepPartial, defaultConfig } from './helpers';
+import { type BuiltKubernetes, builtKubernetes, type ControlPlane, isRoot, Netns, startControlPlane } from './kube/control-plane';
 import { missingPrerequisite } from './prerequisites';
 
 jest.setTimeout(300_000);
 
 const config = defaultConfig();
 const kube = builtKubernetes(config.kubernetes.version);
+
+/**
+ * Every release of the supported window the tests run (one per minor), and
+ * the config's own: the kubeadm checks run with each one's own kubeadm.
+ */
+const RELEASES = [...new Set([config.kubernetes.version, ...TESTED_RELEASES])];
+
+/** A config at another Kubernetes version (ingress-nginx, retired, needs its override beyond the minors it was tested on). */
+function atRelease(release: string, changes: DeepPartial<ClusterConfig> = {}): ClusterConfig {
+  const ingress = minorOf(release) > INGRESS_NGINX_MAX_MINOR ? { allowUnsupportedKubernetes: true } : {};
+  return configWith({ ...changes, kubernetes: { version: release }, ingress: { ...ingress, ...changes.ingress } });
+}
 const MIRROR = 'registry.example.com:5000/k8s';
 const FLAT = 'registry.cn-hangzhou.aliyuncs.com/google_containers';
 
@@ -55,8 +68,9 @@ function writeConfig(text: string): string {
   return file;
 }
 
-/** Every kubeadm configuration the project renders, over the variants that change them. */
-function kubeadmConfigurations(): { name: string; text: string }[] {
+/** Every kubeadm configuration the project renders for a release, over the variants that change them. */
+function kubeadmConfigurations(release: string): { name: string; text: string }[] {
+  const config = atRelease(release);
   const found: { name: string; text: string }[] = [];
   const details: JoinDetails = { apiServerEndpoint: `${config.nodes[0].address}:6443`, token: 'abcdef.0123456789abcdef', caCertHash: `sha256:${'ab'.repeat(32)}` };
   for (const family of ['el9', 'debian', 'ubuntu'] as const) {
@@ -64,32 +78,32 @@ function kubeadmConfigurations(): { name: string; text: string }[] {
       for (const images of ['upstream images', 'a registry mirror', 'a flat copy of kubeadm\'s images'] as const) {
         const nodes = (topology === 'three nodes' ? config.nodes : [controlPlane(config)]).map((n) => ({ ...n, os: family }));
         const chosen = { 'upstream images': {}, 'a registry mirror': { mirror: MIRROR }, 'a flat copy of kubeadm\'s images': { controlPlaneRepository: FLAT } }[images];
-        const variant = configWith({ nodes, images: chosen });
+        const variant = atRelease(release, { nodes, images: chosen });
         const label = `${family}, ${topology}, ${images}`;
         found.push({ name: `init: ${label}`, text: initConfig(variant, controlPlane(variant)) });
         for (const worker of workers(variant)) found.push({ name: `join ${worker.name}: ${label}`, text: joinConfig(worker, details) });
       }
     }
   }
-  const networks = configWith({ network: { podCidr: '172.20.0.0/16', serviceCidr: '10.112.0.0/12' } });
+  const networks = atRelease(release, { network: { podCidr: '172.20.0.0/16', serviceCidr: '10.112.0.0/12' } });
   found.push({ name: 'init: other pod and service networks', text: initConfig(networks, controlPlane(networks)) });
   return found;
 }
 
-if (!kube) {
-  missingPrerequisite('real Kubernetes', `needs Kubernetes v${config.kubernetes.version} built from source: run npm run kube:build`);
-} else {
-  describe(`kubeadm v${kube.version} config validate`, () => {
-    const configurations = kubeadmConfigurations();
+/** kubeadm of one release validates every configuration the project renders for it. */
+function validatesConfigurations(release: BuiltKubernetes) {
+  describe(`kubeadm v${release.version} config validate`, () => {
+    const configurations = kubeadmConfigurations(release.version);
 
     test.each(configurations.map((c) => [c.name, c.text]))('%s: valid, no warning', (_name, text) => {
-      const result = spawnSync(kube.bin('kubeadm'), ['config', 'validate', `--config=${writeConfig(text)}`], { encoding: 'utf8' });
+      const result = spawnSync(release.bin('kubeadm'), ['config', 'validate', `--config=${writeConfig(text)}`], { encoding: 'utf8' });
       expect({ code: result.status, stdout: result.stdout, stderr: result.stderr }).toEqual({ code: 0, stdout: 'ok\n', stderr: '' });
     });
 
     test('catches a broken configuration (the check can fail)', () => {
-      const broken = initConfig(config, controlPlane(config)).replace('podSubnet: 10.244.0.0/16', 'podSubnet: 10.244.0.0/33');
-      const result = spawnSync(kube.bin('kubeadm'), ['config', 'validate', `--config=${writeConfig(broken)}`], { encoding: 'utf8' });
+      const at = atRelease(release.version);
+      const broken = initConfig(at, controlPlane(at)).replace('podSubnet: 10.244.0.0/16', 'podSubnet: 10.244.0.0/33');
+      const result = spawnSync(release.bin('kubeadm'), ['config', 'validate', `--config=${writeConfig(broken)}`], { encoding: 'utf8' });
       expect(result.status).not.toBe(0);
       expect(result.stderr).toMatch(/podSubnet|10\.244\.0\.0\/33/);
     });
@@ -97,19 +111,33 @@ if (!kube) {
     test(`${configurations.length} configurations`, () => {
       // Per family: init for 3 topologies x 3 image sources, join for the 2 workers of the three-node ones.
       expect(configurations.length).toBe(3 * (2 * 3 + 2 * 3) + 1);
-      process.stderr.write(`kubeadm config validate: ${configurations.length} configurations valid\n`);
+      process.stderr.write(`kubeadm v${release.version} config validate: ${configurations.length} configurations valid\n`);
     });
   });
+}
+
+const otherReleases = RELEASES.filter((release) => release !== config.kubernetes.version).map((release) => ({ release, built: builtKubernetes(release) }));
+for (const { release, built } of otherReleases) {
+  if (!built) missingPrerequisite(`real kubeadm v${release}`, `needs Kubernetes v${release} built from source: run npm run kube:build -- --tested`);
+  else validatesConfigurations(built);
+}
+
+if (!kube) {
+  missingPrerequisite('real Kubernetes', `needs Kubernetes v${config.kubernetes.version} built from source: run npm run kube:build`);
+} else {
+  validatesConfigurations(kube);
 
   if (!isRoot()) {
     missingPrerequisite('kubeadm init --dry-run and a real control plane', 'needs root (they run in a network namespace of their own)');
   } else {
-    describe(`kubeadm v${kube.version} init --dry-run: what the init configuration becomes`, () => {
-      const cases: [string, ClusterConfig][] = [
-        ['the committed cluster.yaml', config],
-        ['a registry mirror (kubeadm stays on registry.k8s.io; containerd mirrors it)', configWith({ images: { mirror: MIRROR } })],
-        ['a flat copy of kubeadm\'s images', configWith({ images: { controlPlaneRepository: FLAT } })],
-        ['other pod and service networks', configWith({ network: { podCidr: '172.20.0.0/16', serviceCidr: '10.112.0.0/12' } })],
+    describe('kubeadm init --dry-run: what the init configuration becomes', () => {
+      const cases: [string, ClusterConfig, BuiltKubernetes][] = [
+        ['the committed cluster.yaml', config, kube],
+        ['a registry mirror (kubeadm stays on registry.k8s.io; containerd mirrors it)', configWith({ images: { mirror: MIRROR } }), kube],
+        ['a flat copy of kubeadm\'s images', configWith({ images: { controlPlaneRepository: FLAT } }), kube],
+        ['other pod and service networks', configWith({ network: { podCidr: '172.20.0.0/16', serviceCidr: '10.112.0.0/12' } }), kube],
+        // Every other minor of the window, with its own kubeadm.
+        ...otherReleases.filter((r) => r.built).map((r): [string, ClusterConfig, BuiltKubernetes] => [`the committed cluster.yaml at v${r.release}, with kubeadm v${r.release}`, atRelease(r.release), r.built!]),
       ];
       let netns: Netns;
       beforeAll(async () => {
@@ -117,12 +145,12 @@ if (!kube) {
       });
       afterAll(() => netns?.stop());
 
-      test.each(cases)('%s', (_name, variant) => {
+      test.each(cases)('%s', (_name, variant, kubeadm) => {
         const cp = controlPlane(variant);
         const out = path.join(work, `dry-run-${written++}`);
         mkdirSync(out);
-        const result = netns.run([kube.bin('kubeadm'), 'init', '--dry-run', `--config=${writeConfig(initConfig(variant, cp))}`, `--ignore-preflight-errors=${IGNORED_PREFLIGHT.join(',')}`], {
-          env: { ...process.env, KUBEADM_INIT_DRYRUN_DIR: out, PATH: `${kube.binDir}:${process.env.PATH}` },
+        const result = netns.run([kubeadm.bin('kubeadm'), 'init', '--dry-run', `--config=${writeConfig(initConfig(variant, cp))}`, `--ignore-preflight-errors=${IGNORED_PREFLIGHT.join(',')}`], {
+          env: { ...process.env, KUBEADM_INIT_DRYRUN_DIR: out, PATH: `${kubeadm.binDir}:${process.env.PATH}` },
         });
         expect({ code: result.status, stderr: redact(result.stderr).split('\n').filter((l) => /\[ERROR |^error/.test(l)) }).toEqual({ code: 0, stderr: [] });
         const manifest = (name: string) => (parse(readFileSync(path.join(out, `${name}.yaml`), 'utf8')) as { spec: { containers: { image: string; command: string[] }[] } }).spec.containers[0];
@@ -390,5 +418,43 @@ if (!kube) {
         });
       });
     });
+
+    // The other minors of the window: dist/ on a control plane of each one's own release, from its own kubeadm.
+    for (const { release, built } of otherReleases) {
+      if (!built) continue;
+      describe(`dist/ on a real control plane of v${release}`, () => {
+        const variant = atRelease(release);
+        let cp: ControlPlane;
+        const first: { status: number | null; stdout: string; stderr: string }[] = [];
+        const second: (number | null)[] = [];
+        let expected = 0;
+        beforeAll(async () => {
+          cp = await startControlPlane(built, initConfig(variant, controlPlane(variant)), variant.nodes.map((n) => n.address));
+          process.stderr.write(`real control plane v${release}: API server ready in ${cp.timings.apiServerReady.toFixed(1)} s, ready in ${cp.timings.ready.toFixed(1)} s\n`);
+          const dir = path.join(work, `dist-${written++}`);
+          synthesize(variant, dir);
+          // The Ingress before the admission webhook exists (no controller pod can answer it here), as on a fresh cluster.
+          const stages = ([['flannel', 'tomcat6'], ['ingress-nginx']] as Stage[][]).map((group) => group.map((stage) => path.join(dir, stageFile(stage))));
+          expected = stages.flat().reduce((sum, f) => sum + parseAllDocuments(readFileSync(f, 'utf8')).length, 0);
+          // Each stage's diff right after its apply: once ingress-nginx registers its webhook, an Ingress dry run calls it, and nothing answers here.
+          for (const files of stages) {
+            first.push(cp.kubectl(['apply', '--server-side', ...files.flatMap((f) => ['-f', f])]));
+            second.push(cp.kubectl(['diff', '--server-side', ...files.flatMap((f) => ['-f', f])]).status);
+          }
+        });
+        afterAll(() => cp?.stop());
+
+        test('the API server runs the release', () => {
+          expect(JSON.parse(cp.mustKubectl(['version', '-o', 'json'])).serverVersion.gitVersion).toBe(`v${release}`);
+        });
+
+        test('every object of dist/ accepted, and a second apply changes nothing', () => {
+          expect(first.map((r) => r.stderr)).toEqual(['', '']);
+          expect(first.map((r) => r.status)).toEqual([0, 0]);
+          expect(first.reduce((sum, r) => sum + r.stdout.split('\n').filter((l) => / serverside-applied$/.test(l)).length, 0)).toBe(expected);
+          expect(second).toEqual([0, 0]);
+        });
+      });
+    }
   }
 }

@@ -31,7 +31,7 @@ function synth(args: string[], env: Record<string, string>) {
 }
 
 const badConfig = stringify({
-  kubernetes: { version: '1.36.0' },
+  kubernetes: { version: '1.38.0' },
   nodes: [{ name: 'k8s-node1', address: '192.168.83.133', role: 'master' }],
   tomcat6: { replicas: -1, nodePort: 80 },
 });
@@ -45,7 +45,7 @@ test('a bad config: one line per problem on stderr, exit 1, no stack trace, dist
   expect(result.stdout).toBe('');
   const lines = result.stderr.trimEnd().split('\n');
   expect(lines).toHaveLength(4);
-  expect(lines[0]).toMatch(/cluster\.yaml:2:12: kubernetes\.version: "1\.36\.0" is outside the supported window/);
+  expect(lines[0]).toMatch(/cluster\.yaml:2:12: kubernetes\.version: "1\.38\.0" is outside the supported window/);
   expect(lines.some((l) => /nodes\[0\]\.role: "master" must be control-plane or worker/.test(l))).toBe(true);
   expect(result.stderr).not.toMatch(/\n\s+at /);
   expect(snapshotTree(ws.outdir)).toEqual(before);
@@ -65,15 +65,15 @@ test('a YAML syntax error is reported the same way and changes nothing', () => {
 test('CLUSTER_CONFIG selects another config and the output replaces dist/ whole', () => {
   const ws = workspace();
   writeFileSync(ws.config, stringify({
-    kubernetes: { version: '1.34.2' },
+    kubernetes: { version: '1.36.5' },
     nodes: [{ name: 'solo', address: '10.0.0.10', role: 'control-plane' }],
-    ingress: { exposure: 'nodePort' },
+    ingress: { exposure: 'nodePort', allowUnsupportedKubernetes: true },
     tomcat6: { replicas: 1, nodePort: 30080 },
   }));
   writeFileSync(path.join(ws.outdir, 'stale.yaml'), 'kind: Stale\n');
   const result = synth([], { CLUSTER_CONFIG: ws.config, CDK8S_OUTDIR: ws.outdir });
   expect(result).toMatchObject({ code: 0, stderr: '' });
-  expect(result.stdout).toMatch(/wrote .*dist\/ for 1 node\(s\), Kubernetes 1\.34\.2/);
+  expect(result.stdout).toMatch(/wrote .*dist\/ for 1 node\(s\), Kubernetes 1\.36\.5/);
   expect(readdirSync(ws.outdir).sort()).toEqual(['0000-flannel.yaml', '0001-ingress-nginx.yaml', '0002-tomcat6.yaml']);
   expect(readFileSync(path.join(ws.outdir, '0002-tomcat6.yaml'), 'utf8')).toContain('nodePort: 30080');
   expect(readFileSync(path.join(ws.outdir, '0001-ingress-nginx.yaml'), 'utf8')).toContain('kind: Deployment');

@@ -59,7 +59,7 @@ function go(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } =
 }
 
 /** A module version from the proxy (downloaded into the module cache), with where its files are. */
-function download(module: string, version: string): ModuleInfo {
+export function download(module: string, version: string): ModuleInfo {
   return JSON.parse(go(['mod', 'download', '-json', `${module}@${version}`])) as ModuleInfo;
 }
 
@@ -122,6 +122,25 @@ function pins(kubernetesDir: string, kubeadm: string, version: string): Pins {
   return { etcd, crictl: pinned('crictl'), cni: pinned('cni') };
 }
 
+/** Whether the Go module proxy serves a module version (it refuses some, e.g. cri-tools v1.35.0, with 403). */
+function served(module: string, version: string): boolean {
+  return spawnSync('go', ['mod', 'download', '-json', `${module}@${version}`], { encoding: 'utf8', env: { ...process.env, GOFLAGS: '-mod=mod' } }).status === 0;
+}
+
+/**
+ * The crictl to build: the release's pin, or, where the module proxy does
+ * not serve it, the newest served release of up to two minors before it
+ * (crictl speaks the CRI v1 API of every recent containerd; said in the log).
+ */
+function servedCrictl(pinned: string, log: (line: string) => void): string {
+  const [major, minor] = pinned.split('.').map(Number);
+  const candidates = [pinned, ...[1, 2].map((back) => `${major}.${minor - back}.0`)];
+  const found = candidates.find((candidate) => served('sigs.k8s.io/cri-tools', `v${candidate}`));
+  if (!found) throw new UserError([`crictl: the Go module proxy serves none of ${candidates.map((c) => `v${c}`).join(', ')} of sigs.k8s.io/cri-tools`]);
+  if (found !== pinned) log(`crictl v${pinned} (the release's pin) is not served by the Go module proxy; building v${found} instead`);
+  return found;
+}
+
 const seconds = (started: number) => Math.round((Date.now() - started) / 1000);
 
 export function buildKubernetes({ version, dir, log }: BuildOptions): BuildRecord {
@@ -159,8 +178,9 @@ export function buildKubernetes({ version, dir, log }: BuildOptions): BuildRecor
   log(`etcd v${etcd} (kubeadm's pin): built in ${seconds(step)} s`);
 
   step = Date.now();
-  go(['install', '-trimpath', '-ldflags', `-X sigs.k8s.io/cri-tools/pkg/version.Version=${crictl} -s -w`, `sigs.k8s.io/cri-tools/cmd/crictl@v${crictl}`], { env: { GOBIN: bin } });
-  log(`crictl v${crictl}: built in ${seconds(step)} s`);
+  const crictlBuilt = servedCrictl(crictl, log);
+  go(['install', '-trimpath', '-ldflags', `-X sigs.k8s.io/cri-tools/pkg/version.Version=${crictlBuilt} -s -w`, `sigs.k8s.io/cri-tools/cmd/crictl@v${crictlBuilt}`], { env: { GOBIN: bin } });
+  log(`crictl v${crictlBuilt}: built in ${seconds(step)} s`);
 
   step = Date.now();
   const cniBin = path.join(dir, 'cni', 'bin');
@@ -175,7 +195,7 @@ export function buildKubernetes({ version, dir, log }: BuildOptions): BuildRecor
     `github.com/containerd/containerd/v2/cmd/containerd@v${CONTAINERD_VERSION}`], { env: { GOBIN: bin } });
   log(`containerd v${CONTAINERD_VERSION}: built in ${seconds(step)} s`);
 
-  const record: BuildRecord = { recipe: RECIPE, kubernetes: version, etcd, crictl, cni, containerd: CONTAINERD_VERSION, builtAt: new Date().toISOString(), seconds: seconds(started) };
+  const record: BuildRecord = { recipe: RECIPE, kubernetes: version, etcd, crictl: crictlBuilt, cni, containerd: CONTAINERD_VERSION, builtAt: new Date().toISOString(), seconds: seconds(started) };
   writeFileSync(path.join(dir, 'build.json'), `${JSON.stringify(record, null, 2)}\n`);
   return record;
 }

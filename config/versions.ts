@@ -1,0 +1,34 @@
+/**
+ * The Kubernetes versions the project supports and is tested with.
+ *
+ * Upstream patches the three newest minors; 1.34 reached its end of life on
+ * 2026-10-27, so the window is 1.35 to 1.37. Each minor's release below is
+ * the newest patch the Go module proxy serves (npm run kube:build builds
+ * them from k8s.io/kubernetes), and the one the tests run for that minor.
+ */
+export const SUPPORTED_MINORS = { min: 35, max: 37 } as const;
+
+export const TESTED_RELEASES = ['1.35.8', '1.36.5', '1.37.2'] as const;
+
+/** ingress-nginx v1.15.1, its last release (the project is retired), was tested up to this minor. */
+export const INGRESS_NGINX_MAX_MINOR = 35;
+
+/** The minor of a MAJOR.MINOR.PATCH version (a leading v allowed), e.g. 35. */
+export function minorOf(version: string): number {
+  return Number(version.replace(/^v/, '').split('.')[1]);
+}
+
+/** The tested release of a minor, e.g. 1.37 -> 1.37.2. */
+export function testedRelease(minor: number): string | undefined {
+  return TESTED_RELEASES.find((release) => minorOf(release) === minor);
+}
+
+/** Why a version given outside cluster.yaml (a flag) cannot be used, or undefined when it can. */
+export function versionProblem(version: string): string | undefined {
+  if (!/^v?\d+\.\d+\.\d+$/.test(version)) return `must be a full Kubernetes version MAJOR.MINOR.PATCH, e.g. ${TESTED_RELEASES[TESTED_RELEASES.length - 1]}`;
+  const minor = minorOf(version);
+  if (!version.replace(/^v/, '').startsWith('1.') || minor < SUPPORTED_MINORS.min || minor > SUPPORTED_MINORS.max) {
+    return `is outside the supported window 1.${SUPPORTED_MINORS.min}-1.${SUPPORTED_MINORS.max}`;
+  }
+  return undefined;
+}
