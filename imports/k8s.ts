@@ -3,6 +3,226 @@ import { ApiObject, GroupVersionKind } from 'cdk8s';
 import { Construct } from 'constructs';
 
 /**
+ * MutatingAdmissionPolicy describes the definition of an admission mutation policy that mutates the object coming into admission chain.
+ *
+ * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicy
+ */
+export class KubeMutatingAdmissionPolicy extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicy"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingAdmissionPolicy',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicy".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubeMutatingAdmissionPolicyProps = {}): any {
+    return {
+      ...KubeMutatingAdmissionPolicy.GVK,
+      ...toJson_KubeMutatingAdmissionPolicyProps(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicy" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubeMutatingAdmissionPolicyProps = {}) {
+    super(scope, id, {
+      ...KubeMutatingAdmissionPolicy.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubeMutatingAdmissionPolicy.GVK,
+      ...toJson_KubeMutatingAdmissionPolicyProps(resolved),
+    };
+  }
+}
+
+/**
+ * MutatingAdmissionPolicyBinding binds the MutatingAdmissionPolicy with parametrized resources. MutatingAdmissionPolicyBinding and the optional parameter resource together define how cluster administrators configure policies for clusters.
+
+For a given admission request, each binding will cause its policy to be evaluated N times, where N is 1 for policies/bindings that don't use params, otherwise N is the number of parameters selected by the binding. Each evaluation is constrained by a [runtime cost budget](https://kubernetes.io/docs/reference/using-api/cel/#runtime-cost-budget).
+
+Adding/removing policies, bindings, or params can not affect whether a given (policy, binding, param) combination is within its own CEL budget.
+ *
+ * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBinding
+ */
+export class KubeMutatingAdmissionPolicyBinding extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBinding"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingAdmissionPolicyBinding',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBinding".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubeMutatingAdmissionPolicyBindingProps = {}): any {
+    return {
+      ...KubeMutatingAdmissionPolicyBinding.GVK,
+      ...toJson_KubeMutatingAdmissionPolicyBindingProps(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBinding" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubeMutatingAdmissionPolicyBindingProps = {}) {
+    super(scope, id, {
+      ...KubeMutatingAdmissionPolicyBinding.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubeMutatingAdmissionPolicyBinding.GVK,
+      ...toJson_KubeMutatingAdmissionPolicyBindingProps(resolved),
+    };
+  }
+}
+
+/**
+ * MutatingAdmissionPolicyBindingList is a list of MutatingAdmissionPolicyBinding.
+ *
+ * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBindingList
+ */
+export class KubeMutatingAdmissionPolicyBindingList extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBindingList"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingAdmissionPolicyBindingList',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBindingList".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubeMutatingAdmissionPolicyBindingListProps): any {
+    return {
+      ...KubeMutatingAdmissionPolicyBindingList.GVK,
+      ...toJson_KubeMutatingAdmissionPolicyBindingListProps(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBindingList" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubeMutatingAdmissionPolicyBindingListProps) {
+    super(scope, id, {
+      ...KubeMutatingAdmissionPolicyBindingList.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubeMutatingAdmissionPolicyBindingList.GVK,
+      ...toJson_KubeMutatingAdmissionPolicyBindingListProps(resolved),
+    };
+  }
+}
+
+/**
+ * MutatingAdmissionPolicyList is a list of MutatingAdmissionPolicy.
+ *
+ * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyList
+ */
+export class KubeMutatingAdmissionPolicyList extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyList"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingAdmissionPolicyList',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyList".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubeMutatingAdmissionPolicyListProps): any {
+    return {
+      ...KubeMutatingAdmissionPolicyList.GVK,
+      ...toJson_KubeMutatingAdmissionPolicyListProps(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyList" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubeMutatingAdmissionPolicyListProps) {
+    super(scope, id, {
+      ...KubeMutatingAdmissionPolicyList.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubeMutatingAdmissionPolicyList.GVK,
+      ...toJson_KubeMutatingAdmissionPolicyListProps(resolved),
+    };
+  }
+}
+
+/**
  * MutatingWebhookConfiguration describes the configuration of and admission webhook that accept or reject and may change the object.
  *
  * @schema io.k8s.api.admissionregistration.v1.MutatingWebhookConfiguration
@@ -189,7 +409,7 @@ export class KubeValidatingAdmissionPolicyBinding extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeValidatingAdmissionPolicyBindingProps = {}): any {
+  public static manifest(props: KubeValidatingAdmissionPolicyBindingProps): any {
     return {
       ...KubeValidatingAdmissionPolicyBinding.GVK,
       ...toJson_KubeValidatingAdmissionPolicyBindingProps(props),
@@ -202,7 +422,7 @@ export class KubeValidatingAdmissionPolicyBinding extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeValidatingAdmissionPolicyBindingProps = {}) {
+  public constructor(scope: Construct, id: string, props: KubeValidatingAdmissionPolicyBindingProps) {
     super(scope, id, {
       ...KubeValidatingAdmissionPolicyBinding.GVK,
       ...props,
@@ -1115,7 +1335,7 @@ export class KubeDaemonSet extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeDaemonSetProps = {}): any {
+  public static manifest(props: KubeDaemonSetProps): any {
     return {
       ...KubeDaemonSet.GVK,
       ...toJson_KubeDaemonSetProps(props),
@@ -1128,7 +1348,7 @@ export class KubeDaemonSet extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeDaemonSetProps = {}) {
+  public constructor(scope: Construct, id: string, props: KubeDaemonSetProps) {
     super(scope, id, {
       ...KubeDaemonSet.GVK,
       ...props,
@@ -1223,7 +1443,7 @@ export class KubeDeployment extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeDeploymentProps = {}): any {
+  public static manifest(props: KubeDeploymentProps): any {
     return {
       ...KubeDeployment.GVK,
       ...toJson_KubeDeploymentProps(props),
@@ -1236,7 +1456,7 @@ export class KubeDeployment extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeDeploymentProps = {}) {
+  public constructor(scope: Construct, id: string, props: KubeDeploymentProps) {
     super(scope, id, {
       ...KubeDeployment.GVK,
       ...props,
@@ -1331,7 +1551,7 @@ export class KubeReplicaSet extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeReplicaSetProps = {}): any {
+  public static manifest(props: KubeReplicaSetProps): any {
     return {
       ...KubeReplicaSet.GVK,
       ...toJson_KubeReplicaSetProps(props),
@@ -1344,7 +1564,7 @@ export class KubeReplicaSet extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeReplicaSetProps = {}) {
+  public constructor(scope: Construct, id: string, props: KubeReplicaSetProps) {
     super(scope, id, {
       ...KubeReplicaSet.GVK,
       ...props,
@@ -1443,7 +1663,7 @@ export class KubeStatefulSet extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeStatefulSetProps = {}): any {
+  public static manifest(props: KubeStatefulSetProps): any {
     return {
       ...KubeStatefulSet.GVK,
       ...toJson_KubeStatefulSetProps(props),
@@ -1456,7 +1676,7 @@ export class KubeStatefulSet extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeStatefulSetProps = {}) {
+  public constructor(scope: Construct, id: string, props: KubeStatefulSetProps) {
     super(scope, id, {
       ...KubeStatefulSet.GVK,
       ...props,
@@ -1605,7 +1825,7 @@ export class KubeTokenRequest extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeTokenRequestProps): any {
+  public static manifest(props: KubeTokenRequestProps = {}): any {
     return {
       ...KubeTokenRequest.GVK,
       ...toJson_KubeTokenRequestProps(props),
@@ -1618,7 +1838,7 @@ export class KubeTokenRequest extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeTokenRequestProps) {
+  public constructor(scope: Construct, id: string, props: KubeTokenRequestProps = {}) {
     super(scope, id, {
       ...KubeTokenRequest.GVK,
       ...props,
@@ -1929,7 +2149,7 @@ export class KubeHorizontalPodAutoscaler extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeHorizontalPodAutoscalerProps = {}): any {
+  public static manifest(props: KubeHorizontalPodAutoscalerProps): any {
     return {
       ...KubeHorizontalPodAutoscaler.GVK,
       ...toJson_KubeHorizontalPodAutoscalerProps(props),
@@ -1942,7 +2162,7 @@ export class KubeHorizontalPodAutoscaler extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeHorizontalPodAutoscalerProps = {}) {
+  public constructor(scope: Construct, id: string, props: KubeHorizontalPodAutoscalerProps) {
     super(scope, id, {
       ...KubeHorizontalPodAutoscaler.GVK,
       ...props,
@@ -2091,7 +2311,7 @@ export class KubeHorizontalPodAutoscalerV2 extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeHorizontalPodAutoscalerV2Props = {}): any {
+  public static manifest(props: KubeHorizontalPodAutoscalerV2Props): any {
     return {
       ...KubeHorizontalPodAutoscalerV2.GVK,
       ...toJson_KubeHorizontalPodAutoscalerV2Props(props),
@@ -2104,7 +2324,7 @@ export class KubeHorizontalPodAutoscalerV2 extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeHorizontalPodAutoscalerV2Props = {}) {
+  public constructor(scope: Construct, id: string, props: KubeHorizontalPodAutoscalerV2Props) {
     super(scope, id, {
       ...KubeHorizontalPodAutoscalerV2.GVK,
       ...props,
@@ -2199,7 +2419,7 @@ export class KubeCronJob extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeCronJobProps = {}): any {
+  public static manifest(props: KubeCronJobProps): any {
     return {
       ...KubeCronJob.GVK,
       ...toJson_KubeCronJobProps(props),
@@ -2212,7 +2432,7 @@ export class KubeCronJob extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeCronJobProps = {}) {
+  public constructor(scope: Construct, id: string, props: KubeCronJobProps) {
     super(scope, id, {
       ...KubeCronJob.GVK,
       ...props,
@@ -2513,42 +2733,42 @@ export class KubeCertificateSigningRequestList extends ApiObject {
 
 ClusterTrustBundle objects are considered to be readable by any authenticated user in the cluster, because they can be mounted by pods using the `clusterTrustBundle` projection.  All service accounts have read access to ClusterTrustBundles by default.  Users who only have namespace-level access to a cluster can read ClusterTrustBundles by impersonating a serviceaccount that they have access to.
 
-It can be optionally associated with a particular assigner, in which case it contains one valid set of trust anchors for that signer. Signers may have multiple associated ClusterTrustBundles; each is an independent set of trust anchors for that signer. Admission control is used to enforce that only users with permissions on the signer can create or modify the corresponding bundle.
+It can be optionally associated with a particular signer, in which case it contains one valid set of trust anchors for that signer. Signers may have multiple associated ClusterTrustBundles; each is an independent set of trust anchors for that signer. Admission control is used to enforce that only users with permissions on the signer can create or modify the corresponding bundle.
  *
- * @schema io.k8s.api.certificates.v1alpha1.ClusterTrustBundle
+ * @schema io.k8s.api.certificates.v1.ClusterTrustBundle
  */
-export class KubeClusterTrustBundleV1Alpha1 extends ApiObject {
+export class KubeClusterTrustBundle extends ApiObject {
   /**
-   * Returns the apiVersion and kind for "io.k8s.api.certificates.v1alpha1.ClusterTrustBundle"
+   * Returns the apiVersion and kind for "io.k8s.api.certificates.v1.ClusterTrustBundle"
    */
   public static readonly GVK: GroupVersionKind = {
-    apiVersion: 'certificates.k8s.io/v1alpha1',
+    apiVersion: 'certificates.k8s.io/v1',
     kind: 'ClusterTrustBundle',
   }
 
   /**
-   * Renders a Kubernetes manifest for "io.k8s.api.certificates.v1alpha1.ClusterTrustBundle".
+   * Renders a Kubernetes manifest for "io.k8s.api.certificates.v1.ClusterTrustBundle".
    *
    * This can be used to inline resource manifests inside other objects (e.g. as templates).
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeClusterTrustBundleV1Alpha1Props): any {
+  public static manifest(props: KubeClusterTrustBundleProps): any {
     return {
-      ...KubeClusterTrustBundleV1Alpha1.GVK,
-      ...toJson_KubeClusterTrustBundleV1Alpha1Props(props),
+      ...KubeClusterTrustBundle.GVK,
+      ...toJson_KubeClusterTrustBundleProps(props),
     };
   }
 
   /**
-   * Defines a "io.k8s.api.certificates.v1alpha1.ClusterTrustBundle" API object
+   * Defines a "io.k8s.api.certificates.v1.ClusterTrustBundle" API object
    * @param scope the scope in which to define this object
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeClusterTrustBundleV1Alpha1Props) {
+  public constructor(scope: Construct, id: string, props: KubeClusterTrustBundleProps) {
     super(scope, id, {
-      ...KubeClusterTrustBundleV1Alpha1.GVK,
+      ...KubeClusterTrustBundle.GVK,
       ...props,
     });
   }
@@ -2560,8 +2780,8 @@ export class KubeClusterTrustBundleV1Alpha1 extends ApiObject {
     const resolved = super.toJson();
 
     return {
-      ...KubeClusterTrustBundleV1Alpha1.GVK,
-      ...toJson_KubeClusterTrustBundleV1Alpha1Props(resolved),
+      ...KubeClusterTrustBundle.GVK,
+      ...toJson_KubeClusterTrustBundleProps(resolved),
     };
   }
 }
@@ -2569,40 +2789,40 @@ export class KubeClusterTrustBundleV1Alpha1 extends ApiObject {
 /**
  * ClusterTrustBundleList is a collection of ClusterTrustBundle objects
  *
- * @schema io.k8s.api.certificates.v1alpha1.ClusterTrustBundleList
+ * @schema io.k8s.api.certificates.v1.ClusterTrustBundleList
  */
-export class KubeClusterTrustBundleListV1Alpha1 extends ApiObject {
+export class KubeClusterTrustBundleList extends ApiObject {
   /**
-   * Returns the apiVersion and kind for "io.k8s.api.certificates.v1alpha1.ClusterTrustBundleList"
+   * Returns the apiVersion and kind for "io.k8s.api.certificates.v1.ClusterTrustBundleList"
    */
   public static readonly GVK: GroupVersionKind = {
-    apiVersion: 'certificates.k8s.io/v1alpha1',
+    apiVersion: 'certificates.k8s.io/v1',
     kind: 'ClusterTrustBundleList',
   }
 
   /**
-   * Renders a Kubernetes manifest for "io.k8s.api.certificates.v1alpha1.ClusterTrustBundleList".
+   * Renders a Kubernetes manifest for "io.k8s.api.certificates.v1.ClusterTrustBundleList".
    *
    * This can be used to inline resource manifests inside other objects (e.g. as templates).
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeClusterTrustBundleListV1Alpha1Props): any {
+  public static manifest(props: KubeClusterTrustBundleListProps): any {
     return {
-      ...KubeClusterTrustBundleListV1Alpha1.GVK,
-      ...toJson_KubeClusterTrustBundleListV1Alpha1Props(props),
+      ...KubeClusterTrustBundleList.GVK,
+      ...toJson_KubeClusterTrustBundleListProps(props),
     };
   }
 
   /**
-   * Defines a "io.k8s.api.certificates.v1alpha1.ClusterTrustBundleList" API object
+   * Defines a "io.k8s.api.certificates.v1.ClusterTrustBundleList" API object
    * @param scope the scope in which to define this object
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeClusterTrustBundleListV1Alpha1Props) {
+  public constructor(scope: Construct, id: string, props: KubeClusterTrustBundleListProps) {
     super(scope, id, {
-      ...KubeClusterTrustBundleListV1Alpha1.GVK,
+      ...KubeClusterTrustBundleList.GVK,
       ...props,
     });
   }
@@ -2614,8 +2834,118 @@ export class KubeClusterTrustBundleListV1Alpha1 extends ApiObject {
     const resolved = super.toJson();
 
     return {
-      ...KubeClusterTrustBundleListV1Alpha1.GVK,
-      ...toJson_KubeClusterTrustBundleListV1Alpha1Props(resolved),
+      ...KubeClusterTrustBundleList.GVK,
+      ...toJson_KubeClusterTrustBundleListProps(resolved),
+    };
+  }
+}
+
+/**
+ * PodCertificateRequest encodes a pod requesting a certificate from a given signer.
+
+Kubelets use this API to implement podCertificate projected volumes
+ *
+ * @schema io.k8s.api.certificates.v1.PodCertificateRequest
+ */
+export class KubePodCertificateRequest extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.certificates.v1.PodCertificateRequest"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'certificates.k8s.io/v1',
+    kind: 'PodCertificateRequest',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.certificates.v1.PodCertificateRequest".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubePodCertificateRequestProps): any {
+    return {
+      ...KubePodCertificateRequest.GVK,
+      ...toJson_KubePodCertificateRequestProps(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.certificates.v1.PodCertificateRequest" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubePodCertificateRequestProps) {
+    super(scope, id, {
+      ...KubePodCertificateRequest.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubePodCertificateRequest.GVK,
+      ...toJson_KubePodCertificateRequestProps(resolved),
+    };
+  }
+}
+
+/**
+ * PodCertificateRequestList is a collection of PodCertificateRequest objects
+ *
+ * @schema io.k8s.api.certificates.v1.PodCertificateRequestList
+ */
+export class KubePodCertificateRequestList extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.certificates.v1.PodCertificateRequestList"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'certificates.k8s.io/v1',
+    kind: 'PodCertificateRequestList',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.certificates.v1.PodCertificateRequestList".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubePodCertificateRequestListProps): any {
+    return {
+      ...KubePodCertificateRequestList.GVK,
+      ...toJson_KubePodCertificateRequestListProps(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.certificates.v1.PodCertificateRequestList" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubePodCertificateRequestListProps) {
+    super(scope, id, {
+      ...KubePodCertificateRequestList.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubePodCertificateRequestList.GVK,
+      ...toJson_KubePodCertificateRequestListProps(resolved),
     };
   }
 }
@@ -2625,7 +2955,7 @@ export class KubeClusterTrustBundleListV1Alpha1 extends ApiObject {
 
 ClusterTrustBundle objects are considered to be readable by any authenticated user in the cluster, because they can be mounted by pods using the `clusterTrustBundle` projection.  All service accounts have read access to ClusterTrustBundles by default.  Users who only have namespace-level access to a cluster can read ClusterTrustBundles by impersonating a serviceaccount that they have access to.
 
-It can be optionally associated with a particular assigner, in which case it contains one valid set of trust anchors for that signer. Signers may have multiple associated ClusterTrustBundles; each is an independent set of trust anchors for that signer. Admission control is used to enforce that only users with permissions on the signer can create or modify the corresponding bundle.
+It can be optionally associated with a particular signer, in which case it contains one valid set of trust anchors for that signer. Signers may have multiple associated ClusterTrustBundles; each is an independent set of trust anchors for that signer. Admission control is used to enforce that only users with permissions on the signer can create or modify the corresponding bundle.
  *
  * @schema io.k8s.api.certificates.v1beta1.ClusterTrustBundle
  */
@@ -2971,7 +3301,7 @@ export class KubeLeaseCandidateV1Alpha2 extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeLeaseCandidateV1Alpha2Props = {}): any {
+  public static manifest(props: KubeLeaseCandidateV1Alpha2Props): any {
     return {
       ...KubeLeaseCandidateV1Alpha2.GVK,
       ...toJson_KubeLeaseCandidateV1Alpha2Props(props),
@@ -2984,7 +3314,7 @@ export class KubeLeaseCandidateV1Alpha2 extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeLeaseCandidateV1Alpha2Props = {}) {
+  public constructor(scope: Construct, id: string, props: KubeLeaseCandidateV1Alpha2Props) {
     super(scope, id, {
       ...KubeLeaseCandidateV1Alpha2.GVK,
       ...props,
@@ -3079,7 +3409,7 @@ export class KubeLeaseCandidateV1Beta1 extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeLeaseCandidateV1Beta1Props = {}): any {
+  public static manifest(props: KubeLeaseCandidateV1Beta1Props): any {
     return {
       ...KubeLeaseCandidateV1Beta1.GVK,
       ...toJson_KubeLeaseCandidateV1Beta1Props(props),
@@ -3092,7 +3422,7 @@ export class KubeLeaseCandidateV1Beta1 extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeLeaseCandidateV1Beta1Props = {}) {
+  public constructor(scope: Construct, id: string, props: KubeLeaseCandidateV1Beta1Props) {
     super(scope, id, {
       ...KubeLeaseCandidateV1Beta1.GVK,
       ...props,
@@ -5093,7 +5423,7 @@ export class KubeFlowSchema extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeFlowSchemaProps = {}): any {
+  public static manifest(props: KubeFlowSchemaProps): any {
     return {
       ...KubeFlowSchema.GVK,
       ...toJson_KubeFlowSchemaProps(props),
@@ -5106,7 +5436,7 @@ export class KubeFlowSchema extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeFlowSchemaProps = {}) {
+  public constructor(scope: Construct, id: string, props: KubeFlowSchemaProps) {
     super(scope, id, {
       ...KubeFlowSchema.GVK,
       ...props,
@@ -5201,7 +5531,7 @@ export class KubePriorityLevelConfiguration extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubePriorityLevelConfigurationProps = {}): any {
+  public static manifest(props: KubePriorityLevelConfigurationProps): any {
     return {
       ...KubePriorityLevelConfiguration.GVK,
       ...toJson_KubePriorityLevelConfigurationProps(props),
@@ -5214,7 +5544,7 @@ export class KubePriorityLevelConfiguration extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubePriorityLevelConfigurationProps = {}) {
+  public constructor(scope: Construct, id: string, props: KubePriorityLevelConfigurationProps) {
     super(scope, id, {
       ...KubePriorityLevelConfiguration.GVK,
       ...props,
@@ -5289,6 +5619,240 @@ export class KubePriorityLevelConfigurationList extends ApiObject {
 }
 
 /**
+ * Eviction initiates an eviction process, which should ideally result in a graceful eviction of a .spec.target (e.g. termination of a pod).
+
+The evictionrequest-controller observes intents of all EvictionRequests and transforms them into Evictions. It manages the Eviction lifecycle. Requesters are preserved in .status.requesters even after they have withdrawn their request. If all requesters withdraw their eviction intent for a common target, the eviction will be canceled. Once all EvictionRequest corresponding to this Eviction .spec.target have been removed, this Eviction object will eventually be garbage collected.
+
+If the target is a pod, the .status.targetResponders is populated from Pod's .spec.evictionResponders.
+
+Responders should observe and communicate through the .status to help with the eviction of the target when they see their state == Active in .status.targetResponders. ResponderStatus struct should then be periodically updated to indicate the progress or completion of the eviction process by each responder in .status.responders. If .status.responders[].heartbeatTime is not updated within the heartbeat deadline defined by the Eviction API (currently 20 minutes), the eviction is passed over to the next responder with a lower priority.
+
+If there are no other responders and the target is a pod, the last default imperative-eviction.k8s.io/evictor responder with a priority of 100 will evict the pod using the imperative Eviction API (pods/<name>/eviction subresource).
+ *
+ * @schema io.k8s.api.lifecycle.v1alpha1.Eviction
+ */
+export class KubeEvictionV1Alpha1 extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.lifecycle.v1alpha1.Eviction"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'lifecycle.k8s.io/v1alpha1',
+    kind: 'Eviction',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.lifecycle.v1alpha1.Eviction".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubeEvictionV1Alpha1Props): any {
+    return {
+      ...KubeEvictionV1Alpha1.GVK,
+      ...toJson_KubeEvictionV1Alpha1Props(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.lifecycle.v1alpha1.Eviction" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubeEvictionV1Alpha1Props) {
+    super(scope, id, {
+      ...KubeEvictionV1Alpha1.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubeEvictionV1Alpha1.GVK,
+      ...toJson_KubeEvictionV1Alpha1Props(resolved),
+    };
+  }
+}
+
+/**
+ * EvictionList contains a list of Eviction resources.
+ *
+ * @schema io.k8s.api.lifecycle.v1alpha1.EvictionList
+ */
+export class KubeEvictionListV1Alpha1 extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.lifecycle.v1alpha1.EvictionList"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'lifecycle.k8s.io/v1alpha1',
+    kind: 'EvictionList',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.lifecycle.v1alpha1.EvictionList".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubeEvictionListV1Alpha1Props): any {
+    return {
+      ...KubeEvictionListV1Alpha1.GVK,
+      ...toJson_KubeEvictionListV1Alpha1Props(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.lifecycle.v1alpha1.EvictionList" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubeEvictionListV1Alpha1Props) {
+    super(scope, id, {
+      ...KubeEvictionListV1Alpha1.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubeEvictionListV1Alpha1.GVK,
+      ...toJson_KubeEvictionListV1Alpha1Props(resolved),
+    };
+  }
+}
+
+/**
+ * EvictionRequest defines a request that should ideally result in a graceful eviction of a .spec.target (e.g. termination of a pod).
+
+The evictionrequest-controller observes intents of all EvictionRequests and transforms them into Evictions.
+  - .spec.requester is set as a label on the Eviction for easier lookup.
+  - Each target can have a set of responders assigned to it. Eviction objects are observed by
+    these responders, who implement the eviction logic and update the Eviction's status with
+    progress.
+
+There is many-to-many relationship between EvictionRequests and Evictions in general. And many-to-one if the target is a  pod.
+
+If all requesters withdraw their eviction intent for a common target, the eviction will be canceled. Deleting an EvictionRequest also counts as a withdrawal. Once all EvictionRequest of a target are removed, the corresponding Evictions are eventually garbage collected.
+ *
+ * @schema io.k8s.api.lifecycle.v1alpha1.EvictionRequest
+ */
+export class KubeEvictionRequestV1Alpha1 extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.lifecycle.v1alpha1.EvictionRequest"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'lifecycle.k8s.io/v1alpha1',
+    kind: 'EvictionRequest',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.lifecycle.v1alpha1.EvictionRequest".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubeEvictionRequestV1Alpha1Props): any {
+    return {
+      ...KubeEvictionRequestV1Alpha1.GVK,
+      ...toJson_KubeEvictionRequestV1Alpha1Props(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.lifecycle.v1alpha1.EvictionRequest" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubeEvictionRequestV1Alpha1Props) {
+    super(scope, id, {
+      ...KubeEvictionRequestV1Alpha1.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubeEvictionRequestV1Alpha1.GVK,
+      ...toJson_KubeEvictionRequestV1Alpha1Props(resolved),
+    };
+  }
+}
+
+/**
+ * EvictionRequestList contains a list of EvictionRequests resources.
+ *
+ * @schema io.k8s.api.lifecycle.v1alpha1.EvictionRequestList
+ */
+export class KubeEvictionRequestListV1Alpha1 extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.lifecycle.v1alpha1.EvictionRequestList"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'lifecycle.k8s.io/v1alpha1',
+    kind: 'EvictionRequestList',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.lifecycle.v1alpha1.EvictionRequestList".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubeEvictionRequestListV1Alpha1Props): any {
+    return {
+      ...KubeEvictionRequestListV1Alpha1.GVK,
+      ...toJson_KubeEvictionRequestListV1Alpha1Props(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.lifecycle.v1alpha1.EvictionRequestList" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubeEvictionRequestListV1Alpha1Props) {
+    super(scope, id, {
+      ...KubeEvictionRequestListV1Alpha1.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubeEvictionRequestListV1Alpha1.GVK,
+      ...toJson_KubeEvictionRequestListV1Alpha1Props(resolved),
+    };
+  }
+}
+
+/**
  * IPAddress represents a single IP of a single IP Family. The object is designed to be used by APIs that operate on IP addresses. The object is used by the Service core API for allocation of IP addresses. An IP address can be represented in different formats, to guarantee the uniqueness of the IP, the name of the object is the IP address in canonical format, four decimal digits separated by dots suppressing leading zeros for IPv4 and the representation defined by RFC 5952 for IPv6. Valid: 192.168.1.5 or 2001:db8::1 or 2001:db8:aaaa:bbbb:cccc:dddd:eeee:1 Invalid: 10.01.2.3 or 2001:db8:0:0:0::1
  *
  * @schema io.k8s.api.networking.v1.IPAddress
@@ -5309,7 +5873,7 @@ export class KubeIpAddress extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeIpAddressProps = {}): any {
+  public static manifest(props: KubeIpAddressProps): any {
     return {
       ...KubeIpAddress.GVK,
       ...toJson_KubeIpAddressProps(props),
@@ -5322,7 +5886,7 @@ export class KubeIpAddress extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeIpAddressProps = {}) {
+  public constructor(scope: Construct, id: string, props: KubeIpAddressProps) {
     super(scope, id, {
       ...KubeIpAddress.GVK,
       ...props,
@@ -5824,222 +6388,6 @@ export class KubeServiceCidrList extends ApiObject {
     return {
       ...KubeServiceCidrList.GVK,
       ...toJson_KubeServiceCidrListProps(resolved),
-    };
-  }
-}
-
-/**
- * IPAddress represents a single IP of a single IP Family. The object is designed to be used by APIs that operate on IP addresses. The object is used by the Service core API for allocation of IP addresses. An IP address can be represented in different formats, to guarantee the uniqueness of the IP, the name of the object is the IP address in canonical format, four decimal digits separated by dots suppressing leading zeros for IPv4 and the representation defined by RFC 5952 for IPv6. Valid: 192.168.1.5 or 2001:db8::1 or 2001:db8:aaaa:bbbb:cccc:dddd:eeee:1 Invalid: 10.01.2.3 or 2001:db8:0:0:0::1
- *
- * @schema io.k8s.api.networking.v1beta1.IPAddress
- */
-export class KubeIpAddressV1Beta1 extends ApiObject {
-  /**
-   * Returns the apiVersion and kind for "io.k8s.api.networking.v1beta1.IPAddress"
-   */
-  public static readonly GVK: GroupVersionKind = {
-    apiVersion: 'networking.k8s.io/v1beta1',
-    kind: 'IPAddress',
-  }
-
-  /**
-   * Renders a Kubernetes manifest for "io.k8s.api.networking.v1beta1.IPAddress".
-   *
-   * This can be used to inline resource manifests inside other objects (e.g. as templates).
-   *
-   * @param props initialization props
-   */
-  public static manifest(props: KubeIpAddressV1Beta1Props = {}): any {
-    return {
-      ...KubeIpAddressV1Beta1.GVK,
-      ...toJson_KubeIpAddressV1Beta1Props(props),
-    };
-  }
-
-  /**
-   * Defines a "io.k8s.api.networking.v1beta1.IPAddress" API object
-   * @param scope the scope in which to define this object
-   * @param id a scope-local name for the object
-   * @param props initialization props
-   */
-  public constructor(scope: Construct, id: string, props: KubeIpAddressV1Beta1Props = {}) {
-    super(scope, id, {
-      ...KubeIpAddressV1Beta1.GVK,
-      ...props,
-    });
-  }
-
-  /**
-   * Renders the object to Kubernetes JSON.
-   */
-  public override toJson(): any {
-    const resolved = super.toJson();
-
-    return {
-      ...KubeIpAddressV1Beta1.GVK,
-      ...toJson_KubeIpAddressV1Beta1Props(resolved),
-    };
-  }
-}
-
-/**
- * IPAddressList contains a list of IPAddress.
- *
- * @schema io.k8s.api.networking.v1beta1.IPAddressList
- */
-export class KubeIpAddressListV1Beta1 extends ApiObject {
-  /**
-   * Returns the apiVersion and kind for "io.k8s.api.networking.v1beta1.IPAddressList"
-   */
-  public static readonly GVK: GroupVersionKind = {
-    apiVersion: 'networking.k8s.io/v1beta1',
-    kind: 'IPAddressList',
-  }
-
-  /**
-   * Renders a Kubernetes manifest for "io.k8s.api.networking.v1beta1.IPAddressList".
-   *
-   * This can be used to inline resource manifests inside other objects (e.g. as templates).
-   *
-   * @param props initialization props
-   */
-  public static manifest(props: KubeIpAddressListV1Beta1Props): any {
-    return {
-      ...KubeIpAddressListV1Beta1.GVK,
-      ...toJson_KubeIpAddressListV1Beta1Props(props),
-    };
-  }
-
-  /**
-   * Defines a "io.k8s.api.networking.v1beta1.IPAddressList" API object
-   * @param scope the scope in which to define this object
-   * @param id a scope-local name for the object
-   * @param props initialization props
-   */
-  public constructor(scope: Construct, id: string, props: KubeIpAddressListV1Beta1Props) {
-    super(scope, id, {
-      ...KubeIpAddressListV1Beta1.GVK,
-      ...props,
-    });
-  }
-
-  /**
-   * Renders the object to Kubernetes JSON.
-   */
-  public override toJson(): any {
-    const resolved = super.toJson();
-
-    return {
-      ...KubeIpAddressListV1Beta1.GVK,
-      ...toJson_KubeIpAddressListV1Beta1Props(resolved),
-    };
-  }
-}
-
-/**
- * ServiceCIDR defines a range of IP addresses using CIDR format (e.g. 192.168.0.0/24 or 2001:db2::/64). This range is used to allocate ClusterIPs to Service objects.
- *
- * @schema io.k8s.api.networking.v1beta1.ServiceCIDR
- */
-export class KubeServiceCidrv1Beta1 extends ApiObject {
-  /**
-   * Returns the apiVersion and kind for "io.k8s.api.networking.v1beta1.ServiceCIDR"
-   */
-  public static readonly GVK: GroupVersionKind = {
-    apiVersion: 'networking.k8s.io/v1beta1',
-    kind: 'ServiceCIDR',
-  }
-
-  /**
-   * Renders a Kubernetes manifest for "io.k8s.api.networking.v1beta1.ServiceCIDR".
-   *
-   * This can be used to inline resource manifests inside other objects (e.g. as templates).
-   *
-   * @param props initialization props
-   */
-  public static manifest(props: KubeServiceCidrv1Beta1Props = {}): any {
-    return {
-      ...KubeServiceCidrv1Beta1.GVK,
-      ...toJson_KubeServiceCidrv1Beta1Props(props),
-    };
-  }
-
-  /**
-   * Defines a "io.k8s.api.networking.v1beta1.ServiceCIDR" API object
-   * @param scope the scope in which to define this object
-   * @param id a scope-local name for the object
-   * @param props initialization props
-   */
-  public constructor(scope: Construct, id: string, props: KubeServiceCidrv1Beta1Props = {}) {
-    super(scope, id, {
-      ...KubeServiceCidrv1Beta1.GVK,
-      ...props,
-    });
-  }
-
-  /**
-   * Renders the object to Kubernetes JSON.
-   */
-  public override toJson(): any {
-    const resolved = super.toJson();
-
-    return {
-      ...KubeServiceCidrv1Beta1.GVK,
-      ...toJson_KubeServiceCidrv1Beta1Props(resolved),
-    };
-  }
-}
-
-/**
- * ServiceCIDRList contains a list of ServiceCIDR objects.
- *
- * @schema io.k8s.api.networking.v1beta1.ServiceCIDRList
- */
-export class KubeServiceCidrListV1Beta1 extends ApiObject {
-  /**
-   * Returns the apiVersion and kind for "io.k8s.api.networking.v1beta1.ServiceCIDRList"
-   */
-  public static readonly GVK: GroupVersionKind = {
-    apiVersion: 'networking.k8s.io/v1beta1',
-    kind: 'ServiceCIDRList',
-  }
-
-  /**
-   * Renders a Kubernetes manifest for "io.k8s.api.networking.v1beta1.ServiceCIDRList".
-   *
-   * This can be used to inline resource manifests inside other objects (e.g. as templates).
-   *
-   * @param props initialization props
-   */
-  public static manifest(props: KubeServiceCidrListV1Beta1Props): any {
-    return {
-      ...KubeServiceCidrListV1Beta1.GVK,
-      ...toJson_KubeServiceCidrListV1Beta1Props(props),
-    };
-  }
-
-  /**
-   * Defines a "io.k8s.api.networking.v1beta1.ServiceCIDRList" API object
-   * @param scope the scope in which to define this object
-   * @param id a scope-local name for the object
-   * @param props initialization props
-   */
-  public constructor(scope: Construct, id: string, props: KubeServiceCidrListV1Beta1Props) {
-    super(scope, id, {
-      ...KubeServiceCidrListV1Beta1.GVK,
-      ...props,
-    });
-  }
-
-  /**
-   * Renders the object to Kubernetes JSON.
-   */
-  public override toJson(): any {
-    const resolved = super.toJson();
-
-    return {
-      ...KubeServiceCidrListV1Beta1.GVK,
-      ...toJson_KubeServiceCidrListV1Beta1Props(resolved),
     };
   }
 }
@@ -6748,8 +7096,6 @@ export class KubeRoleList extends ApiObject {
 
 /**
  * DeviceClass is a vendor- or admin-provided resource that contains device configuration and selectors. It can be referenced in the device requests of a claim to apply these presets. Cluster scoped.
-
-This is an alpha type and requires enabling the DynamicResourceAllocation feature gate.
  *
  * @schema io.k8s.api.resource.v1.DeviceClass
  */
@@ -6769,7 +7115,7 @@ export class KubeDeviceClass extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeDeviceClassProps): any {
+  public static manifest(props: KubeDeviceClassProps = {}): any {
     return {
       ...KubeDeviceClass.GVK,
       ...toJson_KubeDeviceClassProps(props),
@@ -6782,7 +7128,7 @@ export class KubeDeviceClass extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeDeviceClassProps) {
+  public constructor(scope: Construct, id: string, props: KubeDeviceClassProps = {}) {
     super(scope, id, {
       ...KubeDeviceClass.GVK,
       ...props,
@@ -6857,9 +7203,115 @@ export class KubeDeviceClassList extends ApiObject {
 }
 
 /**
- * ResourceClaim describes a request for access to resources in the cluster, for use by workloads. For example, if a workload needs an accelerator device with specific properties, this is how that request is expressed. The status stanza tracks whether this claim has been satisfied and what specific resources have been allocated.
+ * DeviceTaintRule adds one taint to all devices which match the selector. This has the same effect as if the taint was specified directly in the ResourceSlice by the DRA driver.
+ *
+ * @schema io.k8s.api.resource.v1.DeviceTaintRule
+ */
+export class KubeDeviceTaintRule extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.resource.v1.DeviceTaintRule"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'resource.k8s.io/v1',
+    kind: 'DeviceTaintRule',
+  }
 
-This is an alpha type and requires enabling the DynamicResourceAllocation feature gate.
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.resource.v1.DeviceTaintRule".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubeDeviceTaintRuleProps): any {
+    return {
+      ...KubeDeviceTaintRule.GVK,
+      ...toJson_KubeDeviceTaintRuleProps(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.resource.v1.DeviceTaintRule" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubeDeviceTaintRuleProps) {
+    super(scope, id, {
+      ...KubeDeviceTaintRule.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubeDeviceTaintRule.GVK,
+      ...toJson_KubeDeviceTaintRuleProps(resolved),
+    };
+  }
+}
+
+/**
+ * DeviceTaintRuleList is a collection of DeviceTaintRules.
+ *
+ * @schema io.k8s.api.resource.v1.DeviceTaintRuleList
+ */
+export class KubeDeviceTaintRuleList extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.resource.v1.DeviceTaintRuleList"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'resource.k8s.io/v1',
+    kind: 'DeviceTaintRuleList',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.resource.v1.DeviceTaintRuleList".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubeDeviceTaintRuleListProps): any {
+    return {
+      ...KubeDeviceTaintRuleList.GVK,
+      ...toJson_KubeDeviceTaintRuleListProps(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.resource.v1.DeviceTaintRuleList" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubeDeviceTaintRuleListProps) {
+    super(scope, id, {
+      ...KubeDeviceTaintRuleList.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubeDeviceTaintRuleList.GVK,
+      ...toJson_KubeDeviceTaintRuleListProps(resolved),
+    };
+  }
+}
+
+/**
+ * ResourceClaim describes a request for access to resources in the cluster, for use by workloads. For example, if a workload needs an accelerator device with specific properties, this is how that request is expressed. The status stanza tracks whether this claim has been satisfied and what specific resources have been allocated.
  *
  * @schema io.k8s.api.resource.v1.ResourceClaim
  */
@@ -6879,7 +7331,7 @@ export class KubeResourceClaim extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeResourceClaimProps): any {
+  public static manifest(props: KubeResourceClaimProps = {}): any {
     return {
       ...KubeResourceClaim.GVK,
       ...toJson_KubeResourceClaimProps(props),
@@ -6892,7 +7344,7 @@ export class KubeResourceClaim extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeResourceClaimProps) {
+  public constructor(scope: Construct, id: string, props: KubeResourceClaimProps = {}) {
     super(scope, id, {
       ...KubeResourceClaim.GVK,
       ...props,
@@ -6968,8 +7420,6 @@ export class KubeResourceClaimList extends ApiObject {
 
 /**
  * ResourceClaimTemplate is used to produce ResourceClaim objects.
-
-This is an alpha type and requires enabling the DynamicResourceAllocation feature gate.
  *
  * @schema io.k8s.api.resource.v1.ResourceClaimTemplate
  */
@@ -6989,7 +7439,7 @@ export class KubeResourceClaimTemplate extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeResourceClaimTemplateProps): any {
+  public static manifest(props: KubeResourceClaimTemplateProps = {}): any {
     return {
       ...KubeResourceClaimTemplate.GVK,
       ...toJson_KubeResourceClaimTemplateProps(props),
@@ -7002,7 +7452,7 @@ export class KubeResourceClaimTemplate extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeResourceClaimTemplateProps) {
+  public constructor(scope: Construct, id: string, props: KubeResourceClaimTemplateProps = {}) {
     super(scope, id, {
       ...KubeResourceClaimTemplate.GVK,
       ...props,
@@ -7086,8 +7536,6 @@ Whenever a driver needs to update a pool, it increments the pool.Spec.Pool.Gener
 When allocating all resources in a pool matching certain criteria or when looking for the best solution among several different alternatives, a consumer should check the number of ResourceSlices in a pool (included in each ResourceSlice) to determine whether its view of a pool is complete and if not, should wait until the driver has completed updating the pool.
 
 For resources that are not local to a node, the node name is not set. Instead, the driver may use a node selector to specify where the devices are available.
-
-This is an alpha type and requires enabling the DynamicResourceAllocation feature gate.
  *
  * @schema io.k8s.api.resource.v1.ResourceSlice
  */
@@ -7303,6 +7751,114 @@ export class KubeDeviceTaintRuleListV1Alpha3 extends ApiObject {
 }
 
 /**
+ * ResourcePoolStatusRequest triggers a one-time calculation of resource pool status based on the provided filters. Once status is set, the request is considered complete and will not be reprocessed. Users should delete and recreate requests to get updated information.
+ *
+ * @schema io.k8s.api.resource.v1alpha3.ResourcePoolStatusRequest
+ */
+export class KubeResourcePoolStatusRequestV1Alpha3 extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.resource.v1alpha3.ResourcePoolStatusRequest"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'resource.k8s.io/v1alpha3',
+    kind: 'ResourcePoolStatusRequest',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.resource.v1alpha3.ResourcePoolStatusRequest".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubeResourcePoolStatusRequestV1Alpha3Props): any {
+    return {
+      ...KubeResourcePoolStatusRequestV1Alpha3.GVK,
+      ...toJson_KubeResourcePoolStatusRequestV1Alpha3Props(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.resource.v1alpha3.ResourcePoolStatusRequest" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubeResourcePoolStatusRequestV1Alpha3Props) {
+    super(scope, id, {
+      ...KubeResourcePoolStatusRequestV1Alpha3.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubeResourcePoolStatusRequestV1Alpha3.GVK,
+      ...toJson_KubeResourcePoolStatusRequestV1Alpha3Props(resolved),
+    };
+  }
+}
+
+/**
+ * ResourcePoolStatusRequestList is a collection of ResourcePoolStatusRequests.
+ *
+ * @schema io.k8s.api.resource.v1alpha3.ResourcePoolStatusRequestList
+ */
+export class KubeResourcePoolStatusRequestListV1Alpha3 extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.resource.v1alpha3.ResourcePoolStatusRequestList"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'resource.k8s.io/v1alpha3',
+    kind: 'ResourcePoolStatusRequestList',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.resource.v1alpha3.ResourcePoolStatusRequestList".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubeResourcePoolStatusRequestListV1Alpha3Props): any {
+    return {
+      ...KubeResourcePoolStatusRequestListV1Alpha3.GVK,
+      ...toJson_KubeResourcePoolStatusRequestListV1Alpha3Props(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.resource.v1alpha3.ResourcePoolStatusRequestList" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubeResourcePoolStatusRequestListV1Alpha3Props) {
+    super(scope, id, {
+      ...KubeResourcePoolStatusRequestListV1Alpha3.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubeResourcePoolStatusRequestListV1Alpha3.GVK,
+      ...toJson_KubeResourcePoolStatusRequestListV1Alpha3Props(resolved),
+    };
+  }
+}
+
+/**
  * DeviceClass is a vendor- or admin-provided resource that contains device configuration and selectors. It can be referenced in the device requests of a claim to apply these presets. Cluster scoped.
 
 This is an alpha type and requires enabling the DynamicResourceAllocation feature gate.
@@ -7325,7 +7881,7 @@ export class KubeDeviceClassV1Beta1 extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeDeviceClassV1Beta1Props): any {
+  public static manifest(props: KubeDeviceClassV1Beta1Props = {}): any {
     return {
       ...KubeDeviceClassV1Beta1.GVK,
       ...toJson_KubeDeviceClassV1Beta1Props(props),
@@ -7338,7 +7894,7 @@ export class KubeDeviceClassV1Beta1 extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeDeviceClassV1Beta1Props) {
+  public constructor(scope: Construct, id: string, props: KubeDeviceClassV1Beta1Props = {}) {
     super(scope, id, {
       ...KubeDeviceClassV1Beta1.GVK,
       ...props,
@@ -7435,7 +7991,7 @@ export class KubeResourceClaimV1Beta1 extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeResourceClaimV1Beta1Props): any {
+  public static manifest(props: KubeResourceClaimV1Beta1Props = {}): any {
     return {
       ...KubeResourceClaimV1Beta1.GVK,
       ...toJson_KubeResourceClaimV1Beta1Props(props),
@@ -7448,7 +8004,7 @@ export class KubeResourceClaimV1Beta1 extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeResourceClaimV1Beta1Props) {
+  public constructor(scope: Construct, id: string, props: KubeResourceClaimV1Beta1Props = {}) {
     super(scope, id, {
       ...KubeResourceClaimV1Beta1.GVK,
       ...props,
@@ -7545,7 +8101,7 @@ export class KubeResourceClaimTemplateV1Beta1 extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeResourceClaimTemplateV1Beta1Props): any {
+  public static manifest(props: KubeResourceClaimTemplateV1Beta1Props = {}): any {
     return {
       ...KubeResourceClaimTemplateV1Beta1.GVK,
       ...toJson_KubeResourceClaimTemplateV1Beta1Props(props),
@@ -7558,7 +8114,7 @@ export class KubeResourceClaimTemplateV1Beta1 extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeResourceClaimTemplateV1Beta1Props) {
+  public constructor(scope: Construct, id: string, props: KubeResourceClaimTemplateV1Beta1Props = {}) {
     super(scope, id, {
       ...KubeResourceClaimTemplateV1Beta1.GVK,
       ...props,
@@ -7773,7 +8329,7 @@ export class KubeDeviceClassV1Beta2 extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeDeviceClassV1Beta2Props): any {
+  public static manifest(props: KubeDeviceClassV1Beta2Props = {}): any {
     return {
       ...KubeDeviceClassV1Beta2.GVK,
       ...toJson_KubeDeviceClassV1Beta2Props(props),
@@ -7786,7 +8342,7 @@ export class KubeDeviceClassV1Beta2 extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeDeviceClassV1Beta2Props) {
+  public constructor(scope: Construct, id: string, props: KubeDeviceClassV1Beta2Props = {}) {
     super(scope, id, {
       ...KubeDeviceClassV1Beta2.GVK,
       ...props,
@@ -7861,6 +8417,114 @@ export class KubeDeviceClassListV1Beta2 extends ApiObject {
 }
 
 /**
+ * DeviceTaintRule adds one taint to all devices which match the selector. This has the same effect as if the taint was specified directly in the ResourceSlice by the DRA driver.
+ *
+ * @schema io.k8s.api.resource.v1beta2.DeviceTaintRule
+ */
+export class KubeDeviceTaintRuleV1Beta2 extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.resource.v1beta2.DeviceTaintRule"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'resource.k8s.io/v1beta2',
+    kind: 'DeviceTaintRule',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.resource.v1beta2.DeviceTaintRule".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubeDeviceTaintRuleV1Beta2Props): any {
+    return {
+      ...KubeDeviceTaintRuleV1Beta2.GVK,
+      ...toJson_KubeDeviceTaintRuleV1Beta2Props(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.resource.v1beta2.DeviceTaintRule" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubeDeviceTaintRuleV1Beta2Props) {
+    super(scope, id, {
+      ...KubeDeviceTaintRuleV1Beta2.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubeDeviceTaintRuleV1Beta2.GVK,
+      ...toJson_KubeDeviceTaintRuleV1Beta2Props(resolved),
+    };
+  }
+}
+
+/**
+ * DeviceTaintRuleList is a collection of DeviceTaintRules.
+ *
+ * @schema io.k8s.api.resource.v1beta2.DeviceTaintRuleList
+ */
+export class KubeDeviceTaintRuleListV1Beta2 extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.resource.v1beta2.DeviceTaintRuleList"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'resource.k8s.io/v1beta2',
+    kind: 'DeviceTaintRuleList',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.resource.v1beta2.DeviceTaintRuleList".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubeDeviceTaintRuleListV1Beta2Props): any {
+    return {
+      ...KubeDeviceTaintRuleListV1Beta2.GVK,
+      ...toJson_KubeDeviceTaintRuleListV1Beta2Props(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.resource.v1beta2.DeviceTaintRuleList" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubeDeviceTaintRuleListV1Beta2Props) {
+    super(scope, id, {
+      ...KubeDeviceTaintRuleListV1Beta2.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubeDeviceTaintRuleListV1Beta2.GVK,
+      ...toJson_KubeDeviceTaintRuleListV1Beta2Props(resolved),
+    };
+  }
+}
+
+/**
  * ResourceClaim describes a request for access to resources in the cluster, for use by workloads. For example, if a workload needs an accelerator device with specific properties, this is how that request is expressed. The status stanza tracks whether this claim has been satisfied and what specific resources have been allocated.
 
 This is an alpha type and requires enabling the DynamicResourceAllocation feature gate.
@@ -7883,7 +8547,7 @@ export class KubeResourceClaimV1Beta2 extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeResourceClaimV1Beta2Props): any {
+  public static manifest(props: KubeResourceClaimV1Beta2Props = {}): any {
     return {
       ...KubeResourceClaimV1Beta2.GVK,
       ...toJson_KubeResourceClaimV1Beta2Props(props),
@@ -7896,7 +8560,7 @@ export class KubeResourceClaimV1Beta2 extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeResourceClaimV1Beta2Props) {
+  public constructor(scope: Construct, id: string, props: KubeResourceClaimV1Beta2Props = {}) {
     super(scope, id, {
       ...KubeResourceClaimV1Beta2.GVK,
       ...props,
@@ -7993,7 +8657,7 @@ export class KubeResourceClaimTemplateV1Beta2 extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeResourceClaimTemplateV1Beta2Props): any {
+  public static manifest(props: KubeResourceClaimTemplateV1Beta2Props = {}): any {
     return {
       ...KubeResourceClaimTemplateV1Beta2.GVK,
       ...toJson_KubeResourceClaimTemplateV1Beta2Props(props),
@@ -8006,7 +8670,7 @@ export class KubeResourceClaimTemplateV1Beta2 extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeResourceClaimTemplateV1Beta2Props) {
+  public constructor(scope: Construct, id: string, props: KubeResourceClaimTemplateV1Beta2Props = {}) {
     super(scope, id, {
       ...KubeResourceClaimTemplateV1Beta2.GVK,
       ...props,
@@ -8219,7 +8883,7 @@ export class KubePriorityClass extends ApiObject {
    *
    * @param props initialization props
    */
-  public static manifest(props: KubePriorityClassProps): any {
+  public static manifest(props: KubePriorityClassProps = {}): any {
     return {
       ...KubePriorityClass.GVK,
       ...toJson_KubePriorityClassProps(props),
@@ -8232,7 +8896,7 @@ export class KubePriorityClass extends ApiObject {
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubePriorityClassProps) {
+  public constructor(scope: Construct, id: string, props: KubePriorityClassProps = {}) {
     super(scope, id, {
       ...KubePriorityClass.GVK,
       ...props,
@@ -8307,42 +8971,42 @@ export class KubePriorityClassList extends ApiObject {
 }
 
 /**
- * Workload allows for expressing scheduling constraints that should be used when managing lifecycle of workloads from scheduling perspective, including scheduling, preemption, eviction and other phases.
+ * CompositePodGroup represents a runtime instance of pod groups grouped together. CompositePodGroups are created by workload controllers (LWS, JobSet, etc...) from Workload.compositePodGroupTemplates. CompositePodGroup API enablement is toggled by the CompositePodGroup feature gate.
  *
- * @schema io.k8s.api.scheduling.v1alpha1.Workload
+ * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroup
  */
-export class KubeWorkloadV1Alpha1 extends ApiObject {
+export class KubeCompositePodGroupV1Alpha3 extends ApiObject {
   /**
-   * Returns the apiVersion and kind for "io.k8s.api.scheduling.v1alpha1.Workload"
+   * Returns the apiVersion and kind for "io.k8s.api.scheduling.v1alpha3.CompositePodGroup"
    */
   public static readonly GVK: GroupVersionKind = {
-    apiVersion: 'scheduling.k8s.io/v1alpha1',
-    kind: 'Workload',
+    apiVersion: 'scheduling.k8s.io/v1alpha3',
+    kind: 'CompositePodGroup',
   }
 
   /**
-   * Renders a Kubernetes manifest for "io.k8s.api.scheduling.v1alpha1.Workload".
+   * Renders a Kubernetes manifest for "io.k8s.api.scheduling.v1alpha3.CompositePodGroup".
    *
    * This can be used to inline resource manifests inside other objects (e.g. as templates).
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeWorkloadV1Alpha1Props): any {
+  public static manifest(props: KubeCompositePodGroupV1Alpha3Props): any {
     return {
-      ...KubeWorkloadV1Alpha1.GVK,
-      ...toJson_KubeWorkloadV1Alpha1Props(props),
+      ...KubeCompositePodGroupV1Alpha3.GVK,
+      ...toJson_KubeCompositePodGroupV1Alpha3Props(props),
     };
   }
 
   /**
-   * Defines a "io.k8s.api.scheduling.v1alpha1.Workload" API object
+   * Defines a "io.k8s.api.scheduling.v1alpha3.CompositePodGroup" API object
    * @param scope the scope in which to define this object
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeWorkloadV1Alpha1Props) {
+  public constructor(scope: Construct, id: string, props: KubeCompositePodGroupV1Alpha3Props) {
     super(scope, id, {
-      ...KubeWorkloadV1Alpha1.GVK,
+      ...KubeCompositePodGroupV1Alpha3.GVK,
       ...props,
     });
   }
@@ -8354,8 +9018,224 @@ export class KubeWorkloadV1Alpha1 extends ApiObject {
     const resolved = super.toJson();
 
     return {
-      ...KubeWorkloadV1Alpha1.GVK,
-      ...toJson_KubeWorkloadV1Alpha1Props(resolved),
+      ...KubeCompositePodGroupV1Alpha3.GVK,
+      ...toJson_KubeCompositePodGroupV1Alpha3Props(resolved),
+    };
+  }
+}
+
+/**
+ * CompositePodGroupList contains a list of CompositePodGroup resources.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupList
+ */
+export class KubeCompositePodGroupListV1Alpha3 extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.scheduling.v1alpha3.CompositePodGroupList"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'scheduling.k8s.io/v1alpha3',
+    kind: 'CompositePodGroupList',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.scheduling.v1alpha3.CompositePodGroupList".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubeCompositePodGroupListV1Alpha3Props): any {
+    return {
+      ...KubeCompositePodGroupListV1Alpha3.GVK,
+      ...toJson_KubeCompositePodGroupListV1Alpha3Props(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.scheduling.v1alpha3.CompositePodGroupList" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubeCompositePodGroupListV1Alpha3Props) {
+    super(scope, id, {
+      ...KubeCompositePodGroupListV1Alpha3.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubeCompositePodGroupListV1Alpha3.GVK,
+      ...toJson_KubeCompositePodGroupListV1Alpha3Props(resolved),
+    };
+  }
+}
+
+/**
+ * PodGroup represents a runtime instance of pods grouped together. PodGroups are created by workload controllers (Job, LWS, JobSet, etc...) from Workload.podGroupTemplates. PodGroup API enablement is toggled by the GenericWorkload feature gate.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.PodGroup
+ */
+export class KubePodGroupV1Alpha3 extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.scheduling.v1alpha3.PodGroup"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'scheduling.k8s.io/v1alpha3',
+    kind: 'PodGroup',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.scheduling.v1alpha3.PodGroup".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubePodGroupV1Alpha3Props): any {
+    return {
+      ...KubePodGroupV1Alpha3.GVK,
+      ...toJson_KubePodGroupV1Alpha3Props(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.scheduling.v1alpha3.PodGroup" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubePodGroupV1Alpha3Props) {
+    super(scope, id, {
+      ...KubePodGroupV1Alpha3.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubePodGroupV1Alpha3.GVK,
+      ...toJson_KubePodGroupV1Alpha3Props(resolved),
+    };
+  }
+}
+
+/**
+ * PodGroupList contains a list of PodGroup resources.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.PodGroupList
+ */
+export class KubePodGroupListV1Alpha3 extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.scheduling.v1alpha3.PodGroupList"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'scheduling.k8s.io/v1alpha3',
+    kind: 'PodGroupList',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.scheduling.v1alpha3.PodGroupList".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubePodGroupListV1Alpha3Props): any {
+    return {
+      ...KubePodGroupListV1Alpha3.GVK,
+      ...toJson_KubePodGroupListV1Alpha3Props(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.scheduling.v1alpha3.PodGroupList" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubePodGroupListV1Alpha3Props) {
+    super(scope, id, {
+      ...KubePodGroupListV1Alpha3.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubePodGroupListV1Alpha3.GVK,
+      ...toJson_KubePodGroupListV1Alpha3Props(resolved),
+    };
+  }
+}
+
+/**
+ * Workload allows for expressing scheduling constraints that should be used when managing the lifecycle of workloads from the scheduling perspective, including scheduling, preemption, eviction and other phases. Workload API enablement is toggled by the GenericWorkload feature gate.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.Workload
+ */
+export class KubeWorkloadV1Alpha3 extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.scheduling.v1alpha3.Workload"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'scheduling.k8s.io/v1alpha3',
+    kind: 'Workload',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.scheduling.v1alpha3.Workload".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubeWorkloadV1Alpha3Props): any {
+    return {
+      ...KubeWorkloadV1Alpha3.GVK,
+      ...toJson_KubeWorkloadV1Alpha3Props(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.scheduling.v1alpha3.Workload" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubeWorkloadV1Alpha3Props) {
+    super(scope, id, {
+      ...KubeWorkloadV1Alpha3.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubeWorkloadV1Alpha3.GVK,
+      ...toJson_KubeWorkloadV1Alpha3Props(resolved),
     };
   }
 }
@@ -8363,40 +9243,40 @@ export class KubeWorkloadV1Alpha1 extends ApiObject {
 /**
  * WorkloadList contains a list of Workload resources.
  *
- * @schema io.k8s.api.scheduling.v1alpha1.WorkloadList
+ * @schema io.k8s.api.scheduling.v1alpha3.WorkloadList
  */
-export class KubeWorkloadListV1Alpha1 extends ApiObject {
+export class KubeWorkloadListV1Alpha3 extends ApiObject {
   /**
-   * Returns the apiVersion and kind for "io.k8s.api.scheduling.v1alpha1.WorkloadList"
+   * Returns the apiVersion and kind for "io.k8s.api.scheduling.v1alpha3.WorkloadList"
    */
   public static readonly GVK: GroupVersionKind = {
-    apiVersion: 'scheduling.k8s.io/v1alpha1',
+    apiVersion: 'scheduling.k8s.io/v1alpha3',
     kind: 'WorkloadList',
   }
 
   /**
-   * Renders a Kubernetes manifest for "io.k8s.api.scheduling.v1alpha1.WorkloadList".
+   * Renders a Kubernetes manifest for "io.k8s.api.scheduling.v1alpha3.WorkloadList".
    *
    * This can be used to inline resource manifests inside other objects (e.g. as templates).
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeWorkloadListV1Alpha1Props): any {
+  public static manifest(props: KubeWorkloadListV1Alpha3Props): any {
     return {
-      ...KubeWorkloadListV1Alpha1.GVK,
-      ...toJson_KubeWorkloadListV1Alpha1Props(props),
+      ...KubeWorkloadListV1Alpha3.GVK,
+      ...toJson_KubeWorkloadListV1Alpha3Props(props),
     };
   }
 
   /**
-   * Defines a "io.k8s.api.scheduling.v1alpha1.WorkloadList" API object
+   * Defines a "io.k8s.api.scheduling.v1alpha3.WorkloadList" API object
    * @param scope the scope in which to define this object
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeWorkloadListV1Alpha1Props) {
+  public constructor(scope: Construct, id: string, props: KubeWorkloadListV1Alpha3Props) {
     super(scope, id, {
-      ...KubeWorkloadListV1Alpha1.GVK,
+      ...KubeWorkloadListV1Alpha3.GVK,
       ...props,
     });
   }
@@ -8408,8 +9288,224 @@ export class KubeWorkloadListV1Alpha1 extends ApiObject {
     const resolved = super.toJson();
 
     return {
-      ...KubeWorkloadListV1Alpha1.GVK,
-      ...toJson_KubeWorkloadListV1Alpha1Props(resolved),
+      ...KubeWorkloadListV1Alpha3.GVK,
+      ...toJson_KubeWorkloadListV1Alpha3Props(resolved),
+    };
+  }
+}
+
+/**
+ * PodGroup represents a runtime instance of pods grouped together. PodGroups are created by workload controllers (Job, LWS, JobSet, etc...) from Workload.podGroupTemplates. PodGroup API enablement is toggled by the GenericWorkload feature gate.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.PodGroup
+ */
+export class KubePodGroupV1Beta1 extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.scheduling.v1beta1.PodGroup"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'scheduling.k8s.io/v1beta1',
+    kind: 'PodGroup',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.scheduling.v1beta1.PodGroup".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubePodGroupV1Beta1Props): any {
+    return {
+      ...KubePodGroupV1Beta1.GVK,
+      ...toJson_KubePodGroupV1Beta1Props(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.scheduling.v1beta1.PodGroup" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubePodGroupV1Beta1Props) {
+    super(scope, id, {
+      ...KubePodGroupV1Beta1.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubePodGroupV1Beta1.GVK,
+      ...toJson_KubePodGroupV1Beta1Props(resolved),
+    };
+  }
+}
+
+/**
+ * PodGroupList contains a list of PodGroup resources.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.PodGroupList
+ */
+export class KubePodGroupListV1Beta1 extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.scheduling.v1beta1.PodGroupList"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'scheduling.k8s.io/v1beta1',
+    kind: 'PodGroupList',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.scheduling.v1beta1.PodGroupList".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubePodGroupListV1Beta1Props): any {
+    return {
+      ...KubePodGroupListV1Beta1.GVK,
+      ...toJson_KubePodGroupListV1Beta1Props(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.scheduling.v1beta1.PodGroupList" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubePodGroupListV1Beta1Props) {
+    super(scope, id, {
+      ...KubePodGroupListV1Beta1.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubePodGroupListV1Beta1.GVK,
+      ...toJson_KubePodGroupListV1Beta1Props(resolved),
+    };
+  }
+}
+
+/**
+ * Workload allows for expressing scheduling constraints that should be used when managing the lifecycle of workloads from the scheduling perspective, including scheduling, preemption, eviction and other phases. Workload API enablement is toggled by the GenericWorkload feature gate.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.Workload
+ */
+export class KubeWorkloadV1Beta1 extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.scheduling.v1beta1.Workload"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'scheduling.k8s.io/v1beta1',
+    kind: 'Workload',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.scheduling.v1beta1.Workload".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubeWorkloadV1Beta1Props): any {
+    return {
+      ...KubeWorkloadV1Beta1.GVK,
+      ...toJson_KubeWorkloadV1Beta1Props(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.scheduling.v1beta1.Workload" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubeWorkloadV1Beta1Props) {
+    super(scope, id, {
+      ...KubeWorkloadV1Beta1.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubeWorkloadV1Beta1.GVK,
+      ...toJson_KubeWorkloadV1Beta1Props(resolved),
+    };
+  }
+}
+
+/**
+ * WorkloadList contains a list of Workload resources.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.WorkloadList
+ */
+export class KubeWorkloadListV1Beta1 extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "io.k8s.api.scheduling.v1beta1.WorkloadList"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'scheduling.k8s.io/v1beta1',
+    kind: 'WorkloadList',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "io.k8s.api.scheduling.v1beta1.WorkloadList".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: KubeWorkloadListV1Beta1Props): any {
+    return {
+      ...KubeWorkloadListV1Beta1.GVK,
+      ...toJson_KubeWorkloadListV1Beta1Props(props),
+    };
+  }
+
+  /**
+   * Defines a "io.k8s.api.scheduling.v1beta1.WorkloadList" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: KubeWorkloadListV1Beta1Props) {
+    super(scope, id, {
+      ...KubeWorkloadListV1Beta1.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...KubeWorkloadListV1Beta1.GVK,
+      ...toJson_KubeWorkloadListV1Beta1Props(resolved),
     };
   }
 }
@@ -9075,42 +10171,42 @@ export class KubeVolumeAttributesClassList extends ApiObject {
 }
 
 /**
- * VolumeAttributesClass represents a specification of mutable volume attributes defined by the CSI driver. The class can be specified during dynamic provisioning of PersistentVolumeClaims, and changed in the PersistentVolumeClaim spec after provisioning.
+ * StorageVersionMigration represents a migration of stored data to the latest storage version.
  *
- * @schema io.k8s.api.storage.v1beta1.VolumeAttributesClass
+ * @schema io.k8s.api.storagemigration.v1.StorageVersionMigration
  */
-export class KubeVolumeAttributesClassV1Beta1 extends ApiObject {
+export class KubeStorageVersionMigration extends ApiObject {
   /**
-   * Returns the apiVersion and kind for "io.k8s.api.storage.v1beta1.VolumeAttributesClass"
+   * Returns the apiVersion and kind for "io.k8s.api.storagemigration.v1.StorageVersionMigration"
    */
   public static readonly GVK: GroupVersionKind = {
-    apiVersion: 'storage.k8s.io/v1beta1',
-    kind: 'VolumeAttributesClass',
+    apiVersion: 'storagemigration.k8s.io/v1',
+    kind: 'StorageVersionMigration',
   }
 
   /**
-   * Renders a Kubernetes manifest for "io.k8s.api.storage.v1beta1.VolumeAttributesClass".
+   * Renders a Kubernetes manifest for "io.k8s.api.storagemigration.v1.StorageVersionMigration".
    *
    * This can be used to inline resource manifests inside other objects (e.g. as templates).
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeVolumeAttributesClassV1Beta1Props): any {
+  public static manifest(props: KubeStorageVersionMigrationProps = {}): any {
     return {
-      ...KubeVolumeAttributesClassV1Beta1.GVK,
-      ...toJson_KubeVolumeAttributesClassV1Beta1Props(props),
+      ...KubeStorageVersionMigration.GVK,
+      ...toJson_KubeStorageVersionMigrationProps(props),
     };
   }
 
   /**
-   * Defines a "io.k8s.api.storage.v1beta1.VolumeAttributesClass" API object
+   * Defines a "io.k8s.api.storagemigration.v1.StorageVersionMigration" API object
    * @param scope the scope in which to define this object
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeVolumeAttributesClassV1Beta1Props) {
+  public constructor(scope: Construct, id: string, props: KubeStorageVersionMigrationProps = {}) {
     super(scope, id, {
-      ...KubeVolumeAttributesClassV1Beta1.GVK,
+      ...KubeStorageVersionMigration.GVK,
       ...props,
     });
   }
@@ -9122,49 +10218,49 @@ export class KubeVolumeAttributesClassV1Beta1 extends ApiObject {
     const resolved = super.toJson();
 
     return {
-      ...KubeVolumeAttributesClassV1Beta1.GVK,
-      ...toJson_KubeVolumeAttributesClassV1Beta1Props(resolved),
+      ...KubeStorageVersionMigration.GVK,
+      ...toJson_KubeStorageVersionMigrationProps(resolved),
     };
   }
 }
 
 /**
- * VolumeAttributesClassList is a collection of VolumeAttributesClass objects.
+ * StorageVersionMigrationList is a collection of storage version migrations.
  *
- * @schema io.k8s.api.storage.v1beta1.VolumeAttributesClassList
+ * @schema io.k8s.api.storagemigration.v1.StorageVersionMigrationList
  */
-export class KubeVolumeAttributesClassListV1Beta1 extends ApiObject {
+export class KubeStorageVersionMigrationList extends ApiObject {
   /**
-   * Returns the apiVersion and kind for "io.k8s.api.storage.v1beta1.VolumeAttributesClassList"
+   * Returns the apiVersion and kind for "io.k8s.api.storagemigration.v1.StorageVersionMigrationList"
    */
   public static readonly GVK: GroupVersionKind = {
-    apiVersion: 'storage.k8s.io/v1beta1',
-    kind: 'VolumeAttributesClassList',
+    apiVersion: 'storagemigration.k8s.io/v1',
+    kind: 'StorageVersionMigrationList',
   }
 
   /**
-   * Renders a Kubernetes manifest for "io.k8s.api.storage.v1beta1.VolumeAttributesClassList".
+   * Renders a Kubernetes manifest for "io.k8s.api.storagemigration.v1.StorageVersionMigrationList".
    *
    * This can be used to inline resource manifests inside other objects (e.g. as templates).
    *
    * @param props initialization props
    */
-  public static manifest(props: KubeVolumeAttributesClassListV1Beta1Props): any {
+  public static manifest(props: KubeStorageVersionMigrationListProps): any {
     return {
-      ...KubeVolumeAttributesClassListV1Beta1.GVK,
-      ...toJson_KubeVolumeAttributesClassListV1Beta1Props(props),
+      ...KubeStorageVersionMigrationList.GVK,
+      ...toJson_KubeStorageVersionMigrationListProps(props),
     };
   }
 
   /**
-   * Defines a "io.k8s.api.storage.v1beta1.VolumeAttributesClassList" API object
+   * Defines a "io.k8s.api.storagemigration.v1.StorageVersionMigrationList" API object
    * @param scope the scope in which to define this object
    * @param id a scope-local name for the object
    * @param props initialization props
    */
-  public constructor(scope: Construct, id: string, props: KubeVolumeAttributesClassListV1Beta1Props) {
+  public constructor(scope: Construct, id: string, props: KubeStorageVersionMigrationListProps) {
     super(scope, id, {
-      ...KubeVolumeAttributesClassListV1Beta1.GVK,
+      ...KubeStorageVersionMigrationList.GVK,
       ...props,
     });
   }
@@ -9176,8 +10272,8 @@ export class KubeVolumeAttributesClassListV1Beta1 extends ApiObject {
     const resolved = super.toJson();
 
     return {
-      ...KubeVolumeAttributesClassListV1Beta1.GVK,
-      ...toJson_KubeVolumeAttributesClassListV1Beta1Props(resolved),
+      ...KubeStorageVersionMigrationList.GVK,
+      ...toJson_KubeStorageVersionMigrationListProps(resolved),
     };
   }
 }
@@ -9561,20 +10657,168 @@ export class KubeApiServiceList extends ApiObject {
 }
 
 /**
+ * MutatingAdmissionPolicy describes the definition of an admission mutation policy that mutates the object coming into admission chain.
+ *
+ * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicy
+ */
+export interface KubeMutatingAdmissionPolicyProps {
+  /**
+   * metadata is the standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicy#metadata
+   */
+  readonly metadata?: ObjectMeta;
+
+  /**
+   * spec defines the desired behavior of the MutatingAdmissionPolicy.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicy#spec
+   */
+  readonly spec?: MutatingAdmissionPolicySpec;
+}
+
+/**
+ * Converts an object of type 'KubeMutatingAdmissionPolicyProps' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubeMutatingAdmissionPolicyProps(obj: KubeMutatingAdmissionPolicyProps | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ObjectMeta(obj.metadata),
+    'spec': toJson_MutatingAdmissionPolicySpec(obj.spec),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * MutatingAdmissionPolicyBinding binds the MutatingAdmissionPolicy with parametrized resources. MutatingAdmissionPolicyBinding and the optional parameter resource together define how cluster administrators configure policies for clusters.
+ *
+ * For a given admission request, each binding will cause its policy to be evaluated N times, where N is 1 for policies/bindings that don't use params, otherwise N is the number of parameters selected by the binding. Each evaluation is constrained by a [runtime cost budget](https://kubernetes.io/docs/reference/using-api/cel/#runtime-cost-budget).
+ *
+ * Adding/removing policies, bindings, or params can not affect whether a given (policy, binding, param) combination is within its own CEL budget.
+ *
+ * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBinding
+ */
+export interface KubeMutatingAdmissionPolicyBindingProps {
+  /**
+   * metadata is the standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBinding#metadata
+   */
+  readonly metadata?: ObjectMeta;
+
+  /**
+   * spec defines the desired behavior of the MutatingAdmissionPolicyBinding.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBinding#spec
+   */
+  readonly spec?: MutatingAdmissionPolicyBindingSpec;
+}
+
+/**
+ * Converts an object of type 'KubeMutatingAdmissionPolicyBindingProps' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubeMutatingAdmissionPolicyBindingProps(obj: KubeMutatingAdmissionPolicyBindingProps | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ObjectMeta(obj.metadata),
+    'spec': toJson_MutatingAdmissionPolicyBindingSpec(obj.spec),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * MutatingAdmissionPolicyBindingList is a list of MutatingAdmissionPolicyBinding.
+ *
+ * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBindingList
+ */
+export interface KubeMutatingAdmissionPolicyBindingListProps {
+  /**
+   * metadata is the standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBindingList#metadata
+   */
+  readonly metadata?: ListMeta;
+
+  /**
+   * List of PolicyBinding.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBindingList#items
+   */
+  readonly items: KubeMutatingAdmissionPolicyBindingProps[];
+}
+
+/**
+ * Converts an object of type 'KubeMutatingAdmissionPolicyBindingListProps' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubeMutatingAdmissionPolicyBindingListProps(obj: KubeMutatingAdmissionPolicyBindingListProps | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ListMeta(obj.metadata),
+    'items': obj.items?.map(y => toJson_KubeMutatingAdmissionPolicyBindingProps(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * MutatingAdmissionPolicyList is a list of MutatingAdmissionPolicy.
+ *
+ * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyList
+ */
+export interface KubeMutatingAdmissionPolicyListProps {
+  /**
+   * metadata is the standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyList#metadata
+   */
+  readonly metadata?: ListMeta;
+
+  /**
+   * List of ValidatingAdmissionPolicy.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyList#items
+   */
+  readonly items: KubeMutatingAdmissionPolicyProps[];
+}
+
+/**
+ * Converts an object of type 'KubeMutatingAdmissionPolicyListProps' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubeMutatingAdmissionPolicyListProps(obj: KubeMutatingAdmissionPolicyListProps | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ListMeta(obj.metadata),
+    'items': obj.items?.map(y => toJson_KubeMutatingAdmissionPolicyProps(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * MutatingWebhookConfiguration describes the configuration of and admission webhook that accept or reject and may change the object.
  *
  * @schema io.k8s.api.admissionregistration.v1.MutatingWebhookConfiguration
  */
 export interface KubeMutatingWebhookConfigurationProps {
   /**
-   * Standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
+   * metadata is the standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
    *
    * @schema io.k8s.api.admissionregistration.v1.MutatingWebhookConfiguration#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * Webhooks is a list of webhooks and the affected resources and operations.
+   * webhooks is a list of webhooks and the affected resources and operations.
    *
    * @schema io.k8s.api.admissionregistration.v1.MutatingWebhookConfiguration#webhooks
    */
@@ -9603,7 +10847,7 @@ export function toJson_KubeMutatingWebhookConfigurationProps(obj: KubeMutatingWe
  */
 export interface KubeMutatingWebhookConfigurationListProps {
   /**
-   * Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
+   * metadata is the standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
    *
    * @schema io.k8s.api.admissionregistration.v1.MutatingWebhookConfigurationList#metadata
    */
@@ -9639,14 +10883,14 @@ export function toJson_KubeMutatingWebhookConfigurationListProps(obj: KubeMutati
  */
 export interface KubeValidatingAdmissionPolicyProps {
   /**
-   * Standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
+   * metadata is the standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicy#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * Specification of the desired behavior of the ValidatingAdmissionPolicy.
+   * spec defines the desired behavior of the ValidatingAdmissionPolicy.
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicy#spec
    */
@@ -9679,18 +10923,18 @@ export function toJson_KubeValidatingAdmissionPolicyProps(obj: KubeValidatingAdm
  */
 export interface KubeValidatingAdmissionPolicyBindingProps {
   /**
-   * Standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
+   * metadata is the standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBinding#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * Specification of the desired behavior of the ValidatingAdmissionPolicyBinding.
+   * spec defines the desired behavior of the ValidatingAdmissionPolicyBinding.
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBinding#spec
    */
-  readonly spec?: ValidatingAdmissionPolicyBindingSpec;
+  readonly spec: ValidatingAdmissionPolicyBindingSpec;
 }
 
 /**
@@ -9715,7 +10959,7 @@ export function toJson_KubeValidatingAdmissionPolicyBindingProps(obj: KubeValida
  */
 export interface KubeValidatingAdmissionPolicyBindingListProps {
   /**
-   * Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
+   * metadata is the standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingList#metadata
    */
@@ -9751,7 +10995,7 @@ export function toJson_KubeValidatingAdmissionPolicyBindingListProps(obj: KubeVa
  */
 export interface KubeValidatingAdmissionPolicyListProps {
   /**
-   * Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
+   * metadata is the standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyList#metadata
    */
@@ -9787,14 +11031,14 @@ export function toJson_KubeValidatingAdmissionPolicyListProps(obj: KubeValidatin
  */
 export interface KubeValidatingWebhookConfigurationProps {
   /**
-   * Standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
+   * metadata is the standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingWebhookConfiguration#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * Webhooks is a list of webhooks and the affected resources and operations.
+   * webhooks is a list of webhooks and the affected resources and operations.
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingWebhookConfiguration#webhooks
    */
@@ -9823,7 +11067,7 @@ export function toJson_KubeValidatingWebhookConfigurationProps(obj: KubeValidati
  */
 export interface KubeValidatingWebhookConfigurationListProps {
   /**
-   * Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
+   * metadata is the standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingWebhookConfigurationList#metadata
    */
@@ -9859,14 +11103,14 @@ export function toJson_KubeValidatingWebhookConfigurationListProps(obj: KubeVali
  */
 export interface KubeMutatingAdmissionPolicyV1Alpha1Props {
   /**
-   * Standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
+   * metadata is the standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
    *
    * @schema io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicy#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * Specification of the desired behavior of the MutatingAdmissionPolicy.
+   * spec defines the desired behavior of the MutatingAdmissionPolicy.
    *
    * @schema io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicy#spec
    */
@@ -9899,14 +11143,14 @@ export function toJson_KubeMutatingAdmissionPolicyV1Alpha1Props(obj: KubeMutatin
  */
 export interface KubeMutatingAdmissionPolicyBindingV1Alpha1Props {
   /**
-   * Standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
+   * metadata is the standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
    *
    * @schema io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBinding#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * Specification of the desired behavior of the MutatingAdmissionPolicyBinding.
+   * spec defines the desired behavior of the MutatingAdmissionPolicyBinding.
    *
    * @schema io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBinding#spec
    */
@@ -9935,7 +11179,7 @@ export function toJson_KubeMutatingAdmissionPolicyBindingV1Alpha1Props(obj: Kube
  */
 export interface KubeMutatingAdmissionPolicyBindingListV1Alpha1Props {
   /**
-   * Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
+   * metadata is the standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
    *
    * @schema io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBindingList#metadata
    */
@@ -9971,7 +11215,7 @@ export function toJson_KubeMutatingAdmissionPolicyBindingListV1Alpha1Props(obj: 
  */
 export interface KubeMutatingAdmissionPolicyListV1Alpha1Props {
   /**
-   * Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
+   * metadata is the standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
    *
    * @schema io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyList#metadata
    */
@@ -10007,14 +11251,14 @@ export function toJson_KubeMutatingAdmissionPolicyListV1Alpha1Props(obj: KubeMut
  */
 export interface KubeMutatingAdmissionPolicyV1Beta1Props {
   /**
-   * Standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
+   * metadata is the standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
    *
    * @schema io.k8s.api.admissionregistration.v1beta1.MutatingAdmissionPolicy#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * Specification of the desired behavior of the MutatingAdmissionPolicy.
+   * spec defines the desired behavior of the MutatingAdmissionPolicy.
    *
    * @schema io.k8s.api.admissionregistration.v1beta1.MutatingAdmissionPolicy#spec
    */
@@ -10047,14 +11291,14 @@ export function toJson_KubeMutatingAdmissionPolicyV1Beta1Props(obj: KubeMutating
  */
 export interface KubeMutatingAdmissionPolicyBindingV1Beta1Props {
   /**
-   * Standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
+   * metadata is the standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
    *
    * @schema io.k8s.api.admissionregistration.v1beta1.MutatingAdmissionPolicyBinding#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * Specification of the desired behavior of the MutatingAdmissionPolicyBinding.
+   * spec defines the desired behavior of the MutatingAdmissionPolicyBinding.
    *
    * @schema io.k8s.api.admissionregistration.v1beta1.MutatingAdmissionPolicyBinding#spec
    */
@@ -10083,7 +11327,7 @@ export function toJson_KubeMutatingAdmissionPolicyBindingV1Beta1Props(obj: KubeM
  */
 export interface KubeMutatingAdmissionPolicyBindingListV1Beta1Props {
   /**
-   * Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
+   * metadata is the standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
    *
    * @schema io.k8s.api.admissionregistration.v1beta1.MutatingAdmissionPolicyBindingList#metadata
    */
@@ -10119,7 +11363,7 @@ export function toJson_KubeMutatingAdmissionPolicyBindingListV1Beta1Props(obj: K
  */
 export interface KubeMutatingAdmissionPolicyListV1Beta1Props {
   /**
-   * Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
+   * metadata is the standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
    *
    * @schema io.k8s.api.admissionregistration.v1beta1.MutatingAdmissionPolicyList#metadata
    */
@@ -10155,18 +11399,18 @@ export function toJson_KubeMutatingAdmissionPolicyListV1Beta1Props(obj: KubeMuta
  */
 export interface KubeStorageVersionV1Alpha1Props {
   /**
-   * The name is <group>.<resource>.
+   * metadata is the standard object metadata. The name is <group>.<resource>.
    *
    * @schema io.k8s.api.apiserverinternal.v1alpha1.StorageVersion#metadata
    */
-  readonly metadata?: ObjectMeta;
+  readonly metadata: ObjectMeta;
 
   /**
-   * Spec is an empty spec. It is here to comply with Kubernetes API style.
+   * spec is an empty spec. It is here to comply with Kubernetes API style.
    *
    * @schema io.k8s.api.apiserverinternal.v1alpha1.StorageVersion#spec
    */
-  readonly spec: any;
+  readonly spec?: any;
 }
 
 /**
@@ -10238,14 +11482,14 @@ export interface KubeControllerRevisionProps {
    *
    * @schema io.k8s.api.apps.v1.ControllerRevision#data
    */
-  readonly data?: any;
+  readonly data: any;
 
   /**
    * Revision indicates the revision of the state represented by Data.
    *
    * @schema io.k8s.api.apps.v1.ControllerRevision#revision
    */
-  readonly revision: number;
+  readonly revision?: number;
 }
 
 /**
@@ -10318,7 +11562,7 @@ export interface KubeDaemonSetProps {
    *
    * @schema io.k8s.api.apps.v1.DaemonSet#spec
    */
-  readonly spec?: DaemonSetSpec;
+  readonly spec: DaemonSetSpec;
 }
 
 /**
@@ -10390,7 +11634,7 @@ export interface KubeDeploymentProps {
    *
    * @schema io.k8s.api.apps.v1.Deployment#spec
    */
-  readonly spec?: DeploymentSpec;
+  readonly spec: DeploymentSpec;
 }
 
 /**
@@ -10462,7 +11706,7 @@ export interface KubeReplicaSetProps {
    *
    * @schema io.k8s.api.apps.v1.ReplicaSet#spec
    */
-  readonly spec?: ReplicaSetSpec;
+  readonly spec: ReplicaSetSpec;
 }
 
 /**
@@ -10538,7 +11782,7 @@ export interface KubeStatefulSetProps {
    *
    * @schema io.k8s.api.apps.v1.StatefulSet#spec
    */
-  readonly spec?: StatefulSetSpec;
+  readonly spec: StatefulSetSpec;
 }
 
 /**
@@ -10599,7 +11843,7 @@ export function toJson_KubeStatefulSetListProps(obj: KubeStatefulSetListProps | 
  */
 export interface KubeSelfSubjectReviewProps {
   /**
-   * Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.authentication.v1.SelfSubjectReview#metadata
    */
@@ -10627,18 +11871,18 @@ export function toJson_KubeSelfSubjectReviewProps(obj: KubeSelfSubjectReviewProp
  */
 export interface KubeTokenRequestProps {
   /**
-   * Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.authentication.v1.TokenRequest#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * Spec holds information about the request being evaluated
+   * spec holds information about the request being evaluated
    *
    * @schema io.k8s.api.authentication.v1.TokenRequest#spec
    */
-  readonly spec: TokenRequestSpec;
+  readonly spec?: TokenRequestSpec;
 }
 
 /**
@@ -10663,14 +11907,14 @@ export function toJson_KubeTokenRequestProps(obj: KubeTokenRequestProps | undefi
  */
 export interface KubeTokenReviewProps {
   /**
-   * Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.authentication.v1.TokenReview#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * Spec holds information about the request being evaluated
+   * spec holds information about the request being evaluated
    *
    * @schema io.k8s.api.authentication.v1.TokenReview#spec
    */
@@ -10699,14 +11943,14 @@ export function toJson_KubeTokenReviewProps(obj: KubeTokenReviewProps | undefine
  */
 export interface KubeLocalSubjectAccessReviewProps {
   /**
-   * Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.authorization.v1.LocalSubjectAccessReview#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * Spec holds information about the request being evaluated.  spec.namespace must be equal to the namespace you made the request against.  If empty, it is defaulted.
+   * spec holds information about the request being evaluated.  spec.namespace must be equal to the namespace you made the request against.  If empty, it is defaulted.
    *
    * @schema io.k8s.api.authorization.v1.LocalSubjectAccessReview#spec
    */
@@ -10735,14 +11979,14 @@ export function toJson_KubeLocalSubjectAccessReviewProps(obj: KubeLocalSubjectAc
  */
 export interface KubeSelfSubjectAccessReviewProps {
   /**
-   * Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.authorization.v1.SelfSubjectAccessReview#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * Spec holds information about the request being evaluated.  user and groups must be empty
+   * spec holds information about the request being evaluated.  user and groups must be empty
    *
    * @schema io.k8s.api.authorization.v1.SelfSubjectAccessReview#spec
    */
@@ -10771,14 +12015,14 @@ export function toJson_KubeSelfSubjectAccessReviewProps(obj: KubeSelfSubjectAcce
  */
 export interface KubeSelfSubjectRulesReviewProps {
   /**
-   * Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.authorization.v1.SelfSubjectRulesReview#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * Spec holds information about the request being evaluated.
+   * spec holds information about the request being evaluated.
    *
    * @schema io.k8s.api.authorization.v1.SelfSubjectRulesReview#spec
    */
@@ -10807,14 +12051,14 @@ export function toJson_KubeSelfSubjectRulesReviewProps(obj: KubeSelfSubjectRules
  */
 export interface KubeSubjectAccessReviewProps {
   /**
-   * Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.authorization.v1.SubjectAccessReview#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * Spec holds information about the request being evaluated
+   * spec holds information about the request being evaluated
    *
    * @schema io.k8s.api.authorization.v1.SubjectAccessReview#spec
    */
@@ -10843,7 +12087,7 @@ export function toJson_KubeSubjectAccessReviewProps(obj: KubeSubjectAccessReview
  */
 export interface KubeHorizontalPodAutoscalerProps {
   /**
-   * Standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler#metadata
    */
@@ -10854,7 +12098,7 @@ export interface KubeHorizontalPodAutoscalerProps {
    *
    * @schema io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler#spec
    */
-  readonly spec?: HorizontalPodAutoscalerSpec;
+  readonly spec: HorizontalPodAutoscalerSpec;
 }
 
 /**
@@ -10915,7 +12159,7 @@ export function toJson_KubeHorizontalPodAutoscalerListProps(obj: KubeHorizontalP
  */
 export interface KubeScaleProps {
   /**
-   * Standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
+   * metadata is the standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
    *
    * @schema io.k8s.api.autoscaling.v1.Scale#metadata
    */
@@ -10962,7 +12206,7 @@ export interface KubeHorizontalPodAutoscalerV2Props {
    *
    * @schema io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler#spec
    */
-  readonly spec?: HorizontalPodAutoscalerSpecV2;
+  readonly spec: HorizontalPodAutoscalerSpecV2;
 }
 
 /**
@@ -11034,7 +12278,7 @@ export interface KubeCronJobProps {
    *
    * @schema io.k8s.api.batch.v1.CronJob#spec
    */
-  readonly spec?: CronJobSpec;
+  readonly spec: CronJobSpec;
 }
 
 /**
@@ -11239,35 +12483,35 @@ export function toJson_KubeCertificateSigningRequestListProps(obj: KubeCertifica
  *
  * ClusterTrustBundle objects are considered to be readable by any authenticated user in the cluster, because they can be mounted by pods using the `clusterTrustBundle` projection.  All service accounts have read access to ClusterTrustBundles by default.  Users who only have namespace-level access to a cluster can read ClusterTrustBundles by impersonating a serviceaccount that they have access to.
  *
- * It can be optionally associated with a particular assigner, in which case it contains one valid set of trust anchors for that signer. Signers may have multiple associated ClusterTrustBundles; each is an independent set of trust anchors for that signer. Admission control is used to enforce that only users with permissions on the signer can create or modify the corresponding bundle.
+ * It can be optionally associated with a particular signer, in which case it contains one valid set of trust anchors for that signer. Signers may have multiple associated ClusterTrustBundles; each is an independent set of trust anchors for that signer. Admission control is used to enforce that only users with permissions on the signer can create or modify the corresponding bundle.
  *
- * @schema io.k8s.api.certificates.v1alpha1.ClusterTrustBundle
+ * @schema io.k8s.api.certificates.v1.ClusterTrustBundle
  */
-export interface KubeClusterTrustBundleV1Alpha1Props {
+export interface KubeClusterTrustBundleProps {
   /**
    * metadata contains the object metadata.
    *
-   * @schema io.k8s.api.certificates.v1alpha1.ClusterTrustBundle#metadata
+   * @schema io.k8s.api.certificates.v1.ClusterTrustBundle#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
    * spec contains the signer (if any) and trust anchors.
    *
-   * @schema io.k8s.api.certificates.v1alpha1.ClusterTrustBundle#spec
+   * @schema io.k8s.api.certificates.v1.ClusterTrustBundle#spec
    */
-  readonly spec: ClusterTrustBundleSpecV1Alpha1;
+  readonly spec: ClusterTrustBundleSpec;
 }
 
 /**
- * Converts an object of type 'KubeClusterTrustBundleV1Alpha1Props' to JSON representation.
+ * Converts an object of type 'KubeClusterTrustBundleProps' to JSON representation.
  */
 /* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_KubeClusterTrustBundleV1Alpha1Props(obj: KubeClusterTrustBundleV1Alpha1Props | undefined): Record<string, any> | undefined {
+export function toJson_KubeClusterTrustBundleProps(obj: KubeClusterTrustBundleProps | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
     'metadata': toJson_ObjectMeta(obj.metadata),
-    'spec': toJson_ClusterTrustBundleSpecV1Alpha1(obj.spec),
+    'spec': toJson_ClusterTrustBundleSpec(obj.spec),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -11277,33 +12521,107 @@ export function toJson_KubeClusterTrustBundleV1Alpha1Props(obj: KubeClusterTrust
 /**
  * ClusterTrustBundleList is a collection of ClusterTrustBundle objects
  *
- * @schema io.k8s.api.certificates.v1alpha1.ClusterTrustBundleList
+ * @schema io.k8s.api.certificates.v1.ClusterTrustBundleList
  */
-export interface KubeClusterTrustBundleListV1Alpha1Props {
+export interface KubeClusterTrustBundleListProps {
   /**
    * metadata contains the list metadata.
    *
-   * @schema io.k8s.api.certificates.v1alpha1.ClusterTrustBundleList#metadata
+   * @schema io.k8s.api.certificates.v1.ClusterTrustBundleList#metadata
    */
   readonly metadata?: ListMeta;
 
   /**
    * items is a collection of ClusterTrustBundle objects
    *
-   * @schema io.k8s.api.certificates.v1alpha1.ClusterTrustBundleList#items
+   * @schema io.k8s.api.certificates.v1.ClusterTrustBundleList#items
    */
-  readonly items: KubeClusterTrustBundleV1Alpha1Props[];
+  readonly items: KubeClusterTrustBundleProps[];
 }
 
 /**
- * Converts an object of type 'KubeClusterTrustBundleListV1Alpha1Props' to JSON representation.
+ * Converts an object of type 'KubeClusterTrustBundleListProps' to JSON representation.
  */
 /* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_KubeClusterTrustBundleListV1Alpha1Props(obj: KubeClusterTrustBundleListV1Alpha1Props | undefined): Record<string, any> | undefined {
+export function toJson_KubeClusterTrustBundleListProps(obj: KubeClusterTrustBundleListProps | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
     'metadata': toJson_ListMeta(obj.metadata),
-    'items': obj.items?.map(y => toJson_KubeClusterTrustBundleV1Alpha1Props(y)),
+    'items': obj.items?.map(y => toJson_KubeClusterTrustBundleProps(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * PodCertificateRequest encodes a pod requesting a certificate from a given signer.
+ *
+ * Kubelets use this API to implement podCertificate projected volumes
+ *
+ * @schema io.k8s.api.certificates.v1.PodCertificateRequest
+ */
+export interface KubePodCertificateRequestProps {
+  /**
+   * metadata contains the object metadata.
+   *
+   * @schema io.k8s.api.certificates.v1.PodCertificateRequest#metadata
+   */
+  readonly metadata?: ObjectMeta;
+
+  /**
+   * spec contains the details about the certificate being requested.
+   *
+   * @schema io.k8s.api.certificates.v1.PodCertificateRequest#spec
+   */
+  readonly spec: PodCertificateRequestSpec;
+}
+
+/**
+ * Converts an object of type 'KubePodCertificateRequestProps' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubePodCertificateRequestProps(obj: KubePodCertificateRequestProps | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ObjectMeta(obj.metadata),
+    'spec': toJson_PodCertificateRequestSpec(obj.spec),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * PodCertificateRequestList is a collection of PodCertificateRequest objects
+ *
+ * @schema io.k8s.api.certificates.v1.PodCertificateRequestList
+ */
+export interface KubePodCertificateRequestListProps {
+  /**
+   * metadata contains the list metadata.
+   *
+   * @schema io.k8s.api.certificates.v1.PodCertificateRequestList#metadata
+   */
+  readonly metadata?: ListMeta;
+
+  /**
+   * items is a collection of PodCertificateRequest objects
+   *
+   * @schema io.k8s.api.certificates.v1.PodCertificateRequestList#items
+   */
+  readonly items: KubePodCertificateRequestProps[];
+}
+
+/**
+ * Converts an object of type 'KubePodCertificateRequestListProps' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubePodCertificateRequestListProps(obj: KubePodCertificateRequestListProps | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ListMeta(obj.metadata),
+    'items': obj.items?.map(y => toJson_KubePodCertificateRequestProps(y)),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -11315,7 +12633,7 @@ export function toJson_KubeClusterTrustBundleListV1Alpha1Props(obj: KubeClusterT
  *
  * ClusterTrustBundle objects are considered to be readable by any authenticated user in the cluster, because they can be mounted by pods using the `clusterTrustBundle` projection.  All service accounts have read access to ClusterTrustBundles by default.  Users who only have namespace-level access to a cluster can read ClusterTrustBundles by impersonating a serviceaccount that they have access to.
  *
- * It can be optionally associated with a particular assigner, in which case it contains one valid set of trust anchors for that signer. Signers may have multiple associated ClusterTrustBundles; each is an independent set of trust anchors for that signer. Admission control is used to enforce that only users with permissions on the signer can create or modify the corresponding bundle.
+ * It can be optionally associated with a particular signer, in which case it contains one valid set of trust anchors for that signer. Signers may have multiple associated ClusterTrustBundles; each is an independent set of trust anchors for that signer. Admission control is used to enforce that only users with permissions on the signer can create or modify the corresponding bundle.
  *
  * @schema io.k8s.api.certificates.v1beta1.ClusterTrustBundle
  */
@@ -11467,7 +12785,7 @@ export function toJson_KubePodCertificateRequestListV1Beta1Props(obj: KubePodCer
  */
 export interface KubeLeaseProps {
   /**
-   * More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.coordination.v1.Lease#metadata
    */
@@ -11539,7 +12857,7 @@ export function toJson_KubeLeaseListProps(obj: KubeLeaseListProps | undefined): 
  */
 export interface KubeLeaseCandidateV1Alpha2Props {
   /**
-   * More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.coordination.v1alpha2.LeaseCandidate#metadata
    */
@@ -11550,7 +12868,7 @@ export interface KubeLeaseCandidateV1Alpha2Props {
    *
    * @schema io.k8s.api.coordination.v1alpha2.LeaseCandidate#spec
    */
-  readonly spec?: LeaseCandidateSpecV1Alpha2;
+  readonly spec: LeaseCandidateSpecV1Alpha2;
 }
 
 /**
@@ -11611,7 +12929,7 @@ export function toJson_KubeLeaseCandidateListV1Alpha2Props(obj: KubeLeaseCandida
  */
 export interface KubeLeaseCandidateV1Beta1Props {
   /**
-   * More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.coordination.v1beta1.LeaseCandidate#metadata
    */
@@ -11622,7 +12940,7 @@ export interface KubeLeaseCandidateV1Beta1Props {
    *
    * @schema io.k8s.api.coordination.v1beta1.LeaseCandidate#spec
    */
-  readonly spec?: LeaseCandidateSpecV1Beta1;
+  readonly spec: LeaseCandidateSpecV1Beta1;
 }
 
 /**
@@ -11798,7 +13116,7 @@ export interface KubeConfigMapProps {
   readonly metadata?: ObjectMeta;
 
   /**
-   * BinaryData contains the binary data. Each key must consist of alphanumeric characters, '-', '_' or '.'. BinaryData can contain byte sequences that are not in the UTF-8 range. The keys stored in BinaryData must not overlap with the ones in the Data field, this is enforced during validation process. Using this field will require 1.10+ apiserver and kubelet.
+   * BinaryData contains the binary data. Each key must consist of alphanumeric characters, '-', '_' or '.'. BinaryData can contain byte sequences that are not in the UTF-8 range. The keys stored in BinaryData must not overlap with the ones in the Data field, this is enforced during validation process. Using this field will require 1.10+ apiserver and kubelet. Note: BinaryData keys are not currently propagated to container env vars via ConfigMapKeyRef or ConfigMapRef env sources; only Data keys are used.
    *
    * @schema io.k8s.api.core.v1.ConfigMap#binaryData
    */
@@ -11967,7 +13285,7 @@ export function toJson_KubeEndpointsListProps(obj: KubeEndpointsListProps | unde
  */
 export interface KubeEventProps {
   /**
-   * Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.events.v1.Event#metadata
    */
@@ -12107,7 +13425,7 @@ export function toJson_KubeEventProps(obj: KubeEventProps | undefined): Record<s
  */
 export interface KubeEventListProps {
   /**
-   * Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.events.v1.EventList#metadata
    */
@@ -13065,7 +14383,7 @@ export interface KubeEndpointSliceProps {
    *
    * @schema io.k8s.api.discovery.v1.EndpointSlice#endpoints
    */
-  readonly endpoints: Endpoint[];
+  readonly endpoints?: Endpoint[];
 
   /**
    * ports specifies the list of network ports exposed by each endpoint in this slice. Each port must have a unique name. Each slice may include a maximum of 100 ports. Services always have at least 1 port, so EndpointSlices generated by the EndpointSlice controller will likewise always have at least 1 port. EndpointSlices used for other purposes may have an empty ports list.
@@ -13146,7 +14464,7 @@ export interface KubeFlowSchemaProps {
    *
    * @schema io.k8s.api.flowcontrol.v1.FlowSchema#spec
    */
-  readonly spec?: FlowSchemaSpec;
+  readonly spec: FlowSchemaSpec;
 }
 
 /**
@@ -13218,7 +14536,7 @@ export interface KubePriorityLevelConfigurationProps {
    *
    * @schema io.k8s.api.flowcontrol.v1.PriorityLevelConfiguration#spec
    */
-  readonly spec?: PriorityLevelConfigurationSpec;
+  readonly spec: PriorityLevelConfigurationSpec;
 }
 
 /**
@@ -13273,13 +14591,179 @@ export function toJson_KubePriorityLevelConfigurationListProps(obj: KubePriority
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * Eviction initiates an eviction process, which should ideally result in a graceful eviction of a .spec.target (e.g. termination of a pod).
+ *
+ * The evictionrequest-controller observes intents of all EvictionRequests and transforms them into Evictions. It manages the Eviction lifecycle. Requesters are preserved in .status.requesters even after they have withdrawn their request. If all requesters withdraw their eviction intent for a common target, the eviction will be canceled. Once all EvictionRequest corresponding to this Eviction .spec.target have been removed, this Eviction object will eventually be garbage collected.
+ *
+ * If the target is a pod, the .status.targetResponders is populated from Pod's .spec.evictionResponders.
+ *
+ * Responders should observe and communicate through the .status to help with the eviction of the target when they see their state == Active in .status.targetResponders. ResponderStatus struct should then be periodically updated to indicate the progress or completion of the eviction process by each responder in .status.responders. If .status.responders[].heartbeatTime is not updated within the heartbeat deadline defined by the Eviction API (currently 20 minutes), the eviction is passed over to the next responder with a lower priority.
+ *
+ * If there are no other responders and the target is a pod, the last default imperative-eviction.k8s.io/evictor responder with a priority of 100 will evict the pod using the imperative Eviction API (pods/<name>/eviction subresource).
+ *
+ * @schema io.k8s.api.lifecycle.v1alpha1.Eviction
+ */
+export interface KubeEvictionV1Alpha1Props {
+  /**
+   * metadata is the standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata. .metadata.name set by the evictionrequest-controller is purely informative and subject to change. .spec.target field should be used to identify the target precisesly.
+   *
+   * The requester and responder names will be used as label keys and added to the labels of the eviction in one of the following formats: 1. acme.io/foo: "requester" 2. acme.io/foo: "responder" 3. acme.io/foo: "requester-responder"
+   *
+   * Please see EvictionParticipantRole for available role label values.
+   *
+   * @schema io.k8s.api.lifecycle.v1alpha1.Eviction#metadata
+   */
+  readonly metadata?: ObjectMeta;
+
+  /**
+   * spec defines the eviction specification. https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#spec-and-status
+   *
+   * @schema io.k8s.api.lifecycle.v1alpha1.Eviction#spec
+   */
+  readonly spec: EvictionSpecV1Alpha1;
+}
+
+/**
+ * Converts an object of type 'KubeEvictionV1Alpha1Props' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubeEvictionV1Alpha1Props(obj: KubeEvictionV1Alpha1Props | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ObjectMeta(obj.metadata),
+    'spec': toJson_EvictionSpecV1Alpha1(obj.spec),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * EvictionList contains a list of Eviction resources.
+ *
+ * @schema io.k8s.api.lifecycle.v1alpha1.EvictionList
+ */
+export interface KubeEvictionListV1Alpha1Props {
+  /**
+   * metadata is the standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   *
+   * @schema io.k8s.api.lifecycle.v1alpha1.EvictionList#metadata
+   */
+  readonly metadata?: ListMeta;
+
+  /**
+   * items is the list of Evictions.
+   *
+   * @schema io.k8s.api.lifecycle.v1alpha1.EvictionList#items
+   */
+  readonly items: KubeEvictionV1Alpha1Props[];
+}
+
+/**
+ * Converts an object of type 'KubeEvictionListV1Alpha1Props' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubeEvictionListV1Alpha1Props(obj: KubeEvictionListV1Alpha1Props | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ListMeta(obj.metadata),
+    'items': obj.items?.map(y => toJson_KubeEvictionV1Alpha1Props(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * EvictionRequest defines a request that should ideally result in a graceful eviction of a .spec.target (e.g. termination of a pod).
+ *
+ * The evictionrequest-controller observes intents of all EvictionRequests and transforms them into Evictions.
+ * - .spec.requester is set as a label on the Eviction for easier lookup.
+ * - Each target can have a set of responders assigned to it. Eviction objects are observed by
+ * these responders, who implement the eviction logic and update the Eviction's status with
+ * progress.
+ *
+ * There is many-to-many relationship between EvictionRequests and Evictions in general. And many-to-one if the target is a  pod.
+ *
+ * If all requesters withdraw their eviction intent for a common target, the eviction will be canceled. Deleting an EvictionRequest also counts as a withdrawal. Once all EvictionRequest of a target are removed, the corresponding Evictions are eventually garbage collected.
+ *
+ * @schema io.k8s.api.lifecycle.v1alpha1.EvictionRequest
+ */
+export interface KubeEvictionRequestV1Alpha1Props {
+  /**
+   * metadata is the standard object metadata; More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata.
+   *
+   * @schema io.k8s.api.lifecycle.v1alpha1.EvictionRequest#metadata
+   */
+  readonly metadata?: ObjectMeta;
+
+  /**
+   * spec defines the eviction request specification. https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#spec-and-status
+   *
+   * @schema io.k8s.api.lifecycle.v1alpha1.EvictionRequest#spec
+   */
+  readonly spec: EvictionRequestSpecV1Alpha1;
+}
+
+/**
+ * Converts an object of type 'KubeEvictionRequestV1Alpha1Props' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubeEvictionRequestV1Alpha1Props(obj: KubeEvictionRequestV1Alpha1Props | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ObjectMeta(obj.metadata),
+    'spec': toJson_EvictionRequestSpecV1Alpha1(obj.spec),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * EvictionRequestList contains a list of EvictionRequests resources.
+ *
+ * @schema io.k8s.api.lifecycle.v1alpha1.EvictionRequestList
+ */
+export interface KubeEvictionRequestListV1Alpha1Props {
+  /**
+   * metadata is the standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   *
+   * @schema io.k8s.api.lifecycle.v1alpha1.EvictionRequestList#metadata
+   */
+  readonly metadata?: ListMeta;
+
+  /**
+   * items is the list of EvictionRequests.
+   *
+   * @schema io.k8s.api.lifecycle.v1alpha1.EvictionRequestList#items
+   */
+  readonly items: KubeEvictionRequestV1Alpha1Props[];
+}
+
+/**
+ * Converts an object of type 'KubeEvictionRequestListV1Alpha1Props' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubeEvictionRequestListV1Alpha1Props(obj: KubeEvictionRequestListV1Alpha1Props | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ListMeta(obj.metadata),
+    'items': obj.items?.map(y => toJson_KubeEvictionRequestV1Alpha1Props(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * IPAddress represents a single IP of a single IP Family. The object is designed to be used by APIs that operate on IP addresses. The object is used by the Service core API for allocation of IP addresses. An IP address can be represented in different formats, to guarantee the uniqueness of the IP, the name of the object is the IP address in canonical format, four decimal digits separated by dots suppressing leading zeros for IPv4 and the representation defined by RFC 5952 for IPv6. Valid: 192.168.1.5 or 2001:db8::1 or 2001:db8:aaaa:bbbb:cccc:dddd:eeee:1 Invalid: 10.01.2.3 or 2001:db8:0:0:0::1
  *
  * @schema io.k8s.api.networking.v1.IPAddress
  */
 export interface KubeIpAddressProps {
   /**
-   * Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.networking.v1.IPAddress#metadata
    */
@@ -13290,7 +14774,7 @@ export interface KubeIpAddressProps {
    *
    * @schema io.k8s.api.networking.v1.IPAddress#spec
    */
-  readonly spec?: IpAddressSpec;
+  readonly spec: IpAddressSpec;
 }
 
 /**
@@ -13351,7 +14835,7 @@ export function toJson_KubeIpAddressListProps(obj: KubeIpAddressListProps | unde
  */
 export interface KubeIngressProps {
   /**
-   * Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.networking.v1.Ingress#metadata
    */
@@ -13387,7 +14871,7 @@ export function toJson_KubeIngressProps(obj: KubeIngressProps | undefined): Reco
  */
 export interface KubeIngressClassProps {
   /**
-   * Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.networking.v1.IngressClass#metadata
    */
@@ -13495,7 +14979,7 @@ export function toJson_KubeIngressListProps(obj: KubeIngressListProps | undefine
  */
 export interface KubeNetworkPolicyProps {
   /**
-   * Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.networking.v1.NetworkPolicy#metadata
    */
@@ -13567,7 +15051,7 @@ export function toJson_KubeNetworkPolicyListProps(obj: KubeNetworkPolicyListProp
  */
 export interface KubeServiceCidrProps {
   /**
-   * Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.networking.v1.ServiceCIDR#metadata
    */
@@ -13633,157 +15117,13 @@ export function toJson_KubeServiceCidrListProps(obj: KubeServiceCidrListProps | 
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * IPAddress represents a single IP of a single IP Family. The object is designed to be used by APIs that operate on IP addresses. The object is used by the Service core API for allocation of IP addresses. An IP address can be represented in different formats, to guarantee the uniqueness of the IP, the name of the object is the IP address in canonical format, four decimal digits separated by dots suppressing leading zeros for IPv4 and the representation defined by RFC 5952 for IPv6. Valid: 192.168.1.5 or 2001:db8::1 or 2001:db8:aaaa:bbbb:cccc:dddd:eeee:1 Invalid: 10.01.2.3 or 2001:db8:0:0:0::1
- *
- * @schema io.k8s.api.networking.v1beta1.IPAddress
- */
-export interface KubeIpAddressV1Beta1Props {
-  /**
-   * Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
-   *
-   * @schema io.k8s.api.networking.v1beta1.IPAddress#metadata
-   */
-  readonly metadata?: ObjectMeta;
-
-  /**
-   * spec is the desired state of the IPAddress. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#spec-and-status
-   *
-   * @schema io.k8s.api.networking.v1beta1.IPAddress#spec
-   */
-  readonly spec?: IpAddressSpecV1Beta1;
-}
-
-/**
- * Converts an object of type 'KubeIpAddressV1Beta1Props' to JSON representation.
- */
-/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_KubeIpAddressV1Beta1Props(obj: KubeIpAddressV1Beta1Props | undefined): Record<string, any> | undefined {
-  if (obj === undefined) { return undefined; }
-  const result = {
-    'metadata': toJson_ObjectMeta(obj.metadata),
-    'spec': toJson_IpAddressSpecV1Beta1(obj.spec),
-  };
-  // filter undefined values
-  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
-}
-/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-
-/**
- * IPAddressList contains a list of IPAddress.
- *
- * @schema io.k8s.api.networking.v1beta1.IPAddressList
- */
-export interface KubeIpAddressListV1Beta1Props {
-  /**
-   * Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
-   *
-   * @schema io.k8s.api.networking.v1beta1.IPAddressList#metadata
-   */
-  readonly metadata?: ListMeta;
-
-  /**
-   * items is the list of IPAddresses.
-   *
-   * @schema io.k8s.api.networking.v1beta1.IPAddressList#items
-   */
-  readonly items: KubeIpAddressV1Beta1Props[];
-}
-
-/**
- * Converts an object of type 'KubeIpAddressListV1Beta1Props' to JSON representation.
- */
-/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_KubeIpAddressListV1Beta1Props(obj: KubeIpAddressListV1Beta1Props | undefined): Record<string, any> | undefined {
-  if (obj === undefined) { return undefined; }
-  const result = {
-    'metadata': toJson_ListMeta(obj.metadata),
-    'items': obj.items?.map(y => toJson_KubeIpAddressV1Beta1Props(y)),
-  };
-  // filter undefined values
-  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
-}
-/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-
-/**
- * ServiceCIDR defines a range of IP addresses using CIDR format (e.g. 192.168.0.0/24 or 2001:db2::/64). This range is used to allocate ClusterIPs to Service objects.
- *
- * @schema io.k8s.api.networking.v1beta1.ServiceCIDR
- */
-export interface KubeServiceCidrv1Beta1Props {
-  /**
-   * Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
-   *
-   * @schema io.k8s.api.networking.v1beta1.ServiceCIDR#metadata
-   */
-  readonly metadata?: ObjectMeta;
-
-  /**
-   * spec is the desired state of the ServiceCIDR. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#spec-and-status
-   *
-   * @schema io.k8s.api.networking.v1beta1.ServiceCIDR#spec
-   */
-  readonly spec?: ServiceCidrSpecV1Beta1;
-}
-
-/**
- * Converts an object of type 'KubeServiceCidrv1Beta1Props' to JSON representation.
- */
-/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_KubeServiceCidrv1Beta1Props(obj: KubeServiceCidrv1Beta1Props | undefined): Record<string, any> | undefined {
-  if (obj === undefined) { return undefined; }
-  const result = {
-    'metadata': toJson_ObjectMeta(obj.metadata),
-    'spec': toJson_ServiceCidrSpecV1Beta1(obj.spec),
-  };
-  // filter undefined values
-  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
-}
-/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-
-/**
- * ServiceCIDRList contains a list of ServiceCIDR objects.
- *
- * @schema io.k8s.api.networking.v1beta1.ServiceCIDRList
- */
-export interface KubeServiceCidrListV1Beta1Props {
-  /**
-   * Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
-   *
-   * @schema io.k8s.api.networking.v1beta1.ServiceCIDRList#metadata
-   */
-  readonly metadata?: ListMeta;
-
-  /**
-   * items is the list of ServiceCIDRs.
-   *
-   * @schema io.k8s.api.networking.v1beta1.ServiceCIDRList#items
-   */
-  readonly items: KubeServiceCidrv1Beta1Props[];
-}
-
-/**
- * Converts an object of type 'KubeServiceCidrListV1Beta1Props' to JSON representation.
- */
-/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_KubeServiceCidrListV1Beta1Props(obj: KubeServiceCidrListV1Beta1Props | undefined): Record<string, any> | undefined {
-  if (obj === undefined) { return undefined; }
-  const result = {
-    'metadata': toJson_ListMeta(obj.metadata),
-    'items': obj.items?.map(y => toJson_KubeServiceCidrv1Beta1Props(y)),
-  };
-  // filter undefined values
-  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
-}
-/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-
-/**
  * RuntimeClass defines a class of container runtime supported in the cluster. The RuntimeClass is used to determine which container runtime is used to run all containers in a pod. RuntimeClasses are manually defined by a user or cluster provisioner, and referenced in the PodSpec. The Kubelet is responsible for resolving the RuntimeClassName reference before running the pod.  For more details, see https://kubernetes.io/docs/concepts/containers/runtime-class/
  *
  * @schema io.k8s.api.node.v1.RuntimeClass
  */
 export interface KubeRuntimeClassProps {
   /**
-   * More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.node.v1.RuntimeClass#metadata
    */
@@ -13872,14 +15212,14 @@ export function toJson_KubeRuntimeClassListProps(obj: KubeRuntimeClassListProps 
  */
 export interface KubeEvictionProps {
   /**
-   * ObjectMeta describes the pod that is being evicted.
+   * metadata describes the pod that is being evicted.
    *
    * @schema io.k8s.api.policy.v1.Eviction#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * DeleteOptions may be provided
+   * deleteOptions may be provided
    *
    * @schema io.k8s.api.policy.v1.Eviction#deleteOptions
    */
@@ -13908,14 +15248,14 @@ export function toJson_KubeEvictionProps(obj: KubeEvictionProps | undefined): Re
  */
 export interface KubePodDisruptionBudgetProps {
   /**
-   * Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.policy.v1.PodDisruptionBudget#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * Specification of the desired behavior of the PodDisruptionBudget.
+   * spec is the specification of the desired behavior of the PodDisruptionBudget.
    *
    * @schema io.k8s.api.policy.v1.PodDisruptionBudget#spec
    */
@@ -13980,21 +15320,21 @@ export function toJson_KubePodDisruptionBudgetListProps(obj: KubePodDisruptionBu
  */
 export interface KubeClusterRoleProps {
   /**
-   * Standard object's metadata.
+   * metadata is the standard object's metadata.
    *
    * @schema io.k8s.api.rbac.v1.ClusterRole#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * AggregationRule is an optional field that describes how to build the Rules for this ClusterRole. If AggregationRule is set, then the Rules are controller managed and direct changes to Rules will be stomped by the controller.
+   * aggregationRule is an optional field that describes how to build the Rules for this ClusterRole. If AggregationRule is set, then the Rules are controller managed and direct changes to Rules will be stomped by the controller.
    *
    * @schema io.k8s.api.rbac.v1.ClusterRole#aggregationRule
    */
   readonly aggregationRule?: AggregationRule;
 
   /**
-   * Rules holds all the PolicyRules for this ClusterRole
+   * rules holds all the PolicyRules for this ClusterRole
    *
    * @schema io.k8s.api.rbac.v1.ClusterRole#rules
    */
@@ -14024,21 +15364,21 @@ export function toJson_KubeClusterRoleProps(obj: KubeClusterRoleProps | undefine
  */
 export interface KubeClusterRoleBindingProps {
   /**
-   * Standard object's metadata.
+   * metadata is the standard object's metadata.
    *
    * @schema io.k8s.api.rbac.v1.ClusterRoleBinding#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * RoleRef can only reference a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error. This field is immutable.
+   * roleRef can only reference a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error. This field is immutable.
    *
    * @schema io.k8s.api.rbac.v1.ClusterRoleBinding#roleRef
    */
   readonly roleRef: RoleRef;
 
   /**
-   * Subjects holds references to the objects the role applies to.
+   * subjects holds references to the objects the role applies to.
    *
    * @schema io.k8s.api.rbac.v1.ClusterRoleBinding#subjects
    */
@@ -14140,14 +15480,14 @@ export function toJson_KubeClusterRoleListProps(obj: KubeClusterRoleListProps | 
  */
 export interface KubeRoleProps {
   /**
-   * Standard object's metadata.
+   * metadata is the standard object's metadata.
    *
    * @schema io.k8s.api.rbac.v1.Role#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * Rules holds all the PolicyRules for this Role
+   * rules holds all the PolicyRules for this Role
    *
    * @schema io.k8s.api.rbac.v1.Role#rules
    */
@@ -14176,21 +15516,21 @@ export function toJson_KubeRoleProps(obj: KubeRoleProps | undefined): Record<str
  */
 export interface KubeRoleBindingProps {
   /**
-   * Standard object's metadata.
+   * metadata is the standard object's metadata.
    *
    * @schema io.k8s.api.rbac.v1.RoleBinding#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error. This field is immutable.
+   * roleRef can reference a Role in the current namespace or a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error. This field is immutable.
    *
    * @schema io.k8s.api.rbac.v1.RoleBinding#roleRef
    */
   readonly roleRef: RoleRef;
 
   /**
-   * Subjects holds references to the objects the role applies to.
+   * subjects holds references to the objects the role applies to.
    *
    * @schema io.k8s.api.rbac.v1.RoleBinding#subjects
    */
@@ -14288,8 +15628,6 @@ export function toJson_KubeRoleListProps(obj: KubeRoleListProps | undefined): Re
 /**
  * DeviceClass is a vendor- or admin-provided resource that contains device configuration and selectors. It can be referenced in the device requests of a claim to apply these presets. Cluster scoped.
  *
- * This is an alpha type and requires enabling the DynamicResourceAllocation feature gate.
- *
  * @schema io.k8s.api.resource.v1.DeviceClass
  */
 export interface KubeDeviceClassProps {
@@ -14309,7 +15647,7 @@ export interface KubeDeviceClassProps {
    *
    * @schema io.k8s.api.resource.v1.DeviceClass#spec
    */
-  readonly spec: DeviceClassSpec;
+  readonly spec?: DeviceClassSpec;
 }
 
 /**
@@ -14364,9 +15702,81 @@ export function toJson_KubeDeviceClassListProps(obj: KubeDeviceClassListProps | 
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * ResourceClaim describes a request for access to resources in the cluster, for use by workloads. For example, if a workload needs an accelerator device with specific properties, this is how that request is expressed. The status stanza tracks whether this claim has been satisfied and what specific resources have been allocated.
+ * DeviceTaintRule adds one taint to all devices which match the selector. This has the same effect as if the taint was specified directly in the ResourceSlice by the DRA driver.
  *
- * This is an alpha type and requires enabling the DynamicResourceAllocation feature gate.
+ * @schema io.k8s.api.resource.v1.DeviceTaintRule
+ */
+export interface KubeDeviceTaintRuleProps {
+  /**
+   * Standard object metadata
+   *
+   * @schema io.k8s.api.resource.v1.DeviceTaintRule#metadata
+   */
+  readonly metadata?: ObjectMeta;
+
+  /**
+   * Spec specifies the selector and one taint.
+   *
+   * Changing the spec automatically increments the metadata.generation number.
+   *
+   * @schema io.k8s.api.resource.v1.DeviceTaintRule#spec
+   */
+  readonly spec: DeviceTaintRuleSpec;
+}
+
+/**
+ * Converts an object of type 'KubeDeviceTaintRuleProps' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubeDeviceTaintRuleProps(obj: KubeDeviceTaintRuleProps | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ObjectMeta(obj.metadata),
+    'spec': toJson_DeviceTaintRuleSpec(obj.spec),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * DeviceTaintRuleList is a collection of DeviceTaintRules.
+ *
+ * @schema io.k8s.api.resource.v1.DeviceTaintRuleList
+ */
+export interface KubeDeviceTaintRuleListProps {
+  /**
+   * Standard list metadata
+   *
+   * @schema io.k8s.api.resource.v1.DeviceTaintRuleList#metadata
+   */
+  readonly metadata?: ListMeta;
+
+  /**
+   * Items is the list of DeviceTaintRules.
+   *
+   * @schema io.k8s.api.resource.v1.DeviceTaintRuleList#items
+   */
+  readonly items: KubeDeviceTaintRuleProps[];
+}
+
+/**
+ * Converts an object of type 'KubeDeviceTaintRuleListProps' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubeDeviceTaintRuleListProps(obj: KubeDeviceTaintRuleListProps | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ListMeta(obj.metadata),
+    'items': obj.items?.map(y => toJson_KubeDeviceTaintRuleProps(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * ResourceClaim describes a request for access to resources in the cluster, for use by workloads. For example, if a workload needs an accelerator device with specific properties, this is how that request is expressed. The status stanza tracks whether this claim has been satisfied and what specific resources have been allocated.
  *
  * @schema io.k8s.api.resource.v1.ResourceClaim
  */
@@ -14383,7 +15793,7 @@ export interface KubeResourceClaimProps {
    *
    * @schema io.k8s.api.resource.v1.ResourceClaim#spec
    */
-  readonly spec: ResourceClaimSpec;
+  readonly spec?: ResourceClaimSpec;
 }
 
 /**
@@ -14440,8 +15850,6 @@ export function toJson_KubeResourceClaimListProps(obj: KubeResourceClaimListProp
 /**
  * ResourceClaimTemplate is used to produce ResourceClaim objects.
  *
- * This is an alpha type and requires enabling the DynamicResourceAllocation feature gate.
- *
  * @schema io.k8s.api.resource.v1.ResourceClaimTemplate
  */
 export interface KubeResourceClaimTemplateProps {
@@ -14459,7 +15867,7 @@ export interface KubeResourceClaimTemplateProps {
    *
    * @schema io.k8s.api.resource.v1.ResourceClaimTemplate#spec
    */
-  readonly spec: ResourceClaimTemplateSpec;
+  readonly spec?: ResourceClaimTemplateSpec;
 }
 
 /**
@@ -14523,8 +15931,6 @@ export function toJson_KubeResourceClaimTemplateListProps(obj: KubeResourceClaim
  * When allocating all resources in a pool matching certain criteria or when looking for the best solution among several different alternatives, a consumer should check the number of ResourceSlices in a pool (included in each ResourceSlice) to determine whether its view of a pool is complete and if not, should wait until the driver has completed updating the pool.
  *
  * For resources that are not local to a node, the node name is not set. Instead, the driver may use a node selector to specify where the devices are available.
- *
- * This is an alpha type and requires enabling the DynamicResourceAllocation feature gate.
  *
  * @schema io.k8s.api.resource.v1.ResourceSlice
  */
@@ -14672,6 +16078,78 @@ export function toJson_KubeDeviceTaintRuleListV1Alpha3Props(obj: KubeDeviceTaint
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * ResourcePoolStatusRequest triggers a one-time calculation of resource pool status based on the provided filters. Once status is set, the request is considered complete and will not be reprocessed. Users should delete and recreate requests to get updated information.
+ *
+ * @schema io.k8s.api.resource.v1alpha3.ResourcePoolStatusRequest
+ */
+export interface KubeResourcePoolStatusRequestV1Alpha3Props {
+  /**
+   * Standard object metadata
+   *
+   * @schema io.k8s.api.resource.v1alpha3.ResourcePoolStatusRequest#metadata
+   */
+  readonly metadata: ObjectMeta;
+
+  /**
+   * Spec defines the filters for which pools to include in the status. The spec is immutable once created.
+   *
+   * @schema io.k8s.api.resource.v1alpha3.ResourcePoolStatusRequest#spec
+   */
+  readonly spec: ResourcePoolStatusRequestSpecV1Alpha3;
+}
+
+/**
+ * Converts an object of type 'KubeResourcePoolStatusRequestV1Alpha3Props' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubeResourcePoolStatusRequestV1Alpha3Props(obj: KubeResourcePoolStatusRequestV1Alpha3Props | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ObjectMeta(obj.metadata),
+    'spec': toJson_ResourcePoolStatusRequestSpecV1Alpha3(obj.spec),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * ResourcePoolStatusRequestList is a collection of ResourcePoolStatusRequests.
+ *
+ * @schema io.k8s.api.resource.v1alpha3.ResourcePoolStatusRequestList
+ */
+export interface KubeResourcePoolStatusRequestListV1Alpha3Props {
+  /**
+   * Standard list metadata
+   *
+   * @schema io.k8s.api.resource.v1alpha3.ResourcePoolStatusRequestList#metadata
+   */
+  readonly metadata?: ListMeta;
+
+  /**
+   * Items is the list of ResourcePoolStatusRequests.
+   *
+   * @schema io.k8s.api.resource.v1alpha3.ResourcePoolStatusRequestList#items
+   */
+  readonly items: KubeResourcePoolStatusRequestV1Alpha3Props[];
+}
+
+/**
+ * Converts an object of type 'KubeResourcePoolStatusRequestListV1Alpha3Props' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubeResourcePoolStatusRequestListV1Alpha3Props(obj: KubeResourcePoolStatusRequestListV1Alpha3Props | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ListMeta(obj.metadata),
+    'items': obj.items?.map(y => toJson_KubeResourcePoolStatusRequestV1Alpha3Props(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * DeviceClass is a vendor- or admin-provided resource that contains device configuration and selectors. It can be referenced in the device requests of a claim to apply these presets. Cluster scoped.
  *
  * This is an alpha type and requires enabling the DynamicResourceAllocation feature gate.
@@ -14695,7 +16173,7 @@ export interface KubeDeviceClassV1Beta1Props {
    *
    * @schema io.k8s.api.resource.v1beta1.DeviceClass#spec
    */
-  readonly spec: DeviceClassSpecV1Beta1;
+  readonly spec?: DeviceClassSpecV1Beta1;
 }
 
 /**
@@ -14769,7 +16247,7 @@ export interface KubeResourceClaimV1Beta1Props {
    *
    * @schema io.k8s.api.resource.v1beta1.ResourceClaim#spec
    */
-  readonly spec: ResourceClaimSpecV1Beta1;
+  readonly spec?: ResourceClaimSpecV1Beta1;
 }
 
 /**
@@ -14845,7 +16323,7 @@ export interface KubeResourceClaimTemplateV1Beta1Props {
    *
    * @schema io.k8s.api.resource.v1beta1.ResourceClaimTemplate#spec
    */
-  readonly spec: ResourceClaimTemplateSpecV1Beta1;
+  readonly spec?: ResourceClaimTemplateSpecV1Beta1;
 }
 
 /**
@@ -15007,7 +16485,7 @@ export interface KubeDeviceClassV1Beta2Props {
    *
    * @schema io.k8s.api.resource.v1beta2.DeviceClass#spec
    */
-  readonly spec: DeviceClassSpecV1Beta2;
+  readonly spec?: DeviceClassSpecV1Beta2;
 }
 
 /**
@@ -15062,6 +16540,80 @@ export function toJson_KubeDeviceClassListV1Beta2Props(obj: KubeDeviceClassListV
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * DeviceTaintRule adds one taint to all devices which match the selector. This has the same effect as if the taint was specified directly in the ResourceSlice by the DRA driver.
+ *
+ * @schema io.k8s.api.resource.v1beta2.DeviceTaintRule
+ */
+export interface KubeDeviceTaintRuleV1Beta2Props {
+  /**
+   * Standard object metadata
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceTaintRule#metadata
+   */
+  readonly metadata?: ObjectMeta;
+
+  /**
+   * Spec specifies the selector and one taint.
+   *
+   * Changing the spec automatically increments the metadata.generation number.
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceTaintRule#spec
+   */
+  readonly spec: DeviceTaintRuleSpecV1Beta2;
+}
+
+/**
+ * Converts an object of type 'KubeDeviceTaintRuleV1Beta2Props' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubeDeviceTaintRuleV1Beta2Props(obj: KubeDeviceTaintRuleV1Beta2Props | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ObjectMeta(obj.metadata),
+    'spec': toJson_DeviceTaintRuleSpecV1Beta2(obj.spec),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * DeviceTaintRuleList is a collection of DeviceTaintRules.
+ *
+ * @schema io.k8s.api.resource.v1beta2.DeviceTaintRuleList
+ */
+export interface KubeDeviceTaintRuleListV1Beta2Props {
+  /**
+   * Standard list metadata
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceTaintRuleList#metadata
+   */
+  readonly metadata?: ListMeta;
+
+  /**
+   * Items is the list of DeviceTaintRules.
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceTaintRuleList#items
+   */
+  readonly items: KubeDeviceTaintRuleV1Beta2Props[];
+}
+
+/**
+ * Converts an object of type 'KubeDeviceTaintRuleListV1Beta2Props' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubeDeviceTaintRuleListV1Beta2Props(obj: KubeDeviceTaintRuleListV1Beta2Props | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ListMeta(obj.metadata),
+    'items': obj.items?.map(y => toJson_KubeDeviceTaintRuleV1Beta2Props(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * ResourceClaim describes a request for access to resources in the cluster, for use by workloads. For example, if a workload needs an accelerator device with specific properties, this is how that request is expressed. The status stanza tracks whether this claim has been satisfied and what specific resources have been allocated.
  *
  * This is an alpha type and requires enabling the DynamicResourceAllocation feature gate.
@@ -15081,7 +16633,7 @@ export interface KubeResourceClaimV1Beta2Props {
    *
    * @schema io.k8s.api.resource.v1beta2.ResourceClaim#spec
    */
-  readonly spec: ResourceClaimSpecV1Beta2;
+  readonly spec?: ResourceClaimSpecV1Beta2;
 }
 
 /**
@@ -15157,7 +16709,7 @@ export interface KubeResourceClaimTemplateV1Beta2Props {
    *
    * @schema io.k8s.api.resource.v1beta2.ResourceClaimTemplate#spec
    */
-  readonly spec: ResourceClaimTemplateSpecV1Beta2;
+  readonly spec?: ResourceClaimTemplateSpecV1Beta2;
 }
 
 /**
@@ -15302,7 +16854,7 @@ export function toJson_KubeResourceSliceListV1Beta2Props(obj: KubeResourceSliceL
  */
 export interface KubePriorityClassProps {
   /**
-   * Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.scheduling.v1.PriorityClass#metadata
    */
@@ -15335,7 +16887,7 @@ export interface KubePriorityClassProps {
    *
    * @schema io.k8s.api.scheduling.v1.PriorityClass#value
    */
-  readonly value: number;
+  readonly value?: number;
 }
 
 /**
@@ -15393,35 +16945,179 @@ export function toJson_KubePriorityClassListProps(obj: KubePriorityClassListProp
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * Workload allows for expressing scheduling constraints that should be used when managing lifecycle of workloads from scheduling perspective, including scheduling, preemption, eviction and other phases.
+ * CompositePodGroup represents a runtime instance of pod groups grouped together. CompositePodGroups are created by workload controllers (LWS, JobSet, etc...) from Workload.compositePodGroupTemplates. CompositePodGroup API enablement is toggled by the CompositePodGroup feature gate.
  *
- * @schema io.k8s.api.scheduling.v1alpha1.Workload
+ * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroup
  */
-export interface KubeWorkloadV1Alpha1Props {
+export interface KubeCompositePodGroupV1Alpha3Props {
   /**
-   * Standard object's metadata. Name must be a DNS subdomain.
+   * metadata is the standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
-   * @schema io.k8s.api.scheduling.v1alpha1.Workload#metadata
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroup#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * Spec defines the desired behavior of a Workload.
+   * spec defines the desired state of the CompositePodGroup.
    *
-   * @schema io.k8s.api.scheduling.v1alpha1.Workload#spec
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroup#spec
    */
-  readonly spec: WorkloadSpecV1Alpha1;
+  readonly spec: CompositePodGroupSpecV1Alpha3;
 }
 
 /**
- * Converts an object of type 'KubeWorkloadV1Alpha1Props' to JSON representation.
+ * Converts an object of type 'KubeCompositePodGroupV1Alpha3Props' to JSON representation.
  */
 /* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_KubeWorkloadV1Alpha1Props(obj: KubeWorkloadV1Alpha1Props | undefined): Record<string, any> | undefined {
+export function toJson_KubeCompositePodGroupV1Alpha3Props(obj: KubeCompositePodGroupV1Alpha3Props | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
     'metadata': toJson_ObjectMeta(obj.metadata),
-    'spec': toJson_WorkloadSpecV1Alpha1(obj.spec),
+    'spec': toJson_CompositePodGroupSpecV1Alpha3(obj.spec),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * CompositePodGroupList contains a list of CompositePodGroup resources.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupList
+ */
+export interface KubeCompositePodGroupListV1Alpha3Props {
+  /**
+   * Standard list metadata.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupList#metadata
+   */
+  readonly metadata?: ListMeta;
+
+  /**
+   * Items is the list of CompositePodGroups.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupList#items
+   */
+  readonly items: KubeCompositePodGroupV1Alpha3Props[];
+}
+
+/**
+ * Converts an object of type 'KubeCompositePodGroupListV1Alpha3Props' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubeCompositePodGroupListV1Alpha3Props(obj: KubeCompositePodGroupListV1Alpha3Props | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ListMeta(obj.metadata),
+    'items': obj.items?.map(y => toJson_KubeCompositePodGroupV1Alpha3Props(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * PodGroup represents a runtime instance of pods grouped together. PodGroups are created by workload controllers (Job, LWS, JobSet, etc...) from Workload.podGroupTemplates. PodGroup API enablement is toggled by the GenericWorkload feature gate.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.PodGroup
+ */
+export interface KubePodGroupV1Alpha3Props {
+  /**
+   * metadata is the standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroup#metadata
+   */
+  readonly metadata?: ObjectMeta;
+
+  /**
+   * spec defines the desired state of the PodGroup.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroup#spec
+   */
+  readonly spec: PodGroupSpecV1Alpha3;
+}
+
+/**
+ * Converts an object of type 'KubePodGroupV1Alpha3Props' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubePodGroupV1Alpha3Props(obj: KubePodGroupV1Alpha3Props | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ObjectMeta(obj.metadata),
+    'spec': toJson_PodGroupSpecV1Alpha3(obj.spec),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * PodGroupList contains a list of PodGroup resources.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.PodGroupList
+ */
+export interface KubePodGroupListV1Alpha3Props {
+  /**
+   * Standard list metadata.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupList#metadata
+   */
+  readonly metadata?: ListMeta;
+
+  /**
+   * Items is the list of PodGroups.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupList#items
+   */
+  readonly items: KubePodGroupV1Alpha3Props[];
+}
+
+/**
+ * Converts an object of type 'KubePodGroupListV1Alpha3Props' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubePodGroupListV1Alpha3Props(obj: KubePodGroupListV1Alpha3Props | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ListMeta(obj.metadata),
+    'items': obj.items?.map(y => toJson_KubePodGroupV1Alpha3Props(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Workload allows for expressing scheduling constraints that should be used when managing the lifecycle of workloads from the scheduling perspective, including scheduling, preemption, eviction and other phases. Workload API enablement is toggled by the GenericWorkload feature gate.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.Workload
+ */
+export interface KubeWorkloadV1Alpha3Props {
+  /**
+   * metadata is the standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.Workload#metadata
+   */
+  readonly metadata?: ObjectMeta;
+
+  /**
+   * spec defines the desired behavior of a Workload.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.Workload#spec
+   */
+  readonly spec: WorkloadSpecV1Alpha3;
+}
+
+/**
+ * Converts an object of type 'KubeWorkloadV1Alpha3Props' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubeWorkloadV1Alpha3Props(obj: KubeWorkloadV1Alpha3Props | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ObjectMeta(obj.metadata),
+    'spec': toJson_WorkloadSpecV1Alpha3(obj.spec),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -15431,33 +17127,177 @@ export function toJson_KubeWorkloadV1Alpha1Props(obj: KubeWorkloadV1Alpha1Props 
 /**
  * WorkloadList contains a list of Workload resources.
  *
- * @schema io.k8s.api.scheduling.v1alpha1.WorkloadList
+ * @schema io.k8s.api.scheduling.v1alpha3.WorkloadList
  */
-export interface KubeWorkloadListV1Alpha1Props {
+export interface KubeWorkloadListV1Alpha3Props {
   /**
    * Standard list metadata.
    *
-   * @schema io.k8s.api.scheduling.v1alpha1.WorkloadList#metadata
+   * @schema io.k8s.api.scheduling.v1alpha3.WorkloadList#metadata
    */
   readonly metadata?: ListMeta;
 
   /**
    * Items is the list of Workloads.
    *
-   * @schema io.k8s.api.scheduling.v1alpha1.WorkloadList#items
+   * @schema io.k8s.api.scheduling.v1alpha3.WorkloadList#items
    */
-  readonly items: KubeWorkloadV1Alpha1Props[];
+  readonly items: KubeWorkloadV1Alpha3Props[];
 }
 
 /**
- * Converts an object of type 'KubeWorkloadListV1Alpha1Props' to JSON representation.
+ * Converts an object of type 'KubeWorkloadListV1Alpha3Props' to JSON representation.
  */
 /* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_KubeWorkloadListV1Alpha1Props(obj: KubeWorkloadListV1Alpha1Props | undefined): Record<string, any> | undefined {
+export function toJson_KubeWorkloadListV1Alpha3Props(obj: KubeWorkloadListV1Alpha3Props | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
     'metadata': toJson_ListMeta(obj.metadata),
-    'items': obj.items?.map(y => toJson_KubeWorkloadV1Alpha1Props(y)),
+    'items': obj.items?.map(y => toJson_KubeWorkloadV1Alpha3Props(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * PodGroup represents a runtime instance of pods grouped together. PodGroups are created by workload controllers (Job, LWS, JobSet, etc...) from Workload.podGroupTemplates. PodGroup API enablement is toggled by the GenericWorkload feature gate.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.PodGroup
+ */
+export interface KubePodGroupV1Beta1Props {
+  /**
+   * metadata is the standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroup#metadata
+   */
+  readonly metadata?: ObjectMeta;
+
+  /**
+   * spec defines the desired state of the PodGroup.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroup#spec
+   */
+  readonly spec: PodGroupSpecV1Beta1;
+}
+
+/**
+ * Converts an object of type 'KubePodGroupV1Beta1Props' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubePodGroupV1Beta1Props(obj: KubePodGroupV1Beta1Props | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ObjectMeta(obj.metadata),
+    'spec': toJson_PodGroupSpecV1Beta1(obj.spec),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * PodGroupList contains a list of PodGroup resources.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.PodGroupList
+ */
+export interface KubePodGroupListV1Beta1Props {
+  /**
+   * Standard list metadata.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupList#metadata
+   */
+  readonly metadata?: ListMeta;
+
+  /**
+   * Items is the list of PodGroups.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupList#items
+   */
+  readonly items: KubePodGroupV1Beta1Props[];
+}
+
+/**
+ * Converts an object of type 'KubePodGroupListV1Beta1Props' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubePodGroupListV1Beta1Props(obj: KubePodGroupListV1Beta1Props | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ListMeta(obj.metadata),
+    'items': obj.items?.map(y => toJson_KubePodGroupV1Beta1Props(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Workload allows for expressing scheduling constraints that should be used when managing the lifecycle of workloads from the scheduling perspective, including scheduling, preemption, eviction and other phases. Workload API enablement is toggled by the GenericWorkload feature gate.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.Workload
+ */
+export interface KubeWorkloadV1Beta1Props {
+  /**
+   * metadata is the standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.Workload#metadata
+   */
+  readonly metadata?: ObjectMeta;
+
+  /**
+   * spec defines the desired behavior of a Workload.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.Workload#spec
+   */
+  readonly spec: WorkloadSpecV1Beta1;
+}
+
+/**
+ * Converts an object of type 'KubeWorkloadV1Beta1Props' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubeWorkloadV1Beta1Props(obj: KubeWorkloadV1Beta1Props | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ObjectMeta(obj.metadata),
+    'spec': toJson_WorkloadSpecV1Beta1(obj.spec),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * WorkloadList contains a list of Workload resources.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.WorkloadList
+ */
+export interface KubeWorkloadListV1Beta1Props {
+  /**
+   * metadata is the standard list metadata.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.WorkloadList#metadata
+   */
+  readonly metadata?: ListMeta;
+
+  /**
+   * items is the list of Workloads.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.WorkloadList#items
+   */
+  readonly items: KubeWorkloadV1Beta1Props[];
+}
+
+/**
+ * Converts an object of type 'KubeWorkloadListV1Beta1Props' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_KubeWorkloadListV1Beta1Props(obj: KubeWorkloadListV1Beta1Props | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': toJson_ListMeta(obj.metadata),
+    'items': obj.items?.map(y => toJson_KubeWorkloadV1Beta1Props(y)),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -15471,7 +17311,7 @@ export function toJson_KubeWorkloadListV1Alpha1Props(obj: KubeWorkloadListV1Alph
  */
 export interface KubeCsiDriverProps {
   /**
-   * Standard object metadata. metadata.Name indicates the name of the CSI driver that this object refers to; it MUST be the same name returned by the CSI GetPluginName() call for that driver. The driver name must be 63 characters or less, beginning and ending with an alphanumeric character ([a-z0-9A-Z]) with dashes (-), dots (.), and alphanumerics between. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard object metadata. metadata.Name indicates the name of the CSI driver that this object refers to; it MUST be the same name returned by the CSI GetPluginName() call for that driver. The driver name must be 63 characters or less, beginning and ending with an alphanumeric character ([a-z0-9A-Z]) with dashes (-), dots (.), and alphanumerics between. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.storage.v1.CSIDriver#metadata
    */
@@ -15543,7 +17383,7 @@ export function toJson_KubeCsiDriverListProps(obj: KubeCsiDriverListProps | unde
  */
 export interface KubeCsiNodeProps {
   /**
-   * Standard object's metadata. metadata.name must be the Kubernetes node name.
+   * metadata is the standard object metadata. metadata.name must be the Kubernetes node name.
    *
    * @schema io.k8s.api.storage.v1.CSINode#metadata
    */
@@ -15623,7 +17463,7 @@ export function toJson_KubeCsiNodeListProps(obj: KubeCsiNodeListProps | undefine
  */
 export interface KubeCsiStorageCapacityProps {
   /**
-   * Standard object's metadata. The name has no particular meaning. It must be a DNS subdomain (dots allowed, 253 characters). To ensure that there are no conflicts with other CSI drivers on the cluster, the recommendation is to use csisc-<uuid>, a generated name, or a reverse-domain name which ends with the unique CSI driver name.
+   * metadata is the standard object metadata. The name has no particular meaning. It must be a DNS subdomain (dots allowed, 253 characters). To ensure that there are no conflicts with other CSI drivers on the cluster, the recommendation is to use csisc-<uuid>, a generated name, or a reverse-domain name which ends with the unique CSI driver name.
    *
    * Objects are namespaced.
    *
@@ -15729,7 +17569,7 @@ export function toJson_KubeCsiStorageCapacityListProps(obj: KubeCsiStorageCapaci
  */
 export interface KubeStorageClassProps {
   /**
-   * Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.storage.v1.StorageClass#metadata
    */
@@ -15852,7 +17692,7 @@ export function toJson_KubeStorageClassListProps(obj: KubeStorageClassListProps 
  */
 export interface KubeVolumeAttachmentProps {
   /**
-   * Standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.storage.v1.VolumeAttachment#metadata
    */
@@ -15924,14 +17764,14 @@ export function toJson_KubeVolumeAttachmentListProps(obj: KubeVolumeAttachmentLi
  */
 export interface KubeVolumeAttributesClassProps {
   /**
-   * Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * metadata is the standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
    * @schema io.k8s.api.storage.v1.VolumeAttributesClass#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * Name of the CSI driver This field is immutable.
+   * driverName is the name of the CSI driver This field is immutable.
    *
    * @schema io.k8s.api.storage.v1.VolumeAttributesClass#driverName
    */
@@ -16000,45 +17840,35 @@ export function toJson_KubeVolumeAttributesClassListProps(obj: KubeVolumeAttribu
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * VolumeAttributesClass represents a specification of mutable volume attributes defined by the CSI driver. The class can be specified during dynamic provisioning of PersistentVolumeClaims, and changed in the PersistentVolumeClaim spec after provisioning.
+ * StorageVersionMigration represents a migration of stored data to the latest storage version.
  *
- * @schema io.k8s.api.storage.v1beta1.VolumeAttributesClass
+ * @schema io.k8s.api.storagemigration.v1.StorageVersionMigration
  */
-export interface KubeVolumeAttributesClassV1Beta1Props {
+export interface KubeStorageVersionMigrationProps {
   /**
-   * Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
+   * Standard object metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
-   * @schema io.k8s.api.storage.v1beta1.VolumeAttributesClass#metadata
+   * @schema io.k8s.api.storagemigration.v1.StorageVersionMigration#metadata
    */
   readonly metadata?: ObjectMeta;
 
   /**
-   * Name of the CSI driver This field is immutable.
+   * Specification of the migration.
    *
-   * @schema io.k8s.api.storage.v1beta1.VolumeAttributesClass#driverName
+   * @schema io.k8s.api.storagemigration.v1.StorageVersionMigration#spec
    */
-  readonly driverName: string;
-
-  /**
-   * parameters hold volume attributes defined by the CSI driver. These values are opaque to the Kubernetes and are passed directly to the CSI driver. The underlying storage provider supports changing these attributes on an existing volume, however the parameters field itself is immutable. To invoke a volume update, a new VolumeAttributesClass should be created with new parameters, and the PersistentVolumeClaim should be updated to reference the new VolumeAttributesClass.
-   *
-   * This field is required and must contain at least one key/value pair. The keys cannot be empty, and the maximum number of parameters is 512, with a cumulative max size of 256K. If the CSI driver rejects invalid parameters, the target PersistentVolumeClaim will be set to an "Infeasible" state in the modifyVolumeStatus field.
-   *
-   * @schema io.k8s.api.storage.v1beta1.VolumeAttributesClass#parameters
-   */
-  readonly parameters?: { [key: string]: string };
+  readonly spec?: StorageVersionMigrationSpec;
 }
 
 /**
- * Converts an object of type 'KubeVolumeAttributesClassV1Beta1Props' to JSON representation.
+ * Converts an object of type 'KubeStorageVersionMigrationProps' to JSON representation.
  */
 /* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_KubeVolumeAttributesClassV1Beta1Props(obj: KubeVolumeAttributesClassV1Beta1Props | undefined): Record<string, any> | undefined {
+export function toJson_KubeStorageVersionMigrationProps(obj: KubeStorageVersionMigrationProps | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
     'metadata': toJson_ObjectMeta(obj.metadata),
-    'driverName': obj.driverName,
-    'parameters': ((obj.parameters) === undefined) ? undefined : (Object.entries(obj.parameters).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {})),
+    'spec': toJson_StorageVersionMigrationSpec(obj.spec),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -16046,35 +17876,35 @@ export function toJson_KubeVolumeAttributesClassV1Beta1Props(obj: KubeVolumeAttr
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * VolumeAttributesClassList is a collection of VolumeAttributesClass objects.
+ * StorageVersionMigrationList is a collection of storage version migrations.
  *
- * @schema io.k8s.api.storage.v1beta1.VolumeAttributesClassList
+ * @schema io.k8s.api.storagemigration.v1.StorageVersionMigrationList
  */
-export interface KubeVolumeAttributesClassListV1Beta1Props {
+export interface KubeStorageVersionMigrationListProps {
   /**
    * Standard list metadata More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata
    *
-   * @schema io.k8s.api.storage.v1beta1.VolumeAttributesClassList#metadata
+   * @schema io.k8s.api.storagemigration.v1.StorageVersionMigrationList#metadata
    */
   readonly metadata?: ListMeta;
 
   /**
-   * items is the list of VolumeAttributesClass objects.
+   * Items is the list of StorageVersionMigration
    *
-   * @schema io.k8s.api.storage.v1beta1.VolumeAttributesClassList#items
+   * @schema io.k8s.api.storagemigration.v1.StorageVersionMigrationList#items
    */
-  readonly items: KubeVolumeAttributesClassV1Beta1Props[];
+  readonly items: KubeStorageVersionMigrationProps[];
 }
 
 /**
- * Converts an object of type 'KubeVolumeAttributesClassListV1Beta1Props' to JSON representation.
+ * Converts an object of type 'KubeStorageVersionMigrationListProps' to JSON representation.
  */
 /* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_KubeVolumeAttributesClassListV1Beta1Props(obj: KubeVolumeAttributesClassListV1Beta1Props | undefined): Record<string, any> | undefined {
+export function toJson_KubeStorageVersionMigrationListProps(obj: KubeStorageVersionMigrationListProps | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
     'metadata': toJson_ListMeta(obj.metadata),
-    'items': obj.items?.map(y => toJson_KubeVolumeAttributesClassV1Beta1Props(y)),
+    'items': obj.items?.map(y => toJson_KubeStorageVersionMigrationProps(y)),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -16512,170 +18342,141 @@ export function toJson_ObjectMeta(obj: ObjectMeta | undefined): Record<string, a
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * MutatingWebhook describes an admission webhook and the resources and operations it applies to.
+ * MutatingAdmissionPolicySpec defines the desired behavior of the admission policy.
  *
- * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook
+ * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicySpec
  */
-export interface MutatingWebhook {
+export interface MutatingAdmissionPolicySpec {
   /**
-   * AdmissionReviewVersions is an ordered list of preferred `AdmissionReview` versions the Webhook expects. API server will try to use first version in the list which it supports. If none of the versions specified in this list supported by API server, validation will fail for this object. If a persisted webhook configuration specifies allowed versions and does not include any versions known to the API Server, calls to the webhook will fail and be subject to the failure policy.
+   * failurePolicy defines how to handle failures for the admission policy. Failures can occur from CEL expression parse errors, type check errors, runtime errors and invalid or mis-configured policy definitions or bindings.
    *
-   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#admissionReviewVersions
-   */
-  readonly admissionReviewVersions: string[];
-
-  /**
-   * ClientConfig defines how to communicate with the hook. Required
+   * A policy is invalid if paramKind refers to a non-existent Kind. A binding is invalid if paramRef.name refers to a non-existent resource.
    *
-   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#clientConfig
-   */
-  readonly clientConfig: WebhookClientConfig;
-
-  /**
-   * FailurePolicy defines how unrecognized errors from the admission endpoint are handled - allowed values are Ignore or Fail. Defaults to Fail.
+   * failurePolicy does not define how validations that evaluate to false are handled.
+   *
+   * Allowed values are Ignore or Fail. Defaults to Fail.
    *
    * @default Fail.
-   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#failurePolicy
+   * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicySpec#failurePolicy
    */
   readonly failurePolicy?: string;
 
   /**
-   * MatchConditions is a list of conditions that must be met for a request to be sent to this webhook. Match conditions filter requests that have already been matched by the rules, namespaceSelector, and objectSelector. An empty list of matchConditions matches all requests. There are a maximum of 64 match conditions allowed.
+   * matchConditions is a list of conditions that must be met for a request to be validated. Match conditions filter requests that have already been matched by the matchConstraints. An empty list of matchConditions matches all requests. There are a maximum of 64 match conditions allowed.
+   *
+   * If a parameter object is provided, it can be accessed via the `params` handle in the same manner as validation expressions.
    *
    * The exact matching logic is (in order):
-   * 1. If ANY matchCondition evaluates to FALSE, the webhook is skipped.
-   * 2. If ALL matchConditions evaluate to TRUE, the webhook is called.
+   * 1. If ANY matchCondition evaluates to FALSE, the policy is skipped.
+   * 2. If ALL matchConditions evaluate to TRUE, the policy is evaluated.
    * 3. If any matchCondition evaluates to an error (but none are FALSE):
    * - If failurePolicy=Fail, reject the request
-   * - If failurePolicy=Ignore, the error is ignored and the webhook is skipped
+   * - If failurePolicy=Ignore, the policy is skipped
    *
-   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#matchConditions
+   * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicySpec#matchConditions
    */
   readonly matchConditions?: MatchCondition[];
 
   /**
-   * matchPolicy defines how the "rules" list is used to match incoming requests. Allowed values are "Exact" or "Equivalent".
+   * matchConstraints specifies what resources this policy is designed to validate. The MutatingAdmissionPolicy cares about a request if it matches _all_ Constraints. However, in order to prevent clusters from being put into an unstable state that cannot be recovered from via the API MutatingAdmissionPolicy cannot match MutatingAdmissionPolicy and MutatingAdmissionPolicyBinding. The CREATE, UPDATE and CONNECT operations are allowed.  The DELETE operation may not be matched. '*' matches CREATE, UPDATE and CONNECT. Required.
    *
-   * - Exact: match a request only if it exactly matches a specified rule. For example, if deployments can be modified via apps/v1, apps/v1beta1, and extensions/v1beta1, but "rules" only included `apiGroups:["apps"], apiVersions:["v1"], resources: ["deployments"]`, a request to apps/v1beta1 or extensions/v1beta1 would not be sent to the webhook.
-   *
-   * - Equivalent: match a request if modifies a resource listed in rules, even via another API group or version. For example, if deployments can be modified via apps/v1, apps/v1beta1, and extensions/v1beta1, and "rules" only included `apiGroups:["apps"], apiVersions:["v1"], resources: ["deployments"]`, a request to apps/v1beta1 or extensions/v1beta1 would be converted to apps/v1 and sent to the webhook.
-   *
-   * Defaults to "Equivalent"
-   *
-   * @default Equivalent"
-   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#matchPolicy
+   * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicySpec#matchConstraints
    */
-  readonly matchPolicy?: string;
+  readonly matchConstraints?: MatchResources;
 
   /**
-   * The name of the admission webhook. Name should be fully qualified, e.g., imagepolicy.kubernetes.io, where "imagepolicy" is the name of the webhook, and kubernetes.io is the name of the organization. Required.
+   * mutations contain operations to perform on matching objects. mutations may not be empty; a minimum of one mutation is required. mutations are evaluated in order, and are reinvoked according to the reinvocationPolicy. The mutations of a policy are invoked for each binding of this policy and reinvocation of mutations occurs on a per binding basis.
    *
-   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#name
+   * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicySpec#mutations
    */
-  readonly name: string;
+  readonly mutations?: Mutation[];
 
   /**
-   * NamespaceSelector decides whether to run the webhook on an object based on whether the namespace for that object matches the selector. If the object itself is a namespace, the matching is performed on object.metadata.labels. If the object is another cluster scoped resource, it never skips the webhook.
+   * paramKind specifies the kind of resources used to parameterize this policy. If absent, there are no parameters for this policy and the param CEL variable will not be provided to validation expressions. If paramKind refers to a non-existent kind, this policy definition is mis-configured and the FailurePolicy is applied. If paramKind is specified but paramRef is unset in MutatingAdmissionPolicyBinding, the params variable will be null.
    *
-   * For example, to run the webhook on any objects whose namespace is not associated with "runlevel" of "0" or "1";  you will set the selector as follows: "namespaceSelector": {
-   * "matchExpressions": [
-   * {
-   * "key": "runlevel",
-   * "operator": "NotIn",
-   * "values": [
-   * "0",
-   * "1"
-   * ]
-   * }
-   * ]
-   * }
-   *
-   * If instead you want to only run the webhook on any objects whose namespace is associated with the "environment" of "prod" or "staging"; you will set the selector as follows: "namespaceSelector": {
-   * "matchExpressions": [
-   * {
-   * "key": "environment",
-   * "operator": "In",
-   * "values": [
-   * "prod",
-   * "staging"
-   * ]
-   * }
-   * ]
-   * }
-   *
-   * See https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/ for more examples of label selectors.
-   *
-   * Default to the empty LabelSelector, which matches everything.
-   *
-   * @default the empty LabelSelector, which matches everything.
-   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#namespaceSelector
+   * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicySpec#paramKind
    */
-  readonly namespaceSelector?: LabelSelector;
+  readonly paramKind?: ParamKind;
 
   /**
-   * ObjectSelector decides whether to run the webhook based on if the object has matching labels. objectSelector is evaluated against both the oldObject and newObject that would be sent to the webhook, and is considered to match if either object matches the selector. A null object (oldObject in the case of create, or newObject in the case of delete) or an object that cannot have labels (like a DeploymentRollback or a PodProxyOptions object) is not considered to match. Use the object selector only if the webhook is opt-in, because end users may skip the admission webhook by setting the labels. Default to the empty LabelSelector, which matches everything.
+   * reinvocationPolicy indicates whether mutations may be called multiple times per MutatingAdmissionPolicyBinding as part of a single admission evaluation. Allowed values are "Never" and "IfNeeded".
    *
-   * @default the empty LabelSelector, which matches everything.
-   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#objectSelector
-   */
-  readonly objectSelector?: LabelSelector;
-
-  /**
-   * reinvocationPolicy indicates whether this webhook should be called multiple times as part of a single admission evaluation. Allowed values are "Never" and "IfNeeded".
+   * Never: These mutations will not be called more than once per binding in a single admission evaluation.
    *
-   * Never: the webhook will not be called more than once in a single admission evaluation.
+   * IfNeeded: These mutations may be invoked more than once per binding for a single admission request and there is no guarantee of order with respect to other admission plugins, admission webhooks, bindings of this policy and admission policies.  Mutations are only reinvoked when mutations change the object after this mutation is invoked. Required.
    *
-   * IfNeeded: the webhook will be called at least one additional time as part of the admission evaluation if the object being admitted is modified by other admission plugins after the initial webhook call. Webhooks that specify this option *must* be idempotent, able to process objects they previously admitted. Note: * the number of additional invocations is not guaranteed to be exactly one. * if additional invocations result in further modifications to the object, webhooks are not guaranteed to be invoked again. * webhooks that use this option may be reordered to minimize the number of additional invocations. * to validate an object after all mutations are guaranteed complete, use a validating admission webhook instead.
-   *
-   * Defaults to "Never".
-   *
-   * @default Never".
-   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#reinvocationPolicy
+   * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicySpec#reinvocationPolicy
    */
   readonly reinvocationPolicy?: string;
 
   /**
-   * Rules describes what operations on what resources/subresources the webhook cares about. The webhook cares about an operation if it matches _any_ Rule. However, in order to prevent ValidatingAdmissionWebhooks and MutatingAdmissionWebhooks from putting the cluster in a state which cannot be recovered from without completely disabling the plugin, ValidatingAdmissionWebhooks and MutatingAdmissionWebhooks are never called on admission requests for ValidatingWebhookConfiguration and MutatingWebhookConfiguration objects.
+   * variables contain definitions of variables that can be used in composition of other expressions. Each variable is defined as a named CEL expression. The variables defined here will be available under `variables` in other expressions of the policy except matchConditions because matchConditions are evaluated before the rest of the policy.
    *
-   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#rules
-   */
-  readonly rules?: RuleWithOperations[];
-
-  /**
-   * SideEffects states whether this webhook has side effects. Acceptable values are: None, NoneOnDryRun (webhooks created via v1beta1 may also specify Some or Unknown). Webhooks with side effects MUST implement a reconciliation system, since a request may be rejected by a future step in the admission chain and the side effects therefore need to be undone. Requests with the dryRun attribute will be auto-rejected if they match a webhook with sideEffects == Unknown or Some.
+   * The expression of a variable can refer to other variables defined earlier in the list but not those after. Thus, variables must be sorted by the order of first appearance and acyclic.
    *
-   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#sideEffects
+   * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicySpec#variables
    */
-  readonly sideEffects: string;
-
-  /**
-   * TimeoutSeconds specifies the timeout for this webhook. After the timeout passes, the webhook call will be ignored or the API call will fail based on the failure policy. The timeout value must be between 1 and 30 seconds. Default to 10 seconds.
-   *
-   * @default 10 seconds.
-   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#timeoutSeconds
-   */
-  readonly timeoutSeconds?: number;
+  readonly variables?: Variable[];
 }
 
 /**
- * Converts an object of type 'MutatingWebhook' to JSON representation.
+ * Converts an object of type 'MutatingAdmissionPolicySpec' to JSON representation.
  */
 /* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_MutatingWebhook(obj: MutatingWebhook | undefined): Record<string, any> | undefined {
+export function toJson_MutatingAdmissionPolicySpec(obj: MutatingAdmissionPolicySpec | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
-    'admissionReviewVersions': obj.admissionReviewVersions?.map(y => y),
-    'clientConfig': toJson_WebhookClientConfig(obj.clientConfig),
     'failurePolicy': obj.failurePolicy,
     'matchConditions': obj.matchConditions?.map(y => toJson_MatchCondition(y)),
-    'matchPolicy': obj.matchPolicy,
-    'name': obj.name,
-    'namespaceSelector': toJson_LabelSelector(obj.namespaceSelector),
-    'objectSelector': toJson_LabelSelector(obj.objectSelector),
+    'matchConstraints': toJson_MatchResources(obj.matchConstraints),
+    'mutations': obj.mutations?.map(y => toJson_Mutation(y)),
+    'paramKind': toJson_ParamKind(obj.paramKind),
     'reinvocationPolicy': obj.reinvocationPolicy,
-    'rules': obj.rules?.map(y => toJson_RuleWithOperations(y)),
-    'sideEffects': obj.sideEffects,
-    'timeoutSeconds': obj.timeoutSeconds,
+    'variables': obj.variables?.map(y => toJson_Variable(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * MutatingAdmissionPolicyBindingSpec defines the specification of the MutatingAdmissionPolicyBinding.
+ *
+ * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBindingSpec
+ */
+export interface MutatingAdmissionPolicyBindingSpec {
+  /**
+   * matchResources limits what resources match this binding and may be mutated by it. Note that if matchResources matches a resource, the resource must also match a policy's matchConstraints and matchConditions before the resource may be mutated. When matchResources is unset, it does not constrain resource matching, and only the policy's matchConstraints and matchConditions must match for the resource to be mutated. Additionally, matchResources.resourceRules are optional and do not constraint matching when unset. Note that this is differs from MutatingAdmissionPolicy matchConstraints, where resourceRules are required. The CREATE, UPDATE and CONNECT operations are allowed.  The DELETE operation may not be matched. '*' matches CREATE, UPDATE and CONNECT.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBindingSpec#matchResources
+   */
+  readonly matchResources?: MatchResources;
+
+  /**
+   * paramRef specifies the parameter resource used to configure the admission control policy. It should point to a resource of the type specified in spec.ParamKind of the bound MutatingAdmissionPolicy. If the policy specifies a ParamKind and the resource referred to by ParamRef does not exist, this binding is considered mis-configured and the FailurePolicy of the MutatingAdmissionPolicy applied. If the policy does not specify a ParamKind then this field is ignored, and the rules are evaluated without a param.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBindingSpec#paramRef
+   */
+  readonly paramRef?: ParamRef;
+
+  /**
+   * policyName references a MutatingAdmissionPolicy name which the MutatingAdmissionPolicyBinding binds to. If the referenced resource does not exist, this binding is considered invalid and will be ignored Required.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MutatingAdmissionPolicyBindingSpec#policyName
+   */
+  readonly policyName?: string;
+}
+
+/**
+ * Converts an object of type 'MutatingAdmissionPolicyBindingSpec' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_MutatingAdmissionPolicyBindingSpec(obj: MutatingAdmissionPolicyBindingSpec | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'matchResources': toJson_MatchResources(obj.matchResources),
+    'paramRef': toJson_ParamRef(obj.paramRef),
+    'policyName': obj.policyName,
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -16715,6 +18516,15 @@ export interface ListMeta {
    * @schema io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta#selfLink
    */
   readonly selfLink?: string;
+
+  /**
+   * shardInfo is set when the list is a filtered subset of the full collection, as selected by a shard selector on the request. It echoes back the selector so clients can verify which shard they received and merge sharded responses. Clients should not cache sharded list responses as a full representation of the collection.
+   *
+   * This is an alpha field and requires enabling the ShardedListAndWatch feature gate.
+   *
+   * @schema io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta#shardInfo
+   */
+  readonly shardInfo?: ShardInfo;
 }
 
 /**
@@ -16728,6 +18538,178 @@ export function toJson_ListMeta(obj: ListMeta | undefined): Record<string, any> 
     'remainingItemCount': obj.remainingItemCount,
     'resourceVersion': obj.resourceVersion,
     'selfLink': obj.selfLink,
+    'shardInfo': toJson_ShardInfo(obj.shardInfo),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * MutatingWebhook describes an admission webhook and the resources and operations it applies to.
+ *
+ * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook
+ */
+export interface MutatingWebhook {
+  /**
+   * admissionReviewVersions is an ordered list of preferred `AdmissionReview` versions the Webhook expects. API server will try to use first version in the list which it supports. If none of the versions specified in this list supported by API server, validation will fail for this object. If a persisted webhook configuration specifies allowed versions and does not include any versions known to the API Server, calls to the webhook will fail and be subject to the failure policy.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#admissionReviewVersions
+   */
+  readonly admissionReviewVersions: string[];
+
+  /**
+   * clientConfig defines how to communicate with the hook. Required
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#clientConfig
+   */
+  readonly clientConfig: WebhookClientConfig;
+
+  /**
+   * failurePolicy defines how unrecognized errors from the admission endpoint are handled - allowed values are Ignore or Fail. Defaults to Fail.
+   *
+   * @default Fail.
+   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#failurePolicy
+   */
+  readonly failurePolicy?: string;
+
+  /**
+   * matchConditions is a list of conditions that must be met for a request to be sent to this webhook. Match conditions filter requests that have already been matched by the rules, namespaceSelector, and objectSelector. An empty list of matchConditions matches all requests. There are a maximum of 64 match conditions allowed.
+   *
+   * The exact matching logic is (in order):
+   * 1. If ANY matchCondition evaluates to FALSE, the webhook is skipped.
+   * 2. If ALL matchConditions evaluate to TRUE, the webhook is called.
+   * 3. If any matchCondition evaluates to an error (but none are FALSE):
+   * - If failurePolicy=Fail, reject the request
+   * - If failurePolicy=Ignore, the error is ignored and the webhook is skipped
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#matchConditions
+   */
+  readonly matchConditions?: MatchCondition[];
+
+  /**
+   * matchPolicy defines how the "rules" list is used to match incoming requests. Allowed values are "Exact" or "Equivalent".
+   *
+   * - Exact: match a request only if it exactly matches a specified rule. For example, if deployments can be modified via apps/v1, apps/v1beta1, and extensions/v1beta1, but "rules" only included `apiGroups:["apps"], apiVersions:["v1"], resources: ["deployments"]`, a request to apps/v1beta1 or extensions/v1beta1 would not be sent to the webhook.
+   *
+   * - Equivalent: match a request if modifies a resource listed in rules, even via another API group or version. For example, if deployments can be modified via apps/v1, apps/v1beta1, and extensions/v1beta1, and "rules" only included `apiGroups:["apps"], apiVersions:["v1"], resources: ["deployments"]`, a request to apps/v1beta1 or extensions/v1beta1 would be converted to apps/v1 and sent to the webhook.
+   *
+   * Defaults to "Equivalent"
+   *
+   * @default Equivalent"
+   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#matchPolicy
+   */
+  readonly matchPolicy?: string;
+
+  /**
+   * name is the name of the admission webhook. Name should be fully qualified, e.g., imagepolicy.kubernetes.io, where "imagepolicy" is the name of the webhook, and kubernetes.io is the name of the organization. Required.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#name
+   */
+  readonly name: string;
+
+  /**
+   * namespaceSelector decides whether to run the webhook on an object based on whether the namespace for that object matches the selector. If the object itself is a namespace, the matching is performed on object.metadata.labels. If the object is another cluster scoped resource, it never skips the webhook.
+   *
+   * For example, to run the webhook on any objects whose namespace is not associated with "runlevel" of "0" or "1";  you will set the selector as follows: "namespaceSelector": {
+   * "matchExpressions": [
+   * {
+   * "key": "runlevel",
+   * "operator": "NotIn",
+   * "values": [
+   * "0",
+   * "1"
+   * ]
+   * }
+   * ]
+   * }
+   *
+   * If instead you want to only run the webhook on any objects whose namespace is associated with the "environment" of "prod" or "staging"; you will set the selector as follows: "namespaceSelector": {
+   * "matchExpressions": [
+   * {
+   * "key": "environment",
+   * "operator": "In",
+   * "values": [
+   * "prod",
+   * "staging"
+   * ]
+   * }
+   * ]
+   * }
+   *
+   * See https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/ for more examples of label selectors.
+   *
+   * Default to the empty LabelSelector, which matches everything.
+   *
+   * @default the empty LabelSelector, which matches everything.
+   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#namespaceSelector
+   */
+  readonly namespaceSelector?: LabelSelector;
+
+  /**
+   * objectSelector decides whether to run the webhook based on if the object has matching labels. objectSelector is evaluated against both the oldObject and newObject that would be sent to the webhook, and is considered to match if either object matches the selector. A null object (oldObject in the case of create, or newObject in the case of delete) or an object that cannot have labels (like a DeploymentRollback or a PodProxyOptions object) is not considered to match. Use the object selector only if the webhook is opt-in, because end users may skip the admission webhook by setting the labels. Default to the empty LabelSelector, which matches everything.
+   *
+   * @default the empty LabelSelector, which matches everything.
+   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#objectSelector
+   */
+  readonly objectSelector?: LabelSelector;
+
+  /**
+   * reinvocationPolicy indicates whether this webhook should be called multiple times as part of a single admission evaluation. Allowed values are "Never" and "IfNeeded".
+   *
+   * Never: the webhook will not be called more than once in a single admission evaluation.
+   *
+   * IfNeeded: the webhook will be called at least one additional time as part of the admission evaluation if the object being admitted is modified by other admission plugins after the initial webhook call. Webhooks that specify this option *must* be idempotent, able to process objects they previously admitted. Note: * the number of additional invocations is not guaranteed to be exactly one. * if additional invocations result in further modifications to the object, webhooks are not guaranteed to be invoked again. * webhooks that use this option may be reordered to minimize the number of additional invocations. * to validate an object after all mutations are guaranteed complete, use a validating admission webhook instead.
+   *
+   * Defaults to "Never".
+   *
+   * @default Never".
+   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#reinvocationPolicy
+   */
+  readonly reinvocationPolicy?: string;
+
+  /**
+   * rules describes what operations on what resources/subresources the webhook cares about. The webhook cares about an operation if it matches _any_ Rule. However, in order to prevent ValidatingAdmissionWebhooks and MutatingAdmissionWebhooks from putting the cluster in a state which cannot be recovered from without completely disabling the plugin, ValidatingAdmissionWebhooks and MutatingAdmissionWebhooks are never called on admission requests for ValidatingWebhookConfiguration and MutatingWebhookConfiguration objects.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#rules
+   */
+  readonly rules?: RuleWithOperations[];
+
+  /**
+   * sideEffects states whether this webhook has side effects. Acceptable values are: None, NoneOnDryRun (webhooks created via v1beta1 may also specify Some or Unknown). Webhooks with side effects MUST implement a reconciliation system, since a request may be rejected by a future step in the admission chain and the side effects therefore need to be undone. Requests with the dryRun attribute will be auto-rejected if they match a webhook with sideEffects == Unknown or Some.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#sideEffects
+   */
+  readonly sideEffects: string;
+
+  /**
+   * timeoutSeconds specifies the timeout for this webhook. After the timeout passes, the webhook call will be ignored or the API call will fail based on the failure policy. The timeout value must be between 1 and 30 seconds. Default to 10 seconds.
+   *
+   * @default 10 seconds.
+   * @schema io.k8s.api.admissionregistration.v1.MutatingWebhook#timeoutSeconds
+   */
+  readonly timeoutSeconds?: number;
+}
+
+/**
+ * Converts an object of type 'MutatingWebhook' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_MutatingWebhook(obj: MutatingWebhook | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'admissionReviewVersions': obj.admissionReviewVersions?.map(y => y),
+    'clientConfig': toJson_WebhookClientConfig(obj.clientConfig),
+    'failurePolicy': obj.failurePolicy,
+    'matchConditions': obj.matchConditions?.map(y => toJson_MatchCondition(y)),
+    'matchPolicy': obj.matchPolicy,
+    'name': obj.name,
+    'namespaceSelector': toJson_LabelSelector(obj.namespaceSelector),
+    'objectSelector': toJson_LabelSelector(obj.objectSelector),
+    'reinvocationPolicy': obj.reinvocationPolicy,
+    'rules': obj.rules?.map(y => toJson_RuleWithOperations(y)),
+    'sideEffects': obj.sideEffects,
+    'timeoutSeconds': obj.timeoutSeconds,
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -16764,7 +18746,7 @@ export interface ValidatingAdmissionPolicySpec {
   readonly failurePolicy?: string;
 
   /**
-   * MatchConditions is a list of conditions that must be met for a request to be validated. Match conditions filter requests that have already been matched by the rules, namespaceSelector, and objectSelector. An empty list of matchConditions matches all requests. There are a maximum of 64 match conditions allowed.
+   * matchConditions is a list of conditions that must be met for a request to be validated. Match conditions filter requests that have already been matched by the rules, namespaceSelector, and objectSelector. An empty list of matchConditions matches all requests. There are a maximum of 64 match conditions allowed.
    *
    * If a parameter object is provided, it can be accessed via the `params` handle in the same manner as validation expressions.
    *
@@ -16780,28 +18762,28 @@ export interface ValidatingAdmissionPolicySpec {
   readonly matchConditions?: MatchCondition[];
 
   /**
-   * MatchConstraints specifies what resources this policy is designed to validate. The AdmissionPolicy cares about a request if it matches _all_ Constraints. However, in order to prevent clusters from being put into an unstable state that cannot be recovered from via the API ValidatingAdmissionPolicy cannot match ValidatingAdmissionPolicy and ValidatingAdmissionPolicyBinding. Required.
+   * matchConstraints specifies what resources this policy is designed to validate. The AdmissionPolicy cares about a request if it matches _all_ Constraints. However, in order to prevent clusters from being put into an unstable state that cannot be recovered from via the API ValidatingAdmissionPolicy cannot match ValidatingAdmissionPolicy and ValidatingAdmissionPolicyBinding. Required.
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicySpec#matchConstraints
    */
   readonly matchConstraints?: MatchResources;
 
   /**
-   * ParamKind specifies the kind of resources used to parameterize this policy. If absent, there are no parameters for this policy and the param CEL variable will not be provided to validation expressions. If ParamKind refers to a non-existent kind, this policy definition is mis-configured and the FailurePolicy is applied. If paramKind is specified but paramRef is unset in ValidatingAdmissionPolicyBinding, the params variable will be null.
+   * paramKind specifies the kind of resources used to parameterize this policy. If absent, there are no parameters for this policy and the param CEL variable will not be provided to validation expressions. If ParamKind refers to a non-existent kind, this policy definition is mis-configured and the FailurePolicy is applied. If paramKind is specified but paramRef is unset in ValidatingAdmissionPolicyBinding, the params variable will be null.
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicySpec#paramKind
    */
   readonly paramKind?: ParamKind;
 
   /**
-   * Validations contain CEL expressions which is used to apply the validation. Validations and AuditAnnotations may not both be empty; a minimum of one Validations or AuditAnnotations is required.
+   * validations contain CEL expressions which is used to apply the validation. Validations and AuditAnnotations may not both be empty; a minimum of one Validations or AuditAnnotations is required.
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicySpec#validations
    */
   readonly validations?: Validation[];
 
   /**
-   * Variables contain definitions of variables that can be used in composition of other expressions. Each variable is defined as a named CEL expression. The variables defined here will be available under `variables` in other expressions of the policy except MatchConditions because MatchConditions are evaluated before the rest of the policy.
+   * variables contain definitions of variables that can be used in composition of other expressions. Each variable is defined as a named CEL expression. The variables defined here will be available under `variables` in other expressions of the policy except MatchConditions because MatchConditions are evaluated before the rest of the policy.
    *
    * The expression of a variable can refer to other variables defined earlier in the list but not those after. Thus, Variables must be sorted by the order of first appearance and acyclic.
    *
@@ -16837,7 +18819,7 @@ export function toJson_ValidatingAdmissionPolicySpec(obj: ValidatingAdmissionPol
  */
 export interface ValidatingAdmissionPolicyBindingSpec {
   /**
-   * MatchResources declares what resources match this binding and will be validated by it. Note that this is intersected with the policy's matchConstraints, so only requests that are matched by the policy can be selected by this. If this is unset, all resources matched by the policy are validated by this binding When resourceRules is unset, it does not constrain resource matching. If a resource is matched by the other fields of this object, it will be validated. Note that this is differs from ValidatingAdmissionPolicy matchConstraints, where resourceRules are required.
+   * matchResources declares what resources match this binding and will be validated by it. Note that this is intersected with the policy's matchConstraints, so only requests that are matched by the policy can be selected by this. If this is unset, all resources matched by the policy are validated by this binding When resourceRules is unset, it does not constrain resource matching. If a resource is matched by the other fields of this object, it will be validated. Note that this is differs from ValidatingAdmissionPolicy matchConstraints, where resourceRules are required.
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec#matchResources
    */
@@ -16851,11 +18833,11 @@ export interface ValidatingAdmissionPolicyBindingSpec {
   readonly paramRef?: ParamRef;
 
   /**
-   * PolicyName references a ValidatingAdmissionPolicy name which the ValidatingAdmissionPolicyBinding binds to. If the referenced resource does not exist, this binding is considered invalid and will be ignored Required.
+   * policyName references a ValidatingAdmissionPolicy name which the ValidatingAdmissionPolicyBinding binds to. If the referenced resource does not exist, this binding is considered invalid and will be ignored Required.
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec#policyName
    */
-  readonly policyName?: string;
+  readonly policyName: string;
 
   /**
    * validationActions declares how Validations of the referenced ValidatingAdmissionPolicy are enforced. If a validation evaluates to false it is always enforced according to these actions.
@@ -16880,7 +18862,7 @@ export interface ValidatingAdmissionPolicyBindingSpec {
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec#validationActions
    */
-  readonly validationActions?: string[];
+  readonly validationActions: string[];
 }
 
 /**
@@ -16907,21 +18889,21 @@ export function toJson_ValidatingAdmissionPolicyBindingSpec(obj: ValidatingAdmis
  */
 export interface ValidatingWebhook {
   /**
-   * AdmissionReviewVersions is an ordered list of preferred `AdmissionReview` versions the Webhook expects. API server will try to use first version in the list which it supports. If none of the versions specified in this list supported by API server, validation will fail for this object. If a persisted webhook configuration specifies allowed versions and does not include any versions known to the API Server, calls to the webhook will fail and be subject to the failure policy.
+   * admissionReviewVersions is an ordered list of preferred `AdmissionReview` versions the Webhook expects. API server will try to use first version in the list which it supports. If none of the versions specified in this list supported by API server, validation will fail for this object. If a persisted webhook configuration specifies allowed versions and does not include any versions known to the API Server, calls to the webhook will fail and be subject to the failure policy.
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingWebhook#admissionReviewVersions
    */
   readonly admissionReviewVersions: string[];
 
   /**
-   * ClientConfig defines how to communicate with the hook. Required
+   * clientConfig defines how to communicate with the hook. Required
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingWebhook#clientConfig
    */
   readonly clientConfig: WebhookClientConfig;
 
   /**
-   * FailurePolicy defines how unrecognized errors from the admission endpoint are handled - allowed values are Ignore or Fail. Defaults to Fail.
+   * failurePolicy defines how unrecognized errors from the admission endpoint are handled - allowed values are Ignore or Fail. Defaults to Fail.
    *
    * @default Fail.
    * @schema io.k8s.api.admissionregistration.v1.ValidatingWebhook#failurePolicy
@@ -16929,7 +18911,7 @@ export interface ValidatingWebhook {
   readonly failurePolicy?: string;
 
   /**
-   * MatchConditions is a list of conditions that must be met for a request to be sent to this webhook. Match conditions filter requests that have already been matched by the rules, namespaceSelector, and objectSelector. An empty list of matchConditions matches all requests. There are a maximum of 64 match conditions allowed.
+   * matchConditions is a list of conditions that must be met for a request to be sent to this webhook. Match conditions filter requests that have already been matched by the rules, namespaceSelector, and objectSelector. An empty list of matchConditions matches all requests. There are a maximum of 64 match conditions allowed.
    *
    * The exact matching logic is (in order):
    * 1. If ANY matchCondition evaluates to FALSE, the webhook is skipped.
@@ -16957,14 +18939,14 @@ export interface ValidatingWebhook {
   readonly matchPolicy?: string;
 
   /**
-   * The name of the admission webhook. Name should be fully qualified, e.g., imagepolicy.kubernetes.io, where "imagepolicy" is the name of the webhook, and kubernetes.io is the name of the organization. Required.
+   * name is the name of the admission webhook. Name should be fully qualified, e.g., imagepolicy.kubernetes.io, where "imagepolicy" is the name of the webhook, and kubernetes.io is the name of the organization. Required.
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingWebhook#name
    */
   readonly name: string;
 
   /**
-   * NamespaceSelector decides whether to run the webhook on an object based on whether the namespace for that object matches the selector. If the object itself is a namespace, the matching is performed on object.metadata.labels. If the object is another cluster scoped resource, it never skips the webhook.
+   * namespaceSelector decides whether to run the webhook on an object based on whether the namespace for that object matches the selector. If the object itself is a namespace, the matching is performed on object.metadata.labels. If the object is another cluster scoped resource, it never skips the webhook.
    *
    * For example, to run the webhook on any objects whose namespace is not associated with "runlevel" of "0" or "1";  you will set the selector as follows: "namespaceSelector": {
    * "matchExpressions": [
@@ -17002,7 +18984,7 @@ export interface ValidatingWebhook {
   readonly namespaceSelector?: LabelSelector;
 
   /**
-   * ObjectSelector decides whether to run the webhook based on if the object has matching labels. objectSelector is evaluated against both the oldObject and newObject that would be sent to the webhook, and is considered to match if either object matches the selector. A null object (oldObject in the case of create, or newObject in the case of delete) or an object that cannot have labels (like a DeploymentRollback or a PodProxyOptions object) is not considered to match. Use the object selector only if the webhook is opt-in, because end users may skip the admission webhook by setting the labels. Default to the empty LabelSelector, which matches everything.
+   * objectSelector decides whether to run the webhook based on if the object has matching labels. objectSelector is evaluated against both the oldObject and newObject that would be sent to the webhook, and is considered to match if either object matches the selector. A null object (oldObject in the case of create, or newObject in the case of delete) or an object that cannot have labels (like a DeploymentRollback or a PodProxyOptions object) is not considered to match. Use the object selector only if the webhook is opt-in, because end users may skip the admission webhook by setting the labels. Default to the empty LabelSelector, which matches everything.
    *
    * @default the empty LabelSelector, which matches everything.
    * @schema io.k8s.api.admissionregistration.v1.ValidatingWebhook#objectSelector
@@ -17010,21 +18992,21 @@ export interface ValidatingWebhook {
   readonly objectSelector?: LabelSelector;
 
   /**
-   * Rules describes what operations on what resources/subresources the webhook cares about. The webhook cares about an operation if it matches _any_ Rule. However, in order to prevent ValidatingAdmissionWebhooks and MutatingAdmissionWebhooks from putting the cluster in a state which cannot be recovered from without completely disabling the plugin, ValidatingAdmissionWebhooks and MutatingAdmissionWebhooks are never called on admission requests for ValidatingWebhookConfiguration and MutatingWebhookConfiguration objects.
+   * rules describes what operations on what resources/subresources the webhook cares about. The webhook cares about an operation if it matches _any_ Rule. However, in order to prevent ValidatingAdmissionWebhooks and MutatingAdmissionWebhooks from putting the cluster in a state which cannot be recovered from without completely disabling the plugin, ValidatingAdmissionWebhooks and MutatingAdmissionWebhooks are never called on admission requests for ValidatingWebhookConfiguration and MutatingWebhookConfiguration objects.
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingWebhook#rules
    */
   readonly rules?: RuleWithOperations[];
 
   /**
-   * SideEffects states whether this webhook has side effects. Acceptable values are: None, NoneOnDryRun (webhooks created via v1beta1 may also specify Some or Unknown). Webhooks with side effects MUST implement a reconciliation system, since a request may be rejected by a future step in the admission chain and the side effects therefore need to be undone. Requests with the dryRun attribute will be auto-rejected if they match a webhook with sideEffects == Unknown or Some.
+   * sideEffects states whether this webhook has side effects. Acceptable values are: None, NoneOnDryRun (webhooks created via v1beta1 may also specify Some or Unknown). Webhooks with side effects MUST implement a reconciliation system, since a request may be rejected by a future step in the admission chain and the side effects therefore need to be undone. Requests with the dryRun attribute will be auto-rejected if they match a webhook with sideEffects == Unknown or Some.
    *
    * @schema io.k8s.api.admissionregistration.v1.ValidatingWebhook#sideEffects
    */
   readonly sideEffects: string;
 
   /**
-   * TimeoutSeconds specifies the timeout for this webhook. After the timeout passes, the webhook call will be ignored or the API call will fail based on the failure policy. The timeout value must be between 1 and 30 seconds. Default to 10 seconds.
+   * timeoutSeconds specifies the timeout for this webhook. After the timeout passes, the webhook call will be ignored or the API call will fail based on the failure policy. The timeout value must be between 1 and 30 seconds. Default to 10 seconds.
    *
    * @default 10 seconds.
    * @schema io.k8s.api.admissionregistration.v1.ValidatingWebhook#timeoutSeconds
@@ -17660,21 +19642,28 @@ export function toJson_StatefulSetSpec(obj: StatefulSetSpec | undefined): Record
  */
 export interface TokenRequestSpec {
   /**
-   * Audiences are the intendend audiences of the token. A recipient of a token must identify themself with an identifier in the list of audiences of the token, and otherwise should reject the token. A token issued for multiple audiences may be used to authenticate against any of the audiences listed but implies a high degree of trust between the target audiences.
+   * attestations is a map of well-known keys to string-slice values. The values for each key have a specific semantic meaning, which is documented on the key definition. Requesters of tokens may ask the Kubernetes API Server to attest to certain claims. The API Server may perform authorization checks depending on the key of this map.
+   *
+   * @schema io.k8s.api.authentication.v1.TokenRequestSpec#attestations
+   */
+  readonly attestations?: { [key: string]: string[] };
+
+  /**
+   * audiences are the intendend audiences of the token. A recipient of a token must identify themself with an identifier in the list of audiences of the token, and otherwise should reject the token. A token issued for multiple audiences may be used to authenticate against any of the audiences listed but implies a high degree of trust between the target audiences.
    *
    * @schema io.k8s.api.authentication.v1.TokenRequestSpec#audiences
    */
-  readonly audiences: string[];
+  readonly audiences?: string[];
 
   /**
-   * BoundObjectRef is a reference to an object that the token will be bound to. The token will only be valid for as long as the bound object exists. NOTE: The API server's TokenReview endpoint will validate the BoundObjectRef, but other audiences may not. Keep ExpirationSeconds small if you want prompt revocation.
+   * boundObjectRef is a reference to an object that the token will be bound to. The token will only be valid for as long as the bound object exists. NOTE: The API server's TokenReview endpoint will validate the BoundObjectRef, but other audiences may not. Keep ExpirationSeconds small if you want prompt revocation.
    *
    * @schema io.k8s.api.authentication.v1.TokenRequestSpec#boundObjectRef
    */
   readonly boundObjectRef?: BoundObjectReference;
 
   /**
-   * ExpirationSeconds is the requested duration of validity of the request. The token issuer may return a token with a different validity duration so a client needs to check the 'expiration' field in a response.
+   * expirationSeconds is the requested duration of validity of the request. The token issuer may return a token with a different validity duration so a client needs to check the 'expiration' field in a response.
    *
    * @schema io.k8s.api.authentication.v1.TokenRequestSpec#expirationSeconds
    */
@@ -17688,6 +19677,7 @@ export interface TokenRequestSpec {
 export function toJson_TokenRequestSpec(obj: TokenRequestSpec | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
+    'attestations': ((obj.attestations) === undefined) ? undefined : (Object.entries(obj.attestations).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1]?.map(y => y) }), {})),
     'audiences': obj.audiences?.map(y => y),
     'boundObjectRef': toJson_BoundObjectReference(obj.boundObjectRef),
     'expirationSeconds': obj.expirationSeconds,
@@ -17704,18 +19694,18 @@ export function toJson_TokenRequestSpec(obj: TokenRequestSpec | undefined): Reco
  */
 export interface TokenReviewSpec {
   /**
-   * Audiences is a list of the identifiers that the resource server presented with the token identifies as. Audience-aware token authenticators will verify that the token was intended for at least one of the audiences in this list. If no audiences are provided, the audience will default to the audience of the Kubernetes apiserver.
+   * audiences is a list of the identifiers that the resource server presented with the token identifies as. Audience-aware token authenticators will verify that the token was intended for at least one of the audiences in this list. If no audiences are provided, the audience will default to the audience of the Kubernetes apiserver.
    *
    * @schema io.k8s.api.authentication.v1.TokenReviewSpec#audiences
    */
   readonly audiences?: string[];
 
   /**
-   * Token is the opaque bearer token.
+   * token is the opaque bearer token.
    *
    * @schema io.k8s.api.authentication.v1.TokenReviewSpec#token
    */
-  readonly token?: string;
+  readonly token: string;
 }
 
 /**
@@ -17734,48 +19724,48 @@ export function toJson_TokenReviewSpec(obj: TokenReviewSpec | undefined): Record
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * SubjectAccessReviewSpec is a description of the access request.  Exactly one of ResourceAuthorizationAttributes and NonResourceAuthorizationAttributes must be set
+ * SubjectAccessReviewSpec is a description of the access request.  Exactly one of resourceAttributes and nonResourceAttributes must be set
  *
  * @schema io.k8s.api.authorization.v1.SubjectAccessReviewSpec
  */
 export interface SubjectAccessReviewSpec {
   /**
-   * Extra corresponds to the user.Info.GetExtra() method from the authenticator.  Since that is input to the authorizer it needs a reflection here.
+   * extra corresponds to the user.Info.GetExtra() method from the authenticator.  Since that is input to the authorizer it needs a reflection here.
    *
    * @schema io.k8s.api.authorization.v1.SubjectAccessReviewSpec#extra
    */
   readonly extra?: { [key: string]: string[] };
 
   /**
-   * Groups is the groups you're testing for.
+   * groups is the groups you're testing for.
    *
    * @schema io.k8s.api.authorization.v1.SubjectAccessReviewSpec#groups
    */
   readonly groups?: string[];
 
   /**
-   * NonResourceAttributes describes information for a non-resource access request
+   * nonResourceAttributes describes information for a non-resource access request
    *
    * @schema io.k8s.api.authorization.v1.SubjectAccessReviewSpec#nonResourceAttributes
    */
   readonly nonResourceAttributes?: NonResourceAttributes;
 
   /**
-   * ResourceAuthorizationAttributes describes information for a resource access request
+   * resourceAttributes describes information for a resource access request
    *
    * @schema io.k8s.api.authorization.v1.SubjectAccessReviewSpec#resourceAttributes
    */
   readonly resourceAttributes?: ResourceAttributes;
 
   /**
-   * UID information about the requesting user.
+   * uid information about the requesting user.
    *
    * @schema io.k8s.api.authorization.v1.SubjectAccessReviewSpec#uid
    */
   readonly uid?: string;
 
   /**
-   * User is the user you're testing for. If you specify "User" but not "Groups", then is it interpreted as "What if User were not a member of any groups
+   * user is the user you're testing for. If you specify "User" but not "Groups", then is it interpreted as "What if User were not a member of any groups
    *
    * @schema io.k8s.api.authorization.v1.SubjectAccessReviewSpec#user
    */
@@ -17802,20 +19792,20 @@ export function toJson_SubjectAccessReviewSpec(obj: SubjectAccessReviewSpec | un
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * SelfSubjectAccessReviewSpec is a description of the access request.  Exactly one of ResourceAuthorizationAttributes and NonResourceAuthorizationAttributes must be set
+ * SelfSubjectAccessReviewSpec is a description of the access request.  Exactly one of resourceAttributes and nonResourceAttributes must be set
  *
  * @schema io.k8s.api.authorization.v1.SelfSubjectAccessReviewSpec
  */
 export interface SelfSubjectAccessReviewSpec {
   /**
-   * NonResourceAttributes describes information for a non-resource access request
+   * nonResourceAttributes describes information for a non-resource access request
    *
    * @schema io.k8s.api.authorization.v1.SelfSubjectAccessReviewSpec#nonResourceAttributes
    */
   readonly nonResourceAttributes?: NonResourceAttributes;
 
   /**
-   * ResourceAuthorizationAttributes describes information for a resource access request
+   * resourceAttributes describes information for a resource access request
    *
    * @schema io.k8s.api.authorization.v1.SelfSubjectAccessReviewSpec#resourceAttributes
    */
@@ -17844,7 +19834,7 @@ export function toJson_SelfSubjectAccessReviewSpec(obj: SelfSubjectAccessReviewS
  */
 export interface SelfSubjectRulesReviewSpec {
   /**
-   * Namespace to evaluate rules for. Required.
+   * namespace to evaluate rules for. Required.
    *
    * @schema io.k8s.api.authorization.v1.SelfSubjectRulesReviewSpec#namespace
    */
@@ -17886,7 +19876,7 @@ export interface HorizontalPodAutoscalerSpec {
   readonly minReplicas?: number;
 
   /**
-   * reference to scaled resource; horizontal pod autoscaler will learn the current resource consumption and will set the desired number of pods by using its Scale subresource.
+   * scaleTargetRef is the reference to scaled resource; horizontal pod autoscaler will learn the current resource consumption and will set the desired number of pods by using its Scale subresource.
    *
    * @schema io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerSpec#scaleTargetRef
    */
@@ -18190,6 +20180,13 @@ export interface JobSpec {
   readonly podReplacementPolicy?: string;
 
   /**
+   * scheduling defines the Workload-aware Scheduling configuration for this Job. When set, it specifies the scheduling policy (basic or gang), topology constraints, disruption mode, and shared resource claims. When omitted, the Job defaults to the basic scheduling policy, which behaves as standard pod-by-pod scheduling. This field is alpha-level and requires the WorkloadWithJob feature gate. This field is immutable, including whether it is set at all, only policy.gang.minCount may be changed after creation.
+   *
+   * @schema io.k8s.api.batch.v1.JobSpec#scheduling
+   */
+  readonly scheduling?: JobSchedulingConfiguration;
+
+  /**
    * A label query over pods that should match the pod count. Normally, the system sets this field for you. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors
    *
    * @schema io.k8s.api.batch.v1.JobSpec#selector
@@ -18244,6 +20241,7 @@ export function toJson_JobSpec(obj: JobSpec | undefined): Record<string, any> | 
     'parallelism': obj.parallelism,
     'podFailurePolicy': toJson_PodFailurePolicy(obj.podFailurePolicy),
     'podReplacementPolicy': obj.podReplacementPolicy,
+    'scheduling': toJson_JobSchedulingConfiguration(obj.scheduling),
     'selector': toJson_LabelSelector(obj.selector),
     'successPolicy': toJson_SuccessPolicy(obj.successPolicy),
     'suspend': obj.suspend,
@@ -18386,9 +20384,9 @@ export function toJson_CertificateSigningRequestSpec(obj: CertificateSigningRequ
 /**
  * ClusterTrustBundleSpec contains the signer and trust anchors.
  *
- * @schema io.k8s.api.certificates.v1alpha1.ClusterTrustBundleSpec
+ * @schema io.k8s.api.certificates.v1.ClusterTrustBundleSpec
  */
-export interface ClusterTrustBundleSpecV1Alpha1 {
+export interface ClusterTrustBundleSpec {
   /**
    * signerName indicates the associated signer, if any.
    *
@@ -18400,7 +20398,7 @@ export interface ClusterTrustBundleSpecV1Alpha1 {
    *
    * List/watch requests for ClusterTrustBundles can filter on this field using a `spec.signerName=NAME` field selector.
    *
-   * @schema io.k8s.api.certificates.v1alpha1.ClusterTrustBundleSpec#signerName
+   * @schema io.k8s.api.certificates.v1.ClusterTrustBundleSpec#signerName
    */
   readonly signerName?: string;
 
@@ -18411,20 +20409,136 @@ export interface ClusterTrustBundleSpecV1Alpha1 {
    *
    * Users of ClusterTrustBundles, including Kubelet, are free to reorder and deduplicate certificate blocks in this file according to their own logic, as well as to drop PEM block headers and inter-block data.
    *
-   * @schema io.k8s.api.certificates.v1alpha1.ClusterTrustBundleSpec#trustBundle
+   * @schema io.k8s.api.certificates.v1.ClusterTrustBundleSpec#trustBundle
    */
   readonly trustBundle: string;
 }
 
 /**
- * Converts an object of type 'ClusterTrustBundleSpecV1Alpha1' to JSON representation.
+ * Converts an object of type 'ClusterTrustBundleSpec' to JSON representation.
  */
 /* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_ClusterTrustBundleSpecV1Alpha1(obj: ClusterTrustBundleSpecV1Alpha1 | undefined): Record<string, any> | undefined {
+export function toJson_ClusterTrustBundleSpec(obj: ClusterTrustBundleSpec | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
     'signerName': obj.signerName,
     'trustBundle': obj.trustBundle,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * PodCertificateRequestSpec describes the certificate request.  All fields are immutable after creation.
+ *
+ * @schema io.k8s.api.certificates.v1.PodCertificateRequestSpec
+ */
+export interface PodCertificateRequestSpec {
+  /**
+   * maxExpirationSeconds is the maximum lifetime permitted for the certificate.
+   *
+   * If omitted, kube-apiserver will set it to 86400(24 hours). kube-apiserver will reject values shorter than 3600 (1 hour).  The maximum allowable value is 7862400 (91 days).
+   *
+   * The signer implementation is then free to issue a certificate with any lifetime *shorter* than MaxExpirationSeconds, but no shorter than 3600 seconds (1 hour).  This constraint is enforced by kube-apiserver. `kubernetes.io` signers will never issue certificates with a lifetime longer than 24 hours.
+   *
+   * @schema io.k8s.api.certificates.v1.PodCertificateRequestSpec#maxExpirationSeconds
+   */
+  readonly maxExpirationSeconds?: number;
+
+  /**
+   * nodeName is the name of the node the pod is assigned to.
+   *
+   * @schema io.k8s.api.certificates.v1.PodCertificateRequestSpec#nodeName
+   */
+  readonly nodeName: string;
+
+  /**
+   * nodeUID is the UID of the node the pod is assigned to.
+   *
+   * @schema io.k8s.api.certificates.v1.PodCertificateRequestSpec#nodeUID
+   */
+  readonly nodeUid: string;
+
+  /**
+   * podName is the name of the pod into which the certificate will be mounted.
+   *
+   * @schema io.k8s.api.certificates.v1.PodCertificateRequestSpec#podName
+   */
+  readonly podName: string;
+
+  /**
+   * podUID is the UID of the pod into which the certificate will be mounted.
+   *
+   * @schema io.k8s.api.certificates.v1.PodCertificateRequestSpec#podUID
+   */
+  readonly podUid: string;
+
+  /**
+   * serviceAccountName is the name of the service account the pod is running as.
+   *
+   * @schema io.k8s.api.certificates.v1.PodCertificateRequestSpec#serviceAccountName
+   */
+  readonly serviceAccountName: string;
+
+  /**
+   * serviceAccountUID is the UID of the service account the pod is running as.
+   *
+   * @schema io.k8s.api.certificates.v1.PodCertificateRequestSpec#serviceAccountUID
+   */
+  readonly serviceAccountUid: string;
+
+  /**
+   * signerName indicates the requested signer.
+   *
+   * All signer names beginning with `kubernetes.io` are reserved for use by the Kubernetes project.  There is currently one well-known signer documented by the Kubernetes project, `kubernetes.io/kube-apiserver-client-pod`, which will issue client certificates understood by kube-apiserver.  It is currently unimplemented.
+   *
+   * @schema io.k8s.api.certificates.v1.PodCertificateRequestSpec#signerName
+   */
+  readonly signerName: string;
+
+  /**
+   * A PKCS#10 certificate signing request (DER-serialized) generated by Kubelet using the subject private key.
+   *
+   * Most signer implementations will ignore the contents of the CSR except to extract the subject public key. The API server automatically verifies the CSR signature during admission, so the signer does not need to repeat the verification.  CSRs generated by kubelet are completely empty.
+   *
+   * The subject public key must be one of RSA3072, RSA4096, ECDSAP256, ECDSAP384, ECDSAP521, or ED25519. Note that this list may be expanded in the future.
+   *
+   * Signer implementations do not need to support all key types supported by kube-apiserver and kubelet.  If a signer does not support the key type used for a given PodCertificateRequest, it must deny the request by setting a status.conditions entry with a type of "Denied" and a reason of "UnsupportedKeyType". It may also suggest a key type that it does support in the message field.
+   *
+   * @schema io.k8s.api.certificates.v1.PodCertificateRequestSpec#stubPKCS10Request
+   */
+  readonly stubPkcs10Request: string;
+
+  /**
+   * unverifiedUserAnnotations allow pod authors to pass additional information to the signer implementation.  Kubernetes does not restrict or validate this metadata in any way.
+   *
+   * Entries are subject to the same validation as object metadata annotations, with the addition that all keys must be domain-prefixed. No restrictions are placed on values, except an overall size limitation on the entire field.
+   *
+   * Signers should document the keys and values they support.  Signers should deny requests that contain keys they do not recognize.
+   *
+   * @schema io.k8s.api.certificates.v1.PodCertificateRequestSpec#unverifiedUserAnnotations
+   */
+  readonly unverifiedUserAnnotations?: { [key: string]: string };
+}
+
+/**
+ * Converts an object of type 'PodCertificateRequestSpec' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_PodCertificateRequestSpec(obj: PodCertificateRequestSpec | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'maxExpirationSeconds': obj.maxExpirationSeconds,
+    'nodeName': obj.nodeName,
+    'nodeUID': obj.nodeUid,
+    'podName': obj.podName,
+    'podUID': obj.podUid,
+    'serviceAccountName': obj.serviceAccountName,
+    'serviceAccountUID': obj.serviceAccountUid,
+    'signerName': obj.signerName,
+    'stubPKCS10Request': obj.stubPkcs10Request,
+    'unverifiedUserAnnotations': ((obj.unverifiedUserAnnotations) === undefined) ? undefined : (Object.entries(obj.unverifiedUserAnnotations).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {})),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -18511,15 +20625,17 @@ export interface PodCertificateRequestSpecV1Beta1 {
   readonly nodeUid: string;
 
   /**
-   * pkixPublicKey is the PKIX-serialized public key the signer will issue the certificate to.
+   * The PKIX-serialized public key the signer will issue the certificate to.
    *
    * The key must be one of RSA3072, RSA4096, ECDSAP256, ECDSAP384, ECDSAP521, or ED25519. Note that this list may be expanded in the future.
    *
    * Signer implementations do not need to support all key types supported by kube-apiserver and kubelet.  If a signer does not support the key type used for a given PodCertificateRequest, it must deny the request by setting a status.conditions entry with a type of "Denied" and a reason of "UnsupportedKeyType". It may also suggest a key type that it does support in the message field.
    *
+   * Deprecated: This field is replaced by StubPKCS10Request. If StubPKCS10Request is set, this field must be empty.  Signer implementations should extract the public key from the StubPKCS10Request field.
+   *
    * @schema io.k8s.api.certificates.v1beta1.PodCertificateRequestSpec#pkixPublicKey
    */
-  readonly pkixPublicKey: string;
+  readonly pkixPublicKey?: string;
 
   /**
    * podName is the name of the pod into which the certificate will be mounted.
@@ -18536,7 +20652,7 @@ export interface PodCertificateRequestSpecV1Beta1 {
   readonly podUid: string;
 
   /**
-   * proofOfPossession proves that the requesting kubelet holds the private key corresponding to pkixPublicKey.
+   * A proof that the requesting kubelet holds the private key corresponding to pkixPublicKey.
    *
    * It is contructed by signing the ASCII bytes of the pod's UID using `pkixPublicKey`.
    *
@@ -18548,9 +20664,11 @@ export interface PodCertificateRequestSpecV1Beta1 {
    *
    * If the key is an ED25519 key, the the signature is as described by the [ED25519 Specification](https://ed25519.cr.yp.to/) (as implemented by the golang library crypto/ed25519.Sign).
    *
+   * Deprecated: This field is replaced by StubPKCS10Request. If StubPKCS10Request is set, this field must be empty.
+   *
    * @schema io.k8s.api.certificates.v1beta1.PodCertificateRequestSpec#proofOfPossession
    */
-  readonly proofOfPossession: string;
+  readonly proofOfPossession?: string;
 
   /**
    * serviceAccountName is the name of the service account the pod is running as.
@@ -18574,6 +20692,19 @@ export interface PodCertificateRequestSpecV1Beta1 {
    * @schema io.k8s.api.certificates.v1beta1.PodCertificateRequestSpec#signerName
    */
   readonly signerName: string;
+
+  /**
+   * A PKCS#10 certificate signing request (DER-serialized) generated by Kubelet using the subject private key.
+   *
+   * Most signer implementations will ignore the contents of the CSR except to extract the subject public key. The API server automatically verifies the CSR signature during admission, so the signer does not need to repeat the verification.  CSRs generated by kubelet are completely empty.
+   *
+   * The subject public key must be one of RSA3072, RSA4096, ECDSAP256, ECDSAP384, ECDSAP521, or ED25519. Note that this list may be expanded in the future.
+   *
+   * Signer implementations do not need to support all key types supported by kube-apiserver and kubelet.  If a signer does not support the key type used for a given PodCertificateRequest, it must deny the request by setting a status.conditions entry with a type of "Denied" and a reason of "UnsupportedKeyType". It may also suggest a key type that it does support in the message field.
+   *
+   * @schema io.k8s.api.certificates.v1beta1.PodCertificateRequestSpec#stubPKCS10Request
+   */
+  readonly stubPkcs10Request: string;
 
   /**
    * unverifiedUserAnnotations allow pod authors to pass additional information to the signer implementation.  Kubernetes does not restrict or validate this metadata in any way.
@@ -18604,6 +20735,7 @@ export function toJson_PodCertificateRequestSpecV1Beta1(obj: PodCertificateReque
     'serviceAccountName': obj.serviceAccountName,
     'serviceAccountUID': obj.serviceAccountUid,
     'signerName': obj.signerName,
+    'stubPKCS10Request': obj.stubPkcs10Request,
     'unverifiedUserAnnotations': ((obj.unverifiedUserAnnotations) === undefined) ? undefined : (Object.entries(obj.unverifiedUserAnnotations).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {})),
   };
   // filter undefined values
@@ -18646,7 +20778,7 @@ export interface LeaseSpec {
   readonly leaseTransitions?: number;
 
   /**
-   * PreferredHolder signals to a lease holder that the lease has a more optimal holder and should be given up. This field can only be set if Strategy is also set.
+   * preferredHolder signals to a lease holder that the lease has a more optimal holder and should be given up. This field can only be set if Strategy is also set.
    *
    * @schema io.k8s.api.coordination.v1.LeaseSpec#preferredHolder
    */
@@ -18660,7 +20792,7 @@ export interface LeaseSpec {
   readonly renewTime?: Date;
 
   /**
-   * Strategy indicates the strategy for picking the leader for coordinated leader election. If the field is not specified, there is no active coordination for this lease. (Alpha) Using this field requires the CoordinatedLeaderElection feature gate to be enabled.
+   * strategy indicates the strategy for picking the leader for coordinated leader election. If the field is not specified, there is no active coordination for this lease. (Alpha) Using this field requires the CoordinatedLeaderElection feature gate to be enabled.
    *
    * @schema io.k8s.api.coordination.v1.LeaseSpec#strategy
    */
@@ -18694,42 +20826,42 @@ export function toJson_LeaseSpec(obj: LeaseSpec | undefined): Record<string, any
  */
 export interface LeaseCandidateSpecV1Alpha2 {
   /**
-   * BinaryVersion is the binary version. It must be in a semver format without leading `v`. This field is required.
+   * binaryVersion is the binary version. It must be in a semver format without leading `v`. This field is required.
    *
    * @schema io.k8s.api.coordination.v1alpha2.LeaseCandidateSpec#binaryVersion
    */
   readonly binaryVersion: string;
 
   /**
-   * EmulationVersion is the emulation version. It must be in a semver format without leading `v`. EmulationVersion must be less than or equal to BinaryVersion. This field is required when strategy is "OldestEmulationVersion"
+   * emulationVersion is the emulation version. It must be in a semver format without leading `v`. EmulationVersion must be less than or equal to BinaryVersion. This field is required when strategy is "OldestEmulationVersion"
    *
    * @schema io.k8s.api.coordination.v1alpha2.LeaseCandidateSpec#emulationVersion
    */
   readonly emulationVersion?: string;
 
   /**
-   * LeaseName is the name of the lease for which this candidate is contending. This field is immutable.
+   * leaseName is the name of the lease for which this candidate is contending. This field is immutable.
    *
    * @schema io.k8s.api.coordination.v1alpha2.LeaseCandidateSpec#leaseName
    */
   readonly leaseName: string;
 
   /**
-   * PingTime is the last time that the server has requested the LeaseCandidate to renew. It is only done during leader election to check if any LeaseCandidates have become ineligible. When PingTime is updated, the LeaseCandidate will respond by updating RenewTime.
+   * pingTime is the last time that the server has requested the LeaseCandidate to renew. It is only done during leader election to check if any LeaseCandidates have become ineligible. When PingTime is updated, the LeaseCandidate will respond by updating RenewTime.
    *
    * @schema io.k8s.api.coordination.v1alpha2.LeaseCandidateSpec#pingTime
    */
   readonly pingTime?: Date;
 
   /**
-   * RenewTime is the time that the LeaseCandidate was last updated. Any time a Lease needs to do leader election, the PingTime field is updated to signal to the LeaseCandidate that they should update the RenewTime. Old LeaseCandidate objects are also garbage collected if it has been hours since the last renew. The PingTime field is updated regularly to prevent garbage collection for still active LeaseCandidates.
+   * renewTime is the time that the LeaseCandidate was last updated. Any time a Lease needs to do leader election, the PingTime field is updated to signal to the LeaseCandidate that they should update the RenewTime. Old LeaseCandidate objects are also garbage collected if it has been hours since the last renew. The PingTime field is updated regularly to prevent garbage collection for still active LeaseCandidates.
    *
    * @schema io.k8s.api.coordination.v1alpha2.LeaseCandidateSpec#renewTime
    */
   readonly renewTime?: Date;
 
   /**
-   * Strategy is the strategy that coordinated leader election will use for picking the leader. If multiple candidates for the same Lease return different strategies, the strategy provided by the candidate with the latest BinaryVersion will be used. If there is still conflict, this is a user error and coordinated leader election will not operate the Lease until resolved.
+   * strategy is the strategy that coordinated leader election will use for picking the leader. If multiple candidates for the same Lease return different strategies, the strategy provided by the candidate with the latest BinaryVersion will be used. If there is still conflict, this is a user error and coordinated leader election will not operate the Lease until resolved.
    *
    * @schema io.k8s.api.coordination.v1alpha2.LeaseCandidateSpec#strategy
    */
@@ -18762,42 +20894,42 @@ export function toJson_LeaseCandidateSpecV1Alpha2(obj: LeaseCandidateSpecV1Alpha
  */
 export interface LeaseCandidateSpecV1Beta1 {
   /**
-   * BinaryVersion is the binary version. It must be in a semver format without leading `v`. This field is required.
+   * binaryVersion is the binary version. It must be in a semver format without leading `v`. This field is required.
    *
    * @schema io.k8s.api.coordination.v1beta1.LeaseCandidateSpec#binaryVersion
    */
   readonly binaryVersion: string;
 
   /**
-   * EmulationVersion is the emulation version. It must be in a semver format without leading `v`. EmulationVersion must be less than or equal to BinaryVersion. This field is required when strategy is "OldestEmulationVersion"
+   * emulationVersion is the emulation version. It must be in a semver format without leading `v`. EmulationVersion must be less than or equal to BinaryVersion. This field is required when strategy is "OldestEmulationVersion"
    *
    * @schema io.k8s.api.coordination.v1beta1.LeaseCandidateSpec#emulationVersion
    */
   readonly emulationVersion?: string;
 
   /**
-   * LeaseName is the name of the lease for which this candidate is contending. The limits on this field are the same as on Lease.name. Multiple lease candidates may reference the same Lease.name. This field is immutable.
+   * leaseName is the name of the lease for which this candidate is contending. The limits on this field are the same as on Lease.name. Multiple lease candidates may reference the same Lease.name. This field is immutable.
    *
    * @schema io.k8s.api.coordination.v1beta1.LeaseCandidateSpec#leaseName
    */
   readonly leaseName: string;
 
   /**
-   * PingTime is the last time that the server has requested the LeaseCandidate to renew. It is only done during leader election to check if any LeaseCandidates have become ineligible. When PingTime is updated, the LeaseCandidate will respond by updating RenewTime.
+   * pingTime is the last time that the server has requested the LeaseCandidate to renew. It is only done during leader election to check if any LeaseCandidates have become ineligible. When PingTime is updated, the LeaseCandidate will respond by updating RenewTime.
    *
    * @schema io.k8s.api.coordination.v1beta1.LeaseCandidateSpec#pingTime
    */
   readonly pingTime?: Date;
 
   /**
-   * RenewTime is the time that the LeaseCandidate was last updated. Any time a Lease needs to do leader election, the PingTime field is updated to signal to the LeaseCandidate that they should update the RenewTime. Old LeaseCandidate objects are also garbage collected if it has been hours since the last renew. The PingTime field is updated regularly to prevent garbage collection for still active LeaseCandidates.
+   * renewTime is the time that the LeaseCandidate was last updated. Any time a Lease needs to do leader election, the PingTime field is updated to signal to the LeaseCandidate that they should update the RenewTime. Old LeaseCandidate objects are also garbage collected if it has been hours since the last renew. The PingTime field is updated regularly to prevent garbage collection for still active LeaseCandidates.
    *
    * @schema io.k8s.api.coordination.v1beta1.LeaseCandidateSpec#renewTime
    */
   readonly renewTime?: Date;
 
   /**
-   * Strategy is the strategy that coordinated leader election will use for picking the leader. If multiple candidates for the same Lease return different strategies, the strategy provided by the candidate with the latest BinaryVersion will be used. If there is still conflict, this is a user error and coordinated leader election will not operate the Lease until resolved.
+   * strategy is the strategy that coordinated leader election will use for picking the leader. If multiple candidates for the same Lease return different strategies, the strategy provided by the candidate with the latest BinaryVersion will be used. If there is still conflict, this is a user error and coordinated leader election will not operate the Lease until resolved.
    *
    * @schema io.k8s.api.coordination.v1beta1.LeaseCandidateSpec#strategy
    */
@@ -19170,6 +21302,13 @@ export interface NodeSpec {
   readonly podCidRs?: string[];
 
   /**
+   * PodPreemptionPolicy controls the node-level preemption behaviors for pods on this node. This is an alpha field and requires enabling the InPlacePodVerticalScalingSchedulerPreemption feature gate.
+   *
+   * @schema io.k8s.api.core.v1.NodeSpec#podPreemptionPolicy
+   */
+  readonly podPreemptionPolicy?: NodePodPreemptionPolicy;
+
+  /**
    * ID of the node assigned by the cloud provider in the format: <ProviderName>://<ProviderSpecificNodeID>
    *
    * @schema io.k8s.api.core.v1.NodeSpec#providerID
@@ -19202,6 +21341,7 @@ export function toJson_NodeSpec(obj: NodeSpec | undefined): Record<string, any> 
     'externalID': obj.externalId,
     'podCIDR': obj.podCidr,
     'podCIDRs': obj.podCidRs?.map(y => y),
+    'podPreemptionPolicy': toJson_NodePodPreemptionPolicy(obj.podPreemptionPolicy),
     'providerID': obj.providerId,
     'taints': obj.taints?.map(y => toJson_Taint(y)),
     'unschedulable': obj.unschedulable,
@@ -19372,7 +21512,7 @@ export interface PersistentVolumeSpec {
   readonly photonPersistentDisk?: PhotonPersistentDiskVolumeSource;
 
   /**
-   * portworxVolume represents a portworx volume attached and mounted on kubelets host machine. Deprecated: PortworxVolume is deprecated. All operations for the in-tree portworxVolume type are redirected to the pxd.portworx.com CSI driver when the CSIMigrationPortworx feature-gate is on.
+   * portworxVolume represents a portworx volume attached and mounted on kubelets host machine. Deprecated: PortworxVolume is deprecated. All operations for the in-tree portworxVolume type are redirected to the pxd.portworx.com CSI driver.
    *
    * @schema io.k8s.api.core.v1.PersistentVolumeSpec#portworxVolume
    */
@@ -19493,7 +21633,7 @@ export interface PersistentVolumeClaimSpec {
   readonly accessModes?: string[];
 
   /**
-   * dataSource field can be used to specify either: * An existing VolumeSnapshot object (snapshot.storage.k8s.io/VolumeSnapshot) * An existing PVC (PersistentVolumeClaim) If the provisioner or an external controller can support the specified data source, it will create a new volume based on the contents of the specified data source. When the AnyVolumeDataSource feature gate is enabled, dataSource contents will be copied to dataSourceRef, and dataSourceRef contents will be copied to dataSource when dataSourceRef.namespace is not specified. If the namespace is specified, then dataSourceRef will not be copied to dataSource.
+   * dataSource field can be used to specify either: * An existing VolumeSnapshot object (snapshot.storage.k8s.io/VolumeSnapshot) * An existing PVC (PersistentVolumeClaim) If the provisioner or an external controller can support the specified data source, it will create a new volume based on the contents of the specified data source. dataSource contents will be copied to dataSourceRef, and dataSourceRef contents will be copied to dataSource when dataSourceRef.namespace is not specified. If the namespace is specified, then dataSourceRef will not be copied to dataSource.
    *
    * @schema io.k8s.api.core.v1.PersistentVolumeClaimSpec#dataSource
    */
@@ -19507,7 +21647,7 @@ export interface PersistentVolumeClaimSpec {
    * specified.
    * * While dataSource only allows local objects, dataSourceRef allows objects
    * in any namespaces.
-   * (Beta) Using this field requires the AnyVolumeDataSource feature gate to be enabled. (Alpha) Using the namespace field of dataSourceRef requires the CrossNamespaceVolumeDataSource feature gate to be enabled.
+   * (Alpha) Using the namespace field of dataSourceRef requires the CrossNamespaceVolumeDataSource feature gate to be enabled.
    *
    * @schema io.k8s.api.core.v1.PersistentVolumeClaimSpec#dataSourceRef
    */
@@ -19643,6 +21783,17 @@ export interface PodSpec {
   readonly ephemeralContainers?: EphemeralContainer[];
 
   /**
+   * evictionResponders reference responders that react to Evictions based on EvictionRequests. Responders should observe and communicate through the Eviction Resource API to help with the graceful termination of a pod. The responders are selected sequentially, according to their specified priority.
+   *
+   * Responders should periodically report on an eviction progress by updating the .status.responders[].heartbeatTime field of the Eviction object. If this field is not updated within the heartbeat deadline defined by the Eviction API (currently 20 minutes), the eviction is passed over to the next responder with a lower priority. If there is no other responder, the last default imperative-eviction.k8s.io/evictor responder with a priority of 100 will evict the pod using the imperative Eviction API (pods/<name>/eviction subresource).
+   *
+   * The maximum length of the responders list is 10. Responders are not supported when the pod is part of a PodGroup (.spec.schedulingGroup is set). This field can only be set on creation and is immutable afterwards.
+   *
+   * @schema io.k8s.api.core.v1.PodSpec#evictionResponders
+   */
+  readonly evictionResponders?: EvictionResponder[];
+
+  /**
    * HostAliases is an optional list of hosts and IPs that will be injected into the pod's hosts file if specified.
    *
    * @schema io.k8s.api.core.v1.PodSpec#hostAliases
@@ -19674,9 +21825,9 @@ export interface PodSpec {
   readonly hostPid?: boolean;
 
   /**
-   * Use the host's user namespace. Optional: Default to true. If set to true or not present, the pod will be run in the host user namespace, useful for when the pod needs a feature only available to the host user namespace, such as loading a kernel module with CAP_SYS_MODULE. When set to false, a new userns is created for the pod. Setting false is useful for mitigating container breakout vulnerabilities even allowing users to run their containers as root without actually having root privileges on the host. This field is alpha-level and is only honored by servers that enable the UserNamespacesSupport feature.
+   * Use the host's user namespace. Optional: Default to true. If set to true or not present, the pod will be run in the host user namespace, useful for when the pod needs a feature only available to the host user namespace, such as loading a kernel module with CAP_SYS_MODULE. When set to false, a new userns is created for the pod. Setting false is useful for mitigating container breakout vulnerabilities even allowing users to run their containers as root without actually having root privileges on the host.
    *
-   * @default true. If set to true or not present, the pod will be run in the host user namespace, useful for when the pod needs a feature only available to the host user namespace, such as loading a kernel module with CAP_SYS_MODULE. When set to false, a new userns is created for the pod. Setting false is useful for mitigating container breakout vulnerabilities even allowing users to run their containers as root without actually having root privileges on the host. This field is alpha-level and is only honored by servers that enable the UserNamespacesSupport feature.
+   * @default true. If set to true or not present, the pod will be run in the host user namespace, useful for when the pod needs a feature only available to the host user namespace, such as loading a kernel module with CAP_SYS_MODULE. When set to false, a new userns is created for the pod. Setting false is useful for mitigating container breakout vulnerabilities even allowing users to run their containers as root without actually having root privileges on the host.
    * @schema io.k8s.api.core.v1.PodSpec#hostUsers
    */
   readonly hostUsers?: boolean;
@@ -19691,7 +21842,7 @@ export interface PodSpec {
   /**
    * HostnameOverride specifies an explicit override for the pod's hostname as perceived by the pod. This field only specifies the pod's hostname and does not affect its DNS records. When this field is set to a non-empty string: - It takes precedence over the values set in `hostname` and `subdomain`. - The Pod's hostname will be set to this value. - `setHostnameAsFQDN` must be nil or set to false. - `hostNetwork` must be set to false.
    *
-   * This field must be a valid DNS subdomain as defined in RFC 1123 and contain at most 64 characters. Requires the HostnameOverride feature gate to be enabled.
+   * This field must be a valid DNS subdomain as defined in RFC 1123 and contain at most 64 characters.
    *
    * @schema io.k8s.api.core.v1.PodSpec#hostnameOverride
    */
@@ -19744,7 +21895,7 @@ export interface PodSpec {
   readonly overhead?: { [key: string]: Quantity };
 
   /**
-   * PreemptionPolicy is the Policy for preempting pods with lower priority. One of Never, PreemptLowerPriority. Defaults to PreemptLowerPriority if unset.
+   * PreemptionPolicy is the Policy for preempting pods with lower priority. One of Never, PreemptLowerPriority. When Priority Admission Controller is enabled, it prevents users from setting this field. The admission controller populates this field from PriorityClassName. Defaults to PreemptLowerPriority if unset.
    *
    * @default PreemptLowerPriority if unset.
    * @schema io.k8s.api.core.v1.PodSpec#preemptionPolicy
@@ -19826,6 +21977,13 @@ export interface PodSpec {
   readonly schedulingGates?: PodSchedulingGate[];
 
   /**
+   * SchedulingGroup provides a reference to the immediate scheduling runtime grouping object that this Pod belongs to. This field is used by the scheduler to identify the group and apply the correct group scheduling policies. The association with a group also impacts other lifecycle aspects of a Pod that are relevant in a wider context of scheduling like preemption, resource attachment, etc. If not specified, the Pod is treated as a single unit in all of these aspects. The group object referenced by this field may not exist at the time the Pod is created. This field is immutable, but a group object with the same name may be recreated with different policies. Doing this during pod scheduling may result in the placement not conforming to the expected policies.
+   *
+   * @schema io.k8s.api.core.v1.PodSpec#schedulingGroup
+   */
+  readonly schedulingGroup?: PodSchedulingGroup;
+
+  /**
    * SecurityContext holds pod-level security attributes and common container settings. Optional: Defaults to empty.  See type description for default values of each field.
    *
    * @default empty.  See type description for default values of each field.
@@ -19898,13 +22056,6 @@ export interface PodSpec {
    * @schema io.k8s.api.core.v1.PodSpec#volumes
    */
   readonly volumes?: Volume[];
-
-  /**
-   * WorkloadRef provides a reference to the Workload object that this Pod belongs to. This field is used by the scheduler to identify the PodGroup and apply the correct group scheduling policies. The Workload object referenced by this field may not exist at the time the Pod is created. This field is immutable, but a Workload object with the same name may be recreated with different policies. Doing this during pod scheduling may result in the placement not conforming to the expected policies.
-   *
-   * @schema io.k8s.api.core.v1.PodSpec#workloadRef
-   */
-  readonly workloadRef?: WorkloadReference;
 }
 
 /**
@@ -19922,6 +22073,7 @@ export function toJson_PodSpec(obj: PodSpec | undefined): Record<string, any> | 
     'dnsPolicy': obj.dnsPolicy,
     'enableServiceLinks': obj.enableServiceLinks,
     'ephemeralContainers': obj.ephemeralContainers?.map(y => toJson_EphemeralContainer(y)),
+    'evictionResponders': obj.evictionResponders?.map(y => toJson_EvictionResponder(y)),
     'hostAliases': obj.hostAliases?.map(y => toJson_HostAlias(y)),
     'hostIPC': obj.hostIpc,
     'hostNetwork': obj.hostNetwork,
@@ -19945,6 +22097,7 @@ export function toJson_PodSpec(obj: PodSpec | undefined): Record<string, any> | 
     'runtimeClassName': obj.runtimeClassName,
     'schedulerName': obj.schedulerName,
     'schedulingGates': obj.schedulingGates?.map(y => toJson_PodSchedulingGate(y)),
+    'schedulingGroup': toJson_PodSchedulingGroup(obj.schedulingGroup),
     'securityContext': toJson_PodSecurityContext(obj.securityContext),
     'serviceAccount': obj.serviceAccount,
     'serviceAccountName': obj.serviceAccountName,
@@ -19955,7 +22108,6 @@ export function toJson_PodSpec(obj: PodSpec | undefined): Record<string, any> | 
     'tolerations': obj.tolerations?.map(y => toJson_Toleration(y)),
     'topologySpreadConstraints': obj.topologySpreadConstraints?.map(y => toJson_TopologySpreadConstraint(y)),
     'volumes': obj.volumes?.map(y => toJson_Volume(y)),
-    'workloadRef': toJson_WorkloadReference(obj.workloadRef),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -20554,13 +22706,94 @@ export function toJson_PriorityLevelConfigurationSpec(obj: PriorityLevelConfigur
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * EvictionSpec is a specification of an Eviction.
+ *
+ * @schema io.k8s.api.lifecycle.v1alpha1.EvictionSpec
+ */
+export interface EvictionSpecV1Alpha1 {
+  /**
+   * target contains a reference to an object (e.g. a pod) that should be evicted. This field is required and immutable.
+   *
+   * @schema io.k8s.api.lifecycle.v1alpha1.EvictionSpec#target
+   */
+  readonly target: EvictionTargetV1Alpha1;
+}
+
+/**
+ * Converts an object of type 'EvictionSpecV1Alpha1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_EvictionSpecV1Alpha1(obj: EvictionSpecV1Alpha1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'target': toJson_EvictionTargetV1Alpha1(obj.target),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * EvictionRequestSpec is a specification of an EvictionRequest.
+ *
+ * @schema io.k8s.api.lifecycle.v1alpha1.EvictionRequestSpec
+ */
+export interface EvictionRequestSpecV1Alpha1 {
+  /**
+   * intent specifies the action that should be taken for the specified target.
+   *
+   * - Eviction means that the requester is interested in the eviction of the target. - Withdrawn means that the requester is no longer interested in the eviction of the target.
+   * If all requesters' intents are withdrawn for a common target, the eviction will be canceled.
+   * Cancellation consequences:
+   * - Inactive responders will never run.
+   * - Active responders are expected to cancel the eviction.
+   * - Completed or Interrupted responders should not take any action.
+   *
+   * @schema io.k8s.api.lifecycle.v1alpha1.EvictionRequestSpec#intent
+   */
+  readonly intent: string;
+
+  /**
+   * requester allows you to identify the entity, that requested the eviction of the target.
+   *
+   * It must be a valid domain-prefixed key (such as "acme.io/foo"). Domain names *.k8s.io and *.kubernetes.io are reserved. This field is required and immutable.
+   *
+   * @schema io.k8s.api.lifecycle.v1alpha1.EvictionRequestSpec#requester
+   */
+  readonly requester: string;
+
+  /**
+   * target contains a reference to an object (e.g. a pod) that should be evicted. This field is required and immutable.
+   *
+   * @schema io.k8s.api.lifecycle.v1alpha1.EvictionRequestSpec#target
+   */
+  readonly target: EvictionRequestTargetV1Alpha1;
+}
+
+/**
+ * Converts an object of type 'EvictionRequestSpecV1Alpha1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_EvictionRequestSpecV1Alpha1(obj: EvictionRequestSpecV1Alpha1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'intent': obj.intent,
+    'requester': obj.requester,
+    'target': toJson_EvictionRequestTargetV1Alpha1(obj.target),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * IPAddressSpec describe the attributes in an IP Address.
  *
  * @schema io.k8s.api.networking.v1.IPAddressSpec
  */
 export interface IpAddressSpec {
   /**
-   * ParentRef references the resource that an IPAddress is attached to. An IPAddress must reference a parent object.
+   * parentRef references the resource that an IPAddress is attached to. An IPAddress must reference a parent object.
    *
    * @schema io.k8s.api.networking.v1.IPAddressSpec#parentRef
    */
@@ -20728,7 +22961,7 @@ export function toJson_NetworkPolicySpec(obj: NetworkPolicySpec | undefined): Re
  */
 export interface ServiceCidrSpec {
   /**
-   * CIDRs defines the IP blocks in CIDR notation (e.g. "192.168.0.0/24" or "2001:db8::/64") from which to assign service cluster IPs. Max of two CIDRs is allowed, one of each IP family. This field is immutable.
+   * cidrs defines the IP blocks in CIDR notation (e.g. "192.168.0.0/24" or "2001:db8::/64") from which to assign service cluster IPs. Max of two CIDRs is allowed, one of each IP family. This field is immutable.
    *
    * @schema io.k8s.api.networking.v1.ServiceCIDRSpec#cidrs
    */
@@ -20740,62 +22973,6 @@ export interface ServiceCidrSpec {
  */
 /* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 export function toJson_ServiceCidrSpec(obj: ServiceCidrSpec | undefined): Record<string, any> | undefined {
-  if (obj === undefined) { return undefined; }
-  const result = {
-    'cidrs': obj.cidrs?.map(y => y),
-  };
-  // filter undefined values
-  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
-}
-/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-
-/**
- * IPAddressSpec describe the attributes in an IP Address.
- *
- * @schema io.k8s.api.networking.v1beta1.IPAddressSpec
- */
-export interface IpAddressSpecV1Beta1 {
-  /**
-   * ParentRef references the resource that an IPAddress is attached to. An IPAddress must reference a parent object.
-   *
-   * @schema io.k8s.api.networking.v1beta1.IPAddressSpec#parentRef
-   */
-  readonly parentRef: ParentReferenceV1Beta1;
-}
-
-/**
- * Converts an object of type 'IpAddressSpecV1Beta1' to JSON representation.
- */
-/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_IpAddressSpecV1Beta1(obj: IpAddressSpecV1Beta1 | undefined): Record<string, any> | undefined {
-  if (obj === undefined) { return undefined; }
-  const result = {
-    'parentRef': toJson_ParentReferenceV1Beta1(obj.parentRef),
-  };
-  // filter undefined values
-  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
-}
-/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-
-/**
- * ServiceCIDRSpec define the CIDRs the user wants to use for allocating ClusterIPs for Services.
- *
- * @schema io.k8s.api.networking.v1beta1.ServiceCIDRSpec
- */
-export interface ServiceCidrSpecV1Beta1 {
-  /**
-   * CIDRs defines the IP blocks in CIDR notation (e.g. "192.168.0.0/24" or "2001:db8::/64") from which to assign service cluster IPs. Max of two CIDRs is allowed, one of each IP family. This field is immutable.
-   *
-   * @schema io.k8s.api.networking.v1beta1.ServiceCIDRSpec#cidrs
-   */
-  readonly cidrs?: string[];
-}
-
-/**
- * Converts an object of type 'ServiceCidrSpecV1Beta1' to JSON representation.
- */
-/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_ServiceCidrSpecV1Beta1(obj: ServiceCidrSpecV1Beta1 | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
     'cidrs': obj.cidrs?.map(y => y),
@@ -20961,28 +23138,28 @@ export function toJson_DeleteOptions(obj: DeleteOptions | undefined): Record<str
  */
 export interface PodDisruptionBudgetSpec {
   /**
-   * An eviction is allowed if at most "maxUnavailable" pods selected by "selector" are unavailable after the eviction, i.e. even in absence of the evicted pod. For example, one can prevent all voluntary evictions by specifying 0. This is a mutually exclusive setting with "minAvailable".
+   * maxUnavailable indicates that an eviction is allowed if at most "maxUnavailable" pods selected by "selector" are unavailable after the eviction, i.e. even in absence of the evicted pod. For example, one can prevent all voluntary evictions by specifying 0. This is a mutually exclusive setting with "minAvailable".
    *
    * @schema io.k8s.api.policy.v1.PodDisruptionBudgetSpec#maxUnavailable
    */
   readonly maxUnavailable?: IntOrString;
 
   /**
-   * An eviction is allowed if at least "minAvailable" pods selected by "selector" will still be available after the eviction, i.e. even in the absence of the evicted pod.  So for example you can prevent all voluntary evictions by specifying "100%".
+   * minAvailable indicates that an eviction is allowed if at least "minAvailable" pods selected by "selector" will still be available after the eviction, i.e. even in the absence of the evicted pod.  So for example you can prevent all voluntary evictions by specifying "100%".
    *
    * @schema io.k8s.api.policy.v1.PodDisruptionBudgetSpec#minAvailable
    */
   readonly minAvailable?: IntOrString;
 
   /**
-   * Label query over pods whose evictions are managed by the disruption budget. A null selector will match no pods, while an empty ({}) selector will select all pods within the namespace.
+   * selector is a label query over pods whose evictions are managed by the disruption budget. A null selector will match no pods, while an empty ({}) selector will select all pods within the namespace.
    *
    * @schema io.k8s.api.policy.v1.PodDisruptionBudgetSpec#selector
    */
   readonly selector?: LabelSelector;
 
   /**
-   * UnhealthyPodEvictionPolicy defines the criteria for when unhealthy pods should be considered for eviction. Current implementation considers healthy pods, as pods that have status.conditions item with type="Ready",status="True".
+   * unhealthyPodEvictionPolicy defines the criteria for when unhealthy pods should be considered for eviction. Current implementation considers healthy pods, as pods that have status.conditions item with type="Ready",status="True".
    *
    * Valid policies are IfHealthyBudget and AlwaysAllow. If no policy is specified, the default behavior will be used, which corresponds to the IfHealthyBudget policy.
    *
@@ -21021,7 +23198,7 @@ export function toJson_PodDisruptionBudgetSpec(obj: PodDisruptionBudgetSpec | un
  */
 export interface AggregationRule {
   /**
-   * ClusterRoleSelectors holds a list of selectors which will be used to find ClusterRoles and create the rules. If any of the selectors match, then the ClusterRole's permissions will be added
+   * clusterRoleSelectors holds a list of selectors which will be used to find ClusterRoles and create the rules. If any of the selectors match, then the ClusterRole's permissions will be added
    *
    * @schema io.k8s.api.rbac.v1.AggregationRule#clusterRoleSelectors
    */
@@ -21049,35 +23226,35 @@ export function toJson_AggregationRule(obj: AggregationRule | undefined): Record
  */
 export interface PolicyRule {
   /**
-   * APIGroups is the name of the APIGroup that contains the resources.  If multiple API groups are specified, any action requested against one of the enumerated resources in any API group will be allowed. "" represents the core API group and "*" represents all API groups.
+   * apiGroups is the name of the APIGroup that contains the resources.  If multiple API groups are specified, any action requested against one of the enumerated resources in any API group will be allowed. "" represents the core API group and "*" represents all API groups.
    *
    * @schema io.k8s.api.rbac.v1.PolicyRule#apiGroups
    */
   readonly apiGroups?: string[];
 
   /**
-   * NonResourceURLs is a set of partial urls that a user should have access to.  *s are allowed, but only as the full, final step in the path Since non-resource URLs are not namespaced, this field is only applicable for ClusterRoles referenced from a ClusterRoleBinding. Rules can either apply to API resources (such as "pods" or "secrets") or non-resource URL paths (such as "/api"),  but not both.
+   * nonResourceURLs is a set of partial urls that a user should have access to.  *s are allowed, but only as the full, final step in the path Since non-resource URLs are not namespaced, this field is only applicable for ClusterRoles referenced from a ClusterRoleBinding. Rules can either apply to API resources (such as "pods" or "secrets") or non-resource URL paths (such as "/api"),  but not both.
    *
    * @schema io.k8s.api.rbac.v1.PolicyRule#nonResourceURLs
    */
   readonly nonResourceUrLs?: string[];
 
   /**
-   * ResourceNames is an optional white list of names that the rule applies to.  An empty set means that everything is allowed.
+   * resourceNames is an optional white list of names that the rule applies to.  An empty set means that everything is allowed.
    *
    * @schema io.k8s.api.rbac.v1.PolicyRule#resourceNames
    */
   readonly resourceNames?: string[];
 
   /**
-   * Resources is a list of resources this rule applies to. '*' represents all resources.
+   * resources is a list of resources this rule applies to. '*' represents all resources.
    *
    * @schema io.k8s.api.rbac.v1.PolicyRule#resources
    */
   readonly resources?: string[];
 
   /**
-   * Verbs is a list of Verbs that apply to ALL the ResourceKinds contained in this rule. '*' represents all verbs.
+   * verbs is a list of Verbs that apply to ALL the ResourceKinds contained in this rule. '*' represents all verbs.
    *
    * @schema io.k8s.api.rbac.v1.PolicyRule#verbs
    */
@@ -21109,21 +23286,21 @@ export function toJson_PolicyRule(obj: PolicyRule | undefined): Record<string, a
  */
 export interface RoleRef {
   /**
-   * APIGroup is the group for the resource being referenced
+   * apiGroup is the group for the resource being referenced
    *
    * @schema io.k8s.api.rbac.v1.RoleRef#apiGroup
    */
-  readonly apiGroup: string;
+  readonly apiGroup?: string;
 
   /**
-   * Kind is the type of resource being referenced
+   * kind is the type of resource being referenced
    *
    * @schema io.k8s.api.rbac.v1.RoleRef#kind
    */
   readonly kind: string;
 
   /**
-   * Name is the name of resource being referenced
+   * name is the name of resource being referenced
    *
    * @schema io.k8s.api.rbac.v1.RoleRef#name
    */
@@ -21153,7 +23330,7 @@ export function toJson_RoleRef(obj: RoleRef | undefined): Record<string, any> | 
  */
 export interface Subject {
   /**
-   * APIGroup holds the API group of the referenced subject. Defaults to "" for ServiceAccount subjects. Defaults to "rbac.authorization.k8s.io" for User and Group subjects.
+   * apiGroup holds the API group of the referenced subject. Defaults to "" for ServiceAccount subjects. Defaults to "rbac.authorization.k8s.io" for User and Group subjects.
    *
    * @default for ServiceAccount subjects. Defaults to "rbac.authorization.k8s.io" for User and Group subjects.
    * @schema io.k8s.api.rbac.v1.Subject#apiGroup
@@ -21161,21 +23338,21 @@ export interface Subject {
   readonly apiGroup?: string;
 
   /**
-   * Kind of object being referenced. Values defined by this API group are "User", "Group", and "ServiceAccount". If the Authorizer does not recognized the kind value, the Authorizer should report an error.
+   * kind of object being referenced. Values defined by this API group are "User", "Group", and "ServiceAccount". If the Authorizer does not recognized the kind value, the Authorizer should report an error.
    *
    * @schema io.k8s.api.rbac.v1.Subject#kind
    */
   readonly kind: string;
 
   /**
-   * Name of the object being referenced.
+   * name of the object being referenced.
    *
    * @schema io.k8s.api.rbac.v1.Subject#name
    */
   readonly name: string;
 
   /**
-   * Namespace of the referenced object.  If the object kind is non-namespace, such as "User" or "Group", and this value is not empty the Authorizer should report an error.
+   * namespace of the referenced object.  If the object kind is non-namespace, such as "User" or "Group", and this value is not empty the Authorizer should report an error.
    *
    * @schema io.k8s.api.rbac.v1.Subject#namespace
    */
@@ -21217,8 +23394,6 @@ export interface DeviceClassSpec {
   /**
    * ExtendedResourceName is the extended resource name for the devices of this class. The devices of this class can be used to satisfy a pod's extended resource requests. It has the same format as the name of a pod's extended resource. It should be unique among all the device classes in a cluster. If two device classes have the same name, then the class created later is picked to satisfy a pod's extended resource requests. If two classes are created at the same time, then the name of the class lexicographically sorted first is picked.
    *
-   * This is an alpha field.
-   *
    * @schema io.k8s.api.resource.v1.DeviceClassSpec#extendedResourceName
    */
   readonly extendedResourceName?: string;
@@ -21241,6 +23416,42 @@ export function toJson_DeviceClassSpec(obj: DeviceClassSpec | undefined): Record
     'config': obj.config?.map(y => toJson_DeviceClassConfiguration(y)),
     'extendedResourceName': obj.extendedResourceName,
     'selectors': obj.selectors?.map(y => toJson_DeviceSelector(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * DeviceTaintRuleSpec specifies the selector and one taint.
+ *
+ * @schema io.k8s.api.resource.v1.DeviceTaintRuleSpec
+ */
+export interface DeviceTaintRuleSpec {
+  /**
+   * DeviceSelector defines which device(s) the taint is applied to. All selector criteria must be satisfied for a device to match. The empty selector matches all devices. Without a selector, no devices are matches.
+   *
+   * @schema io.k8s.api.resource.v1.DeviceTaintRuleSpec#deviceSelector
+   */
+  readonly deviceSelector?: DeviceTaintSelector;
+
+  /**
+   * The taint that gets applied to matching devices.
+   *
+   * @schema io.k8s.api.resource.v1.DeviceTaintRuleSpec#taint
+   */
+  readonly taint: DeviceTaint;
+}
+
+/**
+ * Converts an object of type 'DeviceTaintRuleSpec' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_DeviceTaintRuleSpec(obj: DeviceTaintRuleSpec | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'deviceSelector': toJson_DeviceTaintSelector(obj.deviceSelector),
+    'taint': toJson_DeviceTaint(obj.taint),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -21293,7 +23504,7 @@ export interface ResourceClaimTemplateSpec {
    *
    * @schema io.k8s.api.resource.v1.ResourceClaimTemplateSpec#spec
    */
-  readonly spec: ResourceClaimSpec;
+  readonly spec?: ResourceClaimSpec;
 }
 
 /**
@@ -21369,6 +23580,15 @@ export interface ResourceSliceSpec {
   readonly nodeSelector?: NodeSelector;
 
   /**
+   * PartitionTypeAttribute names a string device attribute (by fully qualified name, e.g. "gpu.example.com/profile") whose value labels each device with its partition type, such as "Full" or "Half" for a MIG-style GPU.
+   *
+   * When set, every partitionable device in the slice must carry the attribute and devices sharing a value must share the same ConsumesCounters cost.
+   *
+   * @schema io.k8s.api.resource.v1.ResourceSliceSpec#partitionTypeAttribute
+   */
+  readonly partitionTypeAttribute?: string;
+
+  /**
    * PerDeviceNodeSelection defines whether the access from nodes to resources in the pool is set on the ResourceSlice level or on each device. If it is set to true, every device defined the ResourceSlice must specify this individually.
    *
    * Exactly one of NodeName, NodeSelector, AllNodes, and PerDeviceNodeSelection must be set.
@@ -21396,6 +23616,20 @@ export interface ResourceSliceSpec {
    * @schema io.k8s.api.resource.v1.ResourceSliceSpec#sharedCounters
    */
   readonly sharedCounters?: CounterSet[];
+
+  /**
+   * SkipNodeOperations lists node-local resource operations (gRPC calls) that will be skipped for the devices in this slice when determining whether operations are necessary on the node. If all allocated devices for a driver in a claim skip an operation, that gRPC call will be skipped. Valid values are:
+   *
+   * - "NodePrepareResources": NodePrepareResources gRPC calls are skipped. This
+   * value cannot be specified unless "NodeUnprepareResources" is also listed
+   * (or "*" is specified).
+   * - "NodeUnprepareResources": NodeUnprepareResources gRPC calls are skipped. - "*": All node-local resource operations are skipped.
+   *
+   * Other values may be added in the future. The kubelet must ignore unknown values.
+   *
+   * @schema io.k8s.api.resource.v1.ResourceSliceSpec#skipNodeOperations
+   */
+  readonly skipNodeOperations?: string[];
 }
 
 /**
@@ -21410,9 +23644,11 @@ export function toJson_ResourceSliceSpec(obj: ResourceSliceSpec | undefined): Re
     'driver': obj.driver,
     'nodeName': obj.nodeName,
     'nodeSelector': toJson_NodeSelector(obj.nodeSelector),
+    'partitionTypeAttribute': obj.partitionTypeAttribute,
     'perDeviceNodeSelection': obj.perDeviceNodeSelection,
     'pool': toJson_ResourcePool(obj.pool),
     'sharedCounters': obj.sharedCounters?.map(y => toJson_CounterSet(y)),
+    'skipNodeOperations': obj.skipNodeOperations?.map(y => y),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -21456,6 +23692,64 @@ export function toJson_DeviceTaintRuleSpecV1Alpha3(obj: DeviceTaintRuleSpecV1Alp
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * ResourcePoolStatusRequestSpec defines the filters for the pool status request.
+ *
+ * @schema io.k8s.api.resource.v1alpha3.ResourcePoolStatusRequestSpec
+ */
+export interface ResourcePoolStatusRequestSpecV1Alpha3 {
+  /**
+   * DefaultPartitionTypeAttribute optionally names a device attribute (by its fully qualified name, e.g. "gpu.example.com/profile") to use as the default grouping attribute for partitionable devices whose slice has not declared one themselves.
+   *
+   * A slice's own PartitionTypeAttribute always takes precedence. This default applies only to devices whose slice does not declare one, so that a request can still get an accurate partitionSummary from a driver that has not been updated to declare it. When neither the slice nor this default names an attribute, a partitionable pool reports no partitionSummary.
+   *
+   * Must include the domain qualifier.
+   *
+   * @schema io.k8s.api.resource.v1alpha3.ResourcePoolStatusRequestSpec#defaultPartitionTypeAttribute
+   */
+  readonly defaultPartitionTypeAttribute?: string;
+
+  /**
+   * Driver specifies the DRA driver name to filter pools. Only pools from ResourceSlices with this driver will be included. Must be a DNS subdomain (e.g., "gpu.example.com").
+   *
+   * @schema io.k8s.api.resource.v1alpha3.ResourcePoolStatusRequestSpec#driver
+   */
+  readonly driver: string;
+
+  /**
+   * Limit optionally specifies the maximum number of pools to return in the status. If more pools match the filter criteria, the response will be truncated (i.e., len(status.pools) < status.poolCount).
+   *
+   * Default: 100 Minimum: 1 Maximum: 1000
+   *
+   * @schema io.k8s.api.resource.v1alpha3.ResourcePoolStatusRequestSpec#limit
+   */
+  readonly limit?: number;
+
+  /**
+   * PoolName optionally filters to a specific pool name. If not specified, all pools from the specified driver are included. When specified, must be a non-empty valid resource pool name (DNS subdomains separated by "/").
+   *
+   * @schema io.k8s.api.resource.v1alpha3.ResourcePoolStatusRequestSpec#poolName
+   */
+  readonly poolName?: string;
+}
+
+/**
+ * Converts an object of type 'ResourcePoolStatusRequestSpecV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ResourcePoolStatusRequestSpecV1Alpha3(obj: ResourcePoolStatusRequestSpecV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'defaultPartitionTypeAttribute': obj.defaultPartitionTypeAttribute,
+    'driver': obj.driver,
+    'limit': obj.limit,
+    'poolName': obj.poolName,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * DeviceClassSpec is used in a [DeviceClass] to define what can be allocated and how to configure it.
  *
  * @schema io.k8s.api.resource.v1beta1.DeviceClassSpec
@@ -21472,8 +23766,6 @@ export interface DeviceClassSpecV1Beta1 {
 
   /**
    * ExtendedResourceName is the extended resource name for the devices of this class. The devices of this class can be used to satisfy a pod's extended resource requests. It has the same format as the name of a pod's extended resource. It should be unique among all the device classes in a cluster. If two device classes have the same name, then the class created later is picked to satisfy a pod's extended resource requests. If two classes are created at the same time, then the name of the class lexicographically sorted first is picked.
-   *
-   * This is an alpha field.
    *
    * @schema io.k8s.api.resource.v1beta1.DeviceClassSpec#extendedResourceName
    */
@@ -21549,7 +23841,7 @@ export interface ResourceClaimTemplateSpecV1Beta1 {
    *
    * @schema io.k8s.api.resource.v1beta1.ResourceClaimTemplateSpec#spec
    */
-  readonly spec: ResourceClaimSpecV1Beta1;
+  readonly spec?: ResourceClaimSpecV1Beta1;
 }
 
 /**
@@ -21625,6 +23917,15 @@ export interface ResourceSliceSpecV1Beta1 {
   readonly nodeSelector?: NodeSelector;
 
   /**
+   * PartitionTypeAttribute names a string device attribute (by fully qualified name, e.g. "gpu.example.com/profile") whose value labels each device with its partition type, such as "Full" or "Half" for a MIG-style GPU.
+   *
+   * When set, every partitionable device in the slice must carry the attribute and devices sharing a value must share the same ConsumesCounters cost.
+   *
+   * @schema io.k8s.api.resource.v1beta1.ResourceSliceSpec#partitionTypeAttribute
+   */
+  readonly partitionTypeAttribute?: string;
+
+  /**
    * PerDeviceNodeSelection defines whether the access from nodes to resources in the pool is set on the ResourceSlice level or on each device. If it is set to true, every device defined the ResourceSlice must specify this individually.
    *
    * Exactly one of NodeName, NodeSelector, AllNodes, and PerDeviceNodeSelection must be set.
@@ -21652,6 +23953,20 @@ export interface ResourceSliceSpecV1Beta1 {
    * @schema io.k8s.api.resource.v1beta1.ResourceSliceSpec#sharedCounters
    */
   readonly sharedCounters?: CounterSetV1Beta1[];
+
+  /**
+   * SkipNodeOperations lists node-local resource operations (gRPC calls) that will be skipped for the devices in this slice when determining whether operations are necessary on the node. If all allocated devices for a driver in a claim skip an operation, that gRPC call will be skipped. Valid values are:
+   *
+   * - "NodePrepareResources": NodePrepareResources gRPC calls are skipped. This
+   * value cannot be specified unless "NodeUnprepareResources" is also listed
+   * (or "*" is specified).
+   * - "NodeUnprepareResources": NodeUnprepareResources gRPC calls are skipped. - "*": All node-local resource operations are skipped.
+   *
+   * Other values may be added in the future. The kubelet must ignore unknown values.
+   *
+   * @schema io.k8s.api.resource.v1beta1.ResourceSliceSpec#skipNodeOperations
+   */
+  readonly skipNodeOperations?: string[];
 }
 
 /**
@@ -21666,9 +23981,11 @@ export function toJson_ResourceSliceSpecV1Beta1(obj: ResourceSliceSpecV1Beta1 | 
     'driver': obj.driver,
     'nodeName': obj.nodeName,
     'nodeSelector': toJson_NodeSelector(obj.nodeSelector),
+    'partitionTypeAttribute': obj.partitionTypeAttribute,
     'perDeviceNodeSelection': obj.perDeviceNodeSelection,
     'pool': toJson_ResourcePoolV1Beta1(obj.pool),
     'sharedCounters': obj.sharedCounters?.map(y => toJson_CounterSetV1Beta1(y)),
+    'skipNodeOperations': obj.skipNodeOperations?.map(y => y),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -21693,8 +24010,6 @@ export interface DeviceClassSpecV1Beta2 {
   /**
    * ExtendedResourceName is the extended resource name for the devices of this class. The devices of this class can be used to satisfy a pod's extended resource requests. It has the same format as the name of a pod's extended resource. It should be unique among all the device classes in a cluster. If two device classes have the same name, then the class created later is picked to satisfy a pod's extended resource requests. If two classes are created at the same time, then the name of the class lexicographically sorted first is picked.
    *
-   * This is an alpha field.
-   *
    * @schema io.k8s.api.resource.v1beta2.DeviceClassSpec#extendedResourceName
    */
   readonly extendedResourceName?: string;
@@ -21717,6 +24032,42 @@ export function toJson_DeviceClassSpecV1Beta2(obj: DeviceClassSpecV1Beta2 | unde
     'config': obj.config?.map(y => toJson_DeviceClassConfigurationV1Beta2(y)),
     'extendedResourceName': obj.extendedResourceName,
     'selectors': obj.selectors?.map(y => toJson_DeviceSelectorV1Beta2(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * DeviceTaintRuleSpec specifies the selector and one taint.
+ *
+ * @schema io.k8s.api.resource.v1beta2.DeviceTaintRuleSpec
+ */
+export interface DeviceTaintRuleSpecV1Beta2 {
+  /**
+   * DeviceSelector defines which device(s) the taint is applied to. All selector criteria must be satisfied for a device to match. The empty selector matches all devices. Without a selector, no devices are matches.
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceTaintRuleSpec#deviceSelector
+   */
+  readonly deviceSelector?: DeviceTaintSelectorV1Beta2;
+
+  /**
+   * The taint that gets applied to matching devices.
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceTaintRuleSpec#taint
+   */
+  readonly taint: DeviceTaintV1Beta2;
+}
+
+/**
+ * Converts an object of type 'DeviceTaintRuleSpecV1Beta2' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_DeviceTaintRuleSpecV1Beta2(obj: DeviceTaintRuleSpecV1Beta2 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'deviceSelector': toJson_DeviceTaintSelectorV1Beta2(obj.deviceSelector),
+    'taint': toJson_DeviceTaintV1Beta2(obj.taint),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -21769,7 +24120,7 @@ export interface ResourceClaimTemplateSpecV1Beta2 {
    *
    * @schema io.k8s.api.resource.v1beta2.ResourceClaimTemplateSpec#spec
    */
-  readonly spec: ResourceClaimSpecV1Beta2;
+  readonly spec?: ResourceClaimSpecV1Beta2;
 }
 
 /**
@@ -21845,6 +24196,15 @@ export interface ResourceSliceSpecV1Beta2 {
   readonly nodeSelector?: NodeSelector;
 
   /**
+   * PartitionTypeAttribute names a string device attribute (by fully qualified name, e.g. "gpu.example.com/profile") whose value labels each device with its partition type, such as "Full" or "Half" for a MIG-style GPU.
+   *
+   * When set, every partitionable device in the slice must carry the attribute and devices sharing a value must share the same ConsumesCounters cost.
+   *
+   * @schema io.k8s.api.resource.v1beta2.ResourceSliceSpec#partitionTypeAttribute
+   */
+  readonly partitionTypeAttribute?: string;
+
+  /**
    * PerDeviceNodeSelection defines whether the access from nodes to resources in the pool is set on the ResourceSlice level or on each device. If it is set to true, every device defined the ResourceSlice must specify this individually.
    *
    * Exactly one of NodeName, NodeSelector, AllNodes, and PerDeviceNodeSelection must be set.
@@ -21872,6 +24232,20 @@ export interface ResourceSliceSpecV1Beta2 {
    * @schema io.k8s.api.resource.v1beta2.ResourceSliceSpec#sharedCounters
    */
   readonly sharedCounters?: CounterSetV1Beta2[];
+
+  /**
+   * SkipNodeOperations lists node-local resource operations (gRPC calls) that will be skipped for the devices in this slice when determining whether operations are necessary on the node. If all allocated devices for a driver in a claim skip an operation, that gRPC call will be skipped. Valid values are:
+   *
+   * - "NodePrepareResources": NodePrepareResources gRPC calls are skipped. This
+   * value cannot be specified unless "NodeUnprepareResources" is also listed
+   * (or "*" is specified).
+   * - "NodeUnprepareResources": NodeUnprepareResources gRPC calls are skipped. - "*": All node-local resource operations are skipped.
+   *
+   * Other values may be added in the future. The kubelet must ignore unknown values.
+   *
+   * @schema io.k8s.api.resource.v1beta2.ResourceSliceSpec#skipNodeOperations
+   */
+  readonly skipNodeOperations?: string[];
 }
 
 /**
@@ -21886,9 +24260,195 @@ export function toJson_ResourceSliceSpecV1Beta2(obj: ResourceSliceSpecV1Beta2 | 
     'driver': obj.driver,
     'nodeName': obj.nodeName,
     'nodeSelector': toJson_NodeSelector(obj.nodeSelector),
+    'partitionTypeAttribute': obj.partitionTypeAttribute,
     'perDeviceNodeSelection': obj.perDeviceNodeSelection,
     'pool': toJson_ResourcePoolV1Beta2(obj.pool),
     'sharedCounters': obj.sharedCounters?.map(y => toJson_CounterSetV1Beta2(y)),
+    'skipNodeOperations': obj.skipNodeOperations?.map(y => y),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * CompositePodGroupSpec defines the desired state of CompositePodGroup.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupSpec
+ */
+export interface CompositePodGroupSpecV1Alpha3 {
+  /**
+   * disruptionMode defines the mode in which a given CompositePodGroup can be disrupted. Controllers are expected to fill this field by copying it from a CompositePodGroupTemplate. One of Single, All. Defaults to Single if unset. This field is immutable.
+   *
+   * @default Single if unset. This field is immutable.
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupSpec#disruptionMode
+   */
+  readonly disruptionMode?: CompositeDisruptionModeV1Alpha3;
+
+  /**
+   * parentCompositePodGroupName contains the name of the parent composite pod group within the same namespace as this composite pod group. It must be a DNS name. If it's nil, then this composite pod group is a root of a workload's hierarchy. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupSpec#parentCompositePodGroupName
+   */
+  readonly parentCompositePodGroupName?: string;
+
+  /**
+   * preemptionPolicy is the Policy for preempting pods/podgroups with lower priority. One of Never, PreemptLowerPriority. Defaults to PreemptLowerPriority if unset. When Priority Admission Controller is enabled, it populates this field from PriorityClassName, and defaults to PreemptLowerPriority if value is unset in PriorityClass. This field is immutable. This field is available only when the PodGroupPreemptionPolicy feature gate is enabled.
+   *
+   * @default PreemptLowerPriority if unset. When Priority Admission Controller is enabled, it populates this field from PriorityClassName, and defaults to PreemptLowerPriority if value is unset in PriorityClass. This field is immutable. This field is available only when the PodGroupPreemptionPolicy feature gate is enabled.
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupSpec#preemptionPolicy
+   */
+  readonly preemptionPolicy?: string;
+
+  /**
+   * priority is the value of priority of this composite pod group. Various system components use this field to find the priority of the composite pod group. When Priority Admission Controller is enabled, it prevents users from setting this field. The admission controller populates this field from PriorityClassName. The higher the value, the higher the priority. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupSpec#priority
+   */
+  readonly priority?: number;
+
+  /**
+   * priorityClassName defines the priority that should be considered when scheduling this CompositePodGroup. Controllers are expected to fill this field by copying it from a CompositePodGroupTemplate. If left unspecified, it is validated and resolved similarly to the PriorityClassName field in Pods (i.e. if no priority class is specified, admission control can set this to the global default priority class if it exists. Otherwise, the composite pod group's priority will be zero). This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupSpec#priorityClassName
+   */
+  readonly priorityClassName?: string;
+
+  /**
+   * schedulingConstraints defines optional scheduling constraints (e.g. topology) for this CompositePodGroup. Controllers are expected to fill this field by copying it from a CompositePodGroupTemplate. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupSpec#schedulingConstraints
+   */
+  readonly schedulingConstraints?: CompositePodGroupSchedulingConstraintsV1Alpha3;
+
+  /**
+   * schedulingPolicy defines the scheduling policy for this instance of the CompositePodGroup. Controllers are expected to fill this field by copying it from a CompositePodGroupTemplate. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupSpec#schedulingPolicy
+   */
+  readonly schedulingPolicy: CompositePodGroupSchedulingPolicyV1Alpha3;
+
+  /**
+   * workloadRef references an optional CompositePodGroup template within the Workload object that was used to create the CompositePodGroup. This field is required. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupSpec#workloadRef
+   */
+  readonly workloadRef: WorkloadReferenceV1Alpha3;
+}
+
+/**
+ * Converts an object of type 'CompositePodGroupSpecV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_CompositePodGroupSpecV1Alpha3(obj: CompositePodGroupSpecV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'disruptionMode': toJson_CompositeDisruptionModeV1Alpha3(obj.disruptionMode),
+    'parentCompositePodGroupName': obj.parentCompositePodGroupName,
+    'preemptionPolicy': obj.preemptionPolicy,
+    'priority': obj.priority,
+    'priorityClassName': obj.priorityClassName,
+    'schedulingConstraints': toJson_CompositePodGroupSchedulingConstraintsV1Alpha3(obj.schedulingConstraints),
+    'schedulingPolicy': toJson_CompositePodGroupSchedulingPolicyV1Alpha3(obj.schedulingPolicy),
+    'workloadRef': toJson_WorkloadReferenceV1Alpha3(obj.workloadRef),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * PodGroupSpec defines the desired state of a PodGroup.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.PodGroupSpec
+ */
+export interface PodGroupSpecV1Alpha3 {
+  /**
+   * disruptionMode defines the mode in which a given PodGroup can be disrupted. Controllers are expected to fill this field by copying it from a PodGroupTemplate. One of Single, All. Defaults to Single if unset. This field is immutable.
+   *
+   * @default Single if unset. This field is immutable.
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupSpec#disruptionMode
+   */
+  readonly disruptionMode?: DisruptionModeV1Alpha3;
+
+  /**
+   * parentCompositePodGroupName contains the name of the parent composite pod group within the same namespace as this pod group. If it's nil, then this pod group is a root of a workload's hierarchy. This field is used only when the CompositePodGroup feature gate is enabled. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupSpec#parentCompositePodGroupName
+   */
+  readonly parentCompositePodGroupName?: string;
+
+  /**
+   * preemptionPolicy is the Policy for preempting pods/podgroups with lower priority. One of Never, PreemptLowerPriority. Defaults to PreemptLowerPriority if unset. When Priority Admission Controller is enabled, it populates this field from PriorityClassName, and defaults to PreemptLowerPriority if value is unset in PriorityClass. This field is immutable. This field is available only when the PodGroupPreemptionPolicy feature gate is enabled.
+   *
+   * @default PreemptLowerPriority if unset. When Priority Admission Controller is enabled, it populates this field from PriorityClassName, and defaults to PreemptLowerPriority if value is unset in PriorityClass. This field is immutable. This field is available only when the PodGroupPreemptionPolicy feature gate is enabled.
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupSpec#preemptionPolicy
+   */
+  readonly preemptionPolicy?: string;
+
+  /**
+   * priority is the value of priority of this pod group. Various system components use this field to find the priority of the pod group. When Priority Admission Controller is enabled, it prevents users from setting this field. The admission controller populates this field from PriorityClassName. The higher the value, the higher the priority. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupSpec#priority
+   */
+  readonly priority?: number;
+
+  /**
+   * priorityClassName defines the priority that should be considered when scheduling this pod group. Controllers are expected to fill this field by copying it from a PodGroupTemplate. Otherwise, it is validated and resolved similarly to the PriorityClassName on PodGroupTemplate (i.e. if no priority class is specified, admission control can set this to the global default priority class if it exists. Otherwise, the pod group's priority will be zero). This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupSpec#priorityClassName
+   */
+  readonly priorityClassName?: string;
+
+  /**
+   * resourceClaims defines which ResourceClaims may be shared among Pods in the group. Pods consume the devices allocated to a PodGroup's claim by defining a claim in its own Spec.ResourceClaims that matches the PodGroup's claim exactly. The claim must have the same name and refer to the same ResourceClaim or ResourceClaimTemplate.
+   *
+   * This is a beta-level field and requires that the DRAWorkloadResourceClaims feature gate is enabled.
+   *
+   * This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupSpec#resourceClaims
+   */
+  readonly resourceClaims?: PodGroupResourceClaimV1Alpha3[];
+
+  /**
+   * schedulingConstraints defines optional scheduling constraints (e.g. topology) for this PodGroup. Controllers are expected to fill this field by copying it from a PodGroupTemplate. This field is immutable. This field is only available when the TopologyAwareWorkloadScheduling feature gate is enabled.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupSpec#schedulingConstraints
+   */
+  readonly schedulingConstraints?: PodGroupSchedulingConstraintsV1Alpha3;
+
+  /**
+   * schedulingPolicy defines the scheduling policy for this instance of the PodGroup. Controllers are expected to fill this field by copying it from a PodGroupTemplate.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupSpec#schedulingPolicy
+   */
+  readonly schedulingPolicy: PodGroupSchedulingPolicyV1Alpha3;
+
+  /**
+   * workloadRef references an optional PodGroup template within the Workload object that was used to create the PodGroup. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupSpec#workloadRef
+   */
+  readonly workloadRef?: WorkloadReferenceV1Alpha3;
+}
+
+/**
+ * Converts an object of type 'PodGroupSpecV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_PodGroupSpecV1Alpha3(obj: PodGroupSpecV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'disruptionMode': toJson_DisruptionModeV1Alpha3(obj.disruptionMode),
+    'parentCompositePodGroupName': obj.parentCompositePodGroupName,
+    'preemptionPolicy': obj.preemptionPolicy,
+    'priority': obj.priority,
+    'priorityClassName': obj.priorityClassName,
+    'resourceClaims': obj.resourceClaims?.map(y => toJson_PodGroupResourceClaimV1Alpha3(y)),
+    'schedulingConstraints': toJson_PodGroupSchedulingConstraintsV1Alpha3(obj.schedulingConstraints),
+    'schedulingPolicy': toJson_PodGroupSchedulingPolicyV1Alpha3(obj.schedulingPolicy),
+    'workloadRef': toJson_WorkloadReferenceV1Alpha3(obj.workloadRef),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -21898,33 +24458,187 @@ export function toJson_ResourceSliceSpecV1Beta2(obj: ResourceSliceSpecV1Beta2 | 
 /**
  * WorkloadSpec defines the desired state of a Workload.
  *
- * @schema io.k8s.api.scheduling.v1alpha1.WorkloadSpec
+ * @schema io.k8s.api.scheduling.v1alpha3.WorkloadSpec
  */
-export interface WorkloadSpecV1Alpha1 {
+export interface WorkloadSpecV1Alpha3 {
   /**
-   * ControllerRef is an optional reference to the controlling object, such as a Deployment or Job. This field is intended for use by tools like CLIs to provide a link back to the original workload definition. When set, it cannot be changed.
+   * compositePodGroupTemplates is the list of CompositePodGroup templates that make up the Workload. The maximum number of templates is 8. This field is immutable. Exactly one of CompositePodGroupTemplates and PodGroupTemplates must be set.
    *
-   * @schema io.k8s.api.scheduling.v1alpha1.WorkloadSpec#controllerRef
+   * This field is used only when the CompositePodGroup feature gate is enabled.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.WorkloadSpec#compositePodGroupTemplates
    */
-  readonly controllerRef?: TypedLocalObjectReferenceV1Alpha1;
+  readonly compositePodGroupTemplates?: CompositePodGroupTemplateV1Alpha3[];
 
   /**
-   * PodGroups is the list of pod groups that make up the Workload. The maximum number of pod groups is 8. This field is immutable.
+   * controllerRef is an optional reference to the controlling object, such as a Deployment or Job. This field is intended for use by tools like CLIs to provide a link back to the original workload definition. This field is immutable.
    *
-   * @schema io.k8s.api.scheduling.v1alpha1.WorkloadSpec#podGroups
+   * @schema io.k8s.api.scheduling.v1alpha3.WorkloadSpec#controllerRef
    */
-  readonly podGroups: PodGroupV1Alpha1[];
+  readonly controllerRef?: TypedLocalObjectReferenceV1Alpha3;
+
+  /**
+   * podGroupTemplates is the list of templates that make up the Workload. The maximum number of templates is 8. Templates cannot be added or removed after the workload is created. Existing templates may still be updated where their individual fields allow it. Exactly one of CompositePodGroupTemplates and PodGroupTemplates must be set.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.WorkloadSpec#podGroupTemplates
+   */
+  readonly podGroupTemplates?: PodGroupTemplateV1Alpha3[];
 }
 
 /**
- * Converts an object of type 'WorkloadSpecV1Alpha1' to JSON representation.
+ * Converts an object of type 'WorkloadSpecV1Alpha3' to JSON representation.
  */
 /* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_WorkloadSpecV1Alpha1(obj: WorkloadSpecV1Alpha1 | undefined): Record<string, any> | undefined {
+export function toJson_WorkloadSpecV1Alpha3(obj: WorkloadSpecV1Alpha3 | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
-    'controllerRef': toJson_TypedLocalObjectReferenceV1Alpha1(obj.controllerRef),
-    'podGroups': obj.podGroups?.map(y => toJson_PodGroupV1Alpha1(y)),
+    'compositePodGroupTemplates': obj.compositePodGroupTemplates?.map(y => toJson_CompositePodGroupTemplateV1Alpha3(y)),
+    'controllerRef': toJson_TypedLocalObjectReferenceV1Alpha3(obj.controllerRef),
+    'podGroupTemplates': obj.podGroupTemplates?.map(y => toJson_PodGroupTemplateV1Alpha3(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * PodGroupSpec defines the desired state of a PodGroup.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.PodGroupSpec
+ */
+export interface PodGroupSpecV1Beta1 {
+  /**
+   * disruptionMode defines the mode in which a given PodGroup can be disrupted. Controllers are expected to fill this field by copying it from a PodGroupTemplate. One of Single, All. Defaults to Single if unset. This field is immutable.
+   *
+   * @default Single if unset. This field is immutable.
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupSpec#disruptionMode
+   */
+  readonly disruptionMode?: DisruptionModeV1Beta1;
+
+  /**
+   * parentCompositePodGroupName contains the name of the parent composite pod group within the same namespace as this pod group. If it's nil, then this pod group is a root of a workload's hierarchy. This field is used only when the CompositePodGroup feature gate is enabled. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupSpec#parentCompositePodGroupName
+   */
+  readonly parentCompositePodGroupName?: string;
+
+  /**
+   * preemptionPolicy is the Policy for preempting pods/podgroups with lower priority. One of Never, PreemptLowerPriority. Defaults to PreemptLowerPriority if unset. When Priority Admission Controller is enabled, it populates this field from PriorityClassName, and defaults to PreemptLowerPriority if value is unset in PriorityClass. This field is immutable. This field is available only when the PodGroupPreemptionPolicy feature gate is enabled.
+   *
+   * @default PreemptLowerPriority if unset. When Priority Admission Controller is enabled, it populates this field from PriorityClassName, and defaults to PreemptLowerPriority if value is unset in PriorityClass. This field is immutable. This field is available only when the PodGroupPreemptionPolicy feature gate is enabled.
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupSpec#preemptionPolicy
+   */
+  readonly preemptionPolicy?: string;
+
+  /**
+   * priority is the value of priority of this pod group. Various system components use this field to find the priority of the pod group. When Priority Admission Controller is enabled, it prevents users from setting this field. The admission controller populates this field from PriorityClassName. The higher the value, the higher the priority. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupSpec#priority
+   */
+  readonly priority?: number;
+
+  /**
+   * priorityClassName defines the priority that should be considered when scheduling this pod group. Controllers are expected to fill this field by copying it from a PodGroupTemplate. Otherwise, it is validated and resolved similarly to the PriorityClassName on PodGroupTemplate (i.e. if no priority class is specified, admission control can set this to the global default priority class if it exists. Otherwise, the pod group's priority will be zero). This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupSpec#priorityClassName
+   */
+  readonly priorityClassName?: string;
+
+  /**
+   * resourceClaims defines which ResourceClaims may be shared among Pods in the group. Pods consume the devices allocated to a PodGroup's claim by defining a claim in its own Spec.ResourceClaims that matches the PodGroup's claim exactly. The claim must have the same name and refer to the same ResourceClaim or ResourceClaimTemplate.
+   *
+   * This is a beta-level field and requires that the DRAWorkloadResourceClaims feature gate is enabled.
+   *
+   * This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupSpec#resourceClaims
+   */
+  readonly resourceClaims?: PodGroupResourceClaimV1Beta1[];
+
+  /**
+   * schedulingConstraints defines optional scheduling constraints (e.g. topology) for this PodGroup. Controllers are expected to fill this field by copying it from a PodGroupTemplate. This field is immutable. This field is only available when the TopologyAwareWorkloadScheduling feature gate is enabled.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupSpec#schedulingConstraints
+   */
+  readonly schedulingConstraints?: PodGroupSchedulingConstraintsV1Beta1;
+
+  /**
+   * schedulingPolicy defines the scheduling policy for this instance of the PodGroup. Controllers are expected to fill this field by copying it from a PodGroupTemplate.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupSpec#schedulingPolicy
+   */
+  readonly schedulingPolicy: PodGroupSchedulingPolicyV1Beta1;
+
+  /**
+   * workloadRef references an optional PodGroup template within the Workload object that was used to create the PodGroup. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupSpec#workloadRef
+   */
+  readonly workloadRef?: WorkloadReferenceV1Beta1;
+}
+
+/**
+ * Converts an object of type 'PodGroupSpecV1Beta1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_PodGroupSpecV1Beta1(obj: PodGroupSpecV1Beta1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'disruptionMode': toJson_DisruptionModeV1Beta1(obj.disruptionMode),
+    'parentCompositePodGroupName': obj.parentCompositePodGroupName,
+    'preemptionPolicy': obj.preemptionPolicy,
+    'priority': obj.priority,
+    'priorityClassName': obj.priorityClassName,
+    'resourceClaims': obj.resourceClaims?.map(y => toJson_PodGroupResourceClaimV1Beta1(y)),
+    'schedulingConstraints': toJson_PodGroupSchedulingConstraintsV1Beta1(obj.schedulingConstraints),
+    'schedulingPolicy': toJson_PodGroupSchedulingPolicyV1Beta1(obj.schedulingPolicy),
+    'workloadRef': toJson_WorkloadReferenceV1Beta1(obj.workloadRef),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * WorkloadSpec defines the desired state of a Workload.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.WorkloadSpec
+ */
+export interface WorkloadSpecV1Beta1 {
+  /**
+   * compositePodGroupTemplates is the list of CompositePodGroup templates that make up the Workload. The maximum number of templates is 8. This field is immutable. Exactly one of CompositePodGroupTemplates and PodGroupTemplates must be set.
+   *
+   * This field is used only when the CompositePodGroup feature gate is enabled.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.WorkloadSpec#compositePodGroupTemplates
+   */
+  readonly compositePodGroupTemplates?: CompositePodGroupTemplateV1Beta1[];
+
+  /**
+   * controllerRef is an optional reference to the controlling object, such as a Deployment or Job. This field is intended for use by tools like CLIs to provide a link back to the original workload definition. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.WorkloadSpec#controllerRef
+   */
+  readonly controllerRef?: TypedLocalObjectReferenceV1Beta1;
+
+  /**
+   * podGroupTemplates is the list of templates that make up the Workload. The maximum number of templates is 8. Templates cannot be added or removed after the workload is created. Existing templates may still be updated where their individual fields allow it. Exactly one of CompositePodGroupTemplates and PodGroupTemplates must be set.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.WorkloadSpec#podGroupTemplates
+   */
+  readonly podGroupTemplates?: PodGroupTemplateV1Beta1[];
+}
+
+/**
+ * Converts an object of type 'WorkloadSpecV1Beta1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_WorkloadSpecV1Beta1(obj: WorkloadSpecV1Beta1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'compositePodGroupTemplates': obj.compositePodGroupTemplates?.map(y => toJson_CompositePodGroupTemplateV1Beta1(y)),
+    'controllerRef': toJson_TypedLocalObjectReferenceV1Beta1(obj.controllerRef),
+    'podGroupTemplates': obj.podGroupTemplates?.map(y => toJson_PodGroupTemplateV1Beta1(y)),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -21961,7 +24675,7 @@ export interface CsiDriverSpec {
   /**
    * nodeAllocatableUpdatePeriodSeconds specifies the interval between periodic updates of the CSINode allocatable capacity for this driver. When set, both periodic updates and updates triggered by capacity-related failures are enabled. If not set, no updates occur (neither periodic nor upon detecting capacity-related failures), and the allocatable.count remains static. The minimum allowed value for this field is 10 seconds.
    *
-   * This is a beta feature and requires the MutableCSINodeAllocatableCount feature gate to be enabled.
+   * This feature requires the MutableCSINodeAllocatableCount feature gate to be enabled.
    *
    * This field is mutable.
    *
@@ -21985,6 +24699,20 @@ export interface CsiDriverSpec {
    * @schema io.k8s.api.storage.v1.CSIDriverSpec#podInfoOnMount
    */
   readonly podInfoOnMount?: boolean;
+
+  /**
+   * preventPodSchedulingIfMissing indicates that the CSI driver wants to prevent pod scheduling if the CSI driver on the node is missing.
+   *
+   * Enabling this option will prevent the scheduler (or any other component which embeds default scheduler such as cluster-autoscaler) from scheduling pods to nodes where CSI driver is not installed.
+   *
+   * For components(such as cluster-autoscaler) that embed the scheduler and run pod placement simulations using scheduler plugins, they MUST be aware of CSI driver registration information via CSINode object. They must create simulated CSINode objects in addition to Node objects during scheduling simulation, otherwise if PreventPodSchedulingIfMissing is enabled globally for CSIDriver object, any newly created node may be rejected by the scheduler because of missing CSI driver information from the node.
+   *
+   * This is a beta feature and requires the VolumeLimitScaling feature gate to be enabled. Default is "false".
+   *
+   * @default false".
+   * @schema io.k8s.api.storage.v1.CSIDriverSpec#preventPodSchedulingIfMissing
+   */
+  readonly preventPodSchedulingIfMissing?: boolean;
 
   /**
    * requiresRepublish indicates the CSI driver wants `NodePublishVolume` being periodically called to reflect any possible change in the mounted volume. This field defaults to false.
@@ -22077,6 +24805,7 @@ export function toJson_CsiDriverSpec(obj: CsiDriverSpec | undefined): Record<str
     'fsGroupPolicy': obj.fsGroupPolicy,
     'nodeAllocatableUpdatePeriodSeconds': obj.nodeAllocatableUpdatePeriodSeconds,
     'podInfoOnMount': obj.podInfoOnMount,
+    'preventPodSchedulingIfMissing': obj.preventPodSchedulingIfMissing,
     'requiresRepublish': obj.requiresRepublish,
     'seLinuxMount': obj.seLinuxMount,
     'serviceAccountTokenInSecrets': obj.serviceAccountTokenInSecrets,
@@ -22233,6 +24962,34 @@ export function toJson_VolumeAttachmentSpec(obj: VolumeAttachmentSpec | undefine
     'attacher': obj.attacher,
     'nodeName': obj.nodeName,
     'source': toJson_VolumeAttachmentSource(obj.source),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Spec of the storage version migration.
+ *
+ * @schema io.k8s.api.storagemigration.v1.StorageVersionMigrationSpec
+ */
+export interface StorageVersionMigrationSpec {
+  /**
+   * The resource that is being migrated. The migrator sends requests to the endpoint serving the resource. Immutable.
+   *
+   * @schema io.k8s.api.storagemigration.v1.StorageVersionMigrationSpec#resource
+   */
+  readonly resource: GroupResource;
+}
+
+/**
+ * Converts an object of type 'StorageVersionMigrationSpec' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_StorageVersionMigrationSpec(obj: StorageVersionMigrationSpec | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'resource': toJson_GroupResource(obj.resource),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -22625,20 +25382,379 @@ export function toJson_OwnerReference(obj: OwnerReference | undefined): Record<s
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * MatchCondition represents a condition which must by fulfilled for a request to be sent to a webhook.
+ *
+ * @schema io.k8s.api.admissionregistration.v1.MatchCondition
+ */
+export interface MatchCondition {
+  /**
+   * expression represents the expression which will be evaluated by CEL. Must evaluate to bool. CEL expressions have access to the contents of the AdmissionRequest and Authorizer, organized into CEL variables:
+   *
+   * 'object' - The object from the incoming request. The value is null for DELETE requests. 'oldObject' - The existing object. The value is null for CREATE requests. 'request' - Attributes of the admission request(/pkg/apis/admission/types.go#AdmissionRequest). 'authorizer' - A CEL Authorizer. May be used to perform authorization checks for the principal (user or service account) of the request.
+   * See https://pkg.go.dev/k8s.io/apiserver/pkg/cel/library#Authz
+   * 'authorizer.requestResource' - A CEL ResourceCheck constructed from the 'authorizer' and configured with the
+   * request resource.
+   * Documentation on CEL: https://kubernetes.io/docs/reference/using-api/cel/
+   *
+   * Required.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MatchCondition#expression
+   */
+  readonly expression: string;
+
+  /**
+   * name is an identifier for this match condition, used for strategic merging of MatchConditions, as well as providing an identifier for logging purposes. A good name should be descriptive of the associated expression. Name must be a qualified name consisting of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')
+   *
+   * Required.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MatchCondition#name
+   */
+  readonly name: string;
+}
+
+/**
+ * Converts an object of type 'MatchCondition' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_MatchCondition(obj: MatchCondition | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'expression': obj.expression,
+    'name': obj.name,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * MatchResources decides whether to run the admission control policy on an object based on whether it meets the match criteria. The exclude rules take precedence over include rules (if a resource matches both, it is excluded)
+ *
+ * @schema io.k8s.api.admissionregistration.v1.MatchResources
+ */
+export interface MatchResources {
+  /**
+   * excludeResourceRules describes what operations on what resources/subresources the ValidatingAdmissionPolicy should not care about. The exclude rules take precedence over include rules (if a resource matches both, it is excluded)
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MatchResources#excludeResourceRules
+   */
+  readonly excludeResourceRules?: NamedRuleWithOperations[];
+
+  /**
+   * matchPolicy defines how the "MatchResources" list is used to match incoming requests. Allowed values are "Exact" or "Equivalent".
+   *
+   * - Exact: match a request only if it exactly matches a specified rule. For example, if deployments can be modified via apps/v1, apps/v1beta1, and extensions/v1beta1, but "rules" only included `apiGroups:["apps"], apiVersions:["v1"], resources: ["deployments"]`, a request to apps/v1beta1 or extensions/v1beta1 would not be sent to the ValidatingAdmissionPolicy.
+   *
+   * - Equivalent: match a request if modifies a resource listed in rules, even via another API group or version. For example, if deployments can be modified via apps/v1, apps/v1beta1, and extensions/v1beta1, and "rules" only included `apiGroups:["apps"], apiVersions:["v1"], resources: ["deployments"]`, a request to apps/v1beta1 or extensions/v1beta1 would be converted to apps/v1 and sent to the ValidatingAdmissionPolicy.
+   *
+   * Defaults to "Equivalent"
+   *
+   * @default Equivalent"
+   * @schema io.k8s.api.admissionregistration.v1.MatchResources#matchPolicy
+   */
+  readonly matchPolicy?: string;
+
+  /**
+   * namespaceSelector decides whether to run the admission control policy on an object based on whether the namespace for that object matches the selector. If the object itself is a namespace, the matching is performed on object.metadata.labels. If the object is another cluster scoped resource, it never skips the policy.
+   *
+   * For example, to run the webhook on any objects whose namespace is not associated with "runlevel" of "0" or "1";  you will set the selector as follows: "namespaceSelector": {
+   * "matchExpressions": [
+   * {
+   * "key": "runlevel",
+   * "operator": "NotIn",
+   * "values": [
+   * "0",
+   * "1"
+   * ]
+   * }
+   * ]
+   * }
+   *
+   * If instead you want to only run the policy on any objects whose namespace is associated with the "environment" of "prod" or "staging"; you will set the selector as follows: "namespaceSelector": {
+   * "matchExpressions": [
+   * {
+   * "key": "environment",
+   * "operator": "In",
+   * "values": [
+   * "prod",
+   * "staging"
+   * ]
+   * }
+   * ]
+   * }
+   *
+   * See https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/ for more examples of label selectors.
+   *
+   * Default to the empty LabelSelector, which matches everything.
+   *
+   * @default the empty LabelSelector, which matches everything.
+   * @schema io.k8s.api.admissionregistration.v1.MatchResources#namespaceSelector
+   */
+  readonly namespaceSelector?: LabelSelector;
+
+  /**
+   * objectSelector decides whether to run the validation based on if the object has matching labels. objectSelector is evaluated against both the oldObject and newObject that would be sent to the cel validation, and is considered to match if either object matches the selector. A null object (oldObject in the case of create, or newObject in the case of delete) or an object that cannot have labels (like a DeploymentRollback or a PodProxyOptions object) is not considered to match. Use the object selector only if the webhook is opt-in, because end users may skip the admission webhook by setting the labels. Default to the empty LabelSelector, which matches everything.
+   *
+   * @default the empty LabelSelector, which matches everything.
+   * @schema io.k8s.api.admissionregistration.v1.MatchResources#objectSelector
+   */
+  readonly objectSelector?: LabelSelector;
+
+  /**
+   * resourceRules describes what operations on what resources/subresources the ValidatingAdmissionPolicy matches. The policy cares about an operation if it matches _any_ Rule.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.MatchResources#resourceRules
+   */
+  readonly resourceRules?: NamedRuleWithOperations[];
+}
+
+/**
+ * Converts an object of type 'MatchResources' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_MatchResources(obj: MatchResources | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'excludeResourceRules': obj.excludeResourceRules?.map(y => toJson_NamedRuleWithOperations(y)),
+    'matchPolicy': obj.matchPolicy,
+    'namespaceSelector': toJson_LabelSelector(obj.namespaceSelector),
+    'objectSelector': toJson_LabelSelector(obj.objectSelector),
+    'resourceRules': obj.resourceRules?.map(y => toJson_NamedRuleWithOperations(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Mutation specifies the CEL expression which is used to apply the Mutation.
+ *
+ * @schema io.k8s.api.admissionregistration.v1.Mutation
+ */
+export interface Mutation {
+  /**
+   * applyConfiguration defines the desired configuration values of an object. The configuration is applied to the admission object using [structured merge diff](https://github.com/kubernetes-sigs/structured-merge-diff). A CEL expression is used to create apply configuration.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.Mutation#applyConfiguration
+   */
+  readonly applyConfiguration?: ApplyConfiguration;
+
+  /**
+   * jsonPatch defines a [JSON patch](https://jsonpatch.com/) operation to perform a mutation to the object. A CEL expression is used to create the JSON patch.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.Mutation#jsonPatch
+   */
+  readonly jsonPatch?: JsonPatch;
+
+  /**
+   * patchType indicates the patch strategy used. Allowed values are "ApplyConfiguration" and "JSONPatch". Required.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.Mutation#patchType
+   */
+  readonly patchType: string;
+}
+
+/**
+ * Converts an object of type 'Mutation' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_Mutation(obj: Mutation | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'applyConfiguration': toJson_ApplyConfiguration(obj.applyConfiguration),
+    'jsonPatch': toJson_JsonPatch(obj.jsonPatch),
+    'patchType': obj.patchType,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * ParamKind is a tuple of Group Kind and Version.
+ *
+ * @schema io.k8s.api.admissionregistration.v1.ParamKind
+ */
+export interface ParamKind {
+  /**
+   * apiVersion is the API group version the resources belong to. In format of "group/version". Required.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.ParamKind#apiVersion
+   */
+  readonly apiVersion?: string;
+
+  /**
+   * kind is the API kind the resources belong to. Required.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.ParamKind#kind
+   */
+  readonly kind?: string;
+}
+
+/**
+ * Converts an object of type 'ParamKind' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ParamKind(obj: ParamKind | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'apiVersion': obj.apiVersion,
+    'kind': obj.kind,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Variable is the definition of a variable that is used for composition. A variable is defined as a named expression.
+ *
+ * @schema io.k8s.api.admissionregistration.v1.Variable
+ */
+export interface Variable {
+  /**
+   * expression is the expression that will be evaluated as the value of the variable. The CEL expression has access to the same identifiers as the CEL expressions in Validation.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.Variable#expression
+   */
+  readonly expression: string;
+
+  /**
+   * name is the name of the variable. The name must be a valid CEL identifier and unique among all variables. The variable can be accessed in other expressions through `variables` For example, if name is "foo", the variable will be available as `variables.foo`
+   *
+   * @schema io.k8s.api.admissionregistration.v1.Variable#name
+   */
+  readonly name: string;
+}
+
+/**
+ * Converts an object of type 'Variable' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_Variable(obj: Variable | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'expression': obj.expression,
+    'name': obj.name,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * ParamRef describes how to locate the params to be used as input to expressions of rules applied by a policy binding.
+ *
+ * @schema io.k8s.api.admissionregistration.v1.ParamRef
+ */
+export interface ParamRef {
+  /**
+   * name is the name of the resource being referenced.
+   *
+   * One of `name` or `selector` must be set, but `name` and `selector` are mutually exclusive properties. If one is set, the other must be unset.
+   *
+   * A single parameter used for all admission requests can be configured by setting the `name` field, leaving `selector` blank, and setting namespace if `paramKind` is namespace-scoped.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.ParamRef#name
+   */
+  readonly name?: string;
+
+  /**
+   * namespace is the namespace of the referenced resource. Allows limiting the search for params to a specific namespace. Applies to both `name` and `selector` fields.
+   *
+   * A per-namespace parameter may be used by specifying a namespace-scoped `paramKind` in the policy and leaving this field empty.
+   *
+   * - If `paramKind` is cluster-scoped, this field MUST be unset. Setting this field results in a configuration error.
+   *
+   * - If `paramKind` is namespace-scoped, the namespace of the object being evaluated for admission will be used when this field is left unset. Take care that if this is left empty the binding must not match any cluster-scoped resources, which will result in an error.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.ParamRef#namespace
+   */
+  readonly namespace?: string;
+
+  /**
+   * parameterNotFoundAction controls the behavior of the binding when the resource exists, and name or selector is valid, but there are no parameters matched by the binding. If the value is set to `Allow`, then no matched parameters will be treated as successful validation by the binding. If set to `Deny`, then no matched parameters will be subject to the `failurePolicy` of the policy.
+   *
+   * Allowed values are `Allow` or `Deny`
+   *
+   * Required
+   *
+   * @schema io.k8s.api.admissionregistration.v1.ParamRef#parameterNotFoundAction
+   */
+  readonly parameterNotFoundAction?: string;
+
+  /**
+   * selector can be used to match multiple param objects based on their labels. Supply selector: {} to match all resources of the ParamKind.
+   *
+   * If multiple params are found, they are all evaluated with the policy expressions and the results are ANDed together.
+   *
+   * One of `name` or `selector` must be set, but `name` and `selector` are mutually exclusive properties. If one is set, the other must be unset.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.ParamRef#selector
+   */
+  readonly selector?: LabelSelector;
+}
+
+/**
+ * Converts an object of type 'ParamRef' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ParamRef(obj: ParamRef | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'name': obj.name,
+    'namespace': obj.namespace,
+    'parameterNotFoundAction': obj.parameterNotFoundAction,
+    'selector': toJson_LabelSelector(obj.selector),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * ShardInfo describes the shard selector that was applied to produce a list response. Its presence on a list response indicates the list is a filtered subset.
+ *
+ * @schema io.k8s.apimachinery.pkg.apis.meta.v1.ShardInfo
+ */
+export interface ShardInfo {
+  /**
+   * selector is the shard selector string from the request, echoed back so clients can verify which shard they received and merge responses from multiple shards.
+   *
+   * @schema io.k8s.apimachinery.pkg.apis.meta.v1.ShardInfo#selector
+   */
+  readonly selector: string;
+}
+
+/**
+ * Converts an object of type 'ShardInfo' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ShardInfo(obj: ShardInfo | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'selector': obj.selector,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * WebhookClientConfig contains the information to make a TLS connection with the webhook
  *
  * @schema io.k8s.api.admissionregistration.v1.WebhookClientConfig
  */
 export interface WebhookClientConfig {
   /**
-   * `caBundle` is a PEM encoded CA bundle which will be used to validate the webhook's server certificate. If unspecified, system trust roots on the apiserver are used.
+   * caBundle is a PEM encoded CA bundle which will be used to validate the webhook's server certificate. If unspecified, system trust roots on the apiserver are used.
    *
    * @schema io.k8s.api.admissionregistration.v1.WebhookClientConfig#caBundle
    */
   readonly caBundle?: string;
 
   /**
-   * `service` is a reference to the service for this webhook. Either `service` or `url` must be specified.
+   * service is a reference to the service for this webhook. Either `service` or `url` must be specified.
    *
    * If the webhook is running within the cluster, then you should use `service`.
    *
@@ -22647,7 +25763,7 @@ export interface WebhookClientConfig {
   readonly service?: ServiceReference;
 
   /**
-   * `url` gives the location of the webhook, in standard URL form (`scheme://host:port/path`). Exactly one of `url` or `service` must be specified.
+   * url gives the location of the webhook, in standard URL form (`scheme://host:port/path`). Exactly one of `url` or `service` must be specified.
    *
    * The `host` should not refer to a service running in the cluster; use the `service` field instead. The host might be resolved via external DNS in some apiservers (e.g., `kube-apiserver` cannot resolve in-cluster DNS as that would be a layering violation). `host` may also be an IP address.
    *
@@ -22681,80 +25797,34 @@ export function toJson_WebhookClientConfig(obj: WebhookClientConfig | undefined)
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * MatchCondition represents a condition which must by fulfilled for a request to be sent to a webhook.
- *
- * @schema io.k8s.api.admissionregistration.v1.MatchCondition
- */
-export interface MatchCondition {
-  /**
-   * Expression represents the expression which will be evaluated by CEL. Must evaluate to bool. CEL expressions have access to the contents of the AdmissionRequest and Authorizer, organized into CEL variables:
-   *
-   * 'object' - The object from the incoming request. The value is null for DELETE requests. 'oldObject' - The existing object. The value is null for CREATE requests. 'request' - Attributes of the admission request(/pkg/apis/admission/types.go#AdmissionRequest). 'authorizer' - A CEL Authorizer. May be used to perform authorization checks for the principal (user or service account) of the request.
-   * See https://pkg.go.dev/k8s.io/apiserver/pkg/cel/library#Authz
-   * 'authorizer.requestResource' - A CEL ResourceCheck constructed from the 'authorizer' and configured with the
-   * request resource.
-   * Documentation on CEL: https://kubernetes.io/docs/reference/using-api/cel/
-   *
-   * Required.
-   *
-   * @schema io.k8s.api.admissionregistration.v1.MatchCondition#expression
-   */
-  readonly expression: string;
-
-  /**
-   * Name is an identifier for this match condition, used for strategic merging of MatchConditions, as well as providing an identifier for logging purposes. A good name should be descriptive of the associated expression. Name must be a qualified name consisting of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')
-   *
-   * Required.
-   *
-   * @schema io.k8s.api.admissionregistration.v1.MatchCondition#name
-   */
-  readonly name: string;
-}
-
-/**
- * Converts an object of type 'MatchCondition' to JSON representation.
- */
-/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_MatchCondition(obj: MatchCondition | undefined): Record<string, any> | undefined {
-  if (obj === undefined) { return undefined; }
-  const result = {
-    'expression': obj.expression,
-    'name': obj.name,
-  };
-  // filter undefined values
-  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
-}
-/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-
-/**
  * RuleWithOperations is a tuple of Operations and Resources. It is recommended to make sure that all the tuple expansions are valid.
  *
  * @schema io.k8s.api.admissionregistration.v1.RuleWithOperations
  */
 export interface RuleWithOperations {
   /**
-   * APIGroups is the API groups the resources belong to. '*' is all groups. If '*' is present, the length of the slice must be one. Required.
+   * apiGroups is the API groups the resources belong to. '*' is all groups. If '*' is present, the length of the slice must be one. Required.
    *
    * @schema io.k8s.api.admissionregistration.v1.RuleWithOperations#apiGroups
    */
   readonly apiGroups?: string[];
 
   /**
-   * APIVersions is the API versions the resources belong to. '*' is all versions. If '*' is present, the length of the slice must be one. Required.
+   * apiVersions is the API versions the resources belong to. '*' is all versions. If '*' is present, the length of the slice must be one. Required.
    *
    * @schema io.k8s.api.admissionregistration.v1.RuleWithOperations#apiVersions
    */
   readonly apiVersions?: string[];
 
   /**
-   * Operations is the operations the admission hook cares about - CREATE, UPDATE, DELETE, CONNECT or * for all of those operations and any future admission operations that are added. If '*' is present, the length of the slice must be one. Required.
+   * operations is the operations the admission hook cares about - CREATE, UPDATE, DELETE, CONNECT or * for all of those operations and any future admission operations that are added. If '*' is present, the length of the slice must be one. Required.
    *
    * @schema io.k8s.api.admissionregistration.v1.RuleWithOperations#operations
    */
   readonly operations?: string[];
 
   /**
-   * Resources is a list of resources this rule applies to.
+   * resources is a list of resources this rule applies to.
    *
    * For example: 'pods' means pods. 'pods/log' means the log subresource of pods. '*' means all resources, but not subresources. 'pods/*' means all subresources of pods. '_/scale' means all scale subresources. '_/*' means all resources and their subresources.
    *
@@ -22840,148 +25910,13 @@ export function toJson_AuditAnnotation(obj: AuditAnnotation | undefined): Record
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * MatchResources decides whether to run the admission control policy on an object based on whether it meets the match criteria. The exclude rules take precedence over include rules (if a resource matches both, it is excluded)
- *
- * @schema io.k8s.api.admissionregistration.v1.MatchResources
- */
-export interface MatchResources {
-  /**
-   * ExcludeResourceRules describes what operations on what resources/subresources the ValidatingAdmissionPolicy should not care about. The exclude rules take precedence over include rules (if a resource matches both, it is excluded)
-   *
-   * @schema io.k8s.api.admissionregistration.v1.MatchResources#excludeResourceRules
-   */
-  readonly excludeResourceRules?: NamedRuleWithOperations[];
-
-  /**
-   * matchPolicy defines how the "MatchResources" list is used to match incoming requests. Allowed values are "Exact" or "Equivalent".
-   *
-   * - Exact: match a request only if it exactly matches a specified rule. For example, if deployments can be modified via apps/v1, apps/v1beta1, and extensions/v1beta1, but "rules" only included `apiGroups:["apps"], apiVersions:["v1"], resources: ["deployments"]`, a request to apps/v1beta1 or extensions/v1beta1 would not be sent to the ValidatingAdmissionPolicy.
-   *
-   * - Equivalent: match a request if modifies a resource listed in rules, even via another API group or version. For example, if deployments can be modified via apps/v1, apps/v1beta1, and extensions/v1beta1, and "rules" only included `apiGroups:["apps"], apiVersions:["v1"], resources: ["deployments"]`, a request to apps/v1beta1 or extensions/v1beta1 would be converted to apps/v1 and sent to the ValidatingAdmissionPolicy.
-   *
-   * Defaults to "Equivalent"
-   *
-   * @default Equivalent"
-   * @schema io.k8s.api.admissionregistration.v1.MatchResources#matchPolicy
-   */
-  readonly matchPolicy?: string;
-
-  /**
-   * NamespaceSelector decides whether to run the admission control policy on an object based on whether the namespace for that object matches the selector. If the object itself is a namespace, the matching is performed on object.metadata.labels. If the object is another cluster scoped resource, it never skips the policy.
-   *
-   * For example, to run the webhook on any objects whose namespace is not associated with "runlevel" of "0" or "1";  you will set the selector as follows: "namespaceSelector": {
-   * "matchExpressions": [
-   * {
-   * "key": "runlevel",
-   * "operator": "NotIn",
-   * "values": [
-   * "0",
-   * "1"
-   * ]
-   * }
-   * ]
-   * }
-   *
-   * If instead you want to only run the policy on any objects whose namespace is associated with the "environment" of "prod" or "staging"; you will set the selector as follows: "namespaceSelector": {
-   * "matchExpressions": [
-   * {
-   * "key": "environment",
-   * "operator": "In",
-   * "values": [
-   * "prod",
-   * "staging"
-   * ]
-   * }
-   * ]
-   * }
-   *
-   * See https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/ for more examples of label selectors.
-   *
-   * Default to the empty LabelSelector, which matches everything.
-   *
-   * @default the empty LabelSelector, which matches everything.
-   * @schema io.k8s.api.admissionregistration.v1.MatchResources#namespaceSelector
-   */
-  readonly namespaceSelector?: LabelSelector;
-
-  /**
-   * ObjectSelector decides whether to run the validation based on if the object has matching labels. objectSelector is evaluated against both the oldObject and newObject that would be sent to the cel validation, and is considered to match if either object matches the selector. A null object (oldObject in the case of create, or newObject in the case of delete) or an object that cannot have labels (like a DeploymentRollback or a PodProxyOptions object) is not considered to match. Use the object selector only if the webhook is opt-in, because end users may skip the admission webhook by setting the labels. Default to the empty LabelSelector, which matches everything.
-   *
-   * @default the empty LabelSelector, which matches everything.
-   * @schema io.k8s.api.admissionregistration.v1.MatchResources#objectSelector
-   */
-  readonly objectSelector?: LabelSelector;
-
-  /**
-   * ResourceRules describes what operations on what resources/subresources the ValidatingAdmissionPolicy matches. The policy cares about an operation if it matches _any_ Rule.
-   *
-   * @schema io.k8s.api.admissionregistration.v1.MatchResources#resourceRules
-   */
-  readonly resourceRules?: NamedRuleWithOperations[];
-}
-
-/**
- * Converts an object of type 'MatchResources' to JSON representation.
- */
-/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_MatchResources(obj: MatchResources | undefined): Record<string, any> | undefined {
-  if (obj === undefined) { return undefined; }
-  const result = {
-    'excludeResourceRules': obj.excludeResourceRules?.map(y => toJson_NamedRuleWithOperations(y)),
-    'matchPolicy': obj.matchPolicy,
-    'namespaceSelector': toJson_LabelSelector(obj.namespaceSelector),
-    'objectSelector': toJson_LabelSelector(obj.objectSelector),
-    'resourceRules': obj.resourceRules?.map(y => toJson_NamedRuleWithOperations(y)),
-  };
-  // filter undefined values
-  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
-}
-/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-
-/**
- * ParamKind is a tuple of Group Kind and Version.
- *
- * @schema io.k8s.api.admissionregistration.v1.ParamKind
- */
-export interface ParamKind {
-  /**
-   * APIVersion is the API group version the resources belong to. In format of "group/version". Required.
-   *
-   * @schema io.k8s.api.admissionregistration.v1.ParamKind#apiVersion
-   */
-  readonly apiVersion?: string;
-
-  /**
-   * Kind is the API kind the resources belong to. Required.
-   *
-   * @schema io.k8s.api.admissionregistration.v1.ParamKind#kind
-   */
-  readonly kind?: string;
-}
-
-/**
- * Converts an object of type 'ParamKind' to JSON representation.
- */
-/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_ParamKind(obj: ParamKind | undefined): Record<string, any> | undefined {
-  if (obj === undefined) { return undefined; }
-  const result = {
-    'apiVersion': obj.apiVersion,
-    'kind': obj.kind,
-  };
-  // filter undefined values
-  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
-}
-/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-
-/**
  * Validation specifies the CEL expression which is used to apply the validation.
  *
  * @schema io.k8s.api.admissionregistration.v1.Validation
  */
 export interface Validation {
   /**
-   * Expression represents the expression which will be evaluated by CEL. ref: https://github.com/google/cel-spec CEL expressions have access to the contents of the API request/response, organized into CEL variables as well as some other useful variables:
+   * expression represents the expression which will be evaluated by CEL. ref: https://github.com/google/cel-spec CEL expressions have access to the contents of the API request/response, organized into CEL variables as well as some other useful variables:
    *
    * - 'object' - The object from the incoming request. The value is null for DELETE requests. - 'oldObject' - The existing object. The value is null for CREATE requests. - 'request' - Attributes of the API request([ref](/pkg/apis/admission/types.go#AdmissionRequest)). - 'params' - Parameter resource referred to by the policy binding being evaluated. Only populated if the policy has a ParamKind. - 'namespaceObject' - The namespace object that the incoming object belongs to. The value is null for cluster-scoped resources. - 'variables' - Map of composited variables, from its name to its lazily evaluated value.
    * For example, a variable named 'foo' can be accessed as 'variables.foo'.
@@ -23013,7 +25948,7 @@ export interface Validation {
   readonly expression: string;
 
   /**
-   * Message represents the message displayed when validation fails. The message is required if the Expression contains line breaks. The message must not contain line breaks. If unset, the message is "failed rule: {Rule}". e.g. "must be a URL with the host matching spec.host" If the Expression contains line breaks. Message is required. The message must not contain line breaks. If unset, the message is "failed Expression: {Expression}".
+   * message represents the message displayed when validation fails. The message is required if the Expression contains line breaks. The message must not contain line breaks. If unset, the message is "failed rule: {Rule}". e.g. "must be a URL with the host matching spec.host" If the Expression contains line breaks. Message is required. The message must not contain line breaks. If unset, the message is "failed Expression: {Expression}".
    *
    * @schema io.k8s.api.admissionregistration.v1.Validation#message
    */
@@ -23027,7 +25962,7 @@ export interface Validation {
   readonly messageExpression?: string;
 
   /**
-   * Reason represents a machine-readable description of why this validation failed. If this is the first validation in the list to fail, this reason, as well as the corresponding HTTP response code, are used in the HTTP response to the client. The currently supported reasons are: "Unauthorized", "Forbidden", "Invalid", "RequestEntityTooLarge". If not set, StatusReasonInvalid is used in the response to the client.
+   * reason represents a machine-readable description of why this validation failed. If this is the first validation in the list to fail, this reason, as well as the corresponding HTTP response code, are used in the HTTP response to the client. The currently supported reasons are: "Unauthorized", "Forbidden", "Invalid", "RequestEntityTooLarge". If not set, StatusReasonInvalid is used in the response to the client.
    *
    * @schema io.k8s.api.admissionregistration.v1.Validation#reason
    */
@@ -23052,117 +25987,11 @@ export function toJson_Validation(obj: Validation | undefined): Record<string, a
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * Variable is the definition of a variable that is used for composition. A variable is defined as a named expression.
- *
- * @schema io.k8s.api.admissionregistration.v1.Variable
- */
-export interface Variable {
-  /**
-   * Expression is the expression that will be evaluated as the value of the variable. The CEL expression has access to the same identifiers as the CEL expressions in Validation.
-   *
-   * @schema io.k8s.api.admissionregistration.v1.Variable#expression
-   */
-  readonly expression: string;
-
-  /**
-   * Name is the name of the variable. The name must be a valid CEL identifier and unique among all variables. The variable can be accessed in other expressions through `variables` For example, if name is "foo", the variable will be available as `variables.foo`
-   *
-   * @schema io.k8s.api.admissionregistration.v1.Variable#name
-   */
-  readonly name: string;
-}
-
-/**
- * Converts an object of type 'Variable' to JSON representation.
- */
-/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_Variable(obj: Variable | undefined): Record<string, any> | undefined {
-  if (obj === undefined) { return undefined; }
-  const result = {
-    'expression': obj.expression,
-    'name': obj.name,
-  };
-  // filter undefined values
-  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
-}
-/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-
-/**
- * ParamRef describes how to locate the params to be used as input to expressions of rules applied by a policy binding.
- *
- * @schema io.k8s.api.admissionregistration.v1.ParamRef
- */
-export interface ParamRef {
-  /**
-   * name is the name of the resource being referenced.
-   *
-   * One of `name` or `selector` must be set, but `name` and `selector` are mutually exclusive properties. If one is set, the other must be unset.
-   *
-   * A single parameter used for all admission requests can be configured by setting the `name` field, leaving `selector` blank, and setting namespace if `paramKind` is namespace-scoped.
-   *
-   * @schema io.k8s.api.admissionregistration.v1.ParamRef#name
-   */
-  readonly name?: string;
-
-  /**
-   * namespace is the namespace of the referenced resource. Allows limiting the search for params to a specific namespace. Applies to both `name` and `selector` fields.
-   *
-   * A per-namespace parameter may be used by specifying a namespace-scoped `paramKind` in the policy and leaving this field empty.
-   *
-   * - If `paramKind` is cluster-scoped, this field MUST be unset. Setting this field results in a configuration error.
-   *
-   * - If `paramKind` is namespace-scoped, the namespace of the object being evaluated for admission will be used when this field is left unset. Take care that if this is left empty the binding must not match any cluster-scoped resources, which will result in an error.
-   *
-   * @schema io.k8s.api.admissionregistration.v1.ParamRef#namespace
-   */
-  readonly namespace?: string;
-
-  /**
-   * `parameterNotFoundAction` controls the behavior of the binding when the resource exists, and name or selector is valid, but there are no parameters matched by the binding. If the value is set to `Allow`, then no matched parameters will be treated as successful validation by the binding. If set to `Deny`, then no matched parameters will be subject to the `failurePolicy` of the policy.
-   *
-   * Allowed values are `Allow` or `Deny`
-   *
-   * Required
-   *
-   * @schema io.k8s.api.admissionregistration.v1.ParamRef#parameterNotFoundAction
-   */
-  readonly parameterNotFoundAction?: string;
-
-  /**
-   * selector can be used to match multiple param objects based on their labels. Supply selector: {} to match all resources of the ParamKind.
-   *
-   * If multiple params are found, they are all evaluated with the policy expressions and the results are ANDed together.
-   *
-   * One of `name` or `selector` must be set, but `name` and `selector` are mutually exclusive properties. If one is set, the other must be unset.
-   *
-   * @schema io.k8s.api.admissionregistration.v1.ParamRef#selector
-   */
-  readonly selector?: LabelSelector;
-}
-
-/**
- * Converts an object of type 'ParamRef' to JSON representation.
- */
-/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_ParamRef(obj: ParamRef | undefined): Record<string, any> | undefined {
-  if (obj === undefined) { return undefined; }
-  const result = {
-    'name': obj.name,
-    'namespace': obj.namespace,
-    'parameterNotFoundAction': obj.parameterNotFoundAction,
-    'selector': toJson_LabelSelector(obj.selector),
-  };
-  // filter undefined values
-  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
-}
-/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-
-/**
  * @schema io.k8s.api.admissionregistration.v1alpha1.MatchCondition
  */
 export interface MatchConditionV1Alpha1 {
   /**
-   * Expression represents the expression which will be evaluated by CEL. Must evaluate to bool. CEL expressions have access to the contents of the AdmissionRequest and Authorizer, organized into CEL variables:
+   * expression represents the expression which will be evaluated by CEL. Must evaluate to bool. CEL expressions have access to the contents of the AdmissionRequest and Authorizer, organized into CEL variables:
    *
    * 'object' - The object from the incoming request. The value is null for DELETE requests. 'oldObject' - The existing object. The value is null for CREATE requests. 'request' - Attributes of the admission request(/pkg/apis/admission/types.go#AdmissionRequest). 'authorizer' - A CEL Authorizer. May be used to perform authorization checks for the principal (user or service account) of the request.
    * See https://pkg.go.dev/k8s.io/apiserver/pkg/cel/library#Authz
@@ -23177,7 +26006,7 @@ export interface MatchConditionV1Alpha1 {
   readonly expression: string;
 
   /**
-   * Name is an identifier for this match condition, used for strategic merging of MatchConditions, as well as providing an identifier for logging purposes. A good name should be descriptive of the associated expression. Name must be a qualified name consisting of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')
+   * name is an identifier for this match condition, used for strategic merging of MatchConditions, as well as providing an identifier for logging purposes. A good name should be descriptive of the associated expression. Name must be a qualified name consisting of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')
    *
    * Required.
    *
@@ -23208,7 +26037,7 @@ export function toJson_MatchConditionV1Alpha1(obj: MatchConditionV1Alpha1 | unde
  */
 export interface MatchResourcesV1Alpha1 {
   /**
-   * ExcludeResourceRules describes what operations on what resources/subresources the policy should not care about. The exclude rules take precedence over include rules (if a resource matches both, it is excluded)
+   * excludeResourceRules describes what operations on what resources/subresources the policy should not care about. The exclude rules take precedence over include rules (if a resource matches both, it is excluded)
    *
    * @schema io.k8s.api.admissionregistration.v1alpha1.MatchResources#excludeResourceRules
    */
@@ -23229,7 +26058,7 @@ export interface MatchResourcesV1Alpha1 {
   readonly matchPolicy?: string;
 
   /**
-   * NamespaceSelector decides whether to run the admission control policy on an object based on whether the namespace for that object matches the selector. If the object itself is a namespace, the matching is performed on object.metadata.labels. If the object is another cluster scoped resource, it never skips the policy.
+   * namespaceSelector decides whether to run the admission control policy on an object based on whether the namespace for that object matches the selector. If the object itself is a namespace, the matching is performed on object.metadata.labels. If the object is another cluster scoped resource, it never skips the policy.
    *
    * For example, to run the webhook on any objects whose namespace is not associated with "runlevel" of "0" or "1";  you will set the selector as follows: "namespaceSelector": {
    * "matchExpressions": [
@@ -23267,7 +26096,7 @@ export interface MatchResourcesV1Alpha1 {
   readonly namespaceSelector?: LabelSelector;
 
   /**
-   * ObjectSelector decides whether to run the policy based on if the object has matching labels. objectSelector is evaluated against both the oldObject and newObject that would be sent to the policy's expression (CEL), and is considered to match if either object matches the selector. A null object (oldObject in the case of create, or newObject in the case of delete) or an object that cannot have labels (like a DeploymentRollback or a PodProxyOptions object) is not considered to match. Use the object selector only if the webhook is opt-in, because end users may skip the admission webhook by setting the labels. Default to the empty LabelSelector, which matches everything.
+   * objectSelector decides whether to run the policy based on if the object has matching labels. objectSelector is evaluated against both the oldObject and newObject that would be sent to the policy's expression (CEL), and is considered to match if either object matches the selector. A null object (oldObject in the case of create, or newObject in the case of delete) or an object that cannot have labels (like a DeploymentRollback or a PodProxyOptions object) is not considered to match. Use the object selector only if the webhook is opt-in, because end users may skip the admission webhook by setting the labels. Default to the empty LabelSelector, which matches everything.
    *
    * @default the empty LabelSelector, which matches everything.
    * @schema io.k8s.api.admissionregistration.v1alpha1.MatchResources#objectSelector
@@ -23275,7 +26104,7 @@ export interface MatchResourcesV1Alpha1 {
   readonly objectSelector?: LabelSelector;
 
   /**
-   * ResourceRules describes what operations on what resources/subresources the admission policy matches. The policy cares about an operation if it matches _any_ Rule.
+   * resourceRules describes what operations on what resources/subresources the admission policy matches. The policy cares about an operation if it matches _any_ Rule.
    *
    * @schema io.k8s.api.admissionregistration.v1alpha1.MatchResources#resourceRules
    */
@@ -23351,14 +26180,14 @@ export function toJson_MutationV1Alpha1(obj: MutationV1Alpha1 | undefined): Reco
  */
 export interface ParamKindV1Alpha1 {
   /**
-   * APIVersion is the API group version the resources belong to. In format of "group/version". Required.
+   * apiVersion is the API group version the resources belong to. In format of "group/version". Required.
    *
    * @schema io.k8s.api.admissionregistration.v1alpha1.ParamKind#apiVersion
    */
   readonly apiVersion?: string;
 
   /**
-   * Kind is the API kind the resources belong to. Required.
+   * kind is the API kind the resources belong to. Required.
    *
    * @schema io.k8s.api.admissionregistration.v1alpha1.ParamKind#kind
    */
@@ -23387,14 +26216,14 @@ export function toJson_ParamKindV1Alpha1(obj: ParamKindV1Alpha1 | undefined): Re
  */
 export interface VariableV1Alpha1 {
   /**
-   * Expression is the expression that will be evaluated as the value of the variable. The CEL expression has access to the same identifiers as the CEL expressions in Validation.
+   * expression is the expression that will be evaluated as the value of the variable. The CEL expression has access to the same identifiers as the CEL expressions in Validation.
    *
    * @schema io.k8s.api.admissionregistration.v1alpha1.Variable#expression
    */
   readonly expression: string;
 
   /**
-   * Name is the name of the variable. The name must be a valid CEL identifier and unique among all variables. The variable can be accessed in other expressions through `variables` For example, if name is "foo", the variable will be available as `variables.foo`
+   * name is the name of the variable. The name must be a valid CEL identifier and unique among all variables. The variable can be accessed in other expressions through `variables` For example, if name is "foo", the variable will be available as `variables.foo`
    *
    * @schema io.k8s.api.admissionregistration.v1alpha1.Variable#name
    */
@@ -23423,7 +26252,7 @@ export function toJson_VariableV1Alpha1(obj: VariableV1Alpha1 | undefined): Reco
  */
 export interface ParamRefV1Alpha1 {
   /**
-   * `name` is the name of the resource being referenced.
+   * name is the name of the resource being referenced.
    *
    * `name` and `selector` are mutually exclusive properties. If one is set, the other must be unset.
    *
@@ -23445,7 +26274,7 @@ export interface ParamRefV1Alpha1 {
   readonly namespace?: string;
 
   /**
-   * `parameterNotFoundAction` controls the behavior of the binding when the resource exists, and name or selector is valid, but there are no parameters matched by the binding. If the value is set to `Allow`, then no matched parameters will be treated as successful validation by the binding. If set to `Deny`, then no matched parameters will be subject to the `failurePolicy` of the policy.
+   * parameterNotFoundAction controls the behavior of the binding when the resource exists, and name or selector is valid, but there are no parameters matched by the binding. If the value is set to `Allow`, then no matched parameters will be treated as successful validation by the binding. If set to `Deny`, then no matched parameters will be subject to the `failurePolicy` of the policy.
    *
    * Allowed values are `Allow` or `Deny` Default to `Deny`
    *
@@ -23490,7 +26319,7 @@ export function toJson_ParamRefV1Alpha1(obj: ParamRefV1Alpha1 | undefined): Reco
  */
 export interface MatchConditionV1Beta1 {
   /**
-   * Expression represents the expression which will be evaluated by CEL. Must evaluate to bool. CEL expressions have access to the contents of the AdmissionRequest and Authorizer, organized into CEL variables:
+   * expression represents the expression which will be evaluated by CEL. Must evaluate to bool. CEL expressions have access to the contents of the AdmissionRequest and Authorizer, organized into CEL variables:
    *
    * 'object' - The object from the incoming request. The value is null for DELETE requests. 'oldObject' - The existing object. The value is null for CREATE requests. 'request' - Attributes of the admission request(/pkg/apis/admission/types.go#AdmissionRequest). 'authorizer' - A CEL Authorizer. May be used to perform authorization checks for the principal (user or service account) of the request.
    * See https://pkg.go.dev/k8s.io/apiserver/pkg/cel/library#Authz
@@ -23505,7 +26334,7 @@ export interface MatchConditionV1Beta1 {
   readonly expression: string;
 
   /**
-   * Name is an identifier for this match condition, used for strategic merging of MatchConditions, as well as providing an identifier for logging purposes. A good name should be descriptive of the associated expression. Name must be a qualified name consisting of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')
+   * name is an identifier for this match condition, used for strategic merging of MatchConditions, as well as providing an identifier for logging purposes. A good name should be descriptive of the associated expression. Name must be a qualified name consisting of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')
    *
    * Required.
    *
@@ -23536,7 +26365,7 @@ export function toJson_MatchConditionV1Beta1(obj: MatchConditionV1Beta1 | undefi
  */
 export interface MatchResourcesV1Beta1 {
   /**
-   * ExcludeResourceRules describes what operations on what resources/subresources the ValidatingAdmissionPolicy should not care about. The exclude rules take precedence over include rules (if a resource matches both, it is excluded)
+   * excludeResourceRules describes what operations on what resources/subresources the ValidatingAdmissionPolicy should not care about. The exclude rules take precedence over include rules (if a resource matches both, it is excluded)
    *
    * @schema io.k8s.api.admissionregistration.v1beta1.MatchResources#excludeResourceRules
    */
@@ -23557,7 +26386,7 @@ export interface MatchResourcesV1Beta1 {
   readonly matchPolicy?: string;
 
   /**
-   * NamespaceSelector decides whether to run the admission control policy on an object based on whether the namespace for that object matches the selector. If the object itself is a namespace, the matching is performed on object.metadata.labels. If the object is another cluster scoped resource, it never skips the policy.
+   * namespaceSelector decides whether to run the admission control policy on an object based on whether the namespace for that object matches the selector. If the object itself is a namespace, the matching is performed on object.metadata.labels. If the object is another cluster scoped resource, it never skips the policy.
    *
    * For example, to run the webhook on any objects whose namespace is not associated with "runlevel" of "0" or "1";  you will set the selector as follows: "namespaceSelector": {
    * "matchExpressions": [
@@ -23595,7 +26424,7 @@ export interface MatchResourcesV1Beta1 {
   readonly namespaceSelector?: LabelSelector;
 
   /**
-   * ObjectSelector decides whether to run the validation based on if the object has matching labels. objectSelector is evaluated against both the oldObject and newObject that would be sent to the cel validation, and is considered to match if either object matches the selector. A null object (oldObject in the case of create, or newObject in the case of delete) or an object that cannot have labels (like a DeploymentRollback or a PodProxyOptions object) is not considered to match. Use the object selector only if the webhook is opt-in, because end users may skip the admission webhook by setting the labels. Default to the empty LabelSelector, which matches everything.
+   * objectSelector decides whether to run the validation based on if the object has matching labels. objectSelector is evaluated against both the oldObject and newObject that would be sent to the cel validation, and is considered to match if either object matches the selector. A null object (oldObject in the case of create, or newObject in the case of delete) or an object that cannot have labels (like a DeploymentRollback or a PodProxyOptions object) is not considered to match. Use the object selector only if the webhook is opt-in, because end users may skip the admission webhook by setting the labels. Default to the empty LabelSelector, which matches everything.
    *
    * @default the empty LabelSelector, which matches everything.
    * @schema io.k8s.api.admissionregistration.v1beta1.MatchResources#objectSelector
@@ -23603,7 +26432,7 @@ export interface MatchResourcesV1Beta1 {
   readonly objectSelector?: LabelSelector;
 
   /**
-   * ResourceRules describes what operations on what resources/subresources the ValidatingAdmissionPolicy matches. The policy cares about an operation if it matches _any_ Rule.
+   * resourceRules describes what operations on what resources/subresources the ValidatingAdmissionPolicy matches. The policy cares about an operation if it matches _any_ Rule.
    *
    * @schema io.k8s.api.admissionregistration.v1beta1.MatchResources#resourceRules
    */
@@ -23679,14 +26508,14 @@ export function toJson_MutationV1Beta1(obj: MutationV1Beta1 | undefined): Record
  */
 export interface ParamKindV1Beta1 {
   /**
-   * APIVersion is the API group version the resources belong to. In format of "group/version". Required.
+   * apiVersion is the API group version the resources belong to. In format of "group/version". Required.
    *
    * @schema io.k8s.api.admissionregistration.v1beta1.ParamKind#apiVersion
    */
   readonly apiVersion?: string;
 
   /**
-   * Kind is the API kind the resources belong to. Required.
+   * kind is the API kind the resources belong to. Required.
    *
    * @schema io.k8s.api.admissionregistration.v1beta1.ParamKind#kind
    */
@@ -23715,14 +26544,14 @@ export function toJson_ParamKindV1Beta1(obj: ParamKindV1Beta1 | undefined): Reco
  */
 export interface VariableV1Beta1 {
   /**
-   * Expression is the expression that will be evaluated as the value of the variable. The CEL expression has access to the same identifiers as the CEL expressions in Validation.
+   * expression is the expression that will be evaluated as the value of the variable. The CEL expression has access to the same identifiers as the CEL expressions in Validation.
    *
    * @schema io.k8s.api.admissionregistration.v1beta1.Variable#expression
    */
   readonly expression: string;
 
   /**
-   * Name is the name of the variable. The name must be a valid CEL identifier and unique among all variables. The variable can be accessed in other expressions through `variables` For example, if name is "foo", the variable will be available as `variables.foo`
+   * name is the name of the variable. The name must be a valid CEL identifier and unique among all variables. The variable can be accessed in other expressions through `variables` For example, if name is "foo", the variable will be available as `variables.foo`
    *
    * @schema io.k8s.api.admissionregistration.v1beta1.Variable#name
    */
@@ -23775,7 +26604,7 @@ export interface ParamRefV1Beta1 {
   readonly namespace?: string;
 
   /**
-   * `parameterNotFoundAction` controls the behavior of the binding when the resource exists, and name or selector is valid, but there are no parameters matched by the binding. If the value is set to `Allow`, then no matched parameters will be treated as successful validation by the binding. If set to `Deny`, then no matched parameters will be subject to the `failurePolicy` of the policy.
+   * parameterNotFoundAction controls the behavior of the binding when the resource exists, and name or selector is valid, but there are no parameters matched by the binding. If the value is set to `Allow`, then no matched parameters will be treated as successful validation by the binding. If set to `Deny`, then no matched parameters will be subject to the `failurePolicy` of the policy.
    *
    * Allowed values are `Allow` or `Deny`
    *
@@ -23999,28 +26828,28 @@ export function toJson_StatefulSetUpdateStrategy(obj: StatefulSetUpdateStrategy 
  */
 export interface BoundObjectReference {
   /**
-   * API version of the referent.
+   * apiVersion is API version of the referent.
    *
    * @schema io.k8s.api.authentication.v1.BoundObjectReference#apiVersion
    */
   readonly apiVersion?: string;
 
   /**
-   * Kind of the referent. Valid kinds are 'Pod' and 'Secret'.
+   * kind of the referent. Valid kinds are 'Pod', 'Secret', 'Node', 'ValidatingWebhookConfiguration', and 'MutatingWebhookConfiguration'.
    *
    * @schema io.k8s.api.authentication.v1.BoundObjectReference#kind
    */
   readonly kind?: string;
 
   /**
-   * Name of the referent.
+   * name of the referent.
    *
    * @schema io.k8s.api.authentication.v1.BoundObjectReference#name
    */
   readonly name?: string;
 
   /**
-   * UID of the referent.
+   * uid of the referent.
    *
    * @schema io.k8s.api.authentication.v1.BoundObjectReference#uid
    */
@@ -24051,14 +26880,14 @@ export function toJson_BoundObjectReference(obj: BoundObjectReference | undefine
  */
 export interface NonResourceAttributes {
   /**
-   * Path is the URL path of the request
+   * path is the URL path of the request
    *
    * @schema io.k8s.api.authorization.v1.NonResourceAttributes#path
    */
   readonly path?: string;
 
   /**
-   * Verb is the standard HTTP verb
+   * verb is the standard HTTP verb
    *
    * @schema io.k8s.api.authorization.v1.NonResourceAttributes#verb
    */
@@ -24094,7 +26923,7 @@ export interface ResourceAttributes {
   readonly fieldSelector?: FieldSelectorAttributes;
 
   /**
-   * Group is the API Group of the Resource.  "*" means all.
+   * group is the API Group of the Resource.  "*" means all.
    *
    * @schema io.k8s.api.authorization.v1.ResourceAttributes#group
    */
@@ -24108,42 +26937,42 @@ export interface ResourceAttributes {
   readonly labelSelector?: LabelSelectorAttributes;
 
   /**
-   * Name is the name of the resource being requested for a "get" or deleted for a "delete". "" (empty) means all.
+   * name is the name of the resource being requested for a "get" or deleted for a "delete". "" (empty) means all.
    *
    * @schema io.k8s.api.authorization.v1.ResourceAttributes#name
    */
   readonly name?: string;
 
   /**
-   * Namespace is the namespace of the action being requested.  Currently, there is no distinction between no namespace and all namespaces "" (empty) is defaulted for LocalSubjectAccessReviews "" (empty) is empty for cluster-scoped resources "" (empty) means "all" for namespace scoped resources from a SubjectAccessReview or SelfSubjectAccessReview
+   * namespace is the namespace of the action being requested.  Currently, there is no distinction between no namespace and all namespaces "" (empty) is defaulted for LocalSubjectAccessReviews "" (empty) is empty for cluster-scoped resources "" (empty) means "all" for namespace scoped resources from a SubjectAccessReview or SelfSubjectAccessReview
    *
    * @schema io.k8s.api.authorization.v1.ResourceAttributes#namespace
    */
   readonly namespace?: string;
 
   /**
-   * Resource is one of the existing resource types.  "*" means all.
+   * resource is one of the existing resource types.  "*" means all.
    *
    * @schema io.k8s.api.authorization.v1.ResourceAttributes#resource
    */
   readonly resource?: string;
 
   /**
-   * Subresource is one of the existing resource types.  "" means none.
+   * subresource is one of the existing resource types.  "" means none.
    *
    * @schema io.k8s.api.authorization.v1.ResourceAttributes#subresource
    */
   readonly subresource?: string;
 
   /**
-   * Verb is a kubernetes resource API verb, like: get, list, watch, create, update, delete, proxy.  "*" means all.
+   * verb is a kubernetes resource API verb, like: get, list, watch, create, update, delete, proxy.  "*" means all.
    *
    * @schema io.k8s.api.authorization.v1.ResourceAttributes#verb
    */
   readonly verb?: string;
 
   /**
-   * Version is the API Version of the Resource.  "*" means all.
+   * version is the API Version of the Resource.  "*" means all.
    *
    * @schema io.k8s.api.authorization.v1.ResourceAttributes#version
    */
@@ -24432,6 +27261,58 @@ export function toJson_PodFailurePolicy(obj: PodFailurePolicy | undefined): Reco
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * JobSchedulingConfiguration composes the reusable workload-aware scheduling building blocks.
+ *
+ * @schema io.k8s.api.batch.v1.JobSchedulingConfiguration
+ */
+export interface JobSchedulingConfiguration {
+  /**
+   * DisruptionMode defines the mode in which the Job's pods can be disrupted. One of Single, All. This field is immutable after creation: it may not be added or removed, and the selected mode may not be changed.
+   *
+   * @schema io.k8s.api.batch.v1.JobSchedulingConfiguration#disruptionMode
+   */
+  readonly disruptionMode?: WorkloadPodGroupDisruptionModeV1Alpha3;
+
+  /**
+   * ResourceClaims defines which ResourceClaims may be shared among Pods in the Job. Pods consume the devices allocated to a PodGroup's claim by defining a claim in its own Spec.ResourceClaims that matches the PodGroup's claim exactly. The claim must have the same name and refer to the same ResourceClaim or ResourceClaimTemplate. At most 4 claims may be set, matching the limit on the resulting PodGroup. This list is immutable after creation: entries may neither be added, removed, nor modified.
+   *
+   * @schema io.k8s.api.batch.v1.JobSchedulingConfiguration#resourceClaims
+   */
+  readonly resourceClaims?: WorkloadPodGroupResourceClaimV1Alpha3[];
+
+  /**
+   * SchedulingConstraints defines scheduling constraints (e.g. topology) for the Job's pods. This field is immutable after creation.
+   *
+   * @schema io.k8s.api.batch.v1.JobSchedulingConfiguration#schedulingConstraints
+   */
+  readonly schedulingConstraints?: WorkloadPodGroupSchedulingConstraintsV1Alpha3;
+
+  /**
+   * SchedulingPolicy defines the scheduling policy for this Job. Exactly one of Basic or Gang must be set. This field is immutable after creation: the policy may not be added or removed. The policy variant (basic/gang) is frozen by hand-written validation; only schedulingPolicy.gang.minCount may be changed.
+   *
+   * @schema io.k8s.api.batch.v1.JobSchedulingConfiguration#schedulingPolicy
+   */
+  readonly schedulingPolicy?: WorkloadPodGroupSchedulingPolicyV1Alpha3;
+}
+
+/**
+ * Converts an object of type 'JobSchedulingConfiguration' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_JobSchedulingConfiguration(obj: JobSchedulingConfiguration | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'disruptionMode': toJson_WorkloadPodGroupDisruptionModeV1Alpha3(obj.disruptionMode),
+    'resourceClaims': obj.resourceClaims?.map(y => toJson_WorkloadPodGroupResourceClaimV1Alpha3(y)),
+    'schedulingConstraints': toJson_WorkloadPodGroupSchedulingConstraintsV1Alpha3(obj.schedulingConstraints),
+    'schedulingPolicy': toJson_WorkloadPodGroupSchedulingPolicyV1Alpha3(obj.schedulingPolicy),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * SuccessPolicy describes when a Job can be declared as succeeded based on the success of some indexes.
  *
  * @schema io.k8s.api.batch.v1.SuccessPolicy
@@ -24601,6 +27482,34 @@ export function toJson_NodeConfigSource(obj: NodeConfigSource | undefined): Reco
   if (obj === undefined) { return undefined; }
   const result = {
     'configMap': toJson_ConfigMapNodeConfigSource(obj.configMap),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * NodePodPreemptionPolicy defines the node-level policies governing preemption for pods on this node.
+ *
+ * @schema io.k8s.api.core.v1.NodePodPreemptionPolicy
+ */
+export interface NodePodPreemptionPolicy {
+  /**
+   * DisableResizePreemption lists the owners (e.g., autoscalers, operators, administrators) that have requested to disable scheduler and Kubelet preemption for in-place pod resize on this node. If this list is non-empty, resize-induced preemption is disabled on this node. This is an alpha field and requires enabling the InPlacePodVerticalScalingSchedulerPreemption feature gate.
+   *
+   * @schema io.k8s.api.core.v1.NodePodPreemptionPolicy#disableResizePreemption
+   */
+  readonly disableResizePreemption?: string[];
+}
+
+/**
+ * Converts an object of type 'NodePodPreemptionPolicy' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_NodePodPreemptionPolicy(obj: NodePodPreemptionPolicy | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'disableResizePreemption': obj.disableResizePreemption?.map(y => y),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -26717,6 +29626,48 @@ export function toJson_EphemeralContainer(obj: EphemeralContainer | undefined): 
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * EvictionResponder allows you to specify the responder reacting to an Eviction. Responders should observe and communicate through the Eviction Resource API to help with the graceful eviction of a target (e.g. termination of a pod).
+ *
+ * @schema io.k8s.api.core.v1.EvictionResponder
+ */
+export interface EvictionResponder {
+  /**
+   * name allows you to identify the responder responding to the Eviction.
+   *
+   * It must be a valid domain-prefixed key (such as "acme.io/foo"). Domain names *.k8s.io and *.kubernetes.io are reserved. This field must be unique for each responder. This field is required.
+   *
+   * @schema io.k8s.api.core.v1.EvictionResponder#name
+   */
+  readonly name: string;
+
+  /**
+   * priority for this responder. Higher priorities are selected first by the evictionrequest-controller. If there are responders with the same priority, the responder whose domain name comes first in the alphabetical higher domain order, will be picked. This means that the top domain labels are compared alphabetically first, followed by the lower domain labels. The key is compared last.
+   *
+   * The responder that is the managing controller of the pod should set the value of this field to 10000 to allow both for preemption or fallback registration by other responders.
+   *
+   * The minimum value is 0 and the maximum value is 100000. The interval 0-999 is reserved for responders with *.k8s.io suffix. This field is required.
+   *
+   * @schema io.k8s.api.core.v1.EvictionResponder#priority
+   */
+  readonly priority: number;
+}
+
+/**
+ * Converts an object of type 'EvictionResponder' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_EvictionResponder(obj: EvictionResponder | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'name': obj.name,
+    'priority': obj.priority,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * HostAlias holds the mapping between IP and hostnames that will be injected as an entry in the pod's hosts file.
  *
  * @schema io.k8s.api.core.v1.HostAlias
@@ -26813,6 +29764,8 @@ export function toJson_PodReadinessGate(obj: PodReadinessGate | undefined): Reco
  *
  * It adds a name to it that uniquely identifies the ResourceClaim inside the Pod. Containers that need access to the ResourceClaim reference it with this name.
  *
+ * When the DRAWorkloadResourceClaims feature gate is enabled and this Pod belongs to a PodGroup, a PodResourceClaim is matched to a PodGroupResourceClaim if all of their fields are equal (Name, ResourceClaimName, and ResourceClaimTemplateName). A matched claim references a single ResourceClaim shared across all Pods in the PodGroup, reserved for the PodGroup in ResourceClaimStatus.ReservedFor rather than for individual Pods.
+ *
  * @schema io.k8s.api.core.v1.PodResourceClaim
  */
 export interface PodResourceClaim {
@@ -26836,6 +29789,8 @@ export interface PodResourceClaim {
    * ResourceClaimTemplateName is the name of a ResourceClaimTemplate object in the same namespace as this pod.
    *
    * The template will be used to create a new ResourceClaim, which will be bound to this pod. When this pod is deleted, the ResourceClaim will also be deleted. The pod name and resource name, along with a generated component, will be used to form a unique name for the ResourceClaim, which will be recorded in pod.status.resourceClaimStatuses.
+   *
+   * When the DRAWorkloadResourceClaims feature gate is enabled and the pod belongs to a PodGroup that defines a PodGroupResourceClaim with the same Name and ResourceClaimTemplateName, this PodResourceClaim resolves to the ResourceClaim generated for the PodGroup. All pods in the group that define an equivalent PodResourceClaim matching the PodGroupResourceClaim's Name and ResourceClaimTemplateName share the same generated ResourceClaim. ResourceClaims generated for a PodGroup are owned by the PodGroup and their lifecycles are tied to the PodGroup instead of any individual pod.
    *
    * This field is immutable and no changes will be made to the corresponding ResourceClaim by the control plane after creating the ResourceClaim.
    *
@@ -26939,6 +29894,34 @@ export function toJson_PodSchedulingGate(obj: PodSchedulingGate | undefined): Re
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * PodSchedulingGroup identifies the runtime scheduling group instance that a Pod belongs to. The scheduler uses this information to apply workload-aware scheduling semantics. Exactly one field must be specified.
+ *
+ * @schema io.k8s.api.core.v1.PodSchedulingGroup
+ */
+export interface PodSchedulingGroup {
+  /**
+   * PodGroupName specifies the name of the standalone PodGroup object that represents the runtime instance of this group. Must be a DNS subdomain.
+   *
+   * @schema io.k8s.api.core.v1.PodSchedulingGroup#podGroupName
+   */
+  readonly podGroupName?: string;
+}
+
+/**
+ * Converts an object of type 'PodSchedulingGroup' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_PodSchedulingGroup(obj: PodSchedulingGroup | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'podGroupName': obj.podGroupName,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * PodSecurityContext holds pod-level security attributes and common container settings. Some fields are also present in container.securityContext.  Field values of container.securityContext take precedence over field values of PodSecurityContext.
  *
  * @schema io.k8s.api.core.v1.PodSecurityContext
@@ -26996,9 +29979,9 @@ export interface PodSecurityContext {
    *
    * "Recursive" means relabeling of all files on all Pod volumes by the container runtime. This may be slow for large volumes, but allows mixing privileged and unprivileged Pods sharing the same volume on the same node.
    *
-   * "MountOption" mounts all eligible Pod volumes with `-o context` mount option. This requires all Pods that share the same volume to use the same SELinux label. It is not possible to share the same volume among privileged and unprivileged Pods. Eligible volumes are in-tree FibreChannel and iSCSI volumes, and all CSI volumes whose CSI driver announces SELinux support by setting spec.seLinuxMount: true in their CSIDriver instance. Other volumes are always re-labelled recursively. "MountOption" value is allowed only when SELinuxMount feature gate is enabled.
+   * "MountOption" mounts all eligible Pod volumes with `-o context` mount option. This requires all Pods that share the same volume to use the same SELinux label. It is not possible to share the same volume among privileged and unprivileged Pods. Eligible volumes are in-tree FibreChannel and iSCSI volumes, and all CSI volumes whose CSI driver announces SELinux support by setting spec.seLinuxMount: true in their CSIDriver instance. Other volumes are always re-labelled recursively.
    *
-   * If not specified and SELinuxMount feature gate is enabled, "MountOption" is used. If not specified and SELinuxMount feature gate is disabled, "MountOption" is used for ReadWriteOncePod volumes and "Recursive" for all other volumes.
+   * If not specified, "MountOption" is used.
    *
    * This field affects only Pods that have SELinux label set, either in PodSecurityContext or in SecurityContext of all containers.
    *
@@ -27376,7 +30359,7 @@ export interface Volume {
    *
    * - Always: the kubelet always attempts to pull the reference. Container creation will fail If the pull fails. - Never: the kubelet never pulls the reference and only uses a local image or artifact. Container creation will fail if the reference isn't present. - IfNotPresent: the kubelet pulls if the reference isn't already present on disk. Container creation will fail if the reference isn't present and the pull fails.
    *
-   * The volume gets re-resolved if the pod gets deleted and recreated, which means that new remote content will become available on pod recreation. A failure to resolve or pull the image during pod startup will block containers from starting and may add significant latency. Failures will be retried using normal volume backoff and will be reported on the pod reason and message. The types of objects that may be mounted by this volume are defined by the container runtime implementation on a host machine and at minimum must include all valid types supported by the container image field. The OCI object gets mounted in a single directory (spec.containers[*].volumeMounts.mountPath) by merging the manifest layers in the same way as for container images. The volume will be mounted read-only (ro) and non-executable files (noexec). Sub path mounts for containers are not supported (spec.containers[*].volumeMounts.subpath) before 1.33. The field spec.securityContext.fsGroupChangePolicy has no effect on this volume type.
+   * The volume gets re-resolved if the pod gets deleted and recreated, which means that new remote content will become available on pod recreation. A failure to resolve or pull the image during pod startup will block containers from starting and may add significant latency. Failures will be retried using normal volume backoff and will be reported on the pod reason and message. The types of objects that may be mounted by this volume are defined by the container runtime implementation on a host machine and at minimum must include all valid types supported by the container image field. The OCI object gets mounted in a single directory (spec.containers[*].volumeMounts.mountPath) by merging the manifest layers in the same way as for container images. The volume will be mounted read-only (ro). Sub path mounts for containers are not supported (spec.containers[*].volumeMounts.subpath) before 1.33. The field spec.securityContext.fsGroupChangePolicy has no effect on this volume type.
    *
    * @schema io.k8s.api.core.v1.Volume#image
    */
@@ -27418,7 +30401,7 @@ export interface Volume {
   readonly photonPersistentDisk?: PhotonPersistentDiskVolumeSource;
 
   /**
-   * portworxVolume represents a portworx volume attached and mounted on kubelets host machine. Deprecated: PortworxVolume is deprecated. All operations for the in-tree portworxVolume type are redirected to the pxd.portworx.com CSI driver when the CSIMigrationPortworx feature-gate is on.
+   * portworxVolume represents a portworx volume attached and mounted on kubelets host machine. Deprecated: PortworxVolume is deprecated. All operations for the in-tree portworxVolume type are redirected to the pxd.portworx.com CSI driver.
    *
    * @schema io.k8s.api.core.v1.Volume#portworxVolume
    */
@@ -27512,50 +30495,6 @@ export function toJson_Volume(obj: Volume | undefined): Record<string, any> | un
     'secret': toJson_SecretVolumeSource(obj.secret),
     'storageos': toJson_StorageOsVolumeSource(obj.storageos),
     'vsphereVolume': toJson_VsphereVirtualDiskVolumeSource(obj.vsphereVolume),
-  };
-  // filter undefined values
-  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
-}
-/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-
-/**
- * WorkloadReference identifies the Workload object and PodGroup membership that a Pod belongs to. The scheduler uses this information to apply workload-aware scheduling semantics.
- *
- * @schema io.k8s.api.core.v1.WorkloadReference
- */
-export interface WorkloadReference {
-  /**
-   * Name defines the name of the Workload object this Pod belongs to. Workload must be in the same namespace as the Pod. If it doesn't match any existing Workload, the Pod will remain unschedulable until a Workload object is created and observed by the kube-scheduler. It must be a DNS subdomain.
-   *
-   * @schema io.k8s.api.core.v1.WorkloadReference#name
-   */
-  readonly name: string;
-
-  /**
-   * PodGroup is the name of the PodGroup within the Workload that this Pod belongs to. If it doesn't match any existing PodGroup within the Workload, the Pod will remain unschedulable until the Workload object is recreated and observed by the kube-scheduler. It must be a DNS label.
-   *
-   * @schema io.k8s.api.core.v1.WorkloadReference#podGroup
-   */
-  readonly podGroup: string;
-
-  /**
-   * PodGroupReplicaKey specifies the replica key of the PodGroup to which this Pod belongs. It is used to distinguish pods belonging to different replicas of the same pod group. The pod group policy is applied separately to each replica. When set, it must be a DNS label.
-   *
-   * @schema io.k8s.api.core.v1.WorkloadReference#podGroupReplicaKey
-   */
-  readonly podGroupReplicaKey?: string;
-}
-
-/**
- * Converts an object of type 'WorkloadReference' to JSON representation.
- */
-/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_WorkloadReference(obj: WorkloadReference | undefined): Record<string, any> | undefined {
-  if (obj === undefined) { return undefined; }
-  const result = {
-    'name': obj.name,
-    'podGroup': obj.podGroup,
-    'podGroupReplicaKey': obj.podGroupReplicaKey,
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -27951,7 +30890,7 @@ export interface LimitedPriorityLevelConfiguration {
    *
    * @schema io.k8s.api.flowcontrol.v1.LimitedPriorityLevelConfiguration#limitResponse
    */
-  readonly limitResponse?: LimitResponse;
+  readonly limitResponse: LimitResponse;
 
   /**
    * `nominalConcurrencyShares` (NCS) contributes to the computation of the NominalConcurrencyLimit (NominalCL) of this level. This is the number of execution seats available at this priority level. This is used both for requests dispatched from this priority level as well as requests dispatched from other priority levels borrowing seats from this level. The server's concurrency limit (ServerCL) is divided among the Limited priority levels in proportion to their NCS values:
@@ -27987,34 +30926,90 @@ export function toJson_LimitedPriorityLevelConfiguration(obj: LimitedPriorityLev
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * EvictionTarget contains a reference to an object that should be evicted.
+ *
+ * @schema io.k8s.api.lifecycle.v1alpha1.EvictionTarget
+ */
+export interface EvictionTargetV1Alpha1 {
+  /**
+   * pod references a pod that is subject to eviction/termination. Pods that are part of a PodGroup (.spec.schedulingGroup is set) are not supported.
+   *
+   * @schema io.k8s.api.lifecycle.v1alpha1.EvictionTarget#pod
+   */
+  readonly pod?: EvictionPodReferenceV1Alpha1;
+}
+
+/**
+ * Converts an object of type 'EvictionTargetV1Alpha1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_EvictionTargetV1Alpha1(obj: EvictionTargetV1Alpha1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'pod': toJson_EvictionPodReferenceV1Alpha1(obj.pod),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * EvictionRequestTarget contains a reference to an object that should be evicted.
+ *
+ * @schema io.k8s.api.lifecycle.v1alpha1.EvictionRequestTarget
+ */
+export interface EvictionRequestTargetV1Alpha1 {
+  /**
+   * pod references a pod that is subject to eviction/termination. Pods that are part of a PodGroup (.spec.schedulingGroup is set) are not supported.
+   *
+   * @schema io.k8s.api.lifecycle.v1alpha1.EvictionRequestTarget#pod
+   */
+  readonly pod?: EvictionRequestPodReferenceV1Alpha1;
+}
+
+/**
+ * Converts an object of type 'EvictionRequestTargetV1Alpha1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_EvictionRequestTargetV1Alpha1(obj: EvictionRequestTargetV1Alpha1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'pod': toJson_EvictionRequestPodReferenceV1Alpha1(obj.pod),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * ParentReference describes a reference to a parent object.
  *
  * @schema io.k8s.api.networking.v1.ParentReference
  */
 export interface ParentReference {
   /**
-   * Group is the group of the object being referenced.
+   * group is the group of the object being referenced.
    *
    * @schema io.k8s.api.networking.v1.ParentReference#group
    */
   readonly group?: string;
 
   /**
-   * Name is the name of the object being referenced.
+   * name is the name of the object being referenced.
    *
    * @schema io.k8s.api.networking.v1.ParentReference#name
    */
   readonly name: string;
 
   /**
-   * Namespace is the namespace of the object being referenced.
+   * namespace is the namespace of the object being referenced.
    *
    * @schema io.k8s.api.networking.v1.ParentReference#namespace
    */
   readonly namespace?: string;
 
   /**
-   * Resource is the resource of the object being referenced.
+   * resource is the resource of the object being referenced.
    *
    * @schema io.k8s.api.networking.v1.ParentReference#resource
    */
@@ -28095,6 +31090,8 @@ export interface IngressRule {
   readonly host?: string;
 
   /**
+   * http is a HTTP IngressRuleValue, which contains a list of http selectors
+   *
    * @schema io.k8s.api.networking.v1.IngressRule#http
    */
   readonly http?: HttpIngressRuleValue;
@@ -28285,58 +31282,6 @@ export function toJson_NetworkPolicyIngressRule(obj: NetworkPolicyIngressRule | 
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * ParentReference describes a reference to a parent object.
- *
- * @schema io.k8s.api.networking.v1beta1.ParentReference
- */
-export interface ParentReferenceV1Beta1 {
-  /**
-   * Group is the group of the object being referenced.
-   *
-   * @schema io.k8s.api.networking.v1beta1.ParentReference#group
-   */
-  readonly group?: string;
-
-  /**
-   * Name is the name of the object being referenced.
-   *
-   * @schema io.k8s.api.networking.v1beta1.ParentReference#name
-   */
-  readonly name: string;
-
-  /**
-   * Namespace is the namespace of the object being referenced.
-   *
-   * @schema io.k8s.api.networking.v1beta1.ParentReference#namespace
-   */
-  readonly namespace?: string;
-
-  /**
-   * Resource is the resource of the object being referenced.
-   *
-   * @schema io.k8s.api.networking.v1beta1.ParentReference#resource
-   */
-  readonly resource: string;
-}
-
-/**
- * Converts an object of type 'ParentReferenceV1Beta1' to JSON representation.
- */
-/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_ParentReferenceV1Beta1(obj: ParentReferenceV1Beta1 | undefined): Record<string, any> | undefined {
-  if (obj === undefined) { return undefined; }
-  const result = {
-    'group': obj.group,
-    'name': obj.name,
-    'namespace': obj.namespace,
-    'resource': obj.resource,
-  };
-  // filter undefined values
-  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
-}
-/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-
-/**
  * Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
  *
  * @schema IoK8SApimachineryPkgApisMetaV1DeleteOptionsKind
@@ -28453,6 +31398,110 @@ export function toJson_DeviceSelector(obj: DeviceSelector | undefined): Record<s
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * DeviceTaintSelector defines which device(s) a DeviceTaintRule applies to. The empty selector matches all devices. Without a selector, no devices are matched.
+ *
+ * @schema io.k8s.api.resource.v1.DeviceTaintSelector
+ */
+export interface DeviceTaintSelector {
+  /**
+   * If device is set, only devices with that name are selected. This field corresponds to slice.spec.devices[].name.
+   *
+   * Setting also driver and pool may be required to avoid ambiguity, but is not required.
+   *
+   * @schema io.k8s.api.resource.v1.DeviceTaintSelector#device
+   */
+  readonly device?: string;
+
+  /**
+   * If driver is set, only devices from that driver are selected. This fields corresponds to slice.spec.driver.
+   *
+   * @schema io.k8s.api.resource.v1.DeviceTaintSelector#driver
+   */
+  readonly driver?: string;
+
+  /**
+   * If pool is set, only devices in that pool are selected.
+   *
+   * Also setting the driver name may be useful to avoid ambiguity when different drivers use the same pool name, but this is not required because selecting pools from different drivers may also be useful, for example when drivers with node-local devices use the node name as their pool name.
+   *
+   * @schema io.k8s.api.resource.v1.DeviceTaintSelector#pool
+   */
+  readonly pool?: string;
+}
+
+/**
+ * Converts an object of type 'DeviceTaintSelector' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_DeviceTaintSelector(obj: DeviceTaintSelector | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'device': obj.device,
+    'driver': obj.driver,
+    'pool': obj.pool,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * The device this taint is attached to has the "effect" on any claim which does not tolerate the taint and, through the claim, to pods using the claim.
+ *
+ * @schema io.k8s.api.resource.v1.DeviceTaint
+ */
+export interface DeviceTaint {
+  /**
+   * The effect of the taint on claims that do not tolerate the taint and through such claims on the pods using them.
+   *
+   * Valid effects are None, NoSchedule and NoExecute. PreferNoSchedule as used for nodes is not valid here. More effects may get added in the future. Consumers must treat unknown effects like None.
+   *
+   * @schema io.k8s.api.resource.v1.DeviceTaint#effect
+   */
+  readonly effect: string;
+
+  /**
+   * The taint key to be applied to a device. Must be a label name.
+   *
+   * @schema io.k8s.api.resource.v1.DeviceTaint#key
+   */
+  readonly key: string;
+
+  /**
+   * TimeAdded represents the time at which the taint was added or (only in a DeviceTaintRule) the effect was modified. Added automatically during create or update if not set.
+   *
+   * In addition, in a DeviceTaintRule a value provided during an update gets replaced with the current time if the provided value is the same as the old one and the new effect is different. Changing the key and/or value while keeping the effect unchanged is possible and does not update the time stamp because the eviction which uses it is either already started (NoExecute) or not started yet (NoEffect, NoSchedule).
+   *
+   * @schema io.k8s.api.resource.v1.DeviceTaint#timeAdded
+   */
+  readonly timeAdded?: Date;
+
+  /**
+   * The taint value corresponding to the taint key. Must be a label value.
+   *
+   * @schema io.k8s.api.resource.v1.DeviceTaint#value
+   */
+  readonly value?: string;
+}
+
+/**
+ * Converts an object of type 'DeviceTaint' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_DeviceTaint(obj: DeviceTaint | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'effect': obj.effect,
+    'key': obj.key,
+    'timeAdded': obj.timeAdded?.toISOString(),
+    'value': obj.value,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * DeviceClaim defines how to request devices with a ResourceClaim.
  *
  * @schema io.k8s.api.resource.v1.DeviceClaim
@@ -28536,7 +31585,7 @@ export interface Device {
    *
    * The conditions must be a valid condition type string.
    *
-   * This is an alpha field and requires enabling the DRADeviceBindingConditions and DRAResourceClaimDeviceStatus feature gates.
+   * This is a beta field and requires enabling the DRADeviceBindingConditions and DRAResourceClaimDeviceStatus feature gates.
    *
    * @schema io.k8s.api.resource.v1.Device#bindingConditions
    */
@@ -28549,7 +31598,7 @@ export interface Device {
    *
    * The conditions must be a valid condition type string.
    *
-   * This is an alpha field and requires enabling the DRADeviceBindingConditions and DRAResourceClaimDeviceStatus feature gates.
+   * This is a beta field and requires enabling the DRADeviceBindingConditions and DRAResourceClaimDeviceStatus feature gates.
    *
    * @schema io.k8s.api.resource.v1.Device#bindingFailureConditions
    */
@@ -28558,7 +31607,7 @@ export interface Device {
   /**
    * BindsToNode indicates if the usage of an allocation involving this device has to be limited to exactly the node that was chosen when allocating the claim. If set to true, the scheduler will set the ResourceClaim.Status.Allocation.NodeSelector to match the node where the allocation was made.
    *
-   * This is an alpha field and requires enabling the DRADeviceBindingConditions and DRAResourceClaimDeviceStatus feature gates.
+   * This is a beta field and requires enabling the DRADeviceBindingConditions and DRAResourceClaimDeviceStatus feature gates.
    *
    * @schema io.k8s.api.resource.v1.Device#bindsToNode
    */
@@ -28592,6 +31641,13 @@ export interface Device {
   readonly name: string;
 
   /**
+   * NodeAllocatableResources defines the mapping of node resources that are managed by the DRA driver exposing this device. This includes resources currently reported in v1.Node `status.allocatable` that are not extended resources (see https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/#extended-resources). Examples include "cpu", "memory", "ephemeral-storage", and hugepages. In addition to standard requests made through the Pod `spec`, these resources can also be requested through claims and allocated by the DRA driver. For example, a CPU DRA driver might allocate exclusive CPUs or auxiliary node memory dependencies of an accelerator device. The keys of this map are the node-allocatable resource names (e.g., "cpu", "memory"). Extended resource names are not permitted as keys.
+   *
+   * @schema io.k8s.api.resource.v1.Device#nodeAllocatableResources
+   */
+  readonly nodeAllocatableResources?: { [key: string]: NodeAllocatableResource };
+
+  /**
    * NodeName identifies the node where the device is available.
    *
    * Must only be set if Spec.PerDeviceNodeSelection is set to true. At most one of NodeName, NodeSelector and AllNodes can be set.
@@ -28616,7 +31672,7 @@ export interface Device {
    *
    * The maximum number of taints is 16. If taints are set for any device in a ResourceSlice, then the maximum number of allowed devices per ResourceSlice is 64 instead of 128.
    *
-   * This is an alpha field and requires enabling the DRADeviceTaints feature gate.
+   * This is a beta field and requires enabling the DRADeviceTaints feature gate.
    *
    * @schema io.k8s.api.resource.v1.Device#taints
    */
@@ -28639,6 +31695,7 @@ export function toJson_Device(obj: Device | undefined): Record<string, any> | un
     'capacity': ((obj.capacity) === undefined) ? undefined : (Object.entries(obj.capacity).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: toJson_DeviceCapacity(i[1]) }), {})),
     'consumesCounters': obj.consumesCounters?.map(y => toJson_DeviceCounterConsumption(y)),
     'name': obj.name,
+    'nodeAllocatableResources': ((obj.nodeAllocatableResources) === undefined) ? undefined : (Object.entries(obj.nodeAllocatableResources).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: toJson_NodeAllocatableResource(i[1]) }), {})),
     'nodeName': obj.nodeName,
     'nodeSelector': toJson_NodeSelector(obj.nodeSelector),
     'taints': obj.taints?.map(y => toJson_DeviceTaint(y)),
@@ -28692,7 +31749,7 @@ export interface ResourcePool {
   readonly generation: number;
 
   /**
-   * Name is used to identify the pool. For node-local devices, this is often the node name, but this is not required.
+   * Name is used to identify the pool. For node-local devices, this is often the node name, but this is not required. A field selector can be used to list only ResourceSlice objects belonging to a certain pool.
    *
    * It must not be longer than 253 characters and must consist of one or more DNS sub-domains separated by slashes. This field is immutable.
    *
@@ -28837,7 +31894,9 @@ export interface DeviceTaintV1Alpha3 {
   readonly key: string;
 
   /**
-   * TimeAdded represents the time at which the taint was added. Added automatically during create or update if not set.
+   * TimeAdded represents the time at which the taint was added or (only in a DeviceTaintRule) the effect was modified. Added automatically during create or update if not set.
+   *
+   * In addition, in a DeviceTaintRule a value provided during an update gets replaced with the current time if the provided value is the same as the old one and the new effect is different. Changing the key and/or value while keeping the effect unchanged is possible and does not update the time stamp because the eviction which uses it is either already started (NoExecute) or not started yet (NoEffect, NoSchedule).
    *
    * @schema io.k8s.api.resource.v1alpha3.DeviceTaint#timeAdded
    */
@@ -29020,7 +32079,7 @@ export interface ResourcePoolV1Beta1 {
   readonly generation: number;
 
   /**
-   * Name is used to identify the pool. For node-local devices, this is often the node name, but this is not required.
+   * Name is used to identify the pool. For node-local devices, this is often the node name, but this is not required. A field selector can be used to list only ResourceSlice objects belonging to a certain pool.
    *
    * It must not be longer than 253 characters and must consist of one or more DNS sub-domains separated by slashes. This field is immutable.
    *
@@ -29151,6 +32210,110 @@ export function toJson_DeviceSelectorV1Beta2(obj: DeviceSelectorV1Beta2 | undefi
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * DeviceTaintSelector defines which device(s) a DeviceTaintRule applies to. The empty selector matches all devices. Without a selector, no devices are matched.
+ *
+ * @schema io.k8s.api.resource.v1beta2.DeviceTaintSelector
+ */
+export interface DeviceTaintSelectorV1Beta2 {
+  /**
+   * If device is set, only devices with that name are selected. This field corresponds to slice.spec.devices[].name.
+   *
+   * Setting also driver and pool may be required to avoid ambiguity, but is not required.
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceTaintSelector#device
+   */
+  readonly device?: string;
+
+  /**
+   * If driver is set, only devices from that driver are selected. This fields corresponds to slice.spec.driver.
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceTaintSelector#driver
+   */
+  readonly driver?: string;
+
+  /**
+   * If pool is set, only devices in that pool are selected.
+   *
+   * Also setting the driver name may be useful to avoid ambiguity when different drivers use the same pool name, but this is not required because selecting pools from different drivers may also be useful, for example when drivers with node-local devices use the node name as their pool name.
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceTaintSelector#pool
+   */
+  readonly pool?: string;
+}
+
+/**
+ * Converts an object of type 'DeviceTaintSelectorV1Beta2' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_DeviceTaintSelectorV1Beta2(obj: DeviceTaintSelectorV1Beta2 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'device': obj.device,
+    'driver': obj.driver,
+    'pool': obj.pool,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * The device this taint is attached to has the "effect" on any claim which does not tolerate the taint and, through the claim, to pods using the claim.
+ *
+ * @schema io.k8s.api.resource.v1beta2.DeviceTaint
+ */
+export interface DeviceTaintV1Beta2 {
+  /**
+   * The effect of the taint on claims that do not tolerate the taint and through such claims on the pods using them.
+   *
+   * Valid effects are None, NoSchedule and NoExecute. PreferNoSchedule as used for nodes is not valid here. More effects may get added in the future. Consumers must treat unknown effects like None.
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceTaint#effect
+   */
+  readonly effect: string;
+
+  /**
+   * The taint key to be applied to a device. Must be a label name.
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceTaint#key
+   */
+  readonly key: string;
+
+  /**
+   * TimeAdded represents the time at which the taint was added or (only in a DeviceTaintRule) the effect was modified. Added automatically during create or update if not set.
+   *
+   * In addition, in a DeviceTaintRule a value provided during an update gets replaced with the current time if the provided value is the same as the old one and the new effect is different. Changing the key and/or value while keeping the effect unchanged is possible and does not update the time stamp because the eviction which uses it is either already started (NoExecute) or not started yet (NoEffect, NoSchedule).
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceTaint#timeAdded
+   */
+  readonly timeAdded?: Date;
+
+  /**
+   * The taint value corresponding to the taint key. Must be a label value.
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceTaint#value
+   */
+  readonly value?: string;
+}
+
+/**
+ * Converts an object of type 'DeviceTaintV1Beta2' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_DeviceTaintV1Beta2(obj: DeviceTaintV1Beta2 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'effect': obj.effect,
+    'key': obj.key,
+    'timeAdded': obj.timeAdded?.toISOString(),
+    'value': obj.value,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * DeviceClaim defines how to request devices with a ResourceClaim.
  *
  * @schema io.k8s.api.resource.v1beta2.DeviceClaim
@@ -29234,7 +32397,7 @@ export interface DeviceV1Beta2 {
    *
    * The conditions must be a valid condition type string.
    *
-   * This is an alpha field and requires enabling the DRADeviceBindingConditions and DRAResourceClaimDeviceStatus feature gates.
+   * This is a beta field and requires enabling the DRADeviceBindingConditions and DRAResourceClaimDeviceStatus feature gates.
    *
    * @schema io.k8s.api.resource.v1beta2.Device#bindingConditions
    */
@@ -29247,7 +32410,7 @@ export interface DeviceV1Beta2 {
    *
    * The conditions must be a valid condition type string.
    *
-   * This is an alpha field and requires enabling the DRADeviceBindingConditions and DRAResourceClaimDeviceStatus feature gates.
+   * This is a beta field and requires enabling the DRADeviceBindingConditions and DRAResourceClaimDeviceStatus feature gates.
    *
    * @schema io.k8s.api.resource.v1beta2.Device#bindingFailureConditions
    */
@@ -29256,7 +32419,7 @@ export interface DeviceV1Beta2 {
   /**
    * BindsToNode indicates if the usage of an allocation involving this device has to be limited to exactly the node that was chosen when allocating the claim. If set to true, the scheduler will set the ResourceClaim.Status.Allocation.NodeSelector to match the node where the allocation was made.
    *
-   * This is an alpha field and requires enabling the DRADeviceBindingConditions and DRAResourceClaimDeviceStatus feature gates.
+   * This is a beta field and requires enabling the DRADeviceBindingConditions and DRAResourceClaimDeviceStatus feature gates.
    *
    * @schema io.k8s.api.resource.v1beta2.Device#bindsToNode
    */
@@ -29290,6 +32453,13 @@ export interface DeviceV1Beta2 {
   readonly name: string;
 
   /**
+   * NodeAllocatableResources defines the mapping of node resources that are managed by the DRA driver exposing this device. This includes resources currently reported in v1.Node `status.allocatable` that are not extended resources (see https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/#extended-resources). Examples include "cpu", "memory", "ephemeral-storage", and hugepages. In addition to standard requests made through the Pod `spec`, these resources can also be requested through claims and allocated by the DRA driver. For example, a CPU DRA driver might allocate exclusive CPUs or auxiliary node memory dependencies of an accelerator device. The keys of this map are the node-allocatable resource names (e.g., "cpu", "memory"). Extended resource names are not permitted as keys.
+   *
+   * @schema io.k8s.api.resource.v1beta2.Device#nodeAllocatableResources
+   */
+  readonly nodeAllocatableResources?: { [key: string]: NodeAllocatableResourceV1Beta2 };
+
+  /**
    * NodeName identifies the node where the device is available.
    *
    * Must only be set if Spec.PerDeviceNodeSelection is set to true. At most one of NodeName, NodeSelector and AllNodes can be set.
@@ -29314,7 +32484,7 @@ export interface DeviceV1Beta2 {
    *
    * The maximum number of taints is 16. If taints are set for any device in a ResourceSlice, then the maximum number of allowed devices per ResourceSlice is 64 instead of 128.
    *
-   * This is an alpha field and requires enabling the DRADeviceTaints feature gate.
+   * This is a beta field and requires enabling the DRADeviceTaints feature gate.
    *
    * @schema io.k8s.api.resource.v1beta2.Device#taints
    */
@@ -29337,6 +32507,7 @@ export function toJson_DeviceV1Beta2(obj: DeviceV1Beta2 | undefined): Record<str
     'capacity': ((obj.capacity) === undefined) ? undefined : (Object.entries(obj.capacity).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: toJson_DeviceCapacityV1Beta2(i[1]) }), {})),
     'consumesCounters': obj.consumesCounters?.map(y => toJson_DeviceCounterConsumptionV1Beta2(y)),
     'name': obj.name,
+    'nodeAllocatableResources': ((obj.nodeAllocatableResources) === undefined) ? undefined : (Object.entries(obj.nodeAllocatableResources).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: toJson_NodeAllocatableResourceV1Beta2(i[1]) }), {})),
     'nodeName': obj.nodeName,
     'nodeSelector': toJson_NodeSelector(obj.nodeSelector),
     'taints': obj.taints?.map(y => toJson_DeviceTaintV1Beta2(y)),
@@ -29362,7 +32533,7 @@ export interface ResourcePoolV1Beta2 {
   readonly generation: number;
 
   /**
-   * Name is used to identify the pool. For node-local devices, this is often the node name, but this is not required.
+   * Name is used to identify the pool. For node-local devices, this is often the node name, but this is not required. A field selector can be used to list only ResourceSlice objects belonging to a certain pool.
    *
    * It must not be longer than 253 characters and must consist of one or more DNS sub-domains separated by slashes. This field is immutable.
    *
@@ -29437,38 +32608,420 @@ export function toJson_CounterSetV1Beta2(obj: CounterSetV1Beta2 | undefined): Re
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * CompositeDisruptionMode defines how individual entities within a composite pod group can be disrupted. Exactly one mode must be set.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.CompositeDisruptionMode
+ */
+export interface CompositeDisruptionModeV1Alpha3 {
+  /**
+   * all specifies that all children groups can only be disrupted together.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositeDisruptionMode#all
+   */
+  readonly all?: any;
+
+  /**
+   * single specifies that children groups can be disrupted independently from each other.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositeDisruptionMode#single
+   */
+  readonly single?: any;
+}
+
+/**
+ * Converts an object of type 'CompositeDisruptionModeV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_CompositeDisruptionModeV1Alpha3(obj: CompositeDisruptionModeV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'all': obj.all,
+    'single': obj.single,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * CompositePodGroupSchedulingConstraints defines scheduling constraints (e.g. topology) for a CompositePodGroup.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupSchedulingConstraints
+ */
+export interface CompositePodGroupSchedulingConstraintsV1Alpha3 {
+  /**
+   * topology defines the topology constraints for the composite pod group. Currently only a single topology constraint can be specified. This may change in the future.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupSchedulingConstraints#topology
+   */
+  readonly topology?: TopologyConstraintV1Alpha3[];
+}
+
+/**
+ * Converts an object of type 'CompositePodGroupSchedulingConstraintsV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_CompositePodGroupSchedulingConstraintsV1Alpha3(obj: CompositePodGroupSchedulingConstraintsV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'topology': obj.topology?.map(y => toJson_TopologyConstraintV1Alpha3(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * CompositePodGroupSchedulingPolicy defines the scheduling configuration for a CompositePodGroup. Exactly one policy must be set.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupSchedulingPolicy
+ */
+export interface CompositePodGroupSchedulingPolicyV1Alpha3 {
+  /**
+   * basic specifies that the groups of this composite group should be scheduled independently. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupSchedulingPolicy#basic
+   */
+  readonly basic?: any;
+
+  /**
+   * gang specifies that the groups of this composite group should be scheduled using all-or-nothing semantics.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupSchedulingPolicy#gang
+   */
+  readonly gang?: CompositeGangSchedulingPolicyV1Alpha3;
+}
+
+/**
+ * Converts an object of type 'CompositePodGroupSchedulingPolicyV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_CompositePodGroupSchedulingPolicyV1Alpha3(obj: CompositePodGroupSchedulingPolicyV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'basic': obj.basic,
+    'gang': toJson_CompositeGangSchedulingPolicyV1Alpha3(obj.gang),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * WorkloadReference references the Workload object together with the template that was used to create a particular PodGroup.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.WorkloadReference
+ */
+export interface WorkloadReferenceV1Alpha3 {
+  /**
+   * templateName is the name of a template within the Workload object that was used to create a pod group. It must be a DNS label. This field is required.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.WorkloadReference#templateName
+   */
+  readonly templateName: string;
+
+  /**
+   * workloadName is the name of the Workload object that contains a template that was used when creating a pod group. It must be a DNS name. This field is required.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.WorkloadReference#workloadName
+   */
+  readonly workloadName: string;
+}
+
+/**
+ * Converts an object of type 'WorkloadReferenceV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_WorkloadReferenceV1Alpha3(obj: WorkloadReferenceV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'templateName': obj.templateName,
+    'workloadName': obj.workloadName,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * DisruptionMode defines how individual entities within a group can be disrupted. Exactly one mode can be set.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.DisruptionMode
+ */
+export interface DisruptionModeV1Alpha3 {
+  /**
+   * all specifies that all children can only be disrupted together.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.DisruptionMode#all
+   */
+  readonly all?: any;
+
+  /**
+   * single specifies that children can be disrupted independently from each other.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.DisruptionMode#single
+   */
+  readonly single?: any;
+}
+
+/**
+ * Converts an object of type 'DisruptionModeV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_DisruptionModeV1Alpha3(obj: DisruptionModeV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'all': obj.all,
+    'single': obj.single,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * PodGroupResourceClaim references exactly one ResourceClaim, either directly or by naming a ResourceClaimTemplate which is then turned into a ResourceClaim for the PodGroup.
+ *
+ * It adds a name to it that uniquely identifies the ResourceClaim inside the PodGroup. Pods that need access to the ResourceClaim define a matching reference in its own Spec.ResourceClaims. The Pod's claim must match all fields of the PodGroup's claim exactly.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.PodGroupResourceClaim
+ */
+export interface PodGroupResourceClaimV1Alpha3 {
+  /**
+   * name uniquely identifies this resource claim inside the PodGroup. This must be a DNS_LABEL.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupResourceClaim#name
+   */
+  readonly name: string;
+
+  /**
+   * resourceClaimName is the name of a ResourceClaim object in the same namespace as this PodGroup. The ResourceClaim will be reserved for the PodGroup instead of its individual pods.
+   *
+   * Exactly one of ResourceClaimName and ResourceClaimTemplateName must be set.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupResourceClaim#resourceClaimName
+   */
+  readonly resourceClaimName?: string;
+
+  /**
+   * resourceClaimTemplateName is the name of a ResourceClaimTemplate object in the same namespace as this PodGroup.
+   *
+   * The template will be used to create a new ResourceClaim, which will be bound to this PodGroup. When this PodGroup is deleted, the ResourceClaim will also be deleted. The PodGroup name and resource name, along with a generated component, will be used to form a unique name for the ResourceClaim, which will be recorded in podgroup.status.resourceClaimStatuses.
+   *
+   * This field is immutable and no changes will be made to the corresponding ResourceClaim by the control plane after creating the ResourceClaim.
+   *
+   * Exactly one of ResourceClaimName and ResourceClaimTemplateName must be set.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupResourceClaim#resourceClaimTemplateName
+   */
+  readonly resourceClaimTemplateName?: string;
+}
+
+/**
+ * Converts an object of type 'PodGroupResourceClaimV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_PodGroupResourceClaimV1Alpha3(obj: PodGroupResourceClaimV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'name': obj.name,
+    'resourceClaimName': obj.resourceClaimName,
+    'resourceClaimTemplateName': obj.resourceClaimTemplateName,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * PodGroupSchedulingConstraints defines scheduling constraints (e.g. topology) for a PodGroup.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.PodGroupSchedulingConstraints
+ */
+export interface PodGroupSchedulingConstraintsV1Alpha3 {
+  /**
+   * topology defines the topology constraints for the pod group. Currently only a single topology constraint can be specified. This may change in the future.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupSchedulingConstraints#topology
+   */
+  readonly topology?: TopologyConstraintV1Alpha3[];
+}
+
+/**
+ * Converts an object of type 'PodGroupSchedulingConstraintsV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_PodGroupSchedulingConstraintsV1Alpha3(obj: PodGroupSchedulingConstraintsV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'topology': obj.topology?.map(y => toJson_TopologyConstraintV1Alpha3(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * PodGroupSchedulingPolicy defines the scheduling configuration for a PodGroup. Exactly one policy must be set. The policy is chosen at creation time by setting either the Basic or Gang field. The PodGroup may not change policy after creation. Fields within chosen policy may be updated after creation when their individual fields allow it.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.PodGroupSchedulingPolicy
+ */
+export interface PodGroupSchedulingPolicyV1Alpha3 {
+  /**
+   * basic specifies that the pods in this group should be scheduled using standard Kubernetes scheduling behavior. Setting this field at group creation time opts this group to basic scheduling; this field cannot be changed afterward.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupSchedulingPolicy#basic
+   */
+  readonly basic?: any;
+
+  /**
+   * gang specifies that the pods in this group should be scheduled using all-or-nothing semantics. Setting this field at group creation time opts this group to gang scheduling; this field cannot be set or unset afterward. The minCount field within Gang scheduling policy remains mutable after group creation.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupSchedulingPolicy#gang
+   */
+  readonly gang?: GangSchedulingPolicyV1Alpha3;
+}
+
+/**
+ * Converts an object of type 'PodGroupSchedulingPolicyV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_PodGroupSchedulingPolicyV1Alpha3(obj: PodGroupSchedulingPolicyV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'basic': obj.basic,
+    'gang': toJson_GangSchedulingPolicyV1Alpha3(obj.gang),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * CompositePodGroupTemplate represents a template for a CompositePodGroup with a scheduling policy.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupTemplate
+ */
+export interface CompositePodGroupTemplateV1Alpha3 {
+  /**
+   * compositePodGroupTemplates is the list of templates for children CompositePodGroups. The maximum number of templates is 8. At least one entry in CompositePodGroupTemplates or PodGroupTemplates must be set.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupTemplate#compositePodGroupTemplates
+   */
+  readonly compositePodGroupTemplates?: CompositePodGroupTemplateV1Alpha3[];
+
+  /**
+   * disruptionMode defines the mode in which a given CompositePodGroup can be disrupted. One of Single, All. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupTemplate#disruptionMode
+   */
+  readonly disruptionMode?: CompositeDisruptionModeV1Alpha3;
+
+  /**
+   * name is a unique identifier for the CompositePodGroupTemplate within the Workload. It must be a DNS label. This field is required.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupTemplate#name
+   */
+  readonly name: string;
+
+  /**
+   * podGroupTemplates is the list of templates for children PodGroups. The maximum number of templates is 8. At least one entry in CompositePodGroupTemplates or PodGroupTemplates must be set.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupTemplate#podGroupTemplates
+   */
+  readonly podGroupTemplates?: PodGroupTemplateV1Alpha3[];
+
+  /**
+   * preemptionPolicy is the Policy for preempting pods/podgroups with lower priority. One of Never, PreemptLowerPriority. This field is immutable. This field is available only when the PodGroupPreemptionPolicy feature gate is enabled.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupTemplate#preemptionPolicy
+   */
+  readonly preemptionPolicy?: string;
+
+  /**
+   * priority is the value of priority of composite pod groups created from this template. Various system components use this field to find the priority of the composite pod group. When Priority Admission Controller is enabled, it prevents users from setting this field. The admission controller populates this field from PriorityClassName. The higher the value, the higher the priority. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupTemplate#priority
+   */
+  readonly priority?: number;
+
+  /**
+   * priorityClassName indicates the priority that should be considered when scheduling a composite pod group created from this template. If no priority class is specified, admission control can set this to the global default priority class if it exists. Otherwise, composite pod groups created from this template will have the priority set to zero. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupTemplate#priorityClassName
+   */
+  readonly priorityClassName?: string;
+
+  /**
+   * schedulingConstraints defines optional scheduling constraints (e.g. topology) for this CompositePodGroupTemplate. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupTemplate#schedulingConstraints
+   */
+  readonly schedulingConstraints?: CompositePodGroupSchedulingConstraintsV1Alpha3;
+
+  /**
+   * schedulingPolicy defines the scheduling policy for this template.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositePodGroupTemplate#schedulingPolicy
+   */
+  readonly schedulingPolicy: CompositePodGroupSchedulingPolicyV1Alpha3;
+}
+
+/**
+ * Converts an object of type 'CompositePodGroupTemplateV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_CompositePodGroupTemplateV1Alpha3(obj: CompositePodGroupTemplateV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'compositePodGroupTemplates': obj.compositePodGroupTemplates?.map(y => toJson_CompositePodGroupTemplateV1Alpha3(y)),
+    'disruptionMode': toJson_CompositeDisruptionModeV1Alpha3(obj.disruptionMode),
+    'name': obj.name,
+    'podGroupTemplates': obj.podGroupTemplates?.map(y => toJson_PodGroupTemplateV1Alpha3(y)),
+    'preemptionPolicy': obj.preemptionPolicy,
+    'priority': obj.priority,
+    'priorityClassName': obj.priorityClassName,
+    'schedulingConstraints': toJson_CompositePodGroupSchedulingConstraintsV1Alpha3(obj.schedulingConstraints),
+    'schedulingPolicy': toJson_CompositePodGroupSchedulingPolicyV1Alpha3(obj.schedulingPolicy),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * TypedLocalObjectReference allows to reference typed object inside the same namespace.
  *
- * @schema io.k8s.api.scheduling.v1alpha1.TypedLocalObjectReference
+ * @schema io.k8s.api.scheduling.v1alpha3.TypedLocalObjectReference
  */
-export interface TypedLocalObjectReferenceV1Alpha1 {
+export interface TypedLocalObjectReferenceV1Alpha3 {
   /**
-   * APIGroup is the group for the resource being referenced. If APIGroup is empty, the specified Kind must be in the core API group. For any other third-party types, setting APIGroup is required. It must be a DNS subdomain.
+   * apiGroup is the group for the resource being referenced. If APIGroup is empty, the specified Kind must be in the core API group. For any other third-party types, setting APIGroup is required. It must be a DNS subdomain.
    *
-   * @schema io.k8s.api.scheduling.v1alpha1.TypedLocalObjectReference#apiGroup
+   * @schema io.k8s.api.scheduling.v1alpha3.TypedLocalObjectReference#apiGroup
    */
   readonly apiGroup?: string;
 
   /**
-   * Kind is the type of resource being referenced. It must be a path segment name.
+   * kind is the type of resource being referenced. It must be a path segment name.
    *
-   * @schema io.k8s.api.scheduling.v1alpha1.TypedLocalObjectReference#kind
+   * @schema io.k8s.api.scheduling.v1alpha3.TypedLocalObjectReference#kind
    */
   readonly kind: string;
 
   /**
-   * Name is the name of resource being referenced. It must be a path segment name.
+   * name is the name of resource being referenced. It must be a path segment name.
    *
-   * @schema io.k8s.api.scheduling.v1alpha1.TypedLocalObjectReference#name
+   * @schema io.k8s.api.scheduling.v1alpha3.TypedLocalObjectReference#name
    */
   readonly name: string;
 }
 
 /**
- * Converts an object of type 'TypedLocalObjectReferenceV1Alpha1' to JSON representation.
+ * Converts an object of type 'TypedLocalObjectReferenceV1Alpha3' to JSON representation.
  */
 /* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_TypedLocalObjectReferenceV1Alpha1(obj: TypedLocalObjectReferenceV1Alpha1 | undefined): Record<string, any> | undefined {
+export function toJson_TypedLocalObjectReferenceV1Alpha3(obj: TypedLocalObjectReferenceV1Alpha3 | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
     'apiGroup': obj.apiGroup,
@@ -29481,35 +33034,501 @@ export function toJson_TypedLocalObjectReferenceV1Alpha1(obj: TypedLocalObjectRe
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * PodGroup represents a set of pods with a common scheduling policy.
+ * PodGroupTemplate represents a template for a set of pods with a scheduling policy.
  *
- * @schema io.k8s.api.scheduling.v1alpha1.PodGroup
+ * @schema io.k8s.api.scheduling.v1alpha3.PodGroupTemplate
  */
-export interface PodGroupV1Alpha1 {
+export interface PodGroupTemplateV1Alpha3 {
   /**
-   * Name is a unique identifier for the PodGroup within the Workload. It must be a DNS label. This field is immutable.
+   * disruptionMode defines the mode in which a given PodGroup can be disrupted. One of Single, All. This field is immutable.
    *
-   * @schema io.k8s.api.scheduling.v1alpha1.PodGroup#name
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupTemplate#disruptionMode
+   */
+  readonly disruptionMode?: DisruptionModeV1Alpha3;
+
+  /**
+   * name is a unique identifier for the PodGroupTemplate within the Workload. It must be a DNS label. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupTemplate#name
    */
   readonly name: string;
 
   /**
-   * Policy defines the scheduling policy for this PodGroup.
+   * preemptionPolicy is the Policy for preempting pods/podgroups with lower priority. One of Never, PreemptLowerPriority. This field is immutable. This field is available only when the PodGroupPreemptionPolicy feature gate is enabled.
    *
-   * @schema io.k8s.api.scheduling.v1alpha1.PodGroup#policy
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupTemplate#preemptionPolicy
    */
-  readonly policy: PodGroupPolicyV1Alpha1;
+  readonly preemptionPolicy?: string;
+
+  /**
+   * priority is the value of priority of pod groups created from this template. Various system components use this field to find the priority of the pod group. The higher the value, the higher the priority. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupTemplate#priority
+   */
+  readonly priority?: number;
+
+  /**
+   * priorityClassName indicates the priority that should be considered when scheduling a pod group created from this template. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupTemplate#priorityClassName
+   */
+  readonly priorityClassName?: string;
+
+  /**
+   * resourceClaims defines which ResourceClaims may be shared among Pods in the group. Pods consume the devices allocated to a PodGroup's claim by defining a claim in its own Spec.ResourceClaims that matches the PodGroup's claim exactly. The claim must have the same name and refer to the same ResourceClaim or ResourceClaimTemplate.
+   *
+   * This is a beta-level field and requires that the DRAWorkloadResourceClaims feature gate is enabled.
+   *
+   * This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupTemplate#resourceClaims
+   */
+  readonly resourceClaims?: PodGroupResourceClaimV1Alpha3[];
+
+  /**
+   * schedulingConstraints defines optional scheduling constraints (e.g. topology) for this PodGroupTemplate. This field is only available when the TopologyAwareWorkloadScheduling feature gate is enabled. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupTemplate#schedulingConstraints
+   */
+  readonly schedulingConstraints?: PodGroupSchedulingConstraintsV1Alpha3;
+
+  /**
+   * schedulingPolicy defines the scheduling policy for this PodGroupTemplate.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.PodGroupTemplate#schedulingPolicy
+   */
+  readonly schedulingPolicy: PodGroupSchedulingPolicyV1Alpha3;
 }
 
 /**
- * Converts an object of type 'PodGroupV1Alpha1' to JSON representation.
+ * Converts an object of type 'PodGroupTemplateV1Alpha3' to JSON representation.
  */
 /* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_PodGroupV1Alpha1(obj: PodGroupV1Alpha1 | undefined): Record<string, any> | undefined {
+export function toJson_PodGroupTemplateV1Alpha3(obj: PodGroupTemplateV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'disruptionMode': toJson_DisruptionModeV1Alpha3(obj.disruptionMode),
+    'name': obj.name,
+    'preemptionPolicy': obj.preemptionPolicy,
+    'priority': obj.priority,
+    'priorityClassName': obj.priorityClassName,
+    'resourceClaims': obj.resourceClaims?.map(y => toJson_PodGroupResourceClaimV1Alpha3(y)),
+    'schedulingConstraints': toJson_PodGroupSchedulingConstraintsV1Alpha3(obj.schedulingConstraints),
+    'schedulingPolicy': toJson_PodGroupSchedulingPolicyV1Alpha3(obj.schedulingPolicy),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * DisruptionMode defines how individual entities within a group can be disrupted. Exactly one mode can be set.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.DisruptionMode
+ */
+export interface DisruptionModeV1Beta1 {
+  /**
+   * all specifies that all children can only be disrupted together.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.DisruptionMode#all
+   */
+  readonly all?: any;
+
+  /**
+   * single specifies that children can be disrupted independently from each other.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.DisruptionMode#single
+   */
+  readonly single?: any;
+}
+
+/**
+ * Converts an object of type 'DisruptionModeV1Beta1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_DisruptionModeV1Beta1(obj: DisruptionModeV1Beta1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'all': obj.all,
+    'single': obj.single,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * PodGroupResourceClaim references exactly one ResourceClaim, either directly or by naming a ResourceClaimTemplate which is then turned into a ResourceClaim for the PodGroup.
+ *
+ * It adds a name to it that uniquely identifies the ResourceClaim inside the PodGroup. Pods that need access to the ResourceClaim define a matching reference in its own Spec.ResourceClaims. The Pod's claim must match all fields of the PodGroup's claim exactly.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.PodGroupResourceClaim
+ */
+export interface PodGroupResourceClaimV1Beta1 {
+  /**
+   * name uniquely identifies this resource claim inside the PodGroup. This must be a DNS_LABEL.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupResourceClaim#name
+   */
+  readonly name: string;
+
+  /**
+   * resourceClaimName is the name of a ResourceClaim object in the same namespace as this PodGroup. The ResourceClaim will be reserved for the PodGroup instead of its individual pods.
+   *
+   * Exactly one of ResourceClaimName and ResourceClaimTemplateName must be set.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupResourceClaim#resourceClaimName
+   */
+  readonly resourceClaimName?: string;
+
+  /**
+   * resourceClaimTemplateName is the name of a ResourceClaimTemplate object in the same namespace as this PodGroup.
+   *
+   * The template will be used to create a new ResourceClaim, which will be bound to this PodGroup. When this PodGroup is deleted, the ResourceClaim will also be deleted. The PodGroup name and resource name, along with a generated component, will be used to form a unique name for the ResourceClaim, which will be recorded in podgroup.status.resourceClaimStatuses.
+   *
+   * This field is immutable and no changes will be made to the corresponding ResourceClaim by the control plane after creating the ResourceClaim.
+   *
+   * Exactly one of ResourceClaimName and ResourceClaimTemplateName must be set.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupResourceClaim#resourceClaimTemplateName
+   */
+  readonly resourceClaimTemplateName?: string;
+}
+
+/**
+ * Converts an object of type 'PodGroupResourceClaimV1Beta1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_PodGroupResourceClaimV1Beta1(obj: PodGroupResourceClaimV1Beta1 | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
     'name': obj.name,
-    'policy': toJson_PodGroupPolicyV1Alpha1(obj.policy),
+    'resourceClaimName': obj.resourceClaimName,
+    'resourceClaimTemplateName': obj.resourceClaimTemplateName,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * PodGroupSchedulingConstraints defines scheduling constraints (e.g. topology) for a PodGroup.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.PodGroupSchedulingConstraints
+ */
+export interface PodGroupSchedulingConstraintsV1Beta1 {
+  /**
+   * topology defines the topology constraints for the pod group. Currently only a single topology constraint can be specified. This may change in the future.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupSchedulingConstraints#topology
+   */
+  readonly topology?: TopologyConstraintV1Beta1[];
+}
+
+/**
+ * Converts an object of type 'PodGroupSchedulingConstraintsV1Beta1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_PodGroupSchedulingConstraintsV1Beta1(obj: PodGroupSchedulingConstraintsV1Beta1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'topology': obj.topology?.map(y => toJson_TopologyConstraintV1Beta1(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * PodGroupSchedulingPolicy defines the scheduling configuration for a PodGroup. Exactly one policy must be set. The policy is chosen at creation time by setting either the Basic or Gang field. The PodGroup may not change policy after creation. Fields within chosen policy may be updated after creation when their individual fields allow it.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.PodGroupSchedulingPolicy
+ */
+export interface PodGroupSchedulingPolicyV1Beta1 {
+  /**
+   * basic specifies that the pods in this group should be scheduled using standard Kubernetes scheduling behavior. Setting this field at group creation time opts this group to basic scheduling; this field cannot be changed afterward.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupSchedulingPolicy#basic
+   */
+  readonly basic?: any;
+
+  /**
+   * gang specifies that the pods in this group should be scheduled using all-or-nothing semantics. Setting this field at group creation time opts this group to gang scheduling; this field cannot be set or unset afterward. The minCount field within Gang scheduling policy remains mutable after group creation.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupSchedulingPolicy#gang
+   */
+  readonly gang?: GangSchedulingPolicyV1Beta1;
+}
+
+/**
+ * Converts an object of type 'PodGroupSchedulingPolicyV1Beta1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_PodGroupSchedulingPolicyV1Beta1(obj: PodGroupSchedulingPolicyV1Beta1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'basic': obj.basic,
+    'gang': toJson_GangSchedulingPolicyV1Beta1(obj.gang),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * WorkloadReference references the Workload object together with the template that was used to create a particular PodGroup.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.WorkloadReference
+ */
+export interface WorkloadReferenceV1Beta1 {
+  /**
+   * templateName is the name of a template within the Workload object that was used to create a pod group. It must be a DNS label. This field is required.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.WorkloadReference#templateName
+   */
+  readonly templateName: string;
+
+  /**
+   * workloadName is the name of the Workload object that contains a template that was used when creating a pod group. It must be a DNS name. This field is required.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.WorkloadReference#workloadName
+   */
+  readonly workloadName: string;
+}
+
+/**
+ * Converts an object of type 'WorkloadReferenceV1Beta1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_WorkloadReferenceV1Beta1(obj: WorkloadReferenceV1Beta1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'templateName': obj.templateName,
+    'workloadName': obj.workloadName,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * CompositePodGroupTemplate represents a template for a CompositePodGroup with a scheduling policy.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.CompositePodGroupTemplate
+ */
+export interface CompositePodGroupTemplateV1Beta1 {
+  /**
+   * compositePodGroupTemplates is the list of templates for children CompositePodGroups. The maximum number of templates is 8. At least one entry in CompositePodGroupTemplates or PodGroupTemplates must be set.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.CompositePodGroupTemplate#compositePodGroupTemplates
+   */
+  readonly compositePodGroupTemplates?: CompositePodGroupTemplateV1Beta1[];
+
+  /**
+   * disruptionMode defines the mode in which a given CompositePodGroup can be disrupted. One of Single, All. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.CompositePodGroupTemplate#disruptionMode
+   */
+  readonly disruptionMode?: CompositeDisruptionModeV1Beta1;
+
+  /**
+   * name is a unique identifier for the CompositePodGroupTemplate within the Workload. It must be a DNS label. This field is required.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.CompositePodGroupTemplate#name
+   */
+  readonly name: string;
+
+  /**
+   * podGroupTemplates is the list of templates for children PodGroups. The maximum number of templates is 8. At least one entry in CompositePodGroupTemplates or PodGroupTemplates must be set.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.CompositePodGroupTemplate#podGroupTemplates
+   */
+  readonly podGroupTemplates?: PodGroupTemplateV1Beta1[];
+
+  /**
+   * preemptionPolicy is the Policy for preempting pods/podgroups with lower priority. One of Never, PreemptLowerPriority. This field is immutable. This field is available only when the PodGroupPreemptionPolicy feature gate is enabled.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.CompositePodGroupTemplate#preemptionPolicy
+   */
+  readonly preemptionPolicy?: string;
+
+  /**
+   * priority is the value of priority of composite pod groups created from this template. Various system components use this field to find the priority of the composite pod group. When Priority Admission Controller is enabled, it prevents users from setting this field. The admission controller populates this field from PriorityClassName. The higher the value, the higher the priority. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.CompositePodGroupTemplate#priority
+   */
+  readonly priority?: number;
+
+  /**
+   * priorityClassName indicates the priority that should be considered when scheduling a composite pod group created from this template. If no priority class is specified, admission control can set this to the global default priority class if it exists. Otherwise, composite pod groups created from this template will have the priority set to zero. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.CompositePodGroupTemplate#priorityClassName
+   */
+  readonly priorityClassName?: string;
+
+  /**
+   * schedulingConstraints defines optional scheduling constraints (e.g. topology) for this CompositePodGroupTemplate. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.CompositePodGroupTemplate#schedulingConstraints
+   */
+  readonly schedulingConstraints?: CompositePodGroupSchedulingConstraintsV1Beta1;
+
+  /**
+   * schedulingPolicy defines the scheduling policy for this template.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.CompositePodGroupTemplate#schedulingPolicy
+   */
+  readonly schedulingPolicy: CompositePodGroupSchedulingPolicyV1Beta1;
+}
+
+/**
+ * Converts an object of type 'CompositePodGroupTemplateV1Beta1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_CompositePodGroupTemplateV1Beta1(obj: CompositePodGroupTemplateV1Beta1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'compositePodGroupTemplates': obj.compositePodGroupTemplates?.map(y => toJson_CompositePodGroupTemplateV1Beta1(y)),
+    'disruptionMode': toJson_CompositeDisruptionModeV1Beta1(obj.disruptionMode),
+    'name': obj.name,
+    'podGroupTemplates': obj.podGroupTemplates?.map(y => toJson_PodGroupTemplateV1Beta1(y)),
+    'preemptionPolicy': obj.preemptionPolicy,
+    'priority': obj.priority,
+    'priorityClassName': obj.priorityClassName,
+    'schedulingConstraints': toJson_CompositePodGroupSchedulingConstraintsV1Beta1(obj.schedulingConstraints),
+    'schedulingPolicy': toJson_CompositePodGroupSchedulingPolicyV1Beta1(obj.schedulingPolicy),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * TypedLocalObjectReference allows to reference typed object inside the same namespace.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.TypedLocalObjectReference
+ */
+export interface TypedLocalObjectReferenceV1Beta1 {
+  /**
+   * apiGroup is the group for the resource being referenced. If apiGroup is empty, the specified Kind must be in the core API group. For any other third-party types, setting apiGroup is required. It must be a DNS subdomain.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.TypedLocalObjectReference#apiGroup
+   */
+  readonly apiGroup?: string;
+
+  /**
+   * kind is the type of resource being referenced. It must be a path segment name.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.TypedLocalObjectReference#kind
+   */
+  readonly kind: string;
+
+  /**
+   * name is the name of resource being referenced. It must be a path segment name.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.TypedLocalObjectReference#name
+   */
+  readonly name: string;
+}
+
+/**
+ * Converts an object of type 'TypedLocalObjectReferenceV1Beta1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_TypedLocalObjectReferenceV1Beta1(obj: TypedLocalObjectReferenceV1Beta1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'apiGroup': obj.apiGroup,
+    'kind': obj.kind,
+    'name': obj.name,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * PodGroupTemplate represents a template for a set of pods with a scheduling policy.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.PodGroupTemplate
+ */
+export interface PodGroupTemplateV1Beta1 {
+  /**
+   * disruptionMode defines the mode in which a given PodGroup can be disrupted. One of Single, All. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupTemplate#disruptionMode
+   */
+  readonly disruptionMode?: DisruptionModeV1Beta1;
+
+  /**
+   * name is a unique identifier for the PodGroupTemplate within the Workload. It must be a DNS label. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupTemplate#name
+   */
+  readonly name: string;
+
+  /**
+   * preemptionPolicy is the Policy for preempting pods/podgroups with lower priority. One of Never, PreemptLowerPriority. This field is immutable. This field is available only when the PodGroupPreemptionPolicy feature gate is enabled.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupTemplate#preemptionPolicy
+   */
+  readonly preemptionPolicy?: string;
+
+  /**
+   * priority is the value of priority of pod groups created from this template. Various system components use this field to find the priority of the pod group. The higher the value, the higher the priority. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupTemplate#priority
+   */
+  readonly priority?: number;
+
+  /**
+   * priorityClassName indicates the priority that should be considered when scheduling a pod group created from this template. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupTemplate#priorityClassName
+   */
+  readonly priorityClassName?: string;
+
+  /**
+   * resourceClaims defines which ResourceClaims may be shared among Pods in the group. Pods consume the devices allocated to a PodGroup's claim by defining a claim in its own Spec.ResourceClaims that matches the PodGroup's claim exactly. The claim must have the same name and refer to the same ResourceClaim or ResourceClaimTemplate.
+   *
+   * This is a beta-level field and requires that the DRAWorkloadResourceClaims feature gate is enabled.
+   *
+   * This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupTemplate#resourceClaims
+   */
+  readonly resourceClaims?: PodGroupResourceClaimV1Beta1[];
+
+  /**
+   * schedulingConstraints defines optional scheduling constraints (e.g. topology) for this PodGroupTemplate. This field is only available when the TopologyAwareWorkloadScheduling feature gate is enabled. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupTemplate#schedulingConstraints
+   */
+  readonly schedulingConstraints?: PodGroupSchedulingConstraintsV1Beta1;
+
+  /**
+   * schedulingPolicy defines the scheduling policy for this PodGroupTemplate.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.PodGroupTemplate#schedulingPolicy
+   */
+  readonly schedulingPolicy: PodGroupSchedulingPolicyV1Beta1;
+}
+
+/**
+ * Converts an object of type 'PodGroupTemplateV1Beta1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_PodGroupTemplateV1Beta1(obj: PodGroupTemplateV1Beta1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'disruptionMode': toJson_DisruptionModeV1Beta1(obj.disruptionMode),
+    'name': obj.name,
+    'preemptionPolicy': obj.preemptionPolicy,
+    'priority': obj.priority,
+    'priorityClassName': obj.priorityClassName,
+    'resourceClaims': obj.resourceClaims?.map(y => toJson_PodGroupResourceClaimV1Beta1(y)),
+    'schedulingConstraints': toJson_PodGroupSchedulingConstraintsV1Beta1(obj.schedulingConstraints),
+    'schedulingPolicy': toJson_PodGroupSchedulingPolicyV1Beta1(obj.schedulingPolicy),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -30007,28 +34026,28 @@ export function toJson_StatusCause(obj: StatusCause | undefined): Record<string,
  */
 export interface ServiceReference {
   /**
-   * `name` is the name of the service. Required
+   * name is the name of the service. Required
    *
    * @schema io.k8s.api.admissionregistration.v1.ServiceReference#name
    */
   readonly name: string;
 
   /**
-   * `namespace` is the namespace of the service. Required
+   * namespace is the namespace of the service. Required
    *
    * @schema io.k8s.api.admissionregistration.v1.ServiceReference#namespace
    */
   readonly namespace: string;
 
   /**
-   * `path` is an optional URL path which will be sent in any request to this service.
+   * path is an optional URL path which will be sent in any request to this service.
    *
    * @schema io.k8s.api.admissionregistration.v1.ServiceReference#path
    */
   readonly path?: string;
 
   /**
-   * If specified, the port on the service that hosting webhook. Default to 443 for backward compatibility. `port` should be a valid port number (1-65535, inclusive).
+   * port is the port on the service that hosts the webhook. Default to 443 for backward compatibility. `port` should be a valid port number (1-65535, inclusive).
    *
    * @default 443 for backward compatibility. `port` should be a valid port number (1-65535, inclusive).
    * @schema io.k8s.api.admissionregistration.v1.ServiceReference#port
@@ -30060,35 +34079,35 @@ export function toJson_ServiceReference(obj: ServiceReference | undefined): Reco
  */
 export interface NamedRuleWithOperations {
   /**
-   * APIGroups is the API groups the resources belong to. '*' is all groups. If '*' is present, the length of the slice must be one. Required.
+   * apiGroups is the API groups the resources belong to. '*' is all groups. If '*' is present, the length of the slice must be one. Required.
    *
    * @schema io.k8s.api.admissionregistration.v1.NamedRuleWithOperations#apiGroups
    */
   readonly apiGroups?: string[];
 
   /**
-   * APIVersions is the API versions the resources belong to. '*' is all versions. If '*' is present, the length of the slice must be one. Required.
+   * apiVersions is the API versions the resources belong to. '*' is all versions. If '*' is present, the length of the slice must be one. Required.
    *
    * @schema io.k8s.api.admissionregistration.v1.NamedRuleWithOperations#apiVersions
    */
   readonly apiVersions?: string[];
 
   /**
-   * Operations is the operations the admission hook cares about - CREATE, UPDATE, DELETE, CONNECT or * for all of those operations and any future admission operations that are added. If '*' is present, the length of the slice must be one. Required.
+   * operations is the operations the admission hook cares about - CREATE, UPDATE, DELETE, CONNECT or * for all of those operations and any future admission operations that are added. If '*' is present, the length of the slice must be one. Required.
    *
    * @schema io.k8s.api.admissionregistration.v1.NamedRuleWithOperations#operations
    */
   readonly operations?: string[];
 
   /**
-   * ResourceNames is an optional white list of names that the rule applies to.  An empty set means that everything is allowed.
+   * resourceNames is an optional white list of names that the rule applies to.  An empty set means that everything is allowed.
    *
    * @schema io.k8s.api.admissionregistration.v1.NamedRuleWithOperations#resourceNames
    */
   readonly resourceNames?: string[];
 
   /**
-   * Resources is a list of resources this rule applies to.
+   * resources is a list of resources this rule applies to.
    *
    * For example: 'pods' means pods. 'pods/log' means the log subresource of pods. '*' means all resources, but not subresources. 'pods/*' means all subresources of pods. '_/scale' means all scale subresources. '_/*' means all resources and their subresources.
    *
@@ -30129,41 +34148,177 @@ export function toJson_NamedRuleWithOperations(obj: NamedRuleWithOperations | un
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * ApplyConfiguration defines the desired configuration values of an object.
+ *
+ * @schema io.k8s.api.admissionregistration.v1.ApplyConfiguration
+ */
+export interface ApplyConfiguration {
+  /**
+   * expression will be evaluated by CEL to create an apply configuration. ref: https://github.com/google/cel-spec
+   *
+   * Apply configurations are declared in CEL using object initialization. For example, this CEL expression returns an apply configuration to set a single field:
+   *
+   * Object{
+   * spec: Object.spec{
+   * serviceAccountName: "example"
+   * }
+   * }
+   *
+   * Apply configurations may not modify atomic structs, maps or arrays due to the risk of accidental deletion of values not included in the apply configuration.
+   *
+   * CEL expressions have access to the object types needed to create apply configurations:
+   *
+   * - 'Object' - CEL type of the resource object. - 'Object.<fieldName>' - CEL type of object field (such as 'Object.spec') - 'Object.<fieldName1>.<fieldName2>...<fieldNameN>` - CEL type of nested field (such as 'Object.spec.containers')
+   *
+   * CEL expressions have access to the contents of the API request, organized into CEL variables as well as some other useful variables:
+   *
+   * - 'object' - The object from the incoming request. The value is null for DELETE requests. - 'oldObject' - The existing object. The value is null for CREATE requests. - 'request' - Attributes of the API request([ref](/pkg/apis/admission/types.go#AdmissionRequest)). - 'params' - Parameter resource referred to by the policy binding being evaluated. Only populated if the policy has a ParamKind. - 'namespaceObject' - The namespace object that the incoming object belongs to. The value is null for cluster-scoped resources. - 'variables' - Map of composited variables, from its name to its lazily evaluated value.
+   * For example, a variable named 'foo' can be accessed as 'variables.foo'.
+   * - 'authorizer' - A CEL Authorizer. May be used to perform authorization checks for the principal (user or service account) of the request.
+   * See https://pkg.go.dev/k8s.io/apiserver/pkg/cel/library#Authz
+   * - 'authorizer.requestResource' - A CEL ResourceCheck constructed from the 'authorizer' and configured with the
+   * request resource.
+   *
+   * The `apiVersion`, `kind`, `metadata.name` and `metadata.generateName` are always accessible from the root of the object. No other metadata properties are accessible.
+   *
+   * Only property names of the form `[a-zA-Z_.-/][a-zA-Z0-9_.-/]*` are accessible. Required.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.ApplyConfiguration#expression
+   */
+  readonly expression?: string;
+}
+
+/**
+ * Converts an object of type 'ApplyConfiguration' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ApplyConfiguration(obj: ApplyConfiguration | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'expression': obj.expression,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * JSONPatch defines a JSON Patch.
+ *
+ * @schema io.k8s.api.admissionregistration.v1.JSONPatch
+ */
+export interface JsonPatch {
+  /**
+   * expression will be evaluated by CEL to create a [JSON patch](https://jsonpatch.com/). ref: https://github.com/google/cel-spec
+   *
+   * expression must return an array of JSONPatch values.
+   *
+   * For example, this CEL expression returns a JSON patch to conditionally modify a value:
+   *
+   * [
+   * JSONPatch{op: "test", path: "/spec/example", value: "Red"},
+   * JSONPatch{op: "replace", path: "/spec/example", value: "Green"}
+   * ]
+   *
+   * To define an object for the patch value, use Object types. For example:
+   *
+   * [
+   * JSONPatch{
+   * op: "add",
+   * path: "/spec/selector",
+   * value: Object.spec.selector{matchLabels: {"environment": "test"}}
+   * }
+   * ]
+   *
+   * To use strings containing '/' and '~' as JSONPatch path keys, use "jsonpatch.escapeKey". For example:
+   *
+   * [
+   * JSONPatch{
+   * op: "add",
+   * path: "/metadata/labels/" + jsonpatch.escapeKey("example.com/environment"),
+   * value: "test"
+   * },
+   * ]
+   *
+   * CEL expressions have access to the types needed to create JSON patches and objects:
+   *
+   * - 'JSONPatch' - CEL type of JSON Patch operations. JSONPatch has the fields 'op', 'from', 'path' and 'value'.
+   * See [JSON patch](https://jsonpatch.com/) for more details. The 'value' field may be set to any of: string,
+   * integer, array, map or object.  If set, the 'path' and 'from' fields must be set to a
+   * [JSON pointer](https://datatracker.ietf.org/doc/html/rfc6901/) string, where the 'jsonpatch.escapeKey()' CEL
+   * function may be used to escape path keys containing '/' and '~'.
+   * - 'Object' - CEL type of the resource object. - 'Object.<fieldName>' - CEL type of object field (such as 'Object.spec') - 'Object.<fieldName1>.<fieldName2>...<fieldNameN>` - CEL type of nested field (such as 'Object.spec.containers')
+   *
+   * CEL expressions have access to the contents of the API request, organized into CEL variables as well as some other useful variables:
+   *
+   * - 'object' - The object from the incoming request. The value is null for DELETE requests. - 'oldObject' - The existing object. The value is null for CREATE requests. - 'request' - Attributes of the API request([ref](/pkg/apis/admission/types.go#AdmissionRequest)). - 'params' - Parameter resource referred to by the policy binding being evaluated. Only populated if the policy has a ParamKind. - 'namespaceObject' - The namespace object that the incoming object belongs to. The value is null for cluster-scoped resources. - 'variables' - Map of composited variables, from its name to its lazily evaluated value.
+   * For example, a variable named 'foo' can be accessed as 'variables.foo'.
+   * - 'authorizer' - A CEL Authorizer. May be used to perform authorization checks for the principal (user or service account) of the request.
+   * See https://pkg.go.dev/k8s.io/apiserver/pkg/cel/library#Authz
+   * - 'authorizer.requestResource' - A CEL ResourceCheck constructed from the 'authorizer' and configured with the
+   * request resource.
+   *
+   * CEL expressions have access to [Kubernetes CEL function libraries](https://kubernetes.io/docs/reference/using-api/cel/#cel-options-language-features-and-libraries) as well as:
+   *
+   * - 'jsonpatch.escapeKey' - Performs JSONPatch key escaping. '~' and  '/' are escaped as '~0' and `~1' respectively).
+   *
+   * Only property names of the form `[a-zA-Z_.-/][a-zA-Z0-9_.-/]*` are accessible. Required.
+   *
+   * @schema io.k8s.api.admissionregistration.v1.JSONPatch#expression
+   */
+  readonly expression?: string;
+}
+
+/**
+ * Converts an object of type 'JsonPatch' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_JsonPatch(obj: JsonPatch | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'expression': obj.expression,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * NamedRuleWithOperations is a tuple of Operations and Resources with ResourceNames.
  *
  * @schema io.k8s.api.admissionregistration.v1alpha1.NamedRuleWithOperations
  */
 export interface NamedRuleWithOperationsV1Alpha1 {
   /**
-   * APIGroups is the API groups the resources belong to. '*' is all groups. If '*' is present, the length of the slice must be one. Required.
+   * apiGroups is the API groups the resources belong to. '*' is all groups. If '*' is present, the length of the slice must be one. Required.
    *
    * @schema io.k8s.api.admissionregistration.v1alpha1.NamedRuleWithOperations#apiGroups
    */
   readonly apiGroups?: string[];
 
   /**
-   * APIVersions is the API versions the resources belong to. '*' is all versions. If '*' is present, the length of the slice must be one. Required.
+   * apiVersions is the API versions the resources belong to. '*' is all versions. If '*' is present, the length of the slice must be one. Required.
    *
    * @schema io.k8s.api.admissionregistration.v1alpha1.NamedRuleWithOperations#apiVersions
    */
   readonly apiVersions?: string[];
 
   /**
-   * Operations is the operations the admission hook cares about - CREATE, UPDATE, DELETE, CONNECT or * for all of those operations and any future admission operations that are added. If '*' is present, the length of the slice must be one. Required.
+   * operations is the operations the admission hook cares about - CREATE, UPDATE, DELETE, CONNECT or * for all of those operations and any future admission operations that are added. If '*' is present, the length of the slice must be one. Required.
    *
    * @schema io.k8s.api.admissionregistration.v1alpha1.NamedRuleWithOperations#operations
    */
   readonly operations?: string[];
 
   /**
-   * ResourceNames is an optional white list of names that the rule applies to.  An empty set means that everything is allowed.
+   * resourceNames is an optional white list of names that the rule applies to.  An empty set means that everything is allowed.
    *
    * @schema io.k8s.api.admissionregistration.v1alpha1.NamedRuleWithOperations#resourceNames
    */
   readonly resourceNames?: string[];
 
   /**
-   * Resources is a list of resources this rule applies to.
+   * resources is a list of resources this rule applies to.
    *
    * For example: 'pods' means pods. 'pods/log' means the log subresource of pods. '*' means all resources, but not subresources. 'pods/*' means all subresources of pods. '_/scale' means all scale subresources. '_/*' means all resources and their subresources.
    *
@@ -30346,35 +34501,35 @@ export function toJson_JsonPatchV1Alpha1(obj: JsonPatchV1Alpha1 | undefined): Re
  */
 export interface NamedRuleWithOperationsV1Beta1 {
   /**
-   * APIGroups is the API groups the resources belong to. '*' is all groups. If '*' is present, the length of the slice must be one. Required.
+   * apiGroups is the API groups the resources belong to. '*' is all groups. If '*' is present, the length of the slice must be one. Required.
    *
    * @schema io.k8s.api.admissionregistration.v1beta1.NamedRuleWithOperations#apiGroups
    */
   readonly apiGroups?: string[];
 
   /**
-   * APIVersions is the API versions the resources belong to. '*' is all versions. If '*' is present, the length of the slice must be one. Required.
+   * apiVersions is the API versions the resources belong to. '*' is all versions. If '*' is present, the length of the slice must be one. Required.
    *
    * @schema io.k8s.api.admissionregistration.v1beta1.NamedRuleWithOperations#apiVersions
    */
   readonly apiVersions?: string[];
 
   /**
-   * Operations is the operations the admission hook cares about - CREATE, UPDATE, DELETE, CONNECT or * for all of those operations and any future admission operations that are added. If '*' is present, the length of the slice must be one. Required.
+   * operations is the operations the admission hook cares about - CREATE, UPDATE, DELETE, CONNECT or * for all of those operations and any future admission operations that are added. If '*' is present, the length of the slice must be one. Required.
    *
    * @schema io.k8s.api.admissionregistration.v1beta1.NamedRuleWithOperations#operations
    */
   readonly operations?: string[];
 
   /**
-   * ResourceNames is an optional white list of names that the rule applies to.  An empty set means that everything is allowed.
+   * resourceNames is an optional white list of names that the rule applies to.  An empty set means that everything is allowed.
    *
    * @schema io.k8s.api.admissionregistration.v1beta1.NamedRuleWithOperations#resourceNames
    */
   readonly resourceNames?: string[];
 
   /**
-   * Resources is a list of resources this rule applies to.
+   * resources is a list of resources this rule applies to.
    *
    * For example: 'pods' means pods. 'pods/log' means the log subresource of pods. '*' means all resources, but not subresources. 'pods/*' means all subresources of pods. '_/scale' means all scale subresources. '_/*' means all resources and their subresources.
    *
@@ -30738,7 +34893,7 @@ export function toJson_LabelSelectorAttributes(obj: LabelSelectorAttributes | un
  *
  * Scaling Policy Rules are applied after calculating DesiredReplicas from metrics for the HPA. They can limit the scaling velocity by specifying scaling policies. They can prevent flapping by specifying the stabilization window, so that the number of replicas is not set instantly, instead, the safest value from the stabilization window is chosen.
  *
- * The tolerance is applied to the metric values and prevents scaling too eagerly for small metric variations. (Note that setting a tolerance requires the beta HPAConfigurableTolerance feature gate to be enabled.)
+ * The tolerance is applied to the metric values and prevents scaling too eagerly for small metric variations.
  *
  * @schema io.k8s.api.autoscaling.v2.HPAScalingRules
  */
@@ -30768,8 +34923,6 @@ export interface HpaScalingRulesV2 {
    * tolerance is the tolerance on the ratio between the current and desired metric value under which no updates are made to the desired number of replicas (e.g. 0.01 for 1%). Must be greater than or equal to zero. If not set, the default cluster-wide tolerance is applied (by default 10%).
    *
    * For example, if autoscaling is configured with a memory consumption target of 100Mi, and scale-down and scale-up tolerances of 5% and 1% respectively, scaling will be triggered when the actual consumption falls below 95Mi or exceeds 101Mi.
-   *
-   * This is an beta field and requires the HPAConfigurableTolerance feature gate to be enabled.
    *
    * @schema io.k8s.api.autoscaling.v2.HPAScalingRules#tolerance
    */
@@ -31037,6 +35190,150 @@ export function toJson_PodFailurePolicyRule(obj: PodFailurePolicyRule | undefine
     'action': obj.action,
     'onExitCodes': toJson_PodFailurePolicyOnExitCodesRequirement(obj.onExitCodes),
     'onPodConditions': obj.onPodConditions?.map(y => toJson_PodFailurePolicyOnPodConditionsPattern(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * WorkloadPodGroupDisruptionMode defines how individual pods within a group can be disrupted. Exactly one mode must be set.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.WorkloadPodGroupDisruptionMode
+ */
+export interface WorkloadPodGroupDisruptionModeV1Alpha3 {
+  /**
+   * all specifies that all pods in the group must be disrupted together.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.WorkloadPodGroupDisruptionMode#all
+   */
+  readonly all?: any;
+
+  /**
+   * single specifies that pods can be disrupted independently from each other.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.WorkloadPodGroupDisruptionMode#single
+   */
+  readonly single?: any;
+}
+
+/**
+ * Converts an object of type 'WorkloadPodGroupDisruptionModeV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_WorkloadPodGroupDisruptionModeV1Alpha3(obj: WorkloadPodGroupDisruptionModeV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'all': obj.all,
+    'single': obj.single,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * WorkloadPodGroupResourceClaim references a dynamic resource claim that is shared across pods in the group.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.WorkloadPodGroupResourceClaim
+ */
+export interface WorkloadPodGroupResourceClaimV1Alpha3 {
+  /**
+   * name uniquely identifies this resource claim inside the group. This field is required. It must be a DNS_LABEL.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.WorkloadPodGroupResourceClaim#name
+   */
+  readonly name: string;
+
+  /**
+   * resourceClaimName is the name of a ResourceClaim object in the same namespace. This field is optional. If it is not specified, no resource claim is used. If set, it must be a DNS subdomain.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.WorkloadPodGroupResourceClaim#resourceClaimName
+   */
+  readonly resourceClaimName?: string;
+
+  /**
+   * resourceClaimTemplateName is the name of a ResourceClaimTemplate object in the same namespace. This field is optional. If it is not specified, no resource claim template is used. If set, it must be a DNS subdomain.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.WorkloadPodGroupResourceClaim#resourceClaimTemplateName
+   */
+  readonly resourceClaimTemplateName?: string;
+}
+
+/**
+ * Converts an object of type 'WorkloadPodGroupResourceClaimV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_WorkloadPodGroupResourceClaimV1Alpha3(obj: WorkloadPodGroupResourceClaimV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'name': obj.name,
+    'resourceClaimName': obj.resourceClaimName,
+    'resourceClaimTemplateName': obj.resourceClaimTemplateName,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * WorkloadPodGroupSchedulingConstraints defines leaf-level scheduling constraints, such as topology.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.WorkloadPodGroupSchedulingConstraints
+ */
+export interface WorkloadPodGroupSchedulingConstraintsV1Alpha3 {
+  /**
+   * topology specifies desired topological placements for all pods within the pod group. If unset, no topology placement is requested.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.WorkloadPodGroupSchedulingConstraints#topology
+   */
+  readonly topology?: TopologyConstraintV1Alpha3[];
+}
+
+/**
+ * Converts an object of type 'WorkloadPodGroupSchedulingConstraintsV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_WorkloadPodGroupSchedulingConstraintsV1Alpha3(obj: WorkloadPodGroupSchedulingConstraintsV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'topology': obj.topology?.map(y => toJson_TopologyConstraintV1Alpha3(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * WorkloadPodGroupSchedulingPolicy defines the scheduling policy for a group of pods managed by a workload controller. Exactly one policy must be set.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.WorkloadPodGroupSchedulingPolicy
+ */
+export interface WorkloadPodGroupSchedulingPolicyV1Alpha3 {
+  /**
+   * basic specifies that standard, pod-by-pod Kubernetes scheduling behavior should be used.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.WorkloadPodGroupSchedulingPolicy#basic
+   */
+  readonly basic?: any;
+
+  /**
+   * gang specifies all-or-nothing scheduling semantics.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.WorkloadPodGroupSchedulingPolicy#gang
+   */
+  readonly gang?: WorkloadPodGroupGangSchedulingPolicyV1Alpha3;
+}
+
+/**
+ * Converts an object of type 'WorkloadPodGroupSchedulingPolicyV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_WorkloadPodGroupSchedulingPolicyV1Alpha3(obj: WorkloadPodGroupSchedulingPolicyV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'basic': obj.basic,
+    'gang': toJson_WorkloadPodGroupGangSchedulingPolicyV1Alpha3(obj.gang),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -31690,7 +35987,7 @@ export interface SecurityContext {
   readonly privileged?: boolean;
 
   /**
-   * procMount denotes the type of proc mount to use for the containers. The default value is Default which uses the container runtime defaults for readonly paths and masked paths. This requires the ProcMountType feature flag to be enabled. Note that this field cannot be set when spec.os.name is windows.
+   * procMount denotes the type of proc mount to use for the containers. The default value is Default which uses the container runtime defaults for readonly paths and masked paths. Note that this field cannot be set when spec.os.name is windows.
    *
    * @schema io.k8s.api.core.v1.SecurityContext#procMount
    */
@@ -31816,7 +36113,14 @@ export function toJson_VolumeDevice(obj: VolumeDevice | undefined): Record<strin
  */
 export interface VolumeMount {
   /**
-   * Path within the container at which the volume should be mounted.  Must not contain ':'.
+   * bindMountOptions is the list of additional bind mount options to apply when mounting this volume into the container. Allowed values are noexec, nodev, and nosuid. These are Linux mount options and have no effect on Windows nodes. This field is not supported with image volumes. This is an alpha field and requires enabling the VolumeBindMountOptions feature gate.
+   *
+   * @schema io.k8s.api.core.v1.VolumeMount#bindMountOptions
+   */
+  readonly bindMountOptions?: string[];
+
+  /**
+   * Path within the container at which the volume should be mounted.
    *
    * @schema io.k8s.api.core.v1.VolumeMount#mountPath
    */
@@ -31883,6 +36187,7 @@ export interface VolumeMount {
 export function toJson_VolumeMount(obj: VolumeMount | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
+    'bindMountOptions': obj.bindMountOptions?.map(y => y),
     'mountPath': obj.mountPath,
     'mountPropagation': obj.mountPropagation,
     'name': obj.name,
@@ -32368,6 +36673,13 @@ export interface ConfigMapVolumeSource {
   readonly defaultMode?: number;
 
   /**
+   * defaultUser is Optional: The owner UID of the created files by default. The defaultUser field is only used as a fallback when the item-level user field is unset. (Alpha) This field requires the AtomicWriteVolumeUserFields feature gate to be enabled.
+   *
+   * @schema io.k8s.api.core.v1.ConfigMapVolumeSource#defaultUser
+   */
+  readonly defaultUser?: number;
+
+  /**
    * items if unspecified, each key-value pair in the Data field of the referenced ConfigMap will be projected into the volume as a file whose name is the key and content is the value. If specified, the listed keys will be projected into the specified paths, and unlisted keys will not be present. If a key is specified which is not present in the ConfigMap, the volume setup will error unless it is marked optional. Paths must be relative and may not contain the '..' path or start with '..'.
    *
    * @schema io.k8s.api.core.v1.ConfigMapVolumeSource#items
@@ -32397,6 +36709,7 @@ export function toJson_ConfigMapVolumeSource(obj: ConfigMapVolumeSource | undefi
   if (obj === undefined) { return undefined; }
   const result = {
     'defaultMode': obj.defaultMode,
+    'defaultUser': obj.defaultUser,
     'items': obj.items?.map(y => toJson_KeyToPath(y)),
     'name': obj.name,
     'optional': obj.optional,
@@ -32482,6 +36795,13 @@ export interface DownwardApiVolumeSource {
   readonly defaultMode?: number;
 
   /**
+   * defaultUser is Optional: The owner UID of the created files by default. The defaultUser field is only used as a fallback when the item-level user field is unset. (Alpha) This field requires the AtomicWriteVolumeUserFields feature gate to be enabled.
+   *
+   * @schema io.k8s.api.core.v1.DownwardAPIVolumeSource#defaultUser
+   */
+  readonly defaultUser?: number;
+
+  /**
    * Items is a list of downward API volume file
    *
    * @schema io.k8s.api.core.v1.DownwardAPIVolumeSource#items
@@ -32497,6 +36817,7 @@ export function toJson_DownwardApiVolumeSource(obj: DownwardApiVolumeSource | un
   if (obj === undefined) { return undefined; }
   const result = {
     'defaultMode': obj.defaultMode,
+    'defaultUser': obj.defaultUser,
     'items': obj.items?.map(y => toJson_DownwardApiVolumeFile(y)),
   };
   // filter undefined values
@@ -32518,6 +36839,13 @@ export interface EmptyDirVolumeSource {
   readonly medium?: string;
 
   /**
+   * mode specifies the permission bits for the emptyDir directory, in numeric notation (e.g., 0755, 01777). Must be a value between 0000 and 01777. If not specified, defaults to 0777. This might be in conflict with other options that affect the file mode, like fsGroup. If fsGroup is specified, the fsGroup permissions will override the mode specified here. This field has no effect on Windows. This field is alpha and requires EmptyDirVolumeMode featuregate to be enabled.
+   *
+   * @schema io.k8s.api.core.v1.EmptyDirVolumeSource#mode
+   */
+  readonly mode?: number;
+
+  /**
    * sizeLimit is the total amount of local storage required for this EmptyDir volume. The size limit is also applicable for memory medium. The maximum usage on memory medium EmptyDir would be the minimum value between the SizeLimit specified here and the sum of memory limits of all containers in a pod. The default is nil which means that the limit is undefined. More info: https://kubernetes.io/docs/concepts/storage/volumes#emptydir
    *
    * @schema io.k8s.api.core.v1.EmptyDirVolumeSource#sizeLimit
@@ -32533,6 +36861,7 @@ export function toJson_EmptyDirVolumeSource(obj: EmptyDirVolumeSource | undefine
   if (obj === undefined) { return undefined; }
   const result = {
     'medium': obj.medium,
+    'mode': obj.mode,
     'sizeLimit': obj.sizeLimit?.value,
   };
   // filter undefined values
@@ -32922,6 +37251,13 @@ export interface ProjectedVolumeSource {
   readonly defaultMode?: number;
 
   /**
+   * defaultUser is Optional: The owner UID of the created files by default. The defaultUser field is only used as a fallback when the item-level user field is unset. (Alpha) This field requires the AtomicWriteVolumeUserFields feature gate to be enabled.
+   *
+   * @schema io.k8s.api.core.v1.ProjectedVolumeSource#defaultUser
+   */
+  readonly defaultUser?: number;
+
+  /**
    * sources is the list of volume projections. Each entry in this list handles one source.
    *
    * @schema io.k8s.api.core.v1.ProjectedVolumeSource#sources
@@ -32937,6 +37273,7 @@ export function toJson_ProjectedVolumeSource(obj: ProjectedVolumeSource | undefi
   if (obj === undefined) { return undefined; }
   const result = {
     'defaultMode': obj.defaultMode,
+    'defaultUser': obj.defaultUser,
     'sources': obj.sources?.map(y => toJson_VolumeProjection(y)),
   };
   // filter undefined values
@@ -33153,6 +37490,13 @@ export interface SecretVolumeSource {
   readonly defaultMode?: number;
 
   /**
+   * defaultUser is Optional: The owner UID of the created files by default. The defaultUser field is only used as a fallback when the item-level user field is unset. (Alpha) This field requires the AtomicWriteVolumeUserFields feature gate to be enabled.
+   *
+   * @schema io.k8s.api.core.v1.SecretVolumeSource#defaultUser
+   */
+  readonly defaultUser?: number;
+
+  /**
    * items If unspecified, each key-value pair in the Data field of the referenced Secret will be projected into the volume as a file whose name is the key and content is the value. If specified, the listed keys will be projected into the specified paths, and unlisted keys will not be present. If a key is specified which is not present in the Secret, the volume setup will error unless it is marked optional. Paths must be relative and may not contain the '..' path or start with '..'.
    *
    * @schema io.k8s.api.core.v1.SecretVolumeSource#items
@@ -33182,6 +37526,7 @@ export function toJson_SecretVolumeSource(obj: SecretVolumeSource | undefined): 
   if (obj === undefined) { return undefined; }
   const result = {
     'defaultMode': obj.defaultMode,
+    'defaultUser': obj.defaultUser,
     'items': obj.items?.map(y => toJson_KeyToPath(y)),
     'optional': obj.optional,
     'secretName': obj.secretName,
@@ -33518,6 +37863,78 @@ export function toJson_LimitResponse(obj: LimitResponse | undefined): Record<str
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * EvictionPodReference contains enough information to locate the referenced pod inside the same namespace.
+ *
+ * @schema io.k8s.api.lifecycle.v1alpha1.EvictionPodReference
+ */
+export interface EvictionPodReferenceV1Alpha1 {
+  /**
+   * name of the target. This field is required.
+   *
+   * @schema io.k8s.api.lifecycle.v1alpha1.EvictionPodReference#name
+   */
+  readonly name: string;
+
+  /**
+   * uid of the target. It can be found in .metadata.uid of the target and is a lowercase UUID in 8-4-4-4-12 format. This field is required.
+   *
+   * @schema io.k8s.api.lifecycle.v1alpha1.EvictionPodReference#uid
+   */
+  readonly uid: string;
+}
+
+/**
+ * Converts an object of type 'EvictionPodReferenceV1Alpha1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_EvictionPodReferenceV1Alpha1(obj: EvictionPodReferenceV1Alpha1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'name': obj.name,
+    'uid': obj.uid,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * EvictionRequestPodReference contains enough information to locate the referenced pod inside the same namespace.
+ *
+ * @schema io.k8s.api.lifecycle.v1alpha1.EvictionRequestPodReference
+ */
+export interface EvictionRequestPodReferenceV1Alpha1 {
+  /**
+   * name of the target. This field is required.
+   *
+   * @schema io.k8s.api.lifecycle.v1alpha1.EvictionRequestPodReference#name
+   */
+  readonly name: string;
+
+  /**
+   * uid of the target. It can be found in .metadata.uid of the target and is a lowercase UUID in 8-4-4-4-12 format. This field is required.
+   *
+   * @schema io.k8s.api.lifecycle.v1alpha1.EvictionRequestPodReference#uid
+   */
+  readonly uid: string;
+}
+
+/**
+ * Converts an object of type 'EvictionRequestPodReferenceV1Alpha1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_EvictionRequestPodReferenceV1Alpha1(obj: EvictionRequestPodReferenceV1Alpha1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'name': obj.name,
+    'uid': obj.uid,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * IngressServiceBackend references a Kubernetes Service as a Backend.
  *
  * @schema io.k8s.api.networking.v1.IngressServiceBackend
@@ -33728,7 +38145,7 @@ export interface CelDeviceSelector {
    * - driver (string): the name of the driver which defines this device.
    * - attributes (map[string]object): the device's attributes, grouped by prefix
    * (e.g. device.attributes["dra.example.com"] evaluates to an object with all
-   * of the attributes which were prefixed by "dra.example.com".
+   * of the attributes which were prefixed by "dra.example.com").
    * - capacity (map[string]object): the device's capacities, grouped by prefix.
    * - allowMultipleAllocations (bool): the allowMultipleAllocations property of the device
    * (v1.34+ with the DRAConsumableCapacity feature enabled).
@@ -33748,9 +38165,20 @@ export interface CelDeviceSelector {
    *
    * A robust expression should check for the existence of attributes before referencing them.
    *
+   * Common errors: - "no such key": Use optional chaining (.? followed by orValue())
+   * or guarding the check with has() for optional fields.
+   * See CEL Optional Types for details:
+   * https://pkg.go.dev/github.com/google/cel-go@v0.17.4/cel#OptionalTypes
+   *
+   * For more CEL expression syntax and examples, see: https://kubernetes.io/docs/reference/using-api/cel/
+   *
    * For ease of use, the cel.bind() function is enabled, and can be used to simplify expressions that access multiple attributes with the same domain. For example:
    *
    * cel.bind(dra, device.attributes["dra.example.com"], dra.someBool && dra.anotherBool)
+   *
+   * When the DRAListTypeAttributes feature gate is enabled, the includes() helper is available and it can work for both scalar and list-type attributes. It was introduced to support smooth migration from scalar attributes to list-type attributes while keeping CEL expressions simple. For example:
+   *
+   * device.attributes["dra.example.com"].models.includes("some-model")
    *
    * The length of the expression must be smaller or equal to 10 Ki. The cost of evaluating it is also limited based on the estimated number of logical steps.
    *
@@ -33820,6 +38248,8 @@ export interface DeviceConstraint {
   /**
    * DistinctAttribute requires that all devices in question have this attribute and that its type and value are unique across those devices.
    *
+   * When the DRAListTypeAttributes feature gate is enabled, comparison uses set semantics (i.e., element order and duplicates are ignored): list-valued attributes must be pairwise disjoint across devices. Scalar values are treated as singleton sets for backward compatibility.
+   *
    * This acts as the inverse of MatchAttribute.
    *
    * This constraint is used to avoid allocating multiple requests to the same device by ensuring attribute-level differentiation.
@@ -33834,6 +38264,8 @@ export interface DeviceConstraint {
    * MatchAttribute requires that all devices in question have this attribute and that its type and value are the same across those devices.
    *
    * For example, if you specified "dra.example.com/numa" (a hypothetical example!), then only devices in the same NUMA node will be chosen. A device which does not have that attribute will not be chosen. All devices should use a value of the same type for this attribute because that is part of its specification, but if one device doesn't, then it also will not be chosen.
+   *
+   * When the DRAListTypeAttributes feature gate is enabled, comparison uses set semantics(i.e., element order and duplicates are ignored): list-valued attributes match when the intersection across all devices is non-empty. Scalar values are treated as single-element lists for backward compatibility.
    *
    * Must include the domain qualifier.
    *
@@ -33933,11 +38365,27 @@ export interface DeviceAttribute {
   readonly bool?: boolean;
 
   /**
+   * BoolValues is a non-empty list of true/false values.
+   *
+   * @schema io.k8s.api.resource.v1.DeviceAttribute#bools
+   */
+  readonly bools?: boolean[];
+
+  /**
    * IntValue is a number.
    *
    * @schema io.k8s.api.resource.v1.DeviceAttribute#int
    */
   readonly int?: number;
+
+  /**
+   * IntValues is a non-empty list of numbers.
+   *
+   * This is an alpha field and requires enabling the DRAListTypeAttributes feature gate.
+   *
+   * @schema io.k8s.api.resource.v1.DeviceAttribute#ints
+   */
+  readonly ints?: number[];
 
   /**
    * StringValue is a string. Must not be longer than 64 characters.
@@ -33947,11 +38395,29 @@ export interface DeviceAttribute {
   readonly string?: string;
 
   /**
+   * StringValues is a non-empty list of strings. Each string must not be longer than 64 characters.
+   *
+   * This is an alpha field and requires enabling the DRAListTypeAttributes feature gate.
+   *
+   * @schema io.k8s.api.resource.v1.DeviceAttribute#strings
+   */
+  readonly strings?: string[];
+
+  /**
    * VersionValue is a semantic version according to semver.org spec 2.0.0. Must not be longer than 64 characters.
    *
    * @schema io.k8s.api.resource.v1.DeviceAttribute#version
    */
   readonly version?: string;
+
+  /**
+   * VersionValues is a non-empty list of semantic versions according to semver.org spec 2.0.0. Each version string must not be longer than 64 characters.
+   *
+   * This is an alpha field and requires enabling the DRAListTypeAttributes feature gate.
+   *
+   * @schema io.k8s.api.resource.v1.DeviceAttribute#versions
+   */
+  readonly versions?: string[];
 }
 
 /**
@@ -33962,9 +38428,13 @@ export function toJson_DeviceAttribute(obj: DeviceAttribute | undefined): Record
   if (obj === undefined) { return undefined; }
   const result = {
     'bool': obj.bool,
+    'bools': obj.bools?.map(y => y),
     'int': obj.int,
+    'ints': obj.ints?.map(y => y),
     'string': obj.string,
+    'strings': obj.strings?.map(y => y),
     'version': obj.version,
+    'versions': obj.versions?.map(y => y),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -34020,6 +38490,21 @@ export function toJson_DeviceCapacity(obj: DeviceCapacity | undefined): Record<s
  */
 export interface DeviceCounterConsumption {
   /**
+   * CompatibilityGroups is a list of opaque group names for this counter set consumption.
+   *
+   * Devices that consume counters from the same counter set may only be allocated at the same time ("co-allocated") if they all share at least one common group: the intersection of the CompatibilityGroups of all co-allocated devices on that counter set must be non-empty. Devices that consume from different counter sets are never compared via this field.
+   *
+   * An unset field, an explicit nil, and an empty list are equivalent and mean "no groups": such a device is only co-allocatable with sibling devices on the same counter set that also have no groups, and is never co-allocatable with a device that declares one or more groups.
+   *
+   * Group names are opaque and meaningful only within the publishing driver's pool.
+   *
+   * The maximum number of groups is 2, and the names must be unique.
+   *
+   * @schema io.k8s.api.resource.v1.DeviceCounterConsumption#compatibilityGroups
+   */
+  readonly compatibilityGroups?: string[];
+
+  /**
    * CounterSet is the name of the set from which the counters defined will be consumed.
    *
    * @schema io.k8s.api.resource.v1.DeviceCounterConsumption#counterSet
@@ -34043,6 +38528,7 @@ export interface DeviceCounterConsumption {
 export function toJson_DeviceCounterConsumption(obj: DeviceCounterConsumption | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
+    'compatibilityGroups': obj.compatibilityGroups?.map(y => y),
     'counterSet': obj.counterSet,
     'counters': ((obj.counters) === undefined) ? undefined : (Object.entries(obj.counters).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: toJson_Counter(i[1]) }), {})),
   };
@@ -34052,53 +38538,35 @@ export function toJson_DeviceCounterConsumption(obj: DeviceCounterConsumption | 
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * The device this taint is attached to has the "effect" on any claim which does not tolerate the taint and, through the claim, to pods using the claim.
+ * NodeAllocatableResource defines the translation between the DRA device/capacity units requested to the corresponding quantity of the node allocatable resource. At least one of Mapping or Overhead must be specified. Not specifying either is an invalid configuration.
  *
- * @schema io.k8s.api.resource.v1.DeviceTaint
+ * @schema io.k8s.api.resource.v1.NodeAllocatableResource
  */
-export interface DeviceTaint {
+export interface NodeAllocatableResource {
   /**
-   * The effect of the taint on claims that do not tolerate the taint and through such claims on the pods using them.
+   * Mapping is used when the device directly models a node allocatable resource like standard CPU or memory (e.g., with a CPU DRA driver). The calculated quantity is accounted for exactly once per claim instance on the node. To prevent node cgroup isolation friction, the scheduler explicitly blocks sharing mapped device claims across multiple pods.
    *
-   * Valid effects are None, NoSchedule and NoExecute. PreferNoSchedule as used for nodes is not valid here. More effects may get added in the future. Consumers must treat unknown effects like None.
-   *
-   * @schema io.k8s.api.resource.v1.DeviceTaint#effect
+   * @schema io.k8s.api.resource.v1.NodeAllocatableResource#mapping
    */
-  readonly effect: string;
+  readonly mapping?: NodeAllocatableMapping;
 
   /**
-   * The taint key to be applied to a device. Must be a label name.
+   * Overhead contains fields for modeling auxiliary overhead incurred on node allocatable resources when allocating devices that are not themselves modeling a node allocatable resource (e.g., host memory overhead for GPUs). Sharing overhead-mapped claims across multiple pods is allowed. The node allocatable overhead is accounted for individually for each pod referencing the claim. Overhead is always subtracted from the node's allocatable capacity for the resource, even when mapping is specified for the same resource. Eg: If a device models memory capacity per socket as a consumable capacity pool via Mapping (with CapacityKey), any overhead specified for the same resource will be subtracted from the node's general allocatable capacity and not from the per-socket capacity pool in Mapping.
    *
-   * @schema io.k8s.api.resource.v1.DeviceTaint#key
+   * @schema io.k8s.api.resource.v1.NodeAllocatableResource#overhead
    */
-  readonly key: string;
-
-  /**
-   * TimeAdded represents the time at which the taint was added. Added automatically during create or update if not set.
-   *
-   * @schema io.k8s.api.resource.v1.DeviceTaint#timeAdded
-   */
-  readonly timeAdded?: Date;
-
-  /**
-   * The taint value corresponding to the taint key. Must be a label value.
-   *
-   * @schema io.k8s.api.resource.v1.DeviceTaint#value
-   */
-  readonly value?: string;
+  readonly overhead?: NodeAllocatableOverhead;
 }
 
 /**
- * Converts an object of type 'DeviceTaint' to JSON representation.
+ * Converts an object of type 'NodeAllocatableResource' to JSON representation.
  */
 /* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_DeviceTaint(obj: DeviceTaint | undefined): Record<string, any> | undefined {
+export function toJson_NodeAllocatableResource(obj: NodeAllocatableResource | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
-    'effect': obj.effect,
-    'key': obj.key,
-    'timeAdded': obj.timeAdded?.toISOString(),
-    'value': obj.value,
+    'mapping': toJson_NodeAllocatableMapping(obj.mapping),
+    'overhead': toJson_NodeAllocatableOverhead(obj.overhead),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -34224,7 +38692,7 @@ export interface CelDeviceSelectorV1Beta1 {
    * - driver (string): the name of the driver which defines this device.
    * - attributes (map[string]object): the device's attributes, grouped by prefix
    * (e.g. device.attributes["dra.example.com"] evaluates to an object with all
-   * of the attributes which were prefixed by "dra.example.com".
+   * of the attributes which were prefixed by "dra.example.com").
    * - capacity (map[string]object): the device's capacities, grouped by prefix.
    * - allowMultipleAllocations (bool): the allowMultipleAllocations property of the device
    * (v1.34+ with the DRAConsumableCapacity feature enabled).
@@ -34244,9 +38712,20 @@ export interface CelDeviceSelectorV1Beta1 {
    *
    * A robust expression should check for the existence of attributes before referencing them.
    *
+   * Common errors: - "no such key": Use optional chaining (.? followed by orValue())
+   * or guarding the check with has() for optional fields.
+   * See CEL Optional Types for details:
+   * https://pkg.go.dev/github.com/google/cel-go@v0.17.4/cel#OptionalTypes
+   *
+   * For more CEL expression syntax and examples, see: https://kubernetes.io/docs/reference/using-api/cel/
+   *
    * For ease of use, the cel.bind() function is enabled, and can be used to simplify expressions that access multiple attributes with the same domain. For example:
    *
    * cel.bind(dra, device.attributes["dra.example.com"], dra.someBool && dra.anotherBool)
+   *
+   * When the DRAListTypeAttributes feature gate is enabled, the includes() helper is available and it can work for both scalar and list-type attributes. It was introduced to support smooth migration from scalar attributes to list-type attributes while keeping CEL expressions simple. For example:
+   *
+   * device.attributes["dra.example.com"].models.includes("some-model")
    *
    * The length of the expression must be smaller or equal to 10 Ki. The cost of evaluating it is also limited based on the estimated number of logical steps.
    *
@@ -34316,6 +38795,8 @@ export interface DeviceConstraintV1Beta1 {
   /**
    * DistinctAttribute requires that all devices in question have this attribute and that its type and value are unique across those devices.
    *
+   * When the DRAListTypeAttributes feature gate is enabled, comparison uses set semantics (i.e., element order and duplicates are ignored): list-valued attributes must be pairwise disjoint across devices. Scalar values are treated as singleton sets for backward compatibility.
+   *
    * This acts as the inverse of MatchAttribute.
    *
    * This constraint is used to avoid allocating multiple requests to the same device by ensuring attribute-level differentiation.
@@ -34330,6 +38811,8 @@ export interface DeviceConstraintV1Beta1 {
    * MatchAttribute requires that all devices in question have this attribute and that its type and value are the same across those devices.
    *
    * For example, if you specified "dra.example.com/numa" (a hypothetical example!), then only devices in the same NUMA node will be chosen. A device which does not have that attribute will not be chosen. All devices should use a value of the same type for this attribute because that is part of its specification, but if one device doesn't, then it also will not be chosen.
+   *
+   * When the DRAListTypeAttributes feature gate is enabled, comparison uses set semantics(i.e., element order and duplicates are ignored): list-valued attributes match when the intersection across all devices is non-empty. Scalar values are treated as singleton sets for backward compatibility.
    *
    * Must include the domain qualifier.
    *
@@ -34423,6 +38906,21 @@ export interface DeviceRequestV1Beta1 {
   readonly count?: number;
 
   /**
+   * DerivedAttributes defines a set of virtual attributes computed via CEL expressions for each candidate device. These virtual attributes can be referenced in `.devices.constraints` to align and match different devices (e.g., co-allocating a GPU and a NIC on the same NUMA node) even if their drivers publish different attributes. Derived attributes are not available via `device.attributes` in the CEL environment when evaluating selector expressions.
+   *
+   * Derived attributes allow you to extract, transform, or normalize topology information (such as extracting a NUMA index from a complex topology string or renaming a vendor-specific attribute) into a common virtual attribute name at scheduling time. The scheduler then evaluates these virtual attributes exactly like static attributes when matching constraints.
+   *
+   * Every derived attribute defined in this list must be referenced by at least one MatchAttribute or DistinctAttribute constraint in the `.devices.constraints` list.
+   *
+   * The maximum number of derived attributes is 32.
+   *
+   * This is an alpha field and requires enabling the DRADerivedAttributes feature gate.
+   *
+   * @schema io.k8s.api.resource.v1beta1.DeviceRequest#derivedAttributes
+   */
+  readonly derivedAttributes?: DeviceDerivedAttributeV1Beta1[];
+
+  /**
    * DeviceClassName references a specific DeviceClass, which can define additional configuration and selectors to be inherited by this request.
    *
    * A class is required if no subrequests are specified in the firstAvailable list and no class can be set if subrequests are specified in the firstAvailable list. Which classes are available depends on the cluster.
@@ -34473,7 +38971,7 @@ export interface DeviceRequestV1Beta1 {
    *
    * This field can only be set when deviceClassName is set and no subrequests are specified in the firstAvailable list.
    *
-   * This is an alpha field and requires enabling the DRADeviceTaints feature gate.
+   * This is a beta field and requires enabling the DRADeviceTaints feature gate.
    *
    * @schema io.k8s.api.resource.v1beta1.DeviceRequest#tolerations
    */
@@ -34491,6 +38989,7 @@ export function toJson_DeviceRequestV1Beta1(obj: DeviceRequestV1Beta1 | undefine
     'allocationMode': obj.allocationMode,
     'capacity': toJson_CapacityRequirementsV1Beta1(obj.capacity),
     'count': obj.count,
+    'derivedAttributes': obj.derivedAttributes?.map(y => toJson_DeviceDerivedAttributeV1Beta1(y)),
     'deviceClassName': obj.deviceClassName,
     'firstAvailable': obj.firstAvailable?.map(y => toJson_DeviceSubRequestV1Beta1(y)),
     'name': obj.name,
@@ -34542,7 +39041,7 @@ export interface BasicDeviceV1Beta1 {
    *
    * The conditions must be a valid condition type string.
    *
-   * This is an alpha field and requires enabling the DRADeviceBindingConditions and DRAResourceClaimDeviceStatus feature gates.
+   * This is a beta field and requires enabling the DRADeviceBindingConditions and DRAResourceClaimDeviceStatus feature gates.
    *
    * @schema io.k8s.api.resource.v1beta1.BasicDevice#bindingConditions
    */
@@ -34555,7 +39054,7 @@ export interface BasicDeviceV1Beta1 {
    *
    * The conditions must be a valid condition type string.
    *
-   * This is an alpha field and requires enabling the DRADeviceBindingConditions and DRAResourceClaimDeviceStatus feature gates.
+   * This is a beta field and requires enabling the DRADeviceBindingConditions and DRAResourceClaimDeviceStatus feature gates.
    *
    * @schema io.k8s.api.resource.v1beta1.BasicDevice#bindingFailureConditions
    */
@@ -34564,7 +39063,7 @@ export interface BasicDeviceV1Beta1 {
   /**
    * BindsToNode indicates if the usage of an allocation involving this device has to be limited to exactly the node that was chosen when allocating the claim. If set to true, the scheduler will set the ResourceClaim.Status.Allocation.NodeSelector to match the node where the allocation was made.
    *
-   * This is an alpha field and requires enabling the DRADeviceBindingConditions and DRAResourceClaimDeviceStatus feature gates.
+   * This is a beta field and requires enabling the DRADeviceBindingConditions and DRAResourceClaimDeviceStatus feature gates.
    *
    * @schema io.k8s.api.resource.v1beta1.BasicDevice#bindsToNode
    */
@@ -34591,6 +39090,13 @@ export interface BasicDeviceV1Beta1 {
   readonly consumesCounters?: DeviceCounterConsumptionV1Beta1[];
 
   /**
+   * NodeAllocatableResources defines the mapping of node resources that are managed by the DRA driver exposing this device. This includes resources currently reported in v1.Node `status.allocatable` that are not extended resources (see https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/#extended-resources). Examples include "cpu", "memory", "ephemeral-storage", and hugepages. In addition to standard requests made through the Pod `spec`, these resources can also be requested through claims and allocated by the DRA driver. For example, a CPU DRA driver might allocate exclusive CPUs or auxiliary node memory dependencies of an accelerator device. The keys of this map are the node-allocatable resource names (e.g., "cpu", "memory"). Extended resource names are not permitted as keys.
+   *
+   * @schema io.k8s.api.resource.v1beta1.BasicDevice#nodeAllocatableResources
+   */
+  readonly nodeAllocatableResources?: { [key: string]: NodeAllocatableResourceV1Beta1 };
+
+  /**
    * NodeName identifies the node where the device is available.
    *
    * Must only be set if Spec.PerDeviceNodeSelection is set to true. At most one of NodeName, NodeSelector and AllNodes can be set.
@@ -34615,7 +39121,7 @@ export interface BasicDeviceV1Beta1 {
    *
    * The maximum number of taints is 16. If taints are set for any device in a ResourceSlice, then the maximum number of allowed devices per ResourceSlice is 64 instead of 128.
    *
-   * This is an alpha field and requires enabling the DRADeviceTaints feature gate.
+   * This is a beta field and requires enabling the DRADeviceTaints feature gate.
    *
    * @schema io.k8s.api.resource.v1beta1.BasicDevice#taints
    */
@@ -34637,6 +39143,7 @@ export function toJson_BasicDeviceV1Beta1(obj: BasicDeviceV1Beta1 | undefined): 
     'bindsToNode': obj.bindsToNode,
     'capacity': ((obj.capacity) === undefined) ? undefined : (Object.entries(obj.capacity).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: toJson_DeviceCapacityV1Beta1(i[1]) }), {})),
     'consumesCounters': obj.consumesCounters?.map(y => toJson_DeviceCounterConsumptionV1Beta1(y)),
+    'nodeAllocatableResources': ((obj.nodeAllocatableResources) === undefined) ? undefined : (Object.entries(obj.nodeAllocatableResources).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: toJson_NodeAllocatableResourceV1Beta1(i[1]) }), {})),
     'nodeName': obj.nodeName,
     'nodeSelector': toJson_NodeSelector(obj.nodeSelector),
     'taints': obj.taints?.map(y => toJson_DeviceTaintV1Beta1(y)),
@@ -34729,7 +39236,7 @@ export interface CelDeviceSelectorV1Beta2 {
    * - driver (string): the name of the driver which defines this device.
    * - attributes (map[string]object): the device's attributes, grouped by prefix
    * (e.g. device.attributes["dra.example.com"] evaluates to an object with all
-   * of the attributes which were prefixed by "dra.example.com".
+   * of the attributes which were prefixed by "dra.example.com").
    * - capacity (map[string]object): the device's capacities, grouped by prefix.
    * - allowMultipleAllocations (bool): the allowMultipleAllocations property of the device
    * (v1.34+ with the DRAConsumableCapacity feature enabled).
@@ -34749,9 +39256,20 @@ export interface CelDeviceSelectorV1Beta2 {
    *
    * A robust expression should check for the existence of attributes before referencing them.
    *
+   * Common errors: - "no such key": Use optional chaining (.? followed by orValue())
+   * or guarding the check with has() for optional fields.
+   * See CEL Optional Types for details:
+   * https://pkg.go.dev/github.com/google/cel-go@v0.17.4/cel#OptionalTypes
+   *
+   * For more CEL expression syntax and examples, see: https://kubernetes.io/docs/reference/using-api/cel/
+   *
    * For ease of use, the cel.bind() function is enabled, and can be used to simplify expressions that access multiple attributes with the same domain. For example:
    *
    * cel.bind(dra, device.attributes["dra.example.com"], dra.someBool && dra.anotherBool)
+   *
+   * When the DRAListTypeAttributes feature gate is enabled, the includes() helper is available and it can work for both scalar and list-type attributes. It was introduced to support smooth migration from scalar attributes to list-type attributes while keeping CEL expressions simple. For example:
+   *
+   * device.attributes["dra.example.com"].models.includes("some-model")
    *
    * The length of the expression must be smaller or equal to 10 Ki. The cost of evaluating it is also limited based on the estimated number of logical steps.
    *
@@ -34821,6 +39339,8 @@ export interface DeviceConstraintV1Beta2 {
   /**
    * DistinctAttribute requires that all devices in question have this attribute and that its type and value are unique across those devices.
    *
+   * When the DRAListTypeAttributes feature gate is enabled, comparison uses set semantics (i.e., element order and duplicates are ignored): list-valued attributes must be pairwise disjoint across devices. Scalar values are treated as singleton sets for backward compatibility.
+   *
    * This acts as the inverse of MatchAttribute.
    *
    * This constraint is used to avoid allocating multiple requests to the same device by ensuring attribute-level differentiation.
@@ -34835,6 +39355,8 @@ export interface DeviceConstraintV1Beta2 {
    * MatchAttribute requires that all devices in question have this attribute and that its type and value are the same across those devices.
    *
    * For example, if you specified "dra.example.com/numa" (a hypothetical example!), then only devices in the same NUMA node will be chosen. A device which does not have that attribute will not be chosen. All devices should use a value of the same type for this attribute because that is part of its specification, but if one device doesn't, then it also will not be chosen.
+   *
+   * When the DRAListTypeAttributes feature gate is enabled, comparison uses set semantics(i.e., element order and duplicates are ignored): list-valued attributes match when the intersection across all devices is non-empty. Scalar values are treated as singleton sets for backward compatibility.
    *
    * Must include the domain qualifier.
    *
@@ -34934,11 +39456,27 @@ export interface DeviceAttributeV1Beta2 {
   readonly bool?: boolean;
 
   /**
+   * BoolValues is a non-empty list of true/false values.
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceAttribute#bools
+   */
+  readonly bools?: boolean[];
+
+  /**
    * IntValue is a number.
    *
    * @schema io.k8s.api.resource.v1beta2.DeviceAttribute#int
    */
   readonly int?: number;
+
+  /**
+   * IntValues is a non-empty list of numbers.
+   *
+   * This is an alpha field and requires enabling the DRAListTypeAttributes feature gate.
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceAttribute#ints
+   */
+  readonly ints?: number[];
 
   /**
    * StringValue is a string. Must not be longer than 64 characters.
@@ -34948,11 +39486,29 @@ export interface DeviceAttributeV1Beta2 {
   readonly string?: string;
 
   /**
+   * StringValues is a non-empty list of strings. Each string must not be longer than 64 characters.
+   *
+   * This is an alpha field and requires enabling the DRAListTypeAttributes feature gate.
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceAttribute#strings
+   */
+  readonly strings?: string[];
+
+  /**
    * VersionValue is a semantic version according to semver.org spec 2.0.0. Must not be longer than 64 characters.
    *
    * @schema io.k8s.api.resource.v1beta2.DeviceAttribute#version
    */
   readonly version?: string;
+
+  /**
+   * VersionValues is a non-empty list of semantic versions according to semver.org spec 2.0.0. Each version string must not be longer than 64 characters.
+   *
+   * This is an alpha field and requires enabling the DRAListTypeAttributes feature gate.
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceAttribute#versions
+   */
+  readonly versions?: string[];
 }
 
 /**
@@ -34963,9 +39519,13 @@ export function toJson_DeviceAttributeV1Beta2(obj: DeviceAttributeV1Beta2 | unde
   if (obj === undefined) { return undefined; }
   const result = {
     'bool': obj.bool,
+    'bools': obj.bools?.map(y => y),
     'int': obj.int,
+    'ints': obj.ints?.map(y => y),
     'string': obj.string,
+    'strings': obj.strings?.map(y => y),
     'version': obj.version,
+    'versions': obj.versions?.map(y => y),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -35021,6 +39581,21 @@ export function toJson_DeviceCapacityV1Beta2(obj: DeviceCapacityV1Beta2 | undefi
  */
 export interface DeviceCounterConsumptionV1Beta2 {
   /**
+   * CompatibilityGroups is a list of opaque group names for this counter set consumption.
+   *
+   * Devices that consume counters from the same counter set may only be allocated at the same time ("co-allocated") if they all share at least one common group: the intersection of the CompatibilityGroups of all co-allocated devices on that counter set must be non-empty. Devices that consume from different counter sets are never compared via this field.
+   *
+   * An unset field, an explicit nil, and an empty list are equivalent and mean "no groups": such a device is only co-allocatable with sibling devices on the same counter set that also have no groups, and is never co-allocatable with a device that declares one or more groups.
+   *
+   * Group names are opaque and meaningful only within the publishing driver's pool.
+   *
+   * The maximum number of groups is 2, and the names must be unique.
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceCounterConsumption#compatibilityGroups
+   */
+  readonly compatibilityGroups?: string[];
+
+  /**
    * CounterSet is the name of the set from which the counters defined will be consumed.
    *
    * @schema io.k8s.api.resource.v1beta2.DeviceCounterConsumption#counterSet
@@ -35044,6 +39619,7 @@ export interface DeviceCounterConsumptionV1Beta2 {
 export function toJson_DeviceCounterConsumptionV1Beta2(obj: DeviceCounterConsumptionV1Beta2 | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
+    'compatibilityGroups': obj.compatibilityGroups?.map(y => y),
     'counterSet': obj.counterSet,
     'counters': ((obj.counters) === undefined) ? undefined : (Object.entries(obj.counters).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: toJson_CounterV1Beta2(i[1]) }), {})),
   };
@@ -35053,53 +39629,35 @@ export function toJson_DeviceCounterConsumptionV1Beta2(obj: DeviceCounterConsump
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * The device this taint is attached to has the "effect" on any claim which does not tolerate the taint and, through the claim, to pods using the claim.
+ * NodeAllocatableResource defines the translation between the DRA device/capacity units requested to the corresponding quantity of the node allocatable resource. At least one of Mapping or Overhead must be specified. Not specifying either is an invalid configuration.
  *
- * @schema io.k8s.api.resource.v1beta2.DeviceTaint
+ * @schema io.k8s.api.resource.v1beta2.NodeAllocatableResource
  */
-export interface DeviceTaintV1Beta2 {
+export interface NodeAllocatableResourceV1Beta2 {
   /**
-   * The effect of the taint on claims that do not tolerate the taint and through such claims on the pods using them.
+   * Mapping is used when the device directly models a node allocatable resource like standard CPU or memory (e.g., with a CPU DRA driver). The calculated quantity is accounted for exactly once per claim instance on the node. To prevent node cgroup isolation friction, the scheduler explicitly blocks sharing mapped device claims across multiple pods.
    *
-   * Valid effects are None, NoSchedule and NoExecute. PreferNoSchedule as used for nodes is not valid here. More effects may get added in the future. Consumers must treat unknown effects like None.
-   *
-   * @schema io.k8s.api.resource.v1beta2.DeviceTaint#effect
+   * @schema io.k8s.api.resource.v1beta2.NodeAllocatableResource#mapping
    */
-  readonly effect: string;
+  readonly mapping?: NodeAllocatableMappingV1Beta2;
 
   /**
-   * The taint key to be applied to a device. Must be a label name.
+   * Overhead contains fields for modeling auxiliary overhead incurred on node allocatable resources when allocating devices that are not themselves modeling a node allocatable resource (e.g., host memory overhead for GPUs). Sharing overhead-mapped claims across multiple pods is allowed. The node allocatable overhead is accounted for individually for each pod referencing the claim. Overhead is always subtracted from the node's allocatable capacity for the resource, even when mapping is specified for the same resource. Eg: If a device models memory capacity per socket as a consumable capacity pool via Mapping (with CapacityKey), any overhead specified for the same resource will be subtracted from the node's general allocatable capacity and not from the per-socket capacity pool in Mapping.
    *
-   * @schema io.k8s.api.resource.v1beta2.DeviceTaint#key
+   * @schema io.k8s.api.resource.v1beta2.NodeAllocatableResource#overhead
    */
-  readonly key: string;
-
-  /**
-   * TimeAdded represents the time at which the taint was added. Added automatically during create or update if not set.
-   *
-   * @schema io.k8s.api.resource.v1beta2.DeviceTaint#timeAdded
-   */
-  readonly timeAdded?: Date;
-
-  /**
-   * The taint value corresponding to the taint key. Must be a label value.
-   *
-   * @schema io.k8s.api.resource.v1beta2.DeviceTaint#value
-   */
-  readonly value?: string;
+  readonly overhead?: NodeAllocatableOverheadV1Beta2;
 }
 
 /**
- * Converts an object of type 'DeviceTaintV1Beta2' to JSON representation.
+ * Converts an object of type 'NodeAllocatableResourceV1Beta2' to JSON representation.
  */
 /* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_DeviceTaintV1Beta2(obj: DeviceTaintV1Beta2 | undefined): Record<string, any> | undefined {
+export function toJson_NodeAllocatableResourceV1Beta2(obj: NodeAllocatableResourceV1Beta2 | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
-    'effect': obj.effect,
-    'key': obj.key,
-    'timeAdded': obj.timeAdded?.toISOString(),
-    'value': obj.value,
+    'mapping': toJson_NodeAllocatableMappingV1Beta2(obj.mapping),
+    'overhead': toJson_NodeAllocatableOverheadV1Beta2(obj.overhead),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -35135,35 +39693,243 @@ export function toJson_CounterV1Beta2(obj: CounterV1Beta2 | undefined): Record<s
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * PodGroupPolicy defines the scheduling configuration for a PodGroup.
+ * TopologyConstraint defines a topology constraint for a PodGroup.
  *
- * @schema io.k8s.api.scheduling.v1alpha1.PodGroupPolicy
+ * @schema io.k8s.api.scheduling.v1alpha3.TopologyConstraint
  */
-export interface PodGroupPolicyV1Alpha1 {
+export interface TopologyConstraintV1Alpha3 {
   /**
-   * Basic specifies that the pods in this group should be scheduled using standard Kubernetes scheduling behavior.
+   * key specifies the key of the node label representing the topology domain. All pods within the PodGroup must be colocated within the same domain instance. Different PodGroups can land on different domain instances even if they derive from the same PodGroupTemplate. Examples: "topology.kubernetes.io/rack"
    *
-   * @schema io.k8s.api.scheduling.v1alpha1.PodGroupPolicy#basic
+   * @schema io.k8s.api.scheduling.v1alpha3.TopologyConstraint#key
+   */
+  readonly key: string;
+}
+
+/**
+ * Converts an object of type 'TopologyConstraintV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_TopologyConstraintV1Alpha3(obj: TopologyConstraintV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'key': obj.key,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * CompositeGangSchedulingPolicy indicates that the groups belonging to the composite group should be scheduled using all-or-nothing semantics.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.CompositeGangSchedulingPolicy
+ */
+export interface CompositeGangSchedulingPolicyV1Alpha3 {
+  /**
+   * minGroupCount is the minimum number of child groups that must be schedulable or scheduled at the same time for the scheduler to admit the entire group. It must be a positive integer.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.CompositeGangSchedulingPolicy#minGroupCount
+   */
+  readonly minGroupCount: number;
+}
+
+/**
+ * Converts an object of type 'CompositeGangSchedulingPolicyV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_CompositeGangSchedulingPolicyV1Alpha3(obj: CompositeGangSchedulingPolicyV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'minGroupCount': obj.minGroupCount,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * GangSchedulingPolicy defines the parameters for gang scheduling.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.GangSchedulingPolicy
+ */
+export interface GangSchedulingPolicyV1Alpha3 {
+  /**
+   * minCount is the minimum number of pods that must be schedulable or scheduled at the same time for the scheduler to admit the entire group. It must be a positive integer. This field is mutable to support workload scaling.
+   *
+   * Note that the scheduler operates on an eventually consistent model. Updates to minCount may not be immediately reflected in scheduling decisions due to propagation delays. If minCount is updated while a scheduling cycle is in progress for that group, the new value may not take effect until the next cycle. Moreover, minCount is only enforced during scheduling, meaning that modifications to this field do not affect already-scheduled pods, applying only to those evaluated in future cycles.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.GangSchedulingPolicy#minCount
+   */
+  readonly minCount: number;
+}
+
+/**
+ * Converts an object of type 'GangSchedulingPolicyV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GangSchedulingPolicyV1Alpha3(obj: GangSchedulingPolicyV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'minCount': obj.minCount,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * TopologyConstraint defines a topology constraint for a PodGroup.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.TopologyConstraint
+ */
+export interface TopologyConstraintV1Beta1 {
+  /**
+   * key specifies the key of the node label representing the topology domain. All pods within the PodGroup must be colocated within the same domain instance. Different PodGroups can land on different domain instances even if they derive from the same PodGroupTemplate. Examples: "topology.kubernetes.io/rack"
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.TopologyConstraint#key
+   */
+  readonly key: string;
+}
+
+/**
+ * Converts an object of type 'TopologyConstraintV1Beta1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_TopologyConstraintV1Beta1(obj: TopologyConstraintV1Beta1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'key': obj.key,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * GangSchedulingPolicy defines the parameters for gang scheduling.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.GangSchedulingPolicy
+ */
+export interface GangSchedulingPolicyV1Beta1 {
+  /**
+   * minCount is the minimum number of pods that must be schedulable or scheduled at the same time for the scheduler to admit the entire group. It must be a positive integer. This field is mutable to support workload scaling.
+   *
+   * Note that the scheduler operates on an eventually consistent model. Updates to minCount may not be immediately reflected in scheduling decisions due to propagation delays. If minCount is updated while a scheduling cycle is in progress for that group, the new value may not take effect until the next cycle. Moreover, minCount is only enforced during scheduling, meaning that modifications to this field do not affect already-scheduled pods, applying only to those evaluated in future cycles.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.GangSchedulingPolicy#minCount
+   */
+  readonly minCount: number;
+}
+
+/**
+ * Converts an object of type 'GangSchedulingPolicyV1Beta1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_GangSchedulingPolicyV1Beta1(obj: GangSchedulingPolicyV1Beta1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'minCount': obj.minCount,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * CompositeDisruptionMode defines how individual entities within a composite pod group can be disrupted. Exactly one mode must be set.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.CompositeDisruptionMode
+ */
+export interface CompositeDisruptionModeV1Beta1 {
+  /**
+   * all specifies that all children groups can only be disrupted together.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.CompositeDisruptionMode#all
+   */
+  readonly all?: any;
+
+  /**
+   * single specifies that children groups can be disrupted independently from each other.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.CompositeDisruptionMode#single
+   */
+  readonly single?: any;
+}
+
+/**
+ * Converts an object of type 'CompositeDisruptionModeV1Beta1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_CompositeDisruptionModeV1Beta1(obj: CompositeDisruptionModeV1Beta1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'all': obj.all,
+    'single': obj.single,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * CompositePodGroupSchedulingConstraints defines scheduling constraints (e.g. topology) for a CompositePodGroup.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.CompositePodGroupSchedulingConstraints
+ */
+export interface CompositePodGroupSchedulingConstraintsV1Beta1 {
+  /**
+   * topology defines the topology constraints for the composite pod group. Currently only a single topology constraint can be specified. This may change in the future.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.CompositePodGroupSchedulingConstraints#topology
+   */
+  readonly topology?: TopologyConstraintV1Beta1[];
+}
+
+/**
+ * Converts an object of type 'CompositePodGroupSchedulingConstraintsV1Beta1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_CompositePodGroupSchedulingConstraintsV1Beta1(obj: CompositePodGroupSchedulingConstraintsV1Beta1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'topology': obj.topology?.map(y => toJson_TopologyConstraintV1Beta1(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * CompositePodGroupSchedulingPolicy defines the scheduling configuration for a CompositePodGroup. Exactly one policy must be set.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.CompositePodGroupSchedulingPolicy
+ */
+export interface CompositePodGroupSchedulingPolicyV1Beta1 {
+  /**
+   * basic specifies that the groups of this composite group should be scheduled independently. This field is immutable.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.CompositePodGroupSchedulingPolicy#basic
    */
   readonly basic?: any;
 
   /**
-   * Gang specifies that the pods in this group should be scheduled using all-or-nothing semantics.
+   * gang specifies that the groups of this composite group should be scheduled using all-or-nothing semantics.
    *
-   * @schema io.k8s.api.scheduling.v1alpha1.PodGroupPolicy#gang
+   * @schema io.k8s.api.scheduling.v1beta1.CompositePodGroupSchedulingPolicy#gang
    */
-  readonly gang?: GangSchedulingPolicyV1Alpha1;
+  readonly gang?: CompositeGangSchedulingPolicyV1Beta1;
 }
 
 /**
- * Converts an object of type 'PodGroupPolicyV1Alpha1' to JSON representation.
+ * Converts an object of type 'CompositePodGroupSchedulingPolicyV1Beta1' to JSON representation.
  */
 /* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_PodGroupPolicyV1Alpha1(obj: PodGroupPolicyV1Alpha1 | undefined): Record<string, any> | undefined {
+export function toJson_CompositePodGroupSchedulingPolicyV1Beta1(obj: CompositePodGroupSchedulingPolicyV1Beta1 | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
     'basic': obj.basic,
-    'gang': toJson_GangSchedulingPolicyV1Alpha1(obj.gang),
+    'gang': toJson_CompositeGangSchedulingPolicyV1Beta1(obj.gang),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -35660,6 +40426,34 @@ export function toJson_PodFailurePolicyOnPodConditionsPattern(obj: PodFailurePol
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * WorkloadPodGroupGangSchedulingPolicy defines the parameters for gang (all-or-nothing) scheduling.
+ *
+ * @schema io.k8s.api.scheduling.v1alpha3.WorkloadPodGroupGangSchedulingPolicy
+ */
+export interface WorkloadPodGroupGangSchedulingPolicyV1Alpha3 {
+  /**
+   * minCount is the minimum number of pods that must be scheduled at the same time for the scheduler to admit the entire group. This field is optional. If it is not specified, the controller should inject a context-specific sane default (e.g., parallelism for a Job). If set, it must be a positive integer.
+   *
+   * @schema io.k8s.api.scheduling.v1alpha3.WorkloadPodGroupGangSchedulingPolicy#minCount
+   */
+  readonly minCount?: number;
+}
+
+/**
+ * Converts an object of type 'WorkloadPodGroupGangSchedulingPolicyV1Alpha3' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_WorkloadPodGroupGangSchedulingPolicyV1Alpha3(obj: WorkloadPodGroupGangSchedulingPolicyV1Alpha3 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'minCount': obj.minCount,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * An empty preferred scheduling term matches all objects with implicit weight 0 (i.e. it's a no-op). A null preferred scheduling term matches no objects (i.e. is also a no-op).
  *
  * @schema io.k8s.api.core.v1.PreferredSchedulingTerm
@@ -35862,7 +40656,7 @@ export function toJson_EnvVarSource(obj: EnvVarSource | undefined): Record<strin
 /**
  * ConfigMapEnvSource selects a ConfigMap to populate the environment variables with.
  *
- * The contents of the target ConfigMap's Data field will represent the key-value pairs as environment variables.
+ * The contents of the target ConfigMap's Data field will represent the key-value pairs as environment variables. Keys in the BinaryData field are not currently propagated to container env vars.
  *
  * @schema io.k8s.api.core.v1.ConfigMapEnvSource
  */
@@ -36022,6 +40816,13 @@ export function toJson_ExecAction(obj: ExecAction | undefined): Record<string, a
  */
 export interface GrpcAction {
   /**
+   * mode specifies the connection mode for the gRPC health probe. Set to "TLS" to use TLS without certificate verification. Set to "Plaintext" to use a plaintext (insecure) connection explicitly. If not specified, the probe uses a plaintext (insecure) connection.
+   *
+   * @schema io.k8s.api.core.v1.GRPCAction#mode
+   */
+  readonly mode?: string;
+
+  /**
    * Port number of the gRPC service. Number must be in the range 1 to 65535.
    *
    * @schema io.k8s.api.core.v1.GRPCAction#port
@@ -36045,6 +40846,7 @@ export interface GrpcAction {
 export function toJson_GrpcAction(obj: GrpcAction | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
+    'mode': obj.mode,
     'port': obj.port,
     'service': obj.service,
   };
@@ -36088,6 +40890,13 @@ export interface HttpGetAction {
   readonly port: IntOrString;
 
   /**
+   * Protocol selects the wire protocol for the probe connection. Nil defaults to HTTP/1.1.
+   *
+   * @schema io.k8s.api.core.v1.HTTPGetAction#protocol
+   */
+  readonly protocol?: string;
+
+  /**
    * Scheme to use for connecting to the host. Defaults to HTTP.
    *
    * @default HTTP.
@@ -36107,6 +40916,7 @@ export function toJson_HttpGetAction(obj: HttpGetAction | undefined): Record<str
     'httpHeaders': obj.httpHeaders?.map(y => toJson_HttpHeader(y)),
     'path': obj.path,
     'port': obj.port?.value,
+    'protocol': obj.protocol,
     'scheme': obj.scheme,
   };
   // filter undefined values
@@ -36251,6 +41061,13 @@ export interface KeyToPath {
    * @schema io.k8s.api.core.v1.KeyToPath#path
    */
   readonly path: string;
+
+  /**
+   * user is Optional: The owner UID of the created file. If specified, the item-level user field takes precedence over defaultUser. (Alpha) This field requires the AtomicWriteVolumeUserFields feature gate to be enabled.
+   *
+   * @schema io.k8s.api.core.v1.KeyToPath#user
+   */
+  readonly user?: number;
 }
 
 /**
@@ -36263,6 +41080,7 @@ export function toJson_KeyToPath(obj: KeyToPath | undefined): Record<string, any
     'key': obj.key,
     'mode': obj.mode,
     'path': obj.path,
+    'user': obj.user,
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -36302,6 +41120,13 @@ export interface DownwardApiVolumeFile {
    * @schema io.k8s.api.core.v1.DownwardAPIVolumeFile#resourceFieldRef
    */
   readonly resourceFieldRef?: ResourceFieldSelector;
+
+  /**
+   * user is Optional: The owner UID of the created file. If specified, the item-level user field takes precedence over defaultUser. (Alpha) This field requires the AtomicWriteVolumeUserFields feature gate to be enabled.
+   *
+   * @schema io.k8s.api.core.v1.DownwardAPIVolumeFile#user
+   */
+  readonly user?: number;
 }
 
 /**
@@ -36315,6 +41140,7 @@ export function toJson_DownwardApiVolumeFile(obj: DownwardApiVolumeFile | undefi
     'mode': obj.mode,
     'path': obj.path,
     'resourceFieldRef': toJson_ResourceFieldSelector(obj.resourceFieldRef),
+    'user': obj.user,
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -36622,7 +41448,7 @@ export interface ExactDeviceRequest {
   /**
    * AdminAccess indicates that this is a claim for administrative access to the device(s). Claims with AdminAccess are expected to be used for monitoring or other management services for a device.  They ignore all ordinary claims to the device with respect to access modes and any resource allocations.
    *
-   * This is an alpha field and requires enabling the DRAAdminAccess feature gate. Admin access is disabled if this field is unset or set to false, otherwise it is enabled.
+   * Admin access is disabled if this field is unset or set to false, otherwise it is enabled.
    *
    * @schema io.k8s.api.resource.v1.ExactDeviceRequest#adminAccess
    */
@@ -36667,6 +41493,21 @@ export interface ExactDeviceRequest {
   readonly count?: number;
 
   /**
+   * DerivedAttributes defines a set of virtual attributes computed via CEL expressions for each candidate device. These virtual attributes can be referenced in `.devices.constraints` to align and match different devices (e.g., co-allocating a GPU and a NIC on the same NUMA node) even if their drivers publish different attributes. Derived attributes are not available via `device.attributes` in the CEL environment when evaluating selector expressions.
+   *
+   * Derived attributes allow you to extract, transform, or normalize topology information (such as extracting a NUMA index from a complex topology string or renaming a vendor-specific attribute) into a common virtual attribute name at scheduling time. The scheduler then evaluates these virtual attributes exactly like static attributes when matching constraints.
+   *
+   * Every derived attribute defined in this list must be referenced by at least one MatchAttribute or DistinctAttribute constraint in the `.devices.constraints` list.
+   *
+   * The maximum number of derived attributes is 32.
+   *
+   * This is an alpha field and requires enabling the DRADerivedAttributes feature gate.
+   *
+   * @schema io.k8s.api.resource.v1.ExactDeviceRequest#derivedAttributes
+   */
+  readonly derivedAttributes?: DeviceDerivedAttribute[];
+
+  /**
    * DeviceClassName references a specific DeviceClass, which can define additional configuration and selectors to be inherited by this request.
    *
    * A DeviceClassName is required.
@@ -36693,7 +41534,7 @@ export interface ExactDeviceRequest {
    *
    * The maximum number of tolerations is 16.
    *
-   * This is an alpha field and requires enabling the DRADeviceTaints feature gate.
+   * This is a beta field and requires enabling the DRADeviceTaints feature gate.
    *
    * @schema io.k8s.api.resource.v1.ExactDeviceRequest#tolerations
    */
@@ -36711,6 +41552,7 @@ export function toJson_ExactDeviceRequest(obj: ExactDeviceRequest | undefined): 
     'allocationMode': obj.allocationMode,
     'capacity': toJson_CapacityRequirements(obj.capacity),
     'count': obj.count,
+    'derivedAttributes': obj.derivedAttributes?.map(y => toJson_DeviceDerivedAttribute(y)),
     'deviceClassName': obj.deviceClassName,
     'selectors': obj.selectors?.map(y => toJson_DeviceSelector(y)),
     'tolerations': obj.tolerations?.map(y => toJson_DeviceToleration(y)),
@@ -36766,6 +41608,21 @@ export interface DeviceSubRequest {
   readonly count?: number;
 
   /**
+   * DerivedAttributes defines a set of virtual attributes computed via CEL expressions for each candidate device. These virtual attributes can be referenced in `.devices.constraints` to align and match different devices (e.g., co-allocating a GPU and a NIC on the same NUMA node) even if their drivers publish different attributes. Derived attributes are not available via `device.attributes` in the CEL environment when evaluating selector expressions.
+   *
+   * Derived attributes allow you to extract, transform, or normalize topology information (such as extracting a NUMA index from a complex topology string or renaming a vendor-specific attribute) into a common virtual attribute name at scheduling time. The scheduler then evaluates these virtual attributes exactly like static attributes when matching constraints.
+   *
+   * Every derived attribute defined in this list must be referenced by at least one MatchAttribute or DistinctAttribute constraint in the `.devices.constraints` list.
+   *
+   * The maximum number of derived attributes is 32.
+   *
+   * This is an alpha field and requires enabling the DRADerivedAttributes feature gate.
+   *
+   * @schema io.k8s.api.resource.v1.DeviceSubRequest#derivedAttributes
+   */
+  readonly derivedAttributes?: DeviceDerivedAttribute[];
+
+  /**
    * DeviceClassName references a specific DeviceClass, which can define additional configuration and selectors to be inherited by this subrequest.
    *
    * A class is required. Which classes are available depends on the cluster.
@@ -36801,7 +41658,7 @@ export interface DeviceSubRequest {
    *
    * The maximum number of tolerations is 16.
    *
-   * This is an alpha field and requires enabling the DRADeviceTaints feature gate.
+   * This is a beta field and requires enabling the DRADeviceTaints feature gate.
    *
    * @schema io.k8s.api.resource.v1.DeviceSubRequest#tolerations
    */
@@ -36818,6 +41675,7 @@ export function toJson_DeviceSubRequest(obj: DeviceSubRequest | undefined): Reco
     'allocationMode': obj.allocationMode,
     'capacity': toJson_CapacityRequirements(obj.capacity),
     'count': obj.count,
+    'derivedAttributes': obj.derivedAttributes?.map(y => toJson_DeviceDerivedAttribute(y)),
     'deviceClassName': obj.deviceClassName,
     'name': obj.name,
     'selectors': obj.selectors?.map(y => toJson_DeviceSelector(y)),
@@ -36882,6 +41740,86 @@ export function toJson_CapacityRequestPolicy(obj: CapacityRequestPolicy | undefi
     'default': obj.default?.value,
     'validRange': toJson_CapacityRequestPolicyRange(obj.validRange),
     'validValues': obj.validValues?.map(y => y?.value),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * NodeAllocatableMapping defines how a DRA allocation directly translates into a node allocatable resource quantity. The mapping can be derived from either the count of allocated devices (via deviceMultiplier) or the specific capacity consumed (via capacityKey and capacityMultiplier). These options are mutually exclusive. Kubelet adds this mapped resource quantity from claim to both requests and limits at the pod-level cgroup, and to limits at the container-level cgroup for each container referencing the claim.
+ *
+ * @schema io.k8s.api.resource.v1.NodeAllocatableMapping
+ */
+export interface NodeAllocatableMapping {
+  /**
+   * CapacityKey references a capacity name defined as a key in the `spec.devices[*].capacity` map. When this field is set, the value associated with this key in the `status.allocation.devices.results[*].consumedCapacity` map (for a specific claim allocation) determines the base quantity for the node allocatable resource. `capacityMultiplier` must also be set and is multiplied with the base quantity. For example, if `spec.devices[*].capacity` has an entry "dra.example.com/memory": "128Gi", and this field is set to "dra.example.com/memory", then for a claim allocation that consumes { "dra.example.com/memory": "4Gi" } the base quantity for the node allocatable resource mapping will be "4Gi". The final node allocatable resource amount is `consumedCapacity[capacityKey]` * `capacityMultiplier`.
+   *
+   * @schema io.k8s.api.resource.v1.NodeAllocatableMapping#capacityKey
+   */
+  readonly capacityKey?: string;
+
+  /**
+   * CapacityMultiplier is used as a multiplier for the allocated capacity consumed. It is only valid if `capacityKey` is set. The final node allocatable resource amount is `consumedCapacity[capacityKey]` * `capacityMultiplier`. For example, if a Device's capacity "dra.example.com/cores" is consumed, and each "core" provides 2 "cpu"s, the mapping would be: {ResourceName: "cpu", capacityKey: "dra.example.com/cores", capacityMultiplier: "2"}. If a claim consumes 8 "dra.example.com/cores", the CPU footprint is 8 * 2 = 16.
+   *
+   * @schema io.k8s.api.resource.v1.NodeAllocatableMapping#capacityMultiplier
+   */
+  readonly capacityMultiplier?: Quantity;
+
+  /**
+   * DeviceMultiplier is used as a multiplier for the allocated device count in the claim. The final node allocatable resource amount is `deviceCount` * `deviceMultiplier`. For example, a DRA driver representing each cache complex (CCX) as a device would have {ResourceName: "cpu", deviceMultiplier: "8"} in its `nodeAllocatableResources`. If 2 devices (CCX) are allocated to the claim, 2 * 8 = 16 CPUs would be considered as allocated. It is only valid when `capacityKey` and `capacityMultiplier` are not set.
+   *
+   * @schema io.k8s.api.resource.v1.NodeAllocatableMapping#deviceMultiplier
+   */
+  readonly deviceMultiplier?: Quantity;
+}
+
+/**
+ * Converts an object of type 'NodeAllocatableMapping' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_NodeAllocatableMapping(obj: NodeAllocatableMapping | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'capacityKey': obj.capacityKey,
+    'capacityMultiplier': obj.capacityMultiplier?.value,
+    'deviceMultiplier': obj.deviceMultiplier?.value,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * NodeAllocatableOverhead defines auxiliary resource overheads incurred when allocating a device. Overheads can be specified as a fixed cost per pod referencing the claim, a variable cost per container reference, or both. Kubelet accounts for this overhead by adding it to both the pod-level and container-level cgroups of referencing containers.
+ *
+ * @schema io.k8s.api.resource.v1.NodeAllocatableOverhead
+ */
+export interface NodeAllocatableOverhead {
+  /**
+   * PerContainer is applied per container reference to the claim. This models overhead scaling linearly with the number of containers actively using the device. When both PerPod and PerContainer are specified, the total overhead allocated for each pod referencing the claim is computed as: Quantity = PerPod + (PerContainer * NumReferences) Kubelet accounts for this overhead in cgroups: - Pod-level cgroup (requests and limits): Kubelet adds PerPod + (PerContainer * NumReferences). - Container-level cgroup (limits only): Kubelet adds PerPod + PerContainer for each referencing container. This allows any single container to access the pod-level overhead, while the parent cgroup caps the total usage to account for PerPod exactly once.
+   *
+   * @schema io.k8s.api.resource.v1.NodeAllocatableOverhead#perContainer
+   */
+  readonly perContainer?: Quantity;
+
+  /**
+   * PerPod is overhead applied once per pod referencing the claim on this node. This is a flat overhead incurred for every pod referencing the claim.
+   *
+   * @schema io.k8s.api.resource.v1.NodeAllocatableOverhead#perPod
+   */
+  readonly perPod?: Quantity;
+}
+
+/**
+ * Converts an object of type 'NodeAllocatableOverhead' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_NodeAllocatableOverhead(obj: NodeAllocatableOverhead | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'perContainer': obj.perContainer?.value,
+    'perPod': obj.perPod?.value,
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -36971,6 +41909,56 @@ export function toJson_CapacityRequirementsV1Beta1(obj: CapacityRequirementsV1Be
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * DeviceDerivedAttribute defines a derived attribute computed via CEL.
+ *
+ * @schema io.k8s.api.resource.v1beta1.DeviceDerivedAttribute
+ */
+export interface DeviceDerivedAttributeV1Beta1 {
+  /**
+   * Expression is a CEL expression evaluated against each candidate device. The expression must evaluate to a primitive scalar (string, integer, boolean, or semver) or a list of these scalars ([]string, []int64, []bool, []semver) to act as a virtual grouping key. Any other return type is an error and causes CEL evaluation for the device to fail.
+   *
+   * The expression's input is an object named "device", which carries the same properties as in a CELDeviceSelector.
+   *
+   * When pod scheduling encounters CEL runtime errors (such as looking up an attribute that isn't defined) for some devices, it will abort allocation and fail scheduling for the Pod. Surfacing evaluation errors immediately prevents silent topology matching failures that are extremely hard to detect. A robust expression should, for example, check for the existence of attributes before referencing them to avoid runtime evaluation errors.
+   *
+   * The expression gets evaluated after a device has passed the other selector expressions for the request in which this expression is used. This allows writing expressions that are tailored towards the specific devices being requested (for example, by assuming the device is from a certain vendor and skipping those checks).
+   *
+   * The length of the expression must be smaller or equal to 10 Ki. The cost of evaluating it is also limited based on the estimated number of logical steps; the combined cost of all derived attributes in a claim is capped by a shared CEL cost budget.
+   *
+   * @schema io.k8s.api.resource.v1beta1.DeviceDerivedAttribute#expression
+   */
+  readonly expression: string;
+
+  /**
+   * Name is the identifier for this derived attribute, used in constraints.
+   *
+   * It must be a DNS subdomain followed by a slash ("/") followed by a C identifier (e.g. "example.com/numaNode" or "derived/numaNode").
+   *
+   * If the chosen name matches an existing physical attribute from a driver, the derived attribute's expression will shadow the physical attribute, and its evaluated value will be used in constraints instead. When the goal is to define a derived attribute that is only used within the ResourceClaim and not meant to shadow an existing attribute, use a domain prefix that no DRA driver should be using (e.g. "derived/myAttribute").
+   *
+   * It is not valid to define a derived attribute that isn't used in at least one constraint.
+   *
+   * @schema io.k8s.api.resource.v1beta1.DeviceDerivedAttribute#name
+   */
+  readonly name: string;
+}
+
+/**
+ * Converts an object of type 'DeviceDerivedAttributeV1Beta1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_DeviceDerivedAttributeV1Beta1(obj: DeviceDerivedAttributeV1Beta1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'expression': obj.expression,
+    'name': obj.name,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * DeviceSubRequest describes a request for device provided in the claim.spec.devices.requests[].firstAvailable array. Each is typically a request for a single resource like a device, but can also ask for several identical devices.
  *
  * DeviceSubRequest is similar to Request, but doesn't expose the AdminAccess or FirstAvailable fields, as those can only be set on the top-level request. AdminAccess is not supported for requests with a prioritized list, and recursive FirstAvailable fields are not supported.
@@ -37016,6 +42004,21 @@ export interface DeviceSubRequestV1Beta1 {
   readonly count?: number;
 
   /**
+   * DerivedAttributes defines a set of virtual attributes computed via CEL expressions for each candidate device. These virtual attributes can be referenced in `.devices.constraints` to align and match different devices (e.g., co-allocating a GPU and a NIC on the same NUMA node) even if their drivers publish different attributes. Derived attributes are not available via `device.attributes` in the CEL environment when evaluating selector expressions.
+   *
+   * Derived attributes allow you to extract, transform, or normalize topology information (such as extracting a NUMA index from a complex topology string or renaming a vendor-specific attribute) into a common virtual attribute name at scheduling time. The scheduler then evaluates these virtual attributes exactly like static attributes when matching constraints.
+   *
+   * Every derived attribute defined in this list must be referenced by at least one MatchAttribute or DistinctAttribute constraint in the `.devices.constraints` list.
+   *
+   * The maximum number of derived attributes is 32.
+   *
+   * This is an alpha field and requires enabling the DRADerivedAttributes feature gate.
+   *
+   * @schema io.k8s.api.resource.v1beta1.DeviceSubRequest#derivedAttributes
+   */
+  readonly derivedAttributes?: DeviceDerivedAttributeV1Beta1[];
+
+  /**
    * DeviceClassName references a specific DeviceClass, which can define additional configuration and selectors to be inherited by this subrequest.
    *
    * A class is required. Which classes are available depends on the cluster.
@@ -37051,7 +42054,7 @@ export interface DeviceSubRequestV1Beta1 {
    *
    * The maximum number of tolerations is 16.
    *
-   * This is an alpha field and requires enabling the DRADeviceTaints feature gate.
+   * This is a beta field and requires enabling the DRADeviceTaints feature gate.
    *
    * @schema io.k8s.api.resource.v1beta1.DeviceSubRequest#tolerations
    */
@@ -37068,6 +42071,7 @@ export function toJson_DeviceSubRequestV1Beta1(obj: DeviceSubRequestV1Beta1 | un
     'allocationMode': obj.allocationMode,
     'capacity': toJson_CapacityRequirementsV1Beta1(obj.capacity),
     'count': obj.count,
+    'derivedAttributes': obj.derivedAttributes?.map(y => toJson_DeviceDerivedAttributeV1Beta1(y)),
     'deviceClassName': obj.deviceClassName,
     'name': obj.name,
     'selectors': obj.selectors?.map(y => toJson_DeviceSelectorV1Beta1(y)),
@@ -37153,11 +42157,27 @@ export interface DeviceAttributeV1Beta1 {
   readonly bool?: boolean;
 
   /**
+   * BoolValues is a non-empty list of true/false values.
+   *
+   * @schema io.k8s.api.resource.v1beta1.DeviceAttribute#bools
+   */
+  readonly bools?: boolean[];
+
+  /**
    * IntValue is a number.
    *
    * @schema io.k8s.api.resource.v1beta1.DeviceAttribute#int
    */
   readonly int?: number;
+
+  /**
+   * IntValues is a non-empty list of numbers.
+   *
+   * This is an alpha field and requires enabling the DRAListTypeAttributes feature gate.
+   *
+   * @schema io.k8s.api.resource.v1beta1.DeviceAttribute#ints
+   */
+  readonly ints?: number[];
 
   /**
    * StringValue is a string. Must not be longer than 64 characters.
@@ -37167,11 +42187,29 @@ export interface DeviceAttributeV1Beta1 {
   readonly string?: string;
 
   /**
+   * StringValues is a non-empty list of strings. Each string must not be longer than 64 characters.
+   *
+   * This is an alpha field and requires enabling the DRAListTypeAttributes feature gate.
+   *
+   * @schema io.k8s.api.resource.v1beta1.DeviceAttribute#strings
+   */
+  readonly strings?: string[];
+
+  /**
    * VersionValue is a semantic version according to semver.org spec 2.0.0. Must not be longer than 64 characters.
    *
    * @schema io.k8s.api.resource.v1beta1.DeviceAttribute#version
    */
   readonly version?: string;
+
+  /**
+   * VersionValues is a non-empty list of semantic versions according to semver.org spec 2.0.0. Each version string must not be longer than 64 characters.
+   *
+   * This is an alpha field and requires enabling the DRAListTypeAttributes feature gate.
+   *
+   * @schema io.k8s.api.resource.v1beta1.DeviceAttribute#versions
+   */
+  readonly versions?: string[];
 }
 
 /**
@@ -37182,9 +42220,13 @@ export function toJson_DeviceAttributeV1Beta1(obj: DeviceAttributeV1Beta1 | unde
   if (obj === undefined) { return undefined; }
   const result = {
     'bool': obj.bool,
+    'bools': obj.bools?.map(y => y),
     'int': obj.int,
+    'ints': obj.ints?.map(y => y),
     'string': obj.string,
+    'strings': obj.strings?.map(y => y),
     'version': obj.version,
+    'versions': obj.versions?.map(y => y),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -37240,6 +42282,21 @@ export function toJson_DeviceCapacityV1Beta1(obj: DeviceCapacityV1Beta1 | undefi
  */
 export interface DeviceCounterConsumptionV1Beta1 {
   /**
+   * CompatibilityGroups is a list of opaque group names for this counter set consumption.
+   *
+   * Devices that consume counters from the same counter set may only be allocated at the same time ("co-allocated") if they all share at least one common group: the intersection of the CompatibilityGroups of all co-allocated devices on that counter set must be non-empty. Devices that consume from different counter sets are never compared via this field.
+   *
+   * An unset field, an explicit nil, and an empty list are equivalent and mean "no groups": such a device is only co-allocatable with sibling devices on the same counter set that also have no groups, and is never co-allocatable with a device that declares one or more groups.
+   *
+   * Group names are opaque and meaningful only within the publishing driver's pool.
+   *
+   * The maximum number of groups is 2, and the names must be unique.
+   *
+   * @schema io.k8s.api.resource.v1beta1.DeviceCounterConsumption#compatibilityGroups
+   */
+  readonly compatibilityGroups?: string[];
+
+  /**
    * CounterSet is the name of the set from which the counters defined will be consumed.
    *
    * @schema io.k8s.api.resource.v1beta1.DeviceCounterConsumption#counterSet
@@ -37263,8 +42320,45 @@ export interface DeviceCounterConsumptionV1Beta1 {
 export function toJson_DeviceCounterConsumptionV1Beta1(obj: DeviceCounterConsumptionV1Beta1 | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
+    'compatibilityGroups': obj.compatibilityGroups?.map(y => y),
     'counterSet': obj.counterSet,
     'counters': ((obj.counters) === undefined) ? undefined : (Object.entries(obj.counters).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: toJson_CounterV1Beta1(i[1]) }), {})),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * NodeAllocatableResource defines the translation between the DRA device/capacity units requested to the corresponding quantity of the node allocatable resource. At least one of Mapping or Overhead must be specified. Not specifying either is an invalid configuration.
+ *
+ * @schema io.k8s.api.resource.v1beta1.NodeAllocatableResource
+ */
+export interface NodeAllocatableResourceV1Beta1 {
+  /**
+   * Mapping is used when the device directly models a node allocatable resource like standard CPU or memory (e.g., with a CPU DRA driver). The calculated quantity is accounted for exactly once per claim instance on the node. To prevent node cgroup isolation friction, the scheduler explicitly blocks sharing mapped device claims across multiple pods.
+   *
+   * @schema io.k8s.api.resource.v1beta1.NodeAllocatableResource#mapping
+   */
+  readonly mapping?: NodeAllocatableMappingV1Beta1;
+
+  /**
+   * Overhead contains fields for modeling auxiliary overhead incurred on node allocatable resources when allocating devices that are not themselves modeling a node allocatable resource (e.g., host memory overhead for GPUs). Sharing overhead-mapped claims across multiple pods is allowed. The node allocatable overhead is accounted for individually for each pod referencing the claim. Overhead is always subtracted from the node's allocatable capacity for the resource, even when mapping is specified for the same resource. Eg: If a device models memory capacity per socket as a consumable capacity pool via Mapping (with CapacityKey), any overhead specified for the same resource will be subtracted from the node's general allocatable capacity and not from the per-socket capacity pool in Mapping.
+   *
+   * @schema io.k8s.api.resource.v1beta1.NodeAllocatableResource#overhead
+   */
+  readonly overhead?: NodeAllocatableOverheadV1Beta1;
+}
+
+/**
+ * Converts an object of type 'NodeAllocatableResourceV1Beta1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_NodeAllocatableResourceV1Beta1(obj: NodeAllocatableResourceV1Beta1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'mapping': toJson_NodeAllocatableMappingV1Beta1(obj.mapping),
+    'overhead': toJson_NodeAllocatableOverheadV1Beta1(obj.overhead),
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -37294,7 +42388,9 @@ export interface DeviceTaintV1Beta1 {
   readonly key: string;
 
   /**
-   * TimeAdded represents the time at which the taint was added. Added automatically during create or update if not set.
+   * TimeAdded represents the time at which the taint was added or (only in a DeviceTaintRule) the effect was modified. Added automatically during create or update if not set.
+   *
+   * In addition, in a DeviceTaintRule a value provided during an update gets replaced with the current time if the provided value is the same as the old one and the new effect is different. Changing the key and/or value while keeping the effect unchanged is possible and does not update the time stamp because the eviction which uses it is either already started (NoExecute) or not started yet (NoEffect, NoSchedule).
    *
    * @schema io.k8s.api.resource.v1beta1.DeviceTaint#timeAdded
    */
@@ -37379,6 +42475,21 @@ export interface ExactDeviceRequestV1Beta2 {
   readonly count?: number;
 
   /**
+   * DerivedAttributes defines a set of virtual attributes computed via CEL expressions for each candidate device. These virtual attributes can be referenced in `.devices.constraints` to align and match different devices (e.g., co-allocating a GPU and a NIC on the same NUMA node) even if their drivers publish different attributes. Derived attributes are not available via `device.attributes` in the CEL environment when evaluating selector expressions.
+   *
+   * Derived attributes allow you to extract, transform, or normalize topology information (such as extracting a NUMA index from a complex topology string or renaming a vendor-specific attribute) into a common virtual attribute name at scheduling time. The scheduler then evaluates these virtual attributes exactly like static attributes when matching constraints.
+   *
+   * Every derived attribute defined in this list must be referenced by at least one MatchAttribute or DistinctAttribute constraint in the `.devices.constraints` list.
+   *
+   * The maximum number of derived attributes is 32.
+   *
+   * This is an alpha field and requires enabling the DRADerivedAttributes feature gate.
+   *
+   * @schema io.k8s.api.resource.v1beta2.ExactDeviceRequest#derivedAttributes
+   */
+  readonly derivedAttributes?: DeviceDerivedAttributeV1Beta2[];
+
+  /**
    * DeviceClassName references a specific DeviceClass, which can define additional configuration and selectors to be inherited by this request.
    *
    * A DeviceClassName is required.
@@ -37405,7 +42516,7 @@ export interface ExactDeviceRequestV1Beta2 {
    *
    * The maximum number of tolerations is 16.
    *
-   * This is an alpha field and requires enabling the DRADeviceTaints feature gate.
+   * This is a beta field and requires enabling the DRADeviceTaints feature gate.
    *
    * @schema io.k8s.api.resource.v1beta2.ExactDeviceRequest#tolerations
    */
@@ -37423,6 +42534,7 @@ export function toJson_ExactDeviceRequestV1Beta2(obj: ExactDeviceRequestV1Beta2 
     'allocationMode': obj.allocationMode,
     'capacity': toJson_CapacityRequirementsV1Beta2(obj.capacity),
     'count': obj.count,
+    'derivedAttributes': obj.derivedAttributes?.map(y => toJson_DeviceDerivedAttributeV1Beta2(y)),
     'deviceClassName': obj.deviceClassName,
     'selectors': obj.selectors?.map(y => toJson_DeviceSelectorV1Beta2(y)),
     'tolerations': obj.tolerations?.map(y => toJson_DeviceTolerationV1Beta2(y)),
@@ -37478,6 +42590,21 @@ export interface DeviceSubRequestV1Beta2 {
   readonly count?: number;
 
   /**
+   * DerivedAttributes defines a set of virtual attributes computed via CEL expressions for each candidate device. These virtual attributes can be referenced in `.devices.constraints` to align and match different devices (e.g., co-allocating a GPU and a NIC on the same NUMA node) even if their drivers publish different attributes. Derived attributes are not available via `device.attributes` in the CEL environment when evaluating selector expressions.
+   *
+   * Derived attributes allow you to extract, transform, or normalize topology information (such as extracting a NUMA index from a complex topology string or renaming a vendor-specific attribute) into a common virtual attribute name at scheduling time. The scheduler then evaluates these virtual attributes exactly like static attributes when matching constraints.
+   *
+   * Every derived attribute defined in this list must be referenced by at least one MatchAttribute or DistinctAttribute constraint in the `.devices.constraints` list.
+   *
+   * The maximum number of derived attributes is 32.
+   *
+   * This is an alpha field and requires enabling the DRADerivedAttributes feature gate.
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceSubRequest#derivedAttributes
+   */
+  readonly derivedAttributes?: DeviceDerivedAttributeV1Beta2[];
+
+  /**
    * DeviceClassName references a specific DeviceClass, which can define additional configuration and selectors to be inherited by this subrequest.
    *
    * A class is required. Which classes are available depends on the cluster.
@@ -37513,7 +42640,7 @@ export interface DeviceSubRequestV1Beta2 {
    *
    * The maximum number of tolerations is 16.
    *
-   * This is an alpha field and requires enabling the DRADeviceTaints feature gate.
+   * This is a beta field and requires enabling the DRADeviceTaints feature gate.
    *
    * @schema io.k8s.api.resource.v1beta2.DeviceSubRequest#tolerations
    */
@@ -37530,6 +42657,7 @@ export function toJson_DeviceSubRequestV1Beta2(obj: DeviceSubRequestV1Beta2 | un
     'allocationMode': obj.allocationMode,
     'capacity': toJson_CapacityRequirementsV1Beta2(obj.capacity),
     'count': obj.count,
+    'derivedAttributes': obj.derivedAttributes?.map(y => toJson_DeviceDerivedAttributeV1Beta2(y)),
     'deviceClassName': obj.deviceClassName,
     'name': obj.name,
     'selectors': obj.selectors?.map(y => toJson_DeviceSelectorV1Beta2(y)),
@@ -37601,27 +42729,107 @@ export function toJson_CapacityRequestPolicyV1Beta2(obj: CapacityRequestPolicyV1
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
- * GangSchedulingPolicy defines the parameters for gang scheduling.
+ * NodeAllocatableMapping defines how a DRA allocation directly translates into a node allocatable resource quantity. The mapping can be derived from either the count of allocated devices (via deviceMultiplier) or the specific capacity consumed (via capacityKey and capacityMultiplier). These options are mutually exclusive. Kubelet adds this mapped resource quantity from claim to both requests and limits at the pod-level cgroup, and to limits at the container-level cgroup for each container referencing the claim.
  *
- * @schema io.k8s.api.scheduling.v1alpha1.GangSchedulingPolicy
+ * @schema io.k8s.api.resource.v1beta2.NodeAllocatableMapping
  */
-export interface GangSchedulingPolicyV1Alpha1 {
+export interface NodeAllocatableMappingV1Beta2 {
   /**
-   * MinCount is the minimum number of pods that must be schedulable or scheduled at the same time for the scheduler to admit the entire group. It must be a positive integer.
+   * CapacityKey references a capacity name defined as a key in the `spec.devices[*].capacity` map. When this field is set, the value associated with this key in the `status.allocation.devices.results[*].consumedCapacity` map (for a specific claim allocation) determines the base quantity for the node allocatable resource. `capacityMultiplier` must also be set and is multiplied with the base quantity. For example, if `spec.devices[*].capacity` has an entry "dra.example.com/memory": "128Gi", and this field is set to "dra.example.com/memory", then for a claim allocation that consumes { "dra.example.com/memory": "4Gi" } the base quantity for the node allocatable resource mapping will be "4Gi". The final node allocatable resource amount is `consumedCapacity[capacityKey]` * `capacityMultiplier`.
    *
-   * @schema io.k8s.api.scheduling.v1alpha1.GangSchedulingPolicy#minCount
+   * @schema io.k8s.api.resource.v1beta2.NodeAllocatableMapping#capacityKey
    */
-  readonly minCount: number;
+  readonly capacityKey?: string;
+
+  /**
+   * CapacityMultiplier is used as a multiplier for the allocated capacity consumed. It is only valid if `capacityKey` is set. The final node allocatable resource amount is `consumedCapacity[capacityKey]` * `capacityMultiplier`. For example, if a Device's capacity "dra.example.com/cores" is consumed, and each "core" provides 2 "cpu"s, the mapping would be: {ResourceName: "cpu", capacityKey: "dra.example.com/cores", capacityMultiplier: "2"}. If a claim consumes 8 "dra.example.com/cores", the CPU footprint is 8 * 2 = 16.
+   *
+   * @schema io.k8s.api.resource.v1beta2.NodeAllocatableMapping#capacityMultiplier
+   */
+  readonly capacityMultiplier?: Quantity;
+
+  /**
+   * DeviceMultiplier is used as a multiplier for the allocated device count in the claim. The final node allocatable resource amount is `deviceCount` * `deviceMultiplier`. For example, a DRA driver representing each cache complex (CCX) as a device would have {ResourceName: "cpu", deviceMultiplier: "8"} in its `nodeAllocatableResources`. If 2 devices (CCX) are allocated to the claim, 2 * 8 = 16 CPUs would be considered as allocated. It is only valid when `capacityKey` and `capacityMultiplier` are not set.
+   *
+   * @schema io.k8s.api.resource.v1beta2.NodeAllocatableMapping#deviceMultiplier
+   */
+  readonly deviceMultiplier?: Quantity;
 }
 
 /**
- * Converts an object of type 'GangSchedulingPolicyV1Alpha1' to JSON representation.
+ * Converts an object of type 'NodeAllocatableMappingV1Beta2' to JSON representation.
  */
 /* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
-export function toJson_GangSchedulingPolicyV1Alpha1(obj: GangSchedulingPolicyV1Alpha1 | undefined): Record<string, any> | undefined {
+export function toJson_NodeAllocatableMappingV1Beta2(obj: NodeAllocatableMappingV1Beta2 | undefined): Record<string, any> | undefined {
   if (obj === undefined) { return undefined; }
   const result = {
-    'minCount': obj.minCount,
+    'capacityKey': obj.capacityKey,
+    'capacityMultiplier': obj.capacityMultiplier?.value,
+    'deviceMultiplier': obj.deviceMultiplier?.value,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * NodeAllocatableOverhead defines auxiliary resource overheads incurred when allocating a device. Overheads can be specified as a fixed cost per pod referencing the claim, a variable cost per container reference, or both. Kubelet accounts for this overhead by adding it to both the pod-level and container-level cgroups of referencing containers.
+ *
+ * @schema io.k8s.api.resource.v1beta2.NodeAllocatableOverhead
+ */
+export interface NodeAllocatableOverheadV1Beta2 {
+  /**
+   * PerContainer is applied per container reference to the claim. This models overhead scaling linearly with the number of containers actively using the device. When both PerPod and PerContainer are specified, the total overhead allocated for each pod referencing the claim is computed as: Quantity = PerPod + (PerContainer * NumReferences) Kubelet accounts for this overhead in cgroups: - Pod-level cgroup (requests and limits): Kubelet adds PerPod + (PerContainer * NumReferences). - Container-level cgroup (limits only): Kubelet adds PerPod + PerContainer for each referencing container. This allows any single container to access the pod-level overhead, while the parent cgroup caps the total usage to account for PerPod exactly once.
+   *
+   * @schema io.k8s.api.resource.v1beta2.NodeAllocatableOverhead#perContainer
+   */
+  readonly perContainer?: Quantity;
+
+  /**
+   * PerPod is overhead applied once per pod referencing the claim on this node. This is a flat overhead incurred for every pod referencing the claim.
+   *
+   * @schema io.k8s.api.resource.v1beta2.NodeAllocatableOverhead#perPod
+   */
+  readonly perPod?: Quantity;
+}
+
+/**
+ * Converts an object of type 'NodeAllocatableOverheadV1Beta2' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_NodeAllocatableOverheadV1Beta2(obj: NodeAllocatableOverheadV1Beta2 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'perContainer': obj.perContainer?.value,
+    'perPod': obj.perPod?.value,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * CompositeGangSchedulingPolicy indicates that the groups belonging to the composite group should be scheduled using all-or-nothing semantics.
+ *
+ * @schema io.k8s.api.scheduling.v1beta1.CompositeGangSchedulingPolicy
+ */
+export interface CompositeGangSchedulingPolicyV1Beta1 {
+  /**
+   * minGroupCount is the minimum number of child groups that must be schedulable or scheduled at the same time for the scheduler to admit the entire group. It must be a positive integer.
+   *
+   * @schema io.k8s.api.scheduling.v1beta1.CompositeGangSchedulingPolicy#minGroupCount
+   */
+  readonly minGroupCount: number;
+}
+
+/**
+ * Converts an object of type 'CompositeGangSchedulingPolicyV1Beta1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_CompositeGangSchedulingPolicyV1Beta1(obj: CompositeGangSchedulingPolicyV1Beta1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'minGroupCount': obj.minGroupCount,
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -38017,7 +43225,7 @@ export function toJson_CustomResourceSubresourceScale(obj: CustomResourceSubreso
  */
 export interface ConfigMapKeySelector {
   /**
-   * The key to select.
+   * The key to select from the ConfigMap's Data field. Keys in the BinaryData field are not currently propagated to container env vars.
    *
    * @schema io.k8s.api.core.v1.ConfigMapKeySelector#key
    */
@@ -38336,6 +43544,13 @@ export interface ClusterTrustBundleProjection {
    * @schema io.k8s.api.core.v1.ClusterTrustBundleProjection#signerName
    */
   readonly signerName?: string;
+
+  /**
+   * user is Optional: The owner UID of the created file. If specified, the item-level user field takes precedence over defaultUser. (Alpha) This field requires the AtomicWriteVolumeUserFields feature gate to be enabled.
+   *
+   * @schema io.k8s.api.core.v1.ClusterTrustBundleProjection#user
+   */
+  readonly user?: number;
 }
 
 /**
@@ -38350,6 +43565,7 @@ export function toJson_ClusterTrustBundleProjection(obj: ClusterTrustBundleProje
     'optional': obj.optional,
     'path': obj.path,
     'signerName': obj.signerName,
+    'user': obj.user,
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -38497,6 +43713,13 @@ export interface PodCertificateProjection {
   readonly signerName: string;
 
   /**
+   * user is Optional: The owner UID of the created file. If specified, the item-level user field takes precedence over defaultUser. (Alpha) This field requires the AtomicWriteVolumeUserFields feature gate to be enabled.
+   *
+   * @schema io.k8s.api.core.v1.PodCertificateProjection#user
+   */
+  readonly user?: number;
+
+  /**
    * userAnnotations allow pod authors to pass additional information to the signer implementation.  Kubernetes does not restrict or validate this metadata in any way.
    *
    * These values are copied verbatim into the `spec.unverifiedUserAnnotations` field of the PodCertificateRequest objects that Kubelet creates.
@@ -38523,6 +43746,7 @@ export function toJson_PodCertificateProjection(obj: PodCertificateProjection | 
     'keyType': obj.keyType,
     'maxExpirationSeconds': obj.maxExpirationSeconds,
     'signerName': obj.signerName,
+    'user': obj.user,
     'userAnnotations': ((obj.userAnnotations) === undefined) ? undefined : (Object.entries(obj.userAnnotations).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {})),
   };
   // filter undefined values
@@ -38603,6 +43827,13 @@ export interface ServiceAccountTokenProjection {
    * @schema io.k8s.api.core.v1.ServiceAccountTokenProjection#path
    */
   readonly path: string;
+
+  /**
+   * user is Optional: The owner UID of the created file. If specified, the item-level user field takes precedence over defaultUser. (Alpha) This field requires the AtomicWriteVolumeUserFields feature gate to be enabled.
+   *
+   * @schema io.k8s.api.core.v1.ServiceAccountTokenProjection#user
+   */
+  readonly user?: number;
 }
 
 /**
@@ -38615,6 +43846,7 @@ export function toJson_ServiceAccountTokenProjection(obj: ServiceAccountTokenPro
     'audience': obj.audience,
     'expirationSeconds': obj.expirationSeconds,
     'path': obj.path,
+    'user': obj.user,
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -38653,6 +43885,56 @@ export function toJson_CapacityRequirements(obj: CapacityRequirements | undefine
   if (obj === undefined) { return undefined; }
   const result = {
     'requests': ((obj.requests) === undefined) ? undefined : (Object.entries(obj.requests).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1]?.value }), {})),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * DeviceDerivedAttribute defines a derived attribute computed via CEL.
+ *
+ * @schema io.k8s.api.resource.v1.DeviceDerivedAttribute
+ */
+export interface DeviceDerivedAttribute {
+  /**
+   * Expression is a CEL expression evaluated against each candidate device. The expression must evaluate to a primitive scalar (string, integer, boolean, or semver) or a list of these scalars ([]string, []int64, []bool, []semver) to act as a virtual grouping key. Any other return type is an error and causes CEL evaluation for the device to fail.
+   *
+   * The expression's input is an object named "device", which carries the same properties as in a CELDeviceSelector.
+   *
+   * When pod scheduling encounters CEL runtime errors (such as looking up an attribute that isn't defined) for some devices, it will abort allocation and fail scheduling for the Pod. Surfacing evaluation errors immediately prevents silent topology matching failures that are extremely hard to detect. A robust expression should, for example, check for the existence of attributes before referencing them to avoid runtime evaluation errors.
+   *
+   * The expression gets evaluated after a device has passed the other selector expressions for the request in which this expression is used. This allows writing expressions that are tailored towards the specific devices being requested (for example, by assuming the device is from a certain vendor and skipping those checks).
+   *
+   * The length of the expression must be smaller or equal to 10 Ki. The cost of evaluating it is also limited based on the estimated number of logical steps; the combined cost of all derived attributes in a claim is capped by a shared CEL cost budget.
+   *
+   * @schema io.k8s.api.resource.v1.DeviceDerivedAttribute#expression
+   */
+  readonly expression: string;
+
+  /**
+   * Name is the identifier for this derived attribute, used in constraints.
+   *
+   * It must be a DNS subdomain followed by a slash ("/") followed by a C identifier (e.g. "example.com/numaNode" or "derived/numaNode").
+   *
+   * If the chosen name matches an existing physical attribute from a driver, the derived attribute's expression will shadow the physical attribute, and its evaluated value will be used in constraints instead. When the goal is to define a derived attribute that is only used within the ResourceClaim and not meant to shadow an existing attribute, use a domain prefix that no DRA driver should be using (e.g. "derived/myAttribute").
+   *
+   * It is not valid to define a derived attribute that isn't used in at least one constraint.
+   *
+   * @schema io.k8s.api.resource.v1.DeviceDerivedAttribute#name
+   */
+  readonly name: string;
+}
+
+/**
+ * Converts an object of type 'DeviceDerivedAttribute' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_DeviceDerivedAttribute(obj: DeviceDerivedAttribute | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'expression': obj.expression,
+    'name': obj.name,
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -38722,6 +44004,8 @@ export function toJson_DeviceToleration(obj: DeviceToleration | undefined): Reco
 
 /**
  * CapacityRequestPolicyRange defines a valid range for consumable capacity values.
+ *
+ * If the DRAFractionalCapacityRange feature gate is enabled and at least one of Min, Max, or Step is a fractional quantity (i.e. its value is not an integer), milli-unit arithmetic is used instead, supporting values with up to 3 decimal places (e.g. 100m = 0.1). The largest supported value then is 1000 times smaller compared to using 64-bit integers. Otherwise, all comparisons use 64-bit integer arithmetic via resource.Quantity.Value().
  *
  * - If the requested amount is less than Min, it is rounded up to the Min value.
  * - If Step is set and the requested amount is between Min and Max but not aligned with Step,
@@ -38838,6 +44122,86 @@ export function toJson_CapacityRequestPolicyV1Beta1(obj: CapacityRequestPolicyV1
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * NodeAllocatableMapping defines how a DRA allocation directly translates into a node allocatable resource quantity. The mapping can be derived from either the count of allocated devices or the specific capacity consumed. These options are mutually exclusive. Kubelet adds this mapped resource quantity from claim to both requests and limits at the pod-level cgroup, and to limits at the container-level cgroup for each container referencing the claim.
+ *
+ * @schema io.k8s.api.resource.v1beta1.NodeAllocatableMapping
+ */
+export interface NodeAllocatableMappingV1Beta1 {
+  /**
+   * CapacityKey references a capacity name defined as a key in the `spec.devices[*].capacity` map. When this field is set, the value associated with this key in the `status.allocation.devices.results[*].consumedCapacity` map (for a specific claim allocation) determines the base quantity for the node allocatable resource. `capacityMultiplier` must also be set and is multiplied with the base quantity. For example, if `spec.devices[*].capacity` has an entry "dra.example.com/memory": "128Gi", and this field is set to "dra.example.com/memory", then for a claim allocation that consumes { "dra.example.com/memory": "4Gi" } the base quantity for the node allocatable resource mapping will be "4Gi". The final node allocatable resource amount is `consumedCapacity[capacityKey]` * `capacityMultiplier`.
+   *
+   * @schema io.k8s.api.resource.v1beta1.NodeAllocatableMapping#capacityKey
+   */
+  readonly capacityKey?: string;
+
+  /**
+   * CapacityMultiplier is used as a multiplier for the allocated capacity consumed. It is only valid if `capacityKey` is set. The final node allocatable resource amount is `consumedCapacity[capacityKey]` * `capacityMultiplier`. For example, if a Device's capacity "dra.example.com/cores" is consumed, and each "core" provides 2 "cpu"s, the mapping would be: {ResourceName: "cpu", capacityKey: "dra.example.com/cores", capacityMultiplier: "2"}. If a claim consumes 8 "dra.example.com/cores", the CPU footprint is 8 * 2 = 16.
+   *
+   * @schema io.k8s.api.resource.v1beta1.NodeAllocatableMapping#capacityMultiplier
+   */
+  readonly capacityMultiplier?: Quantity;
+
+  /**
+   * DeviceMultiplier is used as a multiplier for the allocated device count in the claim. The final node allocatable resource amount is `deviceCount` * `deviceMultiplier`. For example, a DRA driver representing each cache complex (CCX) as a device would have {ResourceName: "cpu", deviceMultiplier: "8"} in its `nodeAllocatableResources`. If 2 devices (CCX) are allocated to the claim, 2 * 8 = 16 CPUs would be considered as allocated. It is only valid when `capacityKey` and `capacityMultiplier` are not set.
+   *
+   * @schema io.k8s.api.resource.v1beta1.NodeAllocatableMapping#deviceMultiplier
+   */
+  readonly deviceMultiplier?: Quantity;
+}
+
+/**
+ * Converts an object of type 'NodeAllocatableMappingV1Beta1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_NodeAllocatableMappingV1Beta1(obj: NodeAllocatableMappingV1Beta1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'capacityKey': obj.capacityKey,
+    'capacityMultiplier': obj.capacityMultiplier?.value,
+    'deviceMultiplier': obj.deviceMultiplier?.value,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * NodeAllocatableOverhead defines auxiliary resource overheads incurred when allocating a device. Overheads can be specified as a fixed cost per pod referencing the claim, a variable cost per container reference, or both. Kubelet accounts for this overhead by adding it to both the pod-level and container-level cgroups of referencing containers.
+ *
+ * @schema io.k8s.api.resource.v1beta1.NodeAllocatableOverhead
+ */
+export interface NodeAllocatableOverheadV1Beta1 {
+  /**
+   * PerContainer is applied per container reference to the claim. This models overhead scaling linearly with the number of containers actively using the device. When both PerPod and PerContainer are specified, the total overhead allocated for each pod referencing the claim is computed as: Quantity = PerPod + (PerContainer * NumReferences) Kubelet accounts for this overhead in cgroups: - Pod-level cgroup (requests and limits): Kubelet adds PerPod + (PerContainer * NumReferences). - Container-level cgroup (limits only): Kubelet adds PerPod + PerContainer for each referencing container. This allows any single container to access the pod-level overhead, while the parent cgroup caps the total usage to account for PerPod exactly once.
+   *
+   * @schema io.k8s.api.resource.v1beta1.NodeAllocatableOverhead#perContainer
+   */
+  readonly perContainer?: Quantity;
+
+  /**
+   * PerPod is overhead applied once per pod referencing the claim on this node. This is a flat overhead incurred for every pod referencing the claim.
+   *
+   * @schema io.k8s.api.resource.v1beta1.NodeAllocatableOverhead#perPod
+   */
+  readonly perPod?: Quantity;
+}
+
+/**
+ * Converts an object of type 'NodeAllocatableOverheadV1Beta1' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_NodeAllocatableOverheadV1Beta1(obj: NodeAllocatableOverheadV1Beta1 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'perContainer': obj.perContainer?.value,
+    'perPod': obj.perPod?.value,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * CapacityRequirements defines the capacity requirements for a specific device request.
  *
  * @schema io.k8s.api.resource.v1beta2.CapacityRequirements
@@ -38869,6 +44233,56 @@ export function toJson_CapacityRequirementsV1Beta2(obj: CapacityRequirementsV1Be
   if (obj === undefined) { return undefined; }
   const result = {
     'requests': ((obj.requests) === undefined) ? undefined : (Object.entries(obj.requests).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1]?.value }), {})),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * DeviceDerivedAttribute defines a derived attribute computed via CEL.
+ *
+ * @schema io.k8s.api.resource.v1beta2.DeviceDerivedAttribute
+ */
+export interface DeviceDerivedAttributeV1Beta2 {
+  /**
+   * Expression is a CEL expression evaluated against each candidate device. The expression must evaluate to a primitive scalar (string, integer, boolean, or semver) or a list of these scalars ([]string, []int64, []bool, []semver) to act as a virtual grouping key. Any other return type is an error and causes CEL evaluation for the device to fail.
+   *
+   * The expression's input is an object named "device", which carries the same properties as in a CELDeviceSelector.
+   *
+   * When pod scheduling encounters CEL runtime errors (such as looking up an attribute that isn't defined) for some devices, it will abort allocation and fail scheduling for the Pod. Surfacing evaluation errors immediately prevents silent topology matching failures that are extremely hard to detect. A robust expression should, for example, check for the existence of attributes before referencing them to avoid runtime evaluation errors.
+   *
+   * The expression gets evaluated after a device has passed the other selector expressions for the request in which this expression is used. This allows writing expressions that are tailored towards the specific devices being requested (for example, by assuming the device is from a certain vendor and skipping those checks).
+   *
+   * The length of the expression must be smaller or equal to 10 Ki. The cost of evaluating it is also limited based on the estimated number of logical steps; the combined cost of all derived attributes in a claim is capped by a shared CEL cost budget.
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceDerivedAttribute#expression
+   */
+  readonly expression: string;
+
+  /**
+   * Name is the identifier for this derived attribute, used in constraints.
+   *
+   * It must be a DNS subdomain followed by a slash ("/") followed by a C identifier (e.g. "example.com/numaNode" or "derived/numaNode").
+   *
+   * If the chosen name matches an existing physical attribute from a driver, the derived attribute's expression will shadow the physical attribute, and its evaluated value will be used in constraints instead. When the goal is to define a derived attribute that is only used within the ResourceClaim and not meant to shadow an existing attribute, use a domain prefix that no DRA driver should be using (e.g. "derived/myAttribute").
+   *
+   * It is not valid to define a derived attribute that isn't used in at least one constraint.
+   *
+   * @schema io.k8s.api.resource.v1beta2.DeviceDerivedAttribute#name
+   */
+  readonly name: string;
+}
+
+/**
+ * Converts an object of type 'DeviceDerivedAttributeV1Beta2' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_DeviceDerivedAttributeV1Beta2(obj: DeviceDerivedAttributeV1Beta2 | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'expression': obj.expression,
+    'name': obj.name,
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
@@ -38938,6 +44352,8 @@ export function toJson_DeviceTolerationV1Beta2(obj: DeviceTolerationV1Beta2 | un
 
 /**
  * CapacityRequestPolicyRange defines a valid range for consumable capacity values.
+ *
+ * If the DRAFractionalCapacityRange feature gate is enabled and at least one of Min, Max, or Step is a fractional quantity (i.e. its value is not an integer), milli-unit arithmetic is used instead, supporting values with up to 3 decimal places (e.g. 100m = 0.1). The largest supported value then is 1000 times smaller compared to using 64-bit integers. Otherwise, all comparisons use 64-bit integer arithmetic via resource.Quantity.Value().
  *
  * - If the requested amount is less than Min, it is rounded up to the Min value.
  * - If Step is set and the requested amount is between Min and Max but not aligned with Step,
@@ -39133,6 +44549,8 @@ export function toJson_ValidationRule(obj: ValidationRule | undefined): Record<s
 
 /**
  * CapacityRequestPolicyRange defines a valid range for consumable capacity values.
+ *
+ * If the DRAFractionalCapacityRange feature gate is enabled and at least one of Min, Max, or Step is a fractional quantity (i.e. its value is not an integer), milli-unit arithmetic is used instead, supporting values with up to 3 decimal places (e.g. 100m = 0.1). The largest supported value then is 1000 times smaller compared to using 64-bit integers. Otherwise, all comparisons use 64-bit integer arithmetic via resource.Quantity.Value().
  *
  * - If the requested amount is less than Min, it is rounded up to the Min value.
  * - If Step is set and the requested amount is between Min and Max but not aligned with Step,

@@ -4,12 +4,15 @@
  * `cdk8s synth`), the JSON Schema, and imports/k8s.ts.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { synthesize } from '../charts/app';
 import { clusterJsonSchema, JSON_SCHEMA_FILE } from '../config/json-schema';
-import { defaultConfig, describeWithShared, K8S_SCHEMA_FILE, ROOT } from './helpers';
+import { minorOf, SUPPORTED_MINORS, TESTED_RELEASES } from '../config/versions';
+import { definitionsDir } from '../scripts/kube-build/openapi';
+import { defaultConfig, ROOT } from './helpers';
+import { missingPrerequisite } from './prerequisites';
 
 const DIST = path.join(ROOT, 'dist');
 
@@ -40,18 +43,29 @@ test(`committed ${JSON_SCHEMA_FILE} is generated from config/schema.ts (run \`np
   expect(readFileSync(path.join(ROOT, JSON_SCHEMA_FILE), 'utf8')).toBe(clusterJsonSchema());
 });
 
-describeWithShared('imports/k8s.ts', K8S_SCHEMA_FILE, () => {
-  test('is exactly what `cdk8s import k8s@1.35.0` generates (never edited by hand)', () => {
+// The Kubernetes version imports/k8s.ts is generated for, as cdk8s.yaml names it.
+const IMPORTED = /^\s*-\s*k8s@(\d+\.\d+\.\d+)\s*$/m.exec(readFileSync(path.join(ROOT, 'cdk8s.yaml'), 'utf8'))?.[1];
+
+test('imports/k8s.ts is generated for the newest minor of the window, at its tested release', () => {
+  expect(IMPORTED).toBe(TESTED_RELEASES[TESTED_RELEASES.length - 1]);
+  expect(minorOf(IMPORTED!)).toBe(SUPPORTED_MINORS.max);
+});
+
+const importedDefinitions = path.join(definitionsDir(IMPORTED ?? 'none'), '_definitions.json');
+if (!existsSync(importedDefinitions)) {
+  missingPrerequisite('imports/k8s.ts is up to date', `needs the API definitions of v${IMPORTED}: run npm run kube:build -- --tested`);
+} else {
+  test(`imports/k8s.ts is exactly what \`cdk8s import k8s@${IMPORTED}\` generates from the definitions of v${IMPORTED}'s OpenAPI spec (never edited by hand)`, () => {
     const outdir = freshDir('imports-');
     execFileSync(path.join(ROOT, 'node_modules', '.bin', 'cdk8s'), ['import', '--check-upgrade=false', '--output', outdir], {
       cwd: ROOT,
       stdio: 'pipe',
       env: {
         ...process.env,
-        K8S_SCHEMA_DIR: path.dirname(K8S_SCHEMA_FILE),
+        K8S_SCHEMA_DIR: path.dirname(importedDefinitions),
         NODE_OPTIONS: `--require ${path.join(ROOT, 'scripts', 'offline-schema.cjs')}`,
       },
     });
     expect(readFileSync(path.join(outdir, 'k8s.ts'), 'utf8') === readFileSync(path.join(ROOT, 'imports', 'k8s.ts'), 'utf8')).toBe(true);
   }, 60_000);
-});
+}

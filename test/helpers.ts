@@ -11,7 +11,6 @@ import { missingPrerequisite } from './prerequisites';
 export const ROOT = path.resolve(__dirname, '..');
 export const SHARED = path.resolve(process.env.SHARED_DIR ?? path.join(ROOT, '..', 'shared'));
 export const REFERENCE_DIR = path.join(SHARED, 'reference');
-export const K8S_SCHEMA_FILE = path.join(SHARED, 'k8s-schema', 'v1.35.0', '_definitions.json');
 
 export interface K8sObject {
   apiVersion: string;
