@@ -7,6 +7,7 @@
 require('./hosts/engine/node-version.cjs').requireSupportedNode();
 import { DEFAULT_OUTDIR, synthesize } from './charts/app';
 import { loadClusterConfig, resolveConfigPath } from './config/load';
+import { configWarnings } from './config/schema';
 import { parseFlags, runCommand } from './hosts/engine/command-line';
 
 const HELP = `Usage: npm run synth [-- --config FILE]
@@ -19,6 +20,7 @@ void runCommand(() => {
   const flags = parseFlags(process.argv.slice(2), { config: { type: 'string', valueName: 'FILE' }, help: { type: 'boolean' } });
   if (flags.help) return console.log(HELP);
   const config = loadClusterConfig(resolveConfigPath(flags.config));
+  for (const warning of configWarnings(config)) console.error(warning);
   const outdir = process.env.CDK8S_OUTDIR ?? DEFAULT_OUTDIR;
   synthesize(config, outdir);
   console.log(`wrote ${outdir}/ for ${config.nodes.length} node(s), Kubernetes ${config.kubernetes.version}`);

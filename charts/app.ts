@@ -4,7 +4,8 @@
  * Each chart is one apply stage and one file, numbered in apply order, so
  * `ls dist` (and `kubectl apply -f dist`) reads:
  *   0000-flannel.yaml        pod network         -> wait for nodes Ready
- *   0001-ingress-nginx.yaml  ingress controller  -> wait for controller + admission webhook
+ *   0001-traefik.yaml        ingress controller  -> wait for its rollout
+ *     (or 0001-ingress-nginx.yaml, with ingress.controller: ingress-nginx  -> its rollout + admission webhook)
  *   0002-tomcat6.yaml        the app             -> wait for the rollout
  * Inside each file a Namespace comes before the objects in it. This file is
  * the one place that maps the cluster config onto each chart's props, and
@@ -16,19 +17,26 @@ import * as path from 'node:path';
 import { App, Yaml } from 'cdk8s';
 import type { ClusterConfig } from '../config/schema';
 import { FlannelChart } from './flannel';
-import { INGRESS_CLASS_NAME, IngressNginxChart } from './ingress-nginx';
+import { ingressController } from './ingress-controller';
+import { IngressNginxChart } from './ingress-nginx';
 import { Tomcat6Chart } from './tomcat6';
+import { TraefikChart } from './traefik';
 
 export const DEFAULT_OUTDIR = 'dist';
 export const OUTPUT_EXTENSION = '.yaml';
 
-/** The apply stages, in order, with the chart that makes each. */
-export const STAGES = ['flannel', 'ingress-nginx', 'tomcat6'] as const;
-export type Stage = (typeof STAGES)[number];
+/** Every apply stage there is, each with its place in the order (the ingress controllers share one). */
+const STAGE_ORDER = { flannel: 0, traefik: 1, 'ingress-nginx': 1, tomcat6: 2 } as const;
+export type Stage = keyof typeof STAGE_ORDER;
+
+/** The stages of a config, in apply order: the pod network, its ingress controller, the app. */
+export function stagesOf(config: ClusterConfig): Stage[] {
+  return ['flannel', ingressController(config).stage, 'tomcat6'];
+}
 
 /** The file a stage is written to, e.g. stageFile('tomcat6') = '0002-tomcat6.yaml'. */
 export function stageFile(stage: Stage): string {
-  return `${String(STAGES.indexOf(stage)).padStart(4, '0')}-${stage}${OUTPUT_EXTENSION}`;
+  return `${String(STAGE_ORDER[stage]).padStart(4, '0')}-${stage}${OUTPUT_EXTENSION}`;
 }
 
 /** The App with one chart per stage, each given the part of the config it needs. */
@@ -39,8 +47,11 @@ export function buildApp(config: ClusterConfig): App {
     flannelInterface: config.network.flannelInterface,
     pinDigests: config.images.pinDigests,
   });
-  const ingress = new IngressNginxChart(app, 'ingress-nginx', { exposure: config.ingress.exposure, pinDigests: config.images.pinDigests });
-  const tomcat6 = new Tomcat6Chart(app, 'tomcat6', { ...config.tomcat6, ingressClassName: INGRESS_CLASS_NAME });
+  const controller = ingressController(config);
+  const ingress = controller.stage === 'traefik'
+    ? new TraefikChart(app, 'traefik', { exposure: config.ingress.exposure })
+    : new IngressNginxChart(app, 'ingress-nginx', { exposure: config.ingress.exposure, pinDigests: config.images.pinDigests });
+  const tomcat6 = new Tomcat6Chart(app, 'tomcat6', { ...config.tomcat6, ingressClassName: controller.ingressClass });
   ingress.addDependency(flannel);
   tomcat6.addDependency(ingress);
   return app;
@@ -56,7 +67,7 @@ export interface Manifest {
 /** The manifests of every stage, in apply order, as cdk8s writes a chart (one YAML document per object). */
 export function renderManifests(config: ClusterConfig): Manifest[] {
   const app = buildApp(config);
-  return STAGES.map((stage) => {
+  return stagesOf(config).map((stage) => {
     const chart = app.charts.find((c) => c.node.id === stage);
     if (!chart) throw new Error(`no chart for stage ${stage}`);
     return { stage, file: stageFile(stage), yaml: Yaml.stringify(...chart.toJson()) };

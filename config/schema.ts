@@ -152,10 +152,12 @@ export const clusterConfigSchema = z.strictObject({
   firewall: z.enum(['open', 'disable', 'leave'], hint('must be open, disable or leave')).default('open')
     .describe('open: open the ports each role needs in firewalld/ufw; disable: stop and disable the firewall; leave: do not touch it.'),
   ingress: z.strictObject({
+    controller: z.enum(['traefik', 'ingress-nginx'], hint('must be traefik or ingress-nginx')).default('traefik')
+      .describe('traefik: Traefik v3.7, maintained (the default); ingress-nginx: the tutorial\'s controller, retired upstream (v1.15.1 is its last release).'),
     exposure: z.enum(['hostNetwork', 'nodePort'], hint('must be hostNetwork or nodePort')).default('hostNetwork')
       .describe('hostNetwork: a DaemonSet serving ports 80/443 on every worker; nodePort: upstream Deployment behind a NodePort Service.'),
     allowUnsupportedKubernetes: z.boolean().default(false)
-      .describe(`Run ingress-nginx (retired upstream; v1.15.1, its last release, was tested up to Kubernetes 1.${INGRESS_NGINX_MAX_MINOR}) on a newer Kubernetes anyway.`),
+      .describe(`With controller ingress-nginx: run it (retired upstream; v1.15.1, its last release, was tested up to Kubernetes 1.${INGRESS_NGINX_MAX_MINOR}) on a newer Kubernetes anyway.`),
   }).prefault({}),
   tomcat6: z.strictObject({
     image: z.string().refine((value) => parseImage(value) !== undefined, 'must be an image reference, e.g. tomcat:6.0.53-jre8').default('tomcat:6.0.53-jre8')
@@ -170,10 +172,10 @@ export const clusterConfigSchema = z.strictObject({
 }).superRefine((config, ctx) => {
   // Checks across fields; each runs only on values that passed their own checks.
   const minor = minorOf(config.kubernetes.version);
-  if (SUPPORTED_VERSION.test(config.kubernetes.version) && minor > INGRESS_NGINX_MAX_MINOR && !config.ingress.allowUnsupportedKubernetes) {
+  if (config.ingress.controller === 'ingress-nginx' && SUPPORTED_VERSION.test(config.kubernetes.version) && minor > INGRESS_NGINX_MAX_MINOR && !config.ingress.allowUnsupportedKubernetes) {
     ctx.addIssue({
       code: 'custom', path: ['kubernetes', 'version'], input: config.kubernetes.version,
-      message: `is newer than ingress-nginx supports: v1.15.1, its last release (the project is retired), was tested up to Kubernetes 1.${INGRESS_NGINX_MAX_MINOR}; use e.g. ${testedRelease(INGRESS_NGINX_MAX_MINOR)}, or set ingress.allowUnsupportedKubernetes: true to run it anyway`,
+      message: `is newer than ingress-nginx supports: v1.15.1, its last release (the project is retired), was tested up to Kubernetes 1.${INGRESS_NGINX_MAX_MINOR}; use e.g. ${testedRelease(INGRESS_NGINX_MAX_MINOR)}, or ingress.controller: traefik, or set ingress.allowUnsupportedKubernetes: true to run it anyway`,
     });
   }
   const { network } = config;
@@ -233,6 +235,16 @@ export const clusterConfigSchema = z.strictObject({
     ctx.addIssue({ code: 'custom', path: ['nodes'], message: 'has no control-plane node; set role: control-plane on the node that runs kubeadm init' });
   }
 });
+
+/**
+ * What a valid config should still make its user think twice about, one
+ * line each (synth and the bootstrap print them on stderr).
+ */
+export function configWarnings(config: z.output<typeof clusterConfigSchema>): string[] {
+  return config.ingress.controller === 'ingress-nginx'
+    ? ['warning: ingress.controller: ingress-nginx is retired upstream and unmaintained (v1.15.1, March 2026, is its last release; no fixes, security fixes included); traefik is the maintained default']
+    : [];
+}
 
 /** The validated cluster config: what every module reads, never the YAML. */
 export type ClusterConfig = z.output<typeof clusterConfigSchema>;

@@ -34,9 +34,11 @@ describe('--dry-run with the committed cluster.yaml', () => {
     }
     expect(out).toContain('[k8s-node1] init / kubeadm init');
     expect(out).toContain('[k8s-node2] join / kubeadm join');
-    expect(out).toContain('  # input of the next command: 0001-ingress-nginx.yaml, rendered from the cluster config (without its admission Jobs once their Secret exists)');
+    expect(out).toContain('  # input of the next command: 0001-traefik.yaml, rendered from the cluster config\n');
+    expect(out).toContain('  # check: kubectl --kubeconfig=/etc/kubernetes/admin.conf -n traefik rollout status daemonset/traefik --timeout=300s');
+    // Traefik has no admission webhook to wait for.
+    expect(out).not.toContain('caBundle');
     // Commands as a shell takes them: quoted where a shell would split or expand them.
-    expect(out).toContain("kubectl --kubeconfig=/etc/kubernetes/admin.conf wait '--for=jsonpath={.webhooks[0].clientConfig.caBundle}' validatingwebhookconfiguration/ingress-nginx-admission --timeout=300s");
     const curl = out.split('\n').find((line) => line.includes('http://192.168.83.135/') && line.includes('Host:'))!;
     expect(curl).toBe("  # check: curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Host: tomcat6.touch.air.mall.com' http://192.168.83.135/");
     const argv = spawnSync('bash', ['-c', `printf '%s\\n' ${curl.replace('  # check: ', '')}`], { encoding: 'utf8' }).stdout.split('\n');
@@ -101,7 +103,7 @@ if (sshd) {
     test('the manifests come from the config it runs with, a copy beside the logs; no dist/ is written', () => {
       expect(first.stdout).toContain(`manifests rendered from cluster.yaml; applied as ${path.join(cluster.logs, 'manifests')}/`);
       const rendered = renderManifests(loadClusterConfig(cluster.config));
-      expect(readdirSync(path.join(cluster.logs, 'manifests'))).toEqual(['0000-flannel.yaml', '0001-ingress-nginx.yaml', '0002-tomcat6.yaml']);
+      expect(readdirSync(path.join(cluster.logs, 'manifests'))).toEqual(['0000-flannel.yaml', '0001-traefik.yaml', '0002-tomcat6.yaml']);
       for (const manifest of rendered) expect(readFileSync(path.join(cluster.logs, 'manifests', manifest.file), 'utf8')).toBe(manifest.yaml);
       expect(readdirSync(cluster.dir)).not.toContain('dist');
     });
@@ -110,7 +112,7 @@ if (sshd) {
       const log = clusterFile(cluster, 'kubectl.log').trim().split('\n').map((l) => l.split(' ').slice(0, 2).join(' '));
       expect(log).toEqual([
         'apply Namespace/kube-flannel', 'waited nodes-ready',
-        'apply Namespace/ingress-nginx', 'waited rollout', 'waited webhook-ca',
+        'apply Namespace/traefik', 'waited rollout',
         'apply Deployment/tomcat6', 'waited rollout',
       ]);
     });
@@ -229,6 +231,44 @@ if (sshd) {
   });
 }
 
+if (sshd) {
+  describe('with the tutorial\'s ingress-nginx (ingress.controller: ingress-nginx)', () => {
+    let cluster: Cluster;
+    let first: ReturnType<typeof bootstrap>;
+    beforeAll(() => {
+      cluster = makeCluster(sshd, { config: { ingress: { controller: 'ingress-nginx' } } });
+      first = bootstrap(cluster, sshd);
+    });
+
+    test('goes all the way; one warning line on stderr that it is retired upstream', () => {
+      expect(first.code).toBe(0);
+      expect(first.stderr).toBe('warning: ingress.controller: ingress-nginx is retired upstream and unmaintained (v1.15.1, March 2026, is its last release; no fixes, security fixes included); traefik is the maintained default\n');
+      expect(readdirSync(path.join(cluster.logs, 'manifests'))).toEqual(['0000-flannel.yaml', '0001-ingress-nginx.yaml', '0002-tomcat6.yaml']);
+    });
+
+    test('its stage waits for the rollout and for the admission webhook\'s CA before the Ingress goes in', () => {
+      const log = clusterFile(cluster, 'kubectl.log').trim().split('\n').map((l) => l.split(' ').slice(0, 2).join(' '));
+      expect(log).toEqual([
+        'apply Namespace/kube-flannel', 'waited nodes-ready',
+        'apply Namespace/ingress-nginx', 'waited rollout', 'waited webhook-ca',
+        'apply Deployment/tomcat6', 'waited rollout',
+      ]);
+    });
+
+    test('a re-run leaves the admission Jobs out once their Secret exists, and changes nothing', () => {
+      clearAll(cluster);
+      const again = bootstrap(cluster, sshd);
+      expect(again.code).toBe(0);
+      expect(again.stdout).toMatch(/apply done: 3 stages unchanged/);
+      const applied = clusterFile(cluster, 'kubectl.log').trim().split('\n').filter((l) => l.startsWith('apply Namespace/ingress-nginx'));
+      // The first run's apply had them; the second's does not.
+      expect(applied).toHaveLength(2);
+      expect(applied[0]).toContain('Job/ingress-nginx-admission-create');
+      expect(applied[1]).not.toContain('Job/');
+    });
+  });
+}
+
 describe('a cluster of one node (the control plane, no worker)', () => {
   let dir: string;
   let node: Sandbox;
@@ -254,7 +294,7 @@ describe('a cluster of one node (the control plane, no worker)', () => {
   });
 
   test('the ingress ports are open on that node, and the Ingress is checked there', () => {
-    expect(node.fakeState<{ ports: string[] }>('firewalld.json').ports).toEqual(expect.arrayContaining(['6443/tcp', '80/tcp', '443/tcp', '8443/tcp']));
+    expect(node.fakeState<{ ports: string[] }>('firewalld.json').ports).toEqual(expect.arrayContaining(['6443/tcp', '80/tcp', '443/tcp']));
     expect(result.stdout).toMatch(/ok +k8s-node1 Ingress +http:\/\/127\.0\.0\.1\/ \(Host: tomcat6\.touch\.air\.mall\.com\) -> 200/);
     expect(result.stdout).toContain('      127.0.0.1  tomcat6.touch.air.mall.com');
   });

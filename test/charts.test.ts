@@ -3,11 +3,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { renderManifests, synthesize } from '../charts/app';
-import { CONFIG_VARIANTS, configWith, defaultConfig, find, readYamlObjects, synthCharts } from './helpers';
+import { CONFIG_VARIANTS, configWith, defaultConfig, find, readYamlObjects, synthCharts, withIngressNginx } from './helpers';
 
 describe.each(Object.entries(CONFIG_VARIANTS))('%s', (_name, makeConfig) => {
   const charts = synthCharts(makeConfig());
-  test.each(['flannel', 'ingress-nginx', 'tomcat6'])('%s chart', (chart) => {
+  test.each(Object.keys(charts))('%s chart', (chart) => {
     expect(charts[chart]).toMatchSnapshot();
   });
 });
@@ -27,17 +27,18 @@ describe('what the variants change', () => {
     expect(renderManifests(configWith({ images: { mirror: 'registry.example.com:5000/k8s', mirrors: { 'docker.io': 'http://10.0.0.5:5000' } } }))).toEqual(plain);
     expect(renderManifests(configWith({ images: { controlPlaneRepository: 'registry.cn-hangzhou.aliyuncs.com/google_containers' } }))).toEqual(plain);
     expect(images(defaultConfig())).toContain('ghcr.io/flannel-io/flannel:v0.28.9');
-    expect(images(defaultConfig()).filter((image) => image.startsWith('registry.k8s.io/')).every((image) => /@sha256:[0-9a-f]{64}$/.test(image))).toBe(true);
+    expect(images(defaultConfig())).toContain('docker.io/traefik:v3.7.11');
+    expect(images(withIngressNginx()).filter((image) => image.startsWith('registry.k8s.io/')).every((image) => /@sha256:[0-9a-f]{64}$/.test(image))).toBe(true);
   });
 
   test('pinDigests: false drops the digests', () => {
-    const unpinned = images(configWith({ images: { mirror: 'mirror.example.com', pinDigests: false } }));
+    const unpinned = images(withIngressNginx({ images: { mirror: 'mirror.example.com', pinDigests: false } }));
     expect(unpinned.some((image) => image.includes('@sha256:'))).toBe(false);
     expect(unpinned).toContain('registry.k8s.io/ingress-nginx/controller:v1.15.1');
   });
 
-  test('hostNetwork runs the controller as a DaemonSet on the host network', () => {
-    const objects = synthCharts(defaultConfig())['ingress-nginx'];
+  test('ingress-nginx: hostNetwork runs the controller as a DaemonSet on the host network', () => {
+    const objects = synthCharts(withIngressNginx())['ingress-nginx'];
     const controller = find(objects, 'DaemonSet', 'ingress-nginx-controller') as any;
     expect(controller.spec.template.spec.hostNetwork).toBe(true);
     expect(controller.spec.template.spec.dnsPolicy).toBe('ClusterFirstWithHostNet');
@@ -45,11 +46,35 @@ describe('what the variants change', () => {
     expect(objects.some((o) => o.kind === 'Deployment')).toBe(false);
   });
 
-  test('nodePort keeps the upstream Deployment behind a NodePort Service', () => {
-    const objects = synthCharts(configWith({ ingress: { exposure: 'nodePort' } }))['ingress-nginx'];
+  test('ingress-nginx: nodePort keeps the upstream Deployment behind a NodePort Service', () => {
+    const objects = synthCharts(withIngressNginx({ ingress: { exposure: 'nodePort' } }))['ingress-nginx'];
     const controller = find(objects, 'Deployment', 'ingress-nginx-controller') as any;
     expect(controller.spec.template.spec.hostNetwork).toBeUndefined();
     expect(find(objects, 'Service', 'ingress-nginx-controller').spec).toMatchObject({ type: 'NodePort' });
+    expect(objects.some((o) => o.kind === 'DaemonSet')).toBe(false);
+  });
+
+  test('traefik (the default): hostNetwork is a DaemonSet binding ports 80 and 443 on the host network, root with NET_BIND_SERVICE only', () => {
+    const objects = synthCharts(defaultConfig()).traefik;
+    const pod = (find(objects, 'DaemonSet', 'traefik') as any).spec.template.spec;
+    expect(pod.hostNetwork).toBe(true);
+    expect(pod.dnsPolicy).toBe('ClusterFirstWithHostNet');
+    expect(pod.securityContext).toMatchObject({ runAsUser: 0, runAsNonRoot: false });
+    expect(pod.containers[0].securityContext).toEqual({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] }, readOnlyRootFilesystem: true });
+    expect(pod.containers[0].args).toEqual(expect.arrayContaining(['--entryPoints.web.address=:80/tcp', '--entryPoints.websecure.address=:443/tcp', '--providers.kubernetesingress']));
+    expect(pod.containers[0].args.some((a: string) => /kubernetescrd|kubernetesgateway/i.test(a))).toBe(false);
+    expect(find(objects, 'Service', 'traefik').spec).toMatchObject({ type: 'ClusterIP' });
+    expect((find(objects, 'IngressClass', 'traefik') as any).metadata.annotations).toEqual({ 'ingressclass.kubernetes.io/is-default-class': 'true' });
+    expect((find(synthCharts(defaultConfig()).tomcat6, 'Ingress', 'tomcat6') as any).spec.ingressClassName).toBe('traefik');
+  });
+
+  test('traefik: nodePort is the chart\'s Deployment, non-root on the pod network, behind a NodePort Service', () => {
+    const objects = synthCharts(configWith({ ingress: { exposure: 'nodePort' } })).traefik;
+    const pod = (find(objects, 'Deployment', 'traefik') as any).spec.template.spec;
+    expect(pod.hostNetwork).toBe(false);
+    expect(pod.securityContext).toMatchObject({ runAsUser: 65532, runAsNonRoot: true });
+    expect(pod.containers[0].ports.map((p: any) => p.hostPort)).toEqual([undefined, undefined, undefined, undefined]);
+    expect(find(objects, 'Service', 'traefik').spec).toMatchObject({ type: 'NodePort' });
     expect(objects.some((o) => o.kind === 'DaemonSet')).toBe(false);
   });
 

@@ -64,18 +64,19 @@ describe('defaults', () => {
       images: { mirrorFallback: true, pinDigests: true },
       packages: { kubernetes: 'https://pkgs.k8s.io/core:/stable:', containerd: 'docker', docker: 'https://download.docker.com/linux' },
       firewall: 'open',
-      ingress: { exposure: 'hostNetwork', allowUnsupportedKubernetes: false },
+      ingress: { controller: 'traefik', exposure: 'hostNetwork', allowUnsupportedKubernetes: false },
       tomcat6: { image: 'tomcat:6.0.53-jre8', replicas: 3, host: 'tomcat6.touch.air.mall.com' },
     });
   });
 
-  test.each(['1.35.0', '1.36.5', '1.37.2'])('Kubernetes %s, inside the window, is accepted (past 1.35 with ingress-nginx only with its override)', (version) => {
+  test.each(['1.35.0', '1.36.5', '1.37.2'])('Kubernetes %s, inside the window, is accepted (with traefik; with ingress-nginx past 1.35 only with its override)', (version) => {
+    expect(parseClusterConfig(edited((c) => { c.kubernetes.version = version; })).kubernetes.version).toBe(version);
     const minor = Number(version.split('.')[1]);
-    const config = parseClusterConfig(edited((c) => {
+    const nginx = parseClusterConfig(edited((c) => {
       c.kubernetes.version = version;
-      if (minor > 35) c.ingress = { allowUnsupportedKubernetes: true };
+      c.ingress = { controller: 'ingress-nginx', ...(minor > 35 ? { allowUnsupportedKubernetes: true } : {}) };
     }));
-    expect(config.kubernetes.version).toBe(version);
+    expect(nginx.ingress.controller).toBe('ingress-nginx');
   });
 
   test('a leading v on the version is accepted and dropped', () => {
@@ -101,7 +102,8 @@ describe('each mistake gives one line naming the file position, the field, the v
     ['version without a patch', edited((c) => { c.kubernetes.version = '1.35'; }), /kubernetes\.version: "1\.35" must be a full Kubernetes version MAJOR\.MINOR\.PATCH, e\.g\. 1\.37\.2$/],
     ['version too new', edited((c) => { c.kubernetes.version = '1.38.0'; }), /kubernetes\.version: "1\.38\.0" is outside the supported window 1\.35-1\.37 \(the Kubernetes minors that still get patches\); use e\.g\. 1\.37\.2$/],
     ['version past its end of life', edited((c) => { c.kubernetes.version = '1.34.2'; }), /kubernetes\.version: "1\.34\.2" is outside the supported window 1\.35-1\.37/],
-    ['ingress-nginx beyond the minors it was tested on', edited((c) => { c.kubernetes.version = '1.36.5'; }), /^cluster\.yaml:\d+:\d+: kubernetes\.version: "1\.36\.5" is newer than ingress-nginx supports: v1\.15\.1, its last release \(the project is retired\), was tested up to Kubernetes 1\.35; use e\.g\. 1\.35\.8, or set ingress\.allowUnsupportedKubernetes: true to run it anyway$/],
+    ['ingress-nginx beyond the minors it was tested on', edited((c) => { c.kubernetes.version = '1.36.5'; c.ingress = { controller: 'ingress-nginx' }; }), /^cluster\.yaml:\d+:\d+: kubernetes\.version: "1\.36\.5" is newer than ingress-nginx supports: v1\.15\.1, its last release \(the project is retired\), was tested up to Kubernetes 1\.35; use e\.g\. 1\.35\.8, or ingress\.controller: traefik, or set ingress\.allowUnsupportedKubernetes: true to run it anyway$/],
+    ['an unknown ingress controller', edited((c) => { c.ingress = { controller: 'nginx' }; }), /^cluster\.yaml:\d+:\d+: ingress\.controller: "nginx" must be traefik or ingress-nginx$/],
     ['version too old (the tutorial\'s)', edited((c) => { c.kubernetes.version = '1.17.3'; }), /kubernetes\.version: "1\.17\.3" is outside the supported window/],
     ['invalid CIDR', edited((c) => { c.network = { podCidr: '10.244.0.0/33' }; }), /^cluster\.yaml:\d+:\d+: network\.podCidr: "10\.244\.0\.0\/33" must be an IPv4 network in CIDR notation, e\.g\. 10\.244\.0\.0\/16$/],
     ['CIDR with host bits', edited((c) => { c.network = { serviceCidr: '10.96.0.1/16' }; }), /network\.serviceCidr: "10\.96\.0\.1\/16" has host bits set: write the network address, e\.g\. 10\.96\.0\.0\/16$/],

@@ -3,8 +3,14 @@
  * same objects, same order, same content, once the values the cluster config
  * controls are put back to upstream's.
  */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { configWith, defaultConfig, describeWithShared, readYamlObjects, REFERENCE_DIR, synthCharts, type K8sObject } from './helpers';
+import { parseAllDocuments, stringify } from 'yaml';
+import { HELM_VERSION, helmPath } from '../scripts/kube-build/helm';
+import { missingPrerequisite } from './prerequisites';
+import { configWith, defaultConfig, describeWithShared, readYamlObjects, REFERENCE_DIR, synthCharts, withIngressNginx, type K8sObject } from './helpers';
 
 /** Drops nulls (upstream's `data: null`) so absent and null compare equal. */
 function withoutNulls<T>(value: T): T {
@@ -63,11 +69,11 @@ describeWithShared('ingress-nginx chart vs upstream baremetal deploy.yaml v1.15.
   const upstream = () => readYamlObjects(path.join(REFERENCE_DIR, 'ingress-nginx-baremetal.yaml'));
 
   test('exposure nodePort is upstream as is, object for object', () => {
-    expectSameObjects(synthCharts(configWith({ ingress: { exposure: 'nodePort' } }))['ingress-nginx'], upstream());
+    expectSameObjects(synthCharts(withIngressNginx({ ingress: { exposure: 'nodePort' } }))['ingress-nginx'], upstream());
   });
 
   test('exposure hostNetwork differs only in the controller workload kind, host network, DNS policy and Service type', () => {
-    const ours = synthCharts(defaultConfig())['ingress-nginx'].map((object) => {
+    const ours = synthCharts(withIngressNginx())['ingress-nginx'].map((object) => {
       const copy = structuredClone(object) as any;
       if (copy.kind === 'DaemonSet') {
         const pod = copy.spec.template.spec;
@@ -86,5 +92,82 @@ describeWithShared('ingress-nginx chart vs upstream baremetal deploy.yaml v1.15.
       return copy;
     });
     expectSameObjects(ours, upstream());
+  });
+});
+
+/**
+ * Traefik: the official Helm chart 41.3.0, rendered by a real helm (built by
+ * npm run kube:build -- --tested) with the values that give the same shape
+ * (Ingress provider only, the IngressClass, each exposure). What the port
+ * changes on purpose is asserted, then put back, and the rest must match.
+ */
+const TRAEFIK_CHART = path.join(REFERENCE_DIR, 'traefik-helm-chart-41.3.0', 'traefik');
+describeWithShared('traefik chart vs the official Helm chart 41.3.0 (helm template)', TRAEFIK_CHART, () => {
+  const helm = helmPath();
+  if (!existsSync(helm)) {
+    missingPrerequisite('traefik chart fidelity', `needs helm v${HELM_VERSION} built from source: run npm run kube:build -- --tested`);
+    return;
+  }
+  const shared = {
+    providers: { kubernetesCRD: { enabled: false }, kubernetesIngress: { enabled: true } },
+    ingressClass: { enabled: true, isDefaultClass: true, name: 'traefik' },
+  };
+  const VALUES = {
+    nodePort: { ...shared, service: { spec: { type: 'NodePort' } } },
+    hostNetwork: {
+      ...shared,
+      deployment: { kind: 'DaemonSet', dnsPolicy: 'ClusterFirstWithHostNet' },
+      hostNetwork: true,
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } },
+      ports: { web: { port: 80, hostPort: 80 }, websecure: { port: 443, hostPort: 443 } },
+      service: { spec: { type: 'ClusterIP' } },
+    },
+  } as const;
+  const work = mkdtempSync(path.join(tmpdir(), 'traefik-chart-'));
+
+  function render(exposure: keyof typeof VALUES, kubeVersion: string): K8sObject[] {
+    const values = path.join(work, `${exposure}.yaml`);
+    writeFileSync(values, stringify(VALUES[exposure]));
+    const result = spawnSync(helm, ['template', 'traefik', TRAEFIK_CHART, '--namespace', 'traefik', '--kube-version', kubeVersion, '-f', values], { encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`helm template failed: ${result.stderr}`);
+    return parseAllDocuments(result.stdout).map((d) => d.toJS()).filter(Boolean);
+  }
+
+  /** Helm's bookkeeping labels, which this project (not a Helm release) leaves out. */
+  function withoutHelmLabels(objects: K8sObject[]): K8sObject[] {
+    const drop = (labels?: Record<string, string>) => {
+      if (!labels) return;
+      delete labels['helm.sh/chart'];
+      delete labels['app.kubernetes.io/managed-by'];
+    };
+    return objects.map((object) => {
+      const copy = structuredClone(object) as any;
+      drop(copy.metadata.labels);
+      drop(copy.spec?.template?.metadata?.labels);
+      return copy;
+    });
+  }
+
+  test.each(['nodePort', 'hostNetwork'] as const)('exposure %s: the chart\'s objects, in its order, with its content', (exposure) => {
+    const config = configWith({ ingress: { exposure } });
+    const ours = synthCharts(config).traefik.map((o) => structuredClone(o) as any);
+    // A Namespace object of its own (helm install --create-namespace makes it).
+    expect(ours[0]).toEqual({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'traefik' } });
+    ours.shift();
+    if (exposure === 'hostNetwork') {
+      // Root with NET_BIND_SERVICE only: a non-root process of this image cannot bind 80/443 on the host's network.
+      const pod = ours.find((o) => o.kind === 'DaemonSet').spec.template.spec;
+      expect(pod.securityContext).toEqual({ runAsGroup: 0, runAsNonRoot: false, runAsUser: 0, seccompProfile: { type: 'RuntimeDefault' } });
+      expect(pod.containers[0].securityContext.capabilities).toEqual({ drop: ['ALL'], add: ['NET_BIND_SERVICE'] });
+      pod.securityContext = { runAsGroup: 65532, runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } };
+      pod.containers[0].securityContext.capabilities = { drop: ['ALL'] };
+    }
+    expectSameObjects(ours, withoutHelmLabels(render(exposure, config.kubernetes.version)));
+  });
+
+  test('the comparison can fail: a changed probe is caught', () => {
+    const ours = synthCharts(configWith({ ingress: { exposure: 'nodePort' } })).traefik.slice(1).map((o) => structuredClone(o) as any);
+    ours.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].readinessProbe.failureThreshold = 3;
+    expect(() => expectSameObjects(ours, withoutHelmLabels(render('nodePort', defaultConfig().kubernetes.version)))).toThrow();
   });
 });

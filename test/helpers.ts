@@ -6,6 +6,7 @@ import { parseAllDocuments } from 'yaml';
 import { buildApp } from '../charts/app';
 import { loadClusterConfig } from '../config/load';
 import { clusterConfigSchema, type ClusterConfig } from '../config/schema';
+import { INGRESS_NGINX_MAX_MINOR, testedRelease } from '../config/versions';
 import { missingPrerequisite } from './prerequisites';
 
 export const ROOT = path.resolve(__dirname, '..');
@@ -37,6 +38,11 @@ export function configWith(changes: DeepPartial<ClusterConfig>): ClusterConfig {
   return clusterConfigSchema.parse(merged);
 }
 
+/** The tutorial's ingress-nginx (retired upstream, refused past Kubernetes 1.35) on the tested 1.35 release. */
+export function withIngressNginx(changes: DeepPartial<ClusterConfig> = {}): ClusterConfig {
+  return configWith({ ...changes, kubernetes: { version: testedRelease(INGRESS_NGINX_MAX_MINOR)! }, ingress: { controller: 'ingress-nginx', ...changes.ingress } });
+}
+
 /** The config variants every chart is snapshotted with (and, where the built Kubernetes exists, applied to a real API server). */
 export const CONFIG_VARIANTS: Record<string, () => ClusterConfig> = {
   default: () => defaultConfig(),
@@ -46,6 +52,9 @@ export const CONFIG_VARIANTS: Record<string, () => ClusterConfig> = {
   'registry mirror without digests': () => configWith({ images: { mirror: 'mirror.example.com', pinDigests: false } }),
   'fixed nodePort and 1 replica': () => configWith({ tomcat6: { nodePort: 30080, replicas: 1 } }),
   'named flannel interface': () => configWith({ network: { flannelInterface: 'enp0s8' } }),
+  'ingress-nginx': () => withIngressNginx(),
+  'ingress-nginx, nodePort exposure': () => withIngressNginx({ ingress: { exposure: 'nodePort' } }),
+  'ingress-nginx, registry mirror without digests': () => withIngressNginx({ images: { mirror: 'mirror.example.com', pinDigests: false } }),
 };
 
 /** Every object of every chart, keyed by chart id, in output order. */

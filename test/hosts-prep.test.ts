@@ -13,6 +13,9 @@ import { defaultConfig, ROOT } from './helpers';
 const FAMILIES: OsFamily[] = ['el9', 'debian', 'ubuntu'];
 const VERSION = defaultConfig().kubernetes.version;
 const VERSION_RE = VERSION.replace(/\./g, '\\.');
+const MINOR = VERSION.split('.').slice(0, 2).join('.');
+/** The pause image kubeadm of the configured minor names (the fake kubeadm answers as the real one). */
+const PAUSE = `registry.k8s.io/pause:${Number(VERSION.split('.')[1]) >= 36 ? '3.10.2' : '3.10.1'}`;
 
 describe.each(FAMILIES)('prep on %s', (family) => {
   const cp = new Sandbox(family);
@@ -62,7 +65,7 @@ describe.each(FAMILIES)('prep on %s', (family) => {
     const toml = cp.readFile('/etc/containerd/config.toml')!;
     expect(toml).toMatch(/^version = 3$/m);
     expect(toml).toContain("[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n  SystemdCgroup = true");
-    expect(toml).toContain("[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = \"registry.k8s.io/pause:3.10.1\"");
+    expect(toml).toContain(`[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = "${PAUSE}"`);
     expect(toml).not.toContain('disabled_plugins');
     expect(cp.fakeState<Record<string, { enabled: boolean; active: boolean }>>('services.json').containerd).toMatchObject({ enabled: true, active: true });
     if (family !== 'el9') {
@@ -86,7 +89,7 @@ describe.each(FAMILIES)('prep on %s', (family) => {
       expect(firstCommands).toContainEqual(['dnf', 'install', '-y', '--disableexcludes=kubernetes,docker-ce-stable', 'containerd.io', `kubelet-${VERSION}`, `kubeadm-${VERSION}`, `kubectl-${VERSION}`, 'cri-tools']);
     } else {
       expect(cp.fakeState<string[]>('holds.json').sort()).toEqual(['containerd.io', 'cri-tools', 'kubeadm', 'kubectl', 'kubelet']);
-      expect(cp.readFile('/etc/apt/sources.list.d/kubernetes.list')).toContain('https://pkgs.k8s.io/core:/stable:/v1.35/deb/ /');
+      expect(cp.readFile('/etc/apt/sources.list.d/kubernetes.list')).toContain(`https://pkgs.k8s.io/core:/stable:/v${MINOR}/deb/ /`);
     }
     expect(cp.fakeState<Record<string, { enabled: boolean }>>('services.json').kubelet.enabled).toBe(true);
   });
@@ -135,12 +138,14 @@ describe.each(FAMILIES)('prep on %s', (family) => {
 });
 
 describe('prep on a worker', () => {
-  test('opens the worker ports, including 80/443/8443 for the ingress controller on the host network', () => {
+  test('opens the worker ports, including 80/443 for the ingress controller on the host network (not its ping and metrics ports)', () => {
     const worker = new Sandbox('el9', { address: '192.168.83.134' });
     expect(worker.run('prep').code).toBe(0);
     expect(worker.readFile('/etc/hostname')).toBe('k8s-node2\n');
     const ports = worker.fakeState<{ ports: string[] }>('firewalld.json').ports;
-    expect(ports).toEqual(expect.arrayContaining(['80/tcp', '443/tcp', '8443/tcp', '10250/tcp']));
+    expect(ports).toEqual(expect.arrayContaining(['80/tcp', '443/tcp', '10250/tcp']));
+    expect(ports).not.toContain('8080/tcp');
+    expect(ports).not.toContain('9100/tcp');
     expect(ports).not.toContain('6443/tcp');
   });
 });
@@ -180,7 +185,7 @@ describe('where containerd comes from', () => {
     expect(node.fakeState<Record<string, string>>('packages.json').containerd).toBe('1.6.20~ds1-1+b1');
     const toml = node.readFile('/etc/containerd/config.toml')!;
     expect(toml).toMatch(/^version = 2$/m);
-    expect(toml).toContain('sandbox_image = "registry.k8s.io/pause:3.10.1"');
+    expect(toml).toContain(`sandbox_image = "${PAUSE}"`);
     expect(node.fakeState<string[]>('holds.json')).toContain('containerd');
     expect(node.readFile('/etc/apt/sources.list.d/docker.list')).toBeUndefined();
   });
@@ -222,7 +227,7 @@ describe('a registry mirror with a private CA', () => {
       expect(node.readFile(`/etc/containerd/certs.d/${upstream}/hosts.toml`)).toContain(`[host."https://registry.example.com:5000/v2/k8s"]\n  capabilities = ["pull", "resolve"]\n  override_path = true\n  ca = "/etc/containerd/certs.d/${upstream}/mirror-ca.crt"\n`);
       expect(node.readFile(`/etc/containerd/certs.d/${upstream}/mirror-ca.crt`)).toBe(readFileSync(path.join(dir, 'mirror-ca.crt'), 'utf8'));
     }
-    expect(node.readFile('/etc/containerd/config.toml')).toContain('sandbox = "registry.k8s.io/pause:3.10.1"');
+    expect(node.readFile('/etc/containerd/config.toml')).toContain(`sandbox = "${PAUSE}"`);
   });
 
   test('without the mirror, a re-run takes its hosts.toml files back and leaves a user\'s own alone', () => {

@@ -22,7 +22,7 @@ import { portsToBeUsed } from '../hosts/node/ports';
 import { aptSource } from '../hosts/os/apt';
 import { yumDockerRepo, yumKubernetesRepo } from '../hosts/os/el9';
 import { osFamily, parseOsRelease } from '../hosts/os/release';
-import { configWith, defaultConfig } from './helpers';
+import { configWith, defaultConfig, withIngressNginx } from './helpers';
 
 const config = defaultConfig();
 const [cp, worker] = config.nodes;
@@ -148,12 +148,13 @@ ca = "/etc/containerd/certs.d/ghcr.io/mirror-ca.crt"
   });
 
   test('the Kubernetes repositories are the signed per-minor ones, or the configured mirror of them', () => {
-    expect(aptSource(config)).toBe('deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.asc] https://pkgs.k8s.io/core:/stable:/v1.35/deb/ /\n');
+    const minor = config.kubernetes.version.split('.').slice(0, 2).join('.');
+    expect(aptSource(config)).toBe(`deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.asc] https://pkgs.k8s.io/core:/stable:/v${minor}/deb/ /\n`);
     const rpm = yumKubernetesRepo(config);
-    expect(rpm).toContain('baseurl=https://pkgs.k8s.io/core:/stable:/v1.35/rpm/');
+    expect(rpm).toContain(`baseurl=https://pkgs.k8s.io/core:/stable:/v${minor}/rpm/`);
     expect(rpm).toContain('gpgcheck=1');
     expect(rpm).not.toMatch(/gpgcheck=0/);
-    expect(rpm).toContain('gpgkey=https://pkgs.k8s.io/core:/stable:/v1.35/rpm/repodata/repomd.xml.key');
+    expect(rpm).toContain(`gpgkey=https://pkgs.k8s.io/core:/stable:/v${minor}/rpm/repodata/repomd.xml.key`);
     expect(rpm).toContain('exclude=kubelet kubeadm kubectl cri-tools kubernetes-cni');
     const mirrored = configWith({ kubernetes: { version: '1.36.5' }, ingress: { allowUnsupportedKubernetes: true }, packages: { kubernetes: 'https://mirrors.aliyun.com/kubernetes-new/core/stable/' } });
     expect(aptSource(mirrored)).toContain('https://mirrors.aliyun.com/kubernetes-new/core/stable/v1.36/deb/ /');
@@ -303,7 +304,7 @@ describe('facts and preflight', () => {
     const problems = preflightProblems(config, cp, { ...facts, uid: 1000, cpus: 1, memoryMb: 1024, cgroupV2: false, addresses: ['10.0.2.15'], listeningPorts: [6443] }, false);
     expect(problems).toEqual([
       'k8s-node1: must run as root (uid 0), not uid 1000: run it with sudo',
-      expect.stringMatching(/^k8s-node1: the node runs cgroup v1; the kubelet of Kubernetes 1\.35 refuses it/),
+      expect.stringMatching(/^k8s-node1: the node runs cgroup v1; the kubelet of Kubernetes 1\.3\d refuses it/),
       'k8s-node1: a control-plane node needs at least 2 CPUs; it has 1',
       'k8s-node1: a control-plane node needs at least 1700 MB of memory; it has 1024 MB',
       expect.stringMatching(/^k8s-node1: address 192\.168\.83\.133 from cluster\.yaml is not on any interface of this machine \(it has 10\.0\.2\.15\)/),
@@ -314,7 +315,9 @@ describe('facts and preflight', () => {
   test('ports in use are expected once the node is in the cluster; workers need less', () => {
     expect(preflightProblems(config, cp, { ...facts, listeningPorts: [6443, 10250] }, true)).toEqual([]);
     expect(preflightProblems(config, worker, { ...facts, cpus: 1, memoryMb: 900, addresses: ['192.168.83.134'] }, false)).toEqual([]);
-    expect(portsToBeUsed(config, worker)).toEqual([80, 443, 8443, 10250]);
+    // Traefik on the host network: web, websecure, its ping entry point and its metrics; ingress-nginx: its admission webhook instead.
+    expect(portsToBeUsed(config, worker)).toEqual([80, 443, 8080, 9100, 10250]);
+    expect(portsToBeUsed(withIngressNginx(), worker)).toEqual([80, 443, 8443, 10250]);
     expect(portsToBeUsed(configWith({ ingress: { exposure: 'nodePort' } }), worker)).toEqual([10250]);
   });
 
@@ -332,7 +335,10 @@ describe('facts and preflight', () => {
 
   test('firewall rules by role and exposure', () => {
     expect(firewallRules(config, cp).ports).toEqual(['6443/tcp', '2379-2380/tcp', '10257/tcp', '10259/tcp', '10250/tcp', '10256/tcp', '30000-32767/tcp', '30000-32767/udp', '8472/udp']);
-    expect(firewallRules(config, worker).ports).toEqual(['10250/tcp', '10256/tcp', '30000-32767/tcp', '30000-32767/udp', '8472/udp', '80/tcp', '443/tcp', '8443/tcp']);
+    // Only what other hosts reach: Traefik's ping and metrics ports stay closed; ingress-nginx's webhook is called by the API server.
+    expect(firewallRules(config, worker).ports).toEqual(['10250/tcp', '10256/tcp', '30000-32767/tcp', '30000-32767/udp', '8472/udp', '80/tcp', '443/tcp']);
+    expect(firewallRules(withIngressNginx(), worker).ports).toEqual(['10250/tcp', '10256/tcp', '30000-32767/tcp', '30000-32767/udp', '8472/udp', '80/tcp', '443/tcp', '8443/tcp']);
+    expect(firewallRules(configWith({ ingress: { exposure: 'nodePort' } }), worker).ports).toEqual(['10250/tcp', '10256/tcp', '30000-32767/tcp', '30000-32767/udp', '8472/udp']);
     expect(ufwRules(firewallRules(config, worker))).toContain('allow 30000:32767/udp');
   });
 });

@@ -13,7 +13,8 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
-import { renderManifests, type Stage, stageFile, synthesize } from '../charts/app';
+import { renderManifests, stageFile, stagesOf, synthesize } from '../charts/app';
+import { ingressController } from '../charts/ingress-controller';
 import { controlPlaneImageRepository } from '../config/images';
 import { controlPlane, workers } from '../config/nodes';
 import type { ClusterConfig } from '../config/schema';
@@ -25,8 +26,9 @@ import { LocalHost } from '../hosts/engine/host';
 import { redact } from '../hosts/engine/redact';
 import { NodeRun, StepFailed } from '../hosts/engine/steps';
 import { CA_CERT, caCertHash, initConfig, type JoinDetails, joinConfig, mintJoinDetails } from '../hosts/node/kubeadm';
-import { INGRESS_NGINX_MAX_MINOR, minorOf, TESTED_RELEASES } from '../config/versions';
-import { CONFIG_VARIANTS, configWith, type DeepPartial, defaultConfig } from './helpers';
+import { PAUSE_VERSION_BY_MINOR } from '../hosts/node/plan-model';
+import { TESTED_RELEASES } from '../config/versions';
+import { CONFIG_VARIANTS, configWith, type DeepPartial, defaultConfig, withIngressNginx } from './helpers';
 import { type BuiltKubernetes, builtKubernetes, type ControlPlane, isRoot, Netns, startControlPlane } from './kube/control-plane';
 import { missingPrerequisite } from './prerequisites';
 
@@ -41,10 +43,9 @@ const kube = builtKubernetes(config.kubernetes.version);
  */
 const RELEASES = [...new Set([config.kubernetes.version, ...TESTED_RELEASES])];
 
-/** A config at another Kubernetes version (ingress-nginx, retired, needs its override beyond the minors it was tested on). */
+/** A config at another Kubernetes version. */
 function atRelease(release: string, changes: DeepPartial<ClusterConfig> = {}): ClusterConfig {
-  const ingress = minorOf(release) > INGRESS_NGINX_MAX_MINOR ? { allowUnsupportedKubernetes: true } : {};
-  return configWith({ ...changes, kubernetes: { version: release }, ingress: { ...ingress, ...changes.ingress } });
+  return configWith({ ...changes, kubernetes: { version: release } });
 }
 const MIRROR = 'registry.example.com:5000/k8s';
 const FLAT = 'registry.cn-hangzhou.aliyuncs.com/google_containers';
@@ -54,7 +55,7 @@ const FLAT = 'registry.cn-hangzhou.aliyuncs.com/google_containers';
  * test machine, ignored by name (CONTRIBUTING.md, "Tests", lists them with why):
  * - CRI, ContainerRuntimeVersion: no container runtime runs here;
  * - FileContent--proc-sys-net-ipv4-ip_forward: this machine's forwarding is not the test's to change (prep sets it on nodes);
- * - SystemVerification: the machine may run cgroup v1 (this kind does), which the 1.35 kubelet refuses; prep refuses such nodes first;
+ * - SystemVerification: the machine may run cgroup v1 (this kind does), which the kubelet refuses since 1.35; prep refuses such nodes first;
  * - Swap: the machine may have swap on; prep turns it off on nodes.
  */
 const IGNORED_PREFLIGHT = ['CRI', 'ContainerRuntimeVersion', 'FileContent--proc-sys-net-ipv4-ip_forward', 'SystemVerification', 'Swap'];
@@ -106,6 +107,12 @@ function validatesConfigurations(release: BuiltKubernetes) {
       const result = spawnSync(release.bin('kubeadm'), ['config', 'validate', `--config=${writeConfig(broken)}`], { encoding: 'utf8' });
       expect(result.status).not.toBe(0);
       expect(result.stderr).toMatch(/podSubnet|10\.244\.0\.0\/33/);
+    });
+
+    test('the dry-run plan\'s model names the pause image this kubeadm names', () => {
+      const listed = spawnSync(release.bin('kubeadm'), ['config', 'images', 'list', `--kubernetes-version=v${release.version}`], { encoding: 'utf8' }).stdout;
+      const minor = Number(release.version.split('.')[1]);
+      expect(listed).toContain(`registry.k8s.io/pause:${PAUSE_VERSION_BY_MINOR[minor]}\n`);
     });
 
     test(`${configurations.length} configurations`, () => {
@@ -245,7 +252,8 @@ if (!kube) {
         });
       });
 
-      describe('the bootstrap\'s staged apply, as far as it goes without a kubelet', () => {
+      describe('the bootstrap\'s staged apply with ingress-nginx, as far as it goes without a kubelet', () => {
+        const nginx = withIngressNginx();
         const lines: string[] = [];
         let failure: unknown;
         let second: unknown;
@@ -256,11 +264,11 @@ if (!kube) {
             cp.mustKubectl(['patch', 'node', node.name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'stands for a kubelet', lastHeartbeatTime: new Date().toISOString(), lastTransitionTime: new Date().toISOString() }] } })]);
           }
           const run = new NodeRun('k8s-node1', new LocalHost(cp.dir, { ...process.env, PATH: `${cp.shimBin}:${process.env.PATH}` }), 'apply', { line: (l) => lines.push(l), detail: (l) => lines.push(l) });
-          const options = { manifests: renderManifests(config), retryDelayMs: 500, waitTimeout: '5s' };
+          const options = { manifests: renderManifests(nginx), retryDelayMs: 500, waitTimeout: '5s' };
           const names = config.nodes.map((n) => n.name);
-          failure = await applyStages(run, config, names, options).catch((error: unknown) => error);
+          failure = await applyStages(run, nginx, names, options).catch((error: unknown) => error);
           lines.push('--- second run');
-          second = await applyStages(run, config, names, options).catch((error: unknown) => error);
+          second = await applyStages(run, nginx, names, options).catch((error: unknown) => error);
         });
 
         test('flannel applied (every object created) and waited for; ingress-nginx applied; then the controller\'s rollout cannot finish', () => {
@@ -297,9 +305,31 @@ if (!kube) {
         });
 
         test('the Ingress is turned away while no controller answers the admission webhook: the error the bootstrap retries on', () => {
-          const result = cp.kubectl(['apply', '-f', path.join(dist(config), stageFile('tomcat6'))]);
+          const result = cp.kubectl(['apply', '-f', path.join(dist(nginx), stageFile('tomcat6'))]);
           expect(result.status).not.toBe(0);
           expect(result.stderr).toMatch(/failed calling webhook "validate\.nginx\.ingress\.kubernetes\.io"/);
+        });
+      });
+
+      describe('the bootstrap\'s staged apply with Traefik (the default), as far as it goes without a kubelet', () => {
+        const lines: string[] = [];
+        let failure: unknown;
+        beforeAll(async () => {
+          const run = new NodeRun('k8s-node1', new LocalHost(cp.dir, { ...process.env, PATH: `${cp.shimBin}:${process.env.PATH}` }), 'apply', { line: (l) => lines.push(l), detail: (l) => lines.push(l) });
+          failure = await applyStages(run, config, config.nodes.map((n) => n.name), { manifests: renderManifests(config), retryDelayMs: 500, waitTimeout: '5s' }).catch((error: unknown) => error);
+        });
+
+        test('flannel found unchanged, Traefik applied (every object created), then its rollout cannot finish; no admission webhook to wait for', () => {
+          const applies = lines.filter((l) => l.startsWith('$ kubectl --kubeconfig=/etc/kubernetes/admin.conf apply -f -'));
+          expect(applies).toHaveLength(2);
+          expect(applies[0].split('\n').slice(1).every((l) => l.endsWith(' unchanged'))).toBe(true);
+          expect(applies[1].split('\n').slice(1)).toEqual([
+            '  > namespace/traefik created', '  > serviceaccount/traefik created', '  > clusterrole.rbac.authorization.k8s.io/traefik-traefik created',
+            '  > clusterrolebinding.rbac.authorization.k8s.io/traefik-traefik created', '  > service/traefik created', '  > daemonset.apps/traefik created',
+            '  > ingressclass.networking.k8s.io/traefik created',
+          ]);
+          expect((failure as Error).message).toMatch(/^k8s-node1: step "apply traefik" failed: `kubectl --kubeconfig=\/etc\/kubernetes\/admin\.conf -n traefik rollout status daemonset\/traefik --timeout=5s` exited 1: /);
+          expect(lines.join('\n')).not.toContain('caBundle');
         });
       });
 
@@ -323,10 +353,10 @@ if (!kube) {
             if (result.status !== 0) throw new Error(`${name}: ${result.stderr}`);
             applied[name] = { objects: result.stdout.split('\n').filter((l) => / serverside-applied$/.test(l)).length, expected: documents(files), secondApplyDiff: diff(files).status };
           }
-          for (const [name] of variants) {
+          for (const [name, make] of variants) {
             // The admission Jobs delete themselves once done (ttlSecondsAfterFinished: 0); with no kubelet they never run, so they go here.
             cp.kubectl(['-n', 'ingress-nginx', 'delete', 'jobs', '--all']);
-            const files = [path.join(dirs[name], stageFile('ingress-nginx'))];
+            const files = [path.join(dirs[name], stageFile(stagesOf(make())[1]))];
             const result = apply(files);
             if (result.status !== 0) throw new Error(`${name}: ${result.stderr}`);
             applied[name].objects += result.stdout.split('\n').filter((l) => / serverside-applied$/.test(l)).length;
@@ -334,7 +364,9 @@ if (!kube) {
             const again = diff(files).status;
             applied[name].secondApplyDiff = applied[name].secondApplyDiff === 0 ? again : applied[name].secondApplyDiff;
             if (name === 'nodePort exposure') {
-              ingressNodePort = cp.mustKubectl(['-n', 'ingress-nginx', 'get', 'service', 'ingress-nginx-controller', '-o', 'jsonpath={.spec.ports[?(@.name=="http")].nodePort}']);
+              // What the bootstrap's check reads to find the controller's NodePort.
+              const { namespace, service, httpPort } = ingressController(make());
+              ingressNodePort = cp.mustKubectl(['-n', namespace, 'get', 'service', service, '-o', `jsonpath={.spec.ports[?(@.name=="${httpPort}")].nodePort}`]);
             }
           }
           process.stderr.write(`real API server: ${Object.values(applied).reduce((sum, a) => sum + a.objects, 0)} objects applied over ${variants.length} config variants\n`);
@@ -342,7 +374,7 @@ if (!kube) {
 
         test.each(variants.map(([name]) => [name]))('%s: every object accepted, and a second apply changes nothing', (name) => {
           expect(applied[name].objects).toBe(applied[name].expected);
-          expect(applied[name].objects).toBeGreaterThan(25);
+          expect(applied[name].objects).toBeGreaterThan(12);
           expect(applied[name].secondApplyDiff).toBe(0);
         });
 
@@ -360,9 +392,11 @@ if (!kube) {
 
         test('the DaemonSets and Services the tutorial needs, with their ports', () => {
           expect(cp.mustKubectl(['-n', 'kube-flannel', 'get', 'daemonset', 'kube-flannel-ds', '-o', 'name'])).toBe('daemonset.apps/kube-flannel-ds\n');
-          const controller = JSON.parse(cp.mustKubectl(['-n', 'ingress-nginx', 'get', 'daemonset', 'ingress-nginx-controller', '-o', 'json']));
+          const controller = JSON.parse(cp.mustKubectl(['-n', 'traefik', 'get', 'daemonset', 'traefik', '-o', 'json']));
           expect(controller.spec.template.spec.hostNetwork).toBe(true);
-          expect(controller.spec.template.spec.containers[0].ports.map((p: any) => p.containerPort)).toEqual([80, 443, 8443]);
+          expect(controller.spec.template.spec.containers[0].ports.map((p: any) => [p.containerPort, p.hostPort])).toEqual([[9100, undefined], [8080, undefined], [80, 80], [443, 443]]);
+          const nginx = JSON.parse(cp.mustKubectl(['-n', 'ingress-nginx', 'get', 'daemonset', 'ingress-nginx-controller', '-o', 'json']));
+          expect(nginx.spec.template.spec.containers[0].ports.map((p: any) => p.containerPort)).toEqual([80, 443, 8443]);
           const tomcat6 = JSON.parse(cp.mustKubectl(['get', 'service', 'tomcat6', '-o', 'json'])).spec;
           expect(tomcat6.type).toBe('NodePort');
           expect(tomcat6.ports).toEqual([expect.objectContaining({ port: 80, targetPort: 8080, nodePort: expect.any(Number) })]);
@@ -377,7 +411,7 @@ if (!kube) {
           const states = Object.fromEntries(workloads(config).map((w) => [`${w.namespace}/${w.kind}/${w.name}`,
             rollout(objects.find((o: any) => o.kind === w.kind && o.metadata.name === w.name && o.metadata.namespace === w.namespace))]));
           expect(Object.keys(states)).toEqual(['kube-system/Deployment/coredns', 'kube-system/DaemonSet/kube-proxy', 'kube-flannel/DaemonSet/kube-flannel-ds',
-            'ingress-nginx/DaemonSet/ingress-nginx-controller', 'default/Deployment/tomcat6']);
+            'traefik/DaemonSet/traefik', 'default/Deployment/tomcat6']);
           for (const state of Object.values(states)) expect(state.text).not.toBe('missing');
           expect(states['default/Deployment/tomcat6']).toEqual({ ok: false, text: `0/${config.tomcat6.replicas} ready, ${config.tomcat6.replicas}/${config.tomcat6.replicas} updated` });
           expect(states['kube-system/Deployment/coredns']).toMatchObject({ ok: false, text: expect.stringMatching(/^0\/2 ready/) });
@@ -408,10 +442,13 @@ if (!kube) {
           expect(readyz(admin)).toMatchObject({ status: 0, stdout: 'ok' });
         });
 
-        test('the Ingress is admitted with its class and host; the admission webhook is registered', () => {
+        test('the Ingress is admitted with its class and host (Traefik\'s, the default class); ingress-nginx\'s class and admission webhook are registered too', () => {
           const ingress = JSON.parse(cp.mustKubectl(['get', 'ingress', 'tomcat6', '-o', 'json'])).spec;
-          expect(ingress.ingressClassName).toBe('nginx');
+          expect(ingress.ingressClassName).toBe('traefik');
           expect(ingress.rules.map((r: any) => r.host)).toEqual([config.tomcat6.host]);
+          const traefik = JSON.parse(cp.mustKubectl(['get', 'ingressclass', 'traefik', '-o', 'json']));
+          expect(traefik.spec.controller).toBe('traefik.io/ingress-controller');
+          expect(traefik.metadata.annotations['ingressclass.kubernetes.io/is-default-class']).toBe('true');
           expect(JSON.parse(cp.mustKubectl(['get', 'ingressclass', 'nginx', '-o', 'json'])).spec.controller).toBe('k8s.io/ingress-nginx');
           const webhook = JSON.parse(cp.mustKubectl(['get', 'validatingwebhookconfiguration', 'ingress-nginx-admission', '-o', 'json']));
           expect(webhook.webhooks.map((w: any) => w.name)).toEqual(['validate.nginx.ingress.kubernetes.io']);
@@ -434,9 +471,10 @@ if (!kube) {
           const dir = path.join(work, `dist-${written++}`);
           synthesize(variant, dir);
           // The Ingress before the admission webhook exists (no controller pod can answer it here), as on a fresh cluster.
-          const stages = ([['flannel', 'tomcat6'], ['ingress-nginx']] as Stage[][]).map((group) => group.map((stage) => path.join(dir, stageFile(stage))));
+          const [network, controller, app] = stagesOf(variant);
+          const stages = [[network, app], [controller]].map((group) => group.map((stage) => path.join(dir, stageFile(stage))));
           expected = stages.flat().reduce((sum, f) => sum + parseAllDocuments(readFileSync(f, 'utf8')).length, 0);
-          // Each stage's diff right after its apply: once ingress-nginx registers its webhook, an Ingress dry run calls it, and nothing answers here.
+          // Each stage's diff right after its apply (an ingress-nginx webhook, once registered, would be called by an Ingress dry run).
           for (const files of stages) {
             first.push(cp.kubectl(['apply', '--server-side', ...files.flatMap((f) => ['-f', f])]));
             second.push(cp.kubectl(['diff', '--server-side', ...files.flatMap((f) => ['-f', f])]).status);

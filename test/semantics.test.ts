@@ -5,13 +5,16 @@
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { stageFile, STAGES, synthesize } from '../charts/app';
+import { stageFile, stagesOf, synthesize } from '../charts/app';
+import { ingressHostPorts } from '../hosts/node/ports';
 import { allObjects, configWith, defaultConfig, readYamlObjects, type K8sObject } from './helpers';
 
 const configs = {
   default: defaultConfig,
   'nodePort exposure': () => configWith({ ingress: { exposure: 'nodePort' } }),
   'another pod CIDR and a fixed nodePort': () => configWith({ network: { podCidr: '172.20.0.0/16' }, tomcat6: { nodePort: 30080 } }),
+  'ingress-nginx': () => configWith({ kubernetes: { version: '1.35.8' }, ingress: { controller: 'ingress-nginx' } }),
+  'ingress-nginx, nodePort exposure': () => configWith({ kubernetes: { version: '1.35.8' }, ingress: { controller: 'ingress-nginx', exposure: 'nodePort' } }),
 };
 
 const WORKLOADS = ['Deployment', 'DaemonSet', 'Job'];
@@ -80,15 +83,30 @@ describe.each(Object.entries(configs))('%s', (_name, makeConfig) => {
       expect(exists(binding.roleRef.kind, binding.roleRef.name)).toBe(true);
       for (const subject of binding.subjects) expect(exists('ServiceAccount', subject.name, subject.namespace)).toBe(true);
     }
-    const webhook = (objects.find((o) => o.kind === 'ValidatingWebhookConfiguration') as any).webhooks[0].clientConfig.service;
-    expect(exists('Service', webhook.name, webhook.namespace)).toBe(true);
+    for (const configuration of objects.filter((o) => o.kind === 'ValidatingWebhookConfiguration') as any[]) {
+      const webhook = configuration.webhooks[0].clientConfig.service;
+      expect(exists('Service', webhook.name, webhook.namespace)).toBe(true);
+    }
+  });
+
+  test('on the host network, the ingress controller binds exactly the ports the preflight checks and the firewall knows of', () => {
+    const hostNetworkPods = podTemplates(objects).filter(({ template }) => template.spec.hostNetwork);
+    if (config.ingress.exposure !== 'hostNetwork') {
+      expect(hostNetworkPods.map(({ owner }) => owner.metadata.name)).toEqual(['kube-flannel-ds']);
+      return;
+    }
+    const controller = hostNetworkPods.filter(({ owner }) => owner.metadata.name !== 'kube-flannel-ds');
+    expect(controller).toHaveLength(1);
+    const ports = controller[0].template.spec.containers.flatMap((c: any) => (c.ports ?? []).map((p: any) => p.containerPort));
+    expect([...ports].sort((a, b) => a - b)).toEqual([...ingressHostPorts(config.ingress.controller)].sort((a, b) => a - b));
   });
 
   test('dist/ files in name order are the stages, and create every Namespace before the objects in it', () => {
     const outdir = path.join(mkdtempSync(path.join(tmpdir(), 'dist-')), 'dist');
     synthesize(config, outdir);
     const files = readdirSync(outdir).sort();
-    expect(files).toEqual(STAGES.map(stageFile));
+    expect(files).toEqual(stagesOf(config).map(stageFile));
+    expect(files[1]).toBe(`0001-${config.ingress.controller}.yaml`);
     const created = new Set(BUILT_IN_NAMESPACES);
     for (const file of files) {
       for (const object of readYamlObjects(path.join(outdir, file))) {

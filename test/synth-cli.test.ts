@@ -67,16 +67,16 @@ test('CLUSTER_CONFIG selects another config and the output replaces dist/ whole'
   writeFileSync(ws.config, stringify({
     kubernetes: { version: '1.36.5' },
     nodes: [{ name: 'solo', address: '10.0.0.10', role: 'control-plane' }],
-    ingress: { exposure: 'nodePort', allowUnsupportedKubernetes: true },
+    ingress: { exposure: 'nodePort' },
     tomcat6: { replicas: 1, nodePort: 30080 },
   }));
   writeFileSync(path.join(ws.outdir, 'stale.yaml'), 'kind: Stale\n');
   const result = synth([], { CLUSTER_CONFIG: ws.config, CDK8S_OUTDIR: ws.outdir });
   expect(result).toMatchObject({ code: 0, stderr: '' });
   expect(result.stdout).toMatch(/wrote .*dist\/ for 1 node\(s\), Kubernetes 1\.36\.5/);
-  expect(readdirSync(ws.outdir).sort()).toEqual(['0000-flannel.yaml', '0001-ingress-nginx.yaml', '0002-tomcat6.yaml']);
+  expect(readdirSync(ws.outdir).sort()).toEqual(['0000-flannel.yaml', '0001-traefik.yaml', '0002-tomcat6.yaml']);
   expect(readFileSync(path.join(ws.outdir, '0002-tomcat6.yaml'), 'utf8')).toContain('nodePort: 30080');
-  expect(readFileSync(path.join(ws.outdir, '0001-ingress-nginx.yaml'), 'utf8')).toContain('kind: Deployment');
+  expect(readFileSync(path.join(ws.outdir, '0001-traefik.yaml'), 'utf8')).toContain('kind: Deployment');
 });
 
 test('--help prints usage; an unknown flag is one line, with the flag it resembles, and exit 1', () => {
@@ -109,4 +109,18 @@ test('an older Node.js than package.json\'s engines gets one line with the fix',
   for (const entry of ['main.ts', 'scripts/bootstrap.mjs', 'hosts/prep.mjs', 'hosts/init.mjs', 'hosts/join.mjs', 'hosts/reset.mjs']) {
     expect(readFileSync(path.join(ROOT, entry), 'utf8')).toContain("node-version.cjs').requireSupportedNode();");
   }
+});
+
+test('ingress-nginx still synthesizes, with one warning line on stderr that it is retired upstream; traefik gets none', () => {
+  const ws = workspace();
+  writeFileSync(ws.config, stringify({
+    kubernetes: { version: '1.35.8' },
+    nodes: [{ name: 'solo', address: '10.0.0.10', role: 'control-plane' }],
+    ingress: { controller: 'ingress-nginx' },
+  }));
+  const result = synth([], { CLUSTER_CONFIG: ws.config, CDK8S_OUTDIR: ws.outdir });
+  expect(result.code).toBe(0);
+  expect(result.stderr).toBe('warning: ingress.controller: ingress-nginx is retired upstream and unmaintained (v1.15.1, March 2026, is its last release; no fixes, security fixes included); traefik is the maintained default\n');
+  expect(readdirSync(ws.outdir).sort()).toEqual(['0000-flannel.yaml', '0001-ingress-nginx.yaml', '0002-tomcat6.yaml']);
+  expect(synth([], { CDK8S_OUTDIR: ws.outdir }).stderr).toBe('');
 });

@@ -173,7 +173,7 @@ if (sshd) {
           'ok kube-system/deployment/coredns 2/2 ready',
           'ok kube-system/daemonset/kube-proxy 3/3 ready',
           'ok kube-flannel/daemonset/kube-flannel-ds 3/3 ready',
-          'ok ingress-nginx/daemonset/ingress-nginx-controller 3/3 ready',
+          'ok traefik/daemonset/traefik 3/3 ready',
           'ok default/deployment/tomcat6 3/3 ready',
         ]);
         expect(result.stdout).toMatch(/^ {4}ok {3}k8s-node3 Ingress +http:\/\/127\.0\.0\.3\/ \(Host: tomcat6\.touch\.air\.mall\.com\) -> 200$/m);

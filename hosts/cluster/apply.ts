@@ -6,7 +6,7 @@
  */
 import { parse } from 'yaml';
 import type { Manifest, Stage } from '../../charts/app';
-import { INGRESS_CONTROLLER_NAME, INGRESS_NGINX_NAMESPACE } from '../../charts/ingress-nginx';
+import { ingressController } from '../../charts/ingress-controller';
 import { TOMCAT6_NAME } from '../../charts/tomcat6';
 import type { ClusterConfig } from '../../config/schema';
 import { retry } from '../engine/retry';
@@ -30,11 +30,13 @@ export function stageWaits(config: ClusterConfig, stage: Stage, nodes: string[],
       const names = nodes.map((n) => `node/${n}`);
       return [kubectl('wait', '--for=create', ...names, WAIT), kubectl('wait', '--for=condition=Ready', ...names, WAIT)];
     }
+    case 'traefik':
     case 'ingress-nginx': {
-      const kind = config.ingress.exposure === 'hostNetwork' ? 'daemonset' : 'deployment';
+      const controller = ingressController(config);
       return [
-        kubectl('-n', INGRESS_NGINX_NAMESPACE, 'rollout', 'status', `${kind}/${INGRESS_CONTROLLER_NAME}`, WAIT),
-        kubectl('wait', '--for=jsonpath={.webhooks[0].clientConfig.caBundle}', 'validatingwebhookconfiguration/ingress-nginx-admission', WAIT),
+        kubectl('-n', controller.namespace, 'rollout', 'status', controller.workload, WAIT),
+        // ingress-nginx: no Ingress can be created before its admission webhook has its CA.
+        ...(controller.admission ? [kubectl('wait', '--for=jsonpath={.webhooks[0].clientConfig.caBundle}', `validatingwebhookconfiguration/${controller.admission.webhook}`, WAIT)] : []),
       ];
     }
     case 'tomcat6':
@@ -76,12 +78,14 @@ export async function applyStages(run: NodeRun, config: ClusterConfig, nodes: st
   for (const { stage, file, yaml } of options.manifests) {
     run.stepTitle = `apply ${stage}`;
     let manifest = yaml;
-    if (stage === 'ingress-nginx') {
-      const certificate = await run.query(kubectl('-n', INGRESS_NGINX_NAMESPACE, 'get', 'secret', 'ingress-nginx-admission', '-o', 'name'));
+    const { admission, stage: controllerStage, namespace } = ingressController(config);
+    const admissionJobs = stage === controllerStage && admission;
+    if (admissionJobs) {
+      const certificate = await run.query(kubectl('-n', namespace, 'get', 'secret', admission.secret, '-o', 'name'));
       if (certificate.code === 0 && !run.planning) manifest = withoutJobs(manifest);
     }
     if (run.planning) {
-      const note = stage === 'ingress-nginx' ? ' (without its admission Jobs once their Secret exists)' : '';
+      const note = admissionJobs ? ' (without its admission Jobs once their Secret exists)' : '';
       run.out.line(`  # input of the next command: ${file}, rendered from the cluster config${note}`);
     }
     const output = await apply(run, manifest, options.retryDelayMs);

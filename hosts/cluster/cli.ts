@@ -12,7 +12,7 @@ import { renderManifests } from '../../charts/app';
 import { UserError } from '../../config/errors';
 import { loadClusterConfig, resolveConfigPath } from '../../config/load';
 import { controlPlane, nodeByName, workers } from '../../config/nodes';
-import type { ClusterConfig, ClusterNode } from '../../config/schema';
+import { type ClusterConfig, type ClusterNode, configWarnings } from '../../config/schema';
 import { addFlags, type FlagSpec, type FlagValues, parseWith, runCommand, strict } from '../engine/command-line';
 import { redact } from '../engine/redact';
 import { shellQuote } from '../engine/shell';
@@ -134,6 +134,7 @@ function commonInputs(flags: FlagValues<typeof CONFIG_FLAGS>, env: NodeJS.Proces
   const cwd = env.INIT_CWD ?? process.cwd();
   const configFile = resolveConfigPath(flags.config, env);
   const config = loadClusterConfig(configFile);
+  for (const warning of configWarnings(config)) console.error(warning);
   const sshConfig = existingFile('--ssh-config', flags['ssh-config'], cwd);
   return { cwd, configFile, config, sshConfig };
 }

@@ -11,7 +11,6 @@
  * Nothing changes anywhere until every node is reachable and fit: facts only
  * reads, and refuses the whole run before prep.
  */
-import { STAGES } from '../../charts/app';
 import { UserError } from '../../config/errors';
 import { controlPlane } from '../../config/nodes';
 import type { ClusterNode } from '../../config/schema';
@@ -142,7 +141,7 @@ const apply: Phase = {
     const inCluster = cluster.nodes.filter((n) => n.name === cp.name || cluster.report(n).state === 'joined').map((n) => n.name);
     const { manifests, retryDelayMs = 5000 } = cluster.options;
     const changes = await applyStages(cluster.nodeRun(cp), cluster.config, inCluster, { manifests, retryDelayMs });
-    return changes.length ? changes.join('; ') : `${STAGES.length} stages unchanged`;
+    return changes.length ? changes.join('; ') : `${manifests.length} stages unchanged`;
   },
 };
 

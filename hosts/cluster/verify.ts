@@ -3,7 +3,7 @@
  * on every node and through the Ingress host on the ingress controller's
  * port, as the control-plane node sees them.
  */
-import { INGRESS_CONTROLLER_NAME, INGRESS_NGINX_NAMESPACE } from '../../charts/ingress-nginx';
+import { ingressController } from '../../charts/ingress-controller';
 import { TOMCAT6_NAME } from '../../charts/tomcat6';
 import { ingressNodes } from '../../config/nodes';
 import type { ClusterConfig } from '../../config/schema';
@@ -50,7 +50,8 @@ export async function verify(run: NodeRun, config: ClusterConfig, attempts: numb
       checks.push({ what: `${n.name} Ingress`, url: `http://${n.address}/`, host: config.tomcat6.host, ok: false });
     }
   } else {
-    const ingressPort = await jsonpath(run, ['-n', INGRESS_NGINX_NAMESPACE, 'service', INGRESS_CONTROLLER_NAME], '{.spec.ports[?(@.name=="http")].nodePort}') || '<ingress nodePort>';
+    const { namespace, service, httpPort } = ingressController(config);
+    const ingressPort = await jsonpath(run, ['-n', namespace, 'service', service], `{.spec.ports[?(@.name=="${httpPort}")].nodePort}`) || '<ingress nodePort>';
     for (const n of config.nodes) checks.push({ what: `${n.name} Ingress`, url: `http://${n.address}:${ingressPort}/`, host: config.tomcat6.host, ok: false });
   }
   for (const check of checks) {

@@ -36,7 +36,7 @@ const CONTAINERD_VERSION_OUTPUT: Record<OsFamily | 'docker', string> = {
 };
 
 /** kubeadm's pause image per minor, as `kubeadm config images list` prints it (the model's answer only). */
-export const PAUSE_VERSION_BY_MINOR: Record<number, string> = { 31: '3.10', 32: '3.10', 33: '3.10', 34: '3.10.1', 35: '3.10.1' };
+export const PAUSE_VERSION_BY_MINOR: Record<number, string> = { 35: '3.10.1', 36: '3.10.2', 37: '3.10.2' };
 
 /** A fresh node's files; its machine id and MAC derive from its address, so each node's differ. */
 export function freshNodeFiles(family: OsFamily, address = '192.168.0.1'): Record<string, string> {

@@ -16,33 +16,56 @@ interface PortRule {
   on: 'every node' | 'control plane' | 'ingress nodes';
   /** Kubernetes or the ingress controller binds it on the node: it must be free before setup. */
   bound: boolean;
+  /** Other hosts reach it: the firewall opens it (a port only the node itself uses stays closed). */
+  open: boolean;
 }
 
 /** In the order the firewall opens them. */
 const PORT_RULES: PortRule[] = [
-  { port: '6443/tcp', on: 'control plane', bound: true }, // API server
-  { port: '2379-2380/tcp', on: 'control plane', bound: true }, // etcd
-  { port: '10257/tcp', on: 'control plane', bound: true }, // controller manager
-  { port: '10259/tcp', on: 'control plane', bound: true }, // scheduler
-  { port: '10250/tcp', on: 'every node', bound: true }, // kubelet
-  { port: '10256/tcp', on: 'every node', bound: false }, // kube-proxy health
-  { port: '30000-32767/tcp', on: 'every node', bound: false }, // NodePort Services
-  { port: '30000-32767/udp', on: 'every node', bound: false },
-  { port: '8472/udp', on: 'every node', bound: false }, // flannel VXLAN
-  { port: '80/tcp', on: 'ingress nodes', bound: true }, // ingress controller on the host network
-  { port: '443/tcp', on: 'ingress nodes', bound: true },
-  { port: '8443/tcp', on: 'ingress nodes', bound: true }, // its admission webhook, called by the API server
+  { port: '6443/tcp', on: 'control plane', bound: true, open: true }, // API server
+  { port: '2379-2380/tcp', on: 'control plane', bound: true, open: true }, // etcd
+  { port: '10257/tcp', on: 'control plane', bound: true, open: true }, // controller manager
+  { port: '10259/tcp', on: 'control plane', bound: true, open: true }, // scheduler
+  { port: '10250/tcp', on: 'every node', bound: true, open: true }, // kubelet
+  { port: '10256/tcp', on: 'every node', bound: false, open: true }, // kube-proxy health
+  { port: '30000-32767/tcp', on: 'every node', bound: false, open: true }, // NodePort Services
+  { port: '30000-32767/udp', on: 'every node', bound: false, open: true },
+  { port: '8472/udp', on: 'every node', bound: false, open: true }, // flannel VXLAN
 ];
 
+/**
+ * What each ingress controller binds on the host network (hostNetwork
+ * exposure), on the nodes it runs on; test/semantics.test.ts checks these
+ * against the controllers' rendered pods.
+ */
+const INGRESS_PORT_RULES: Record<ClusterConfig['ingress']['controller'], PortRule[]> = {
+  traefik: [
+    { port: '80/tcp', on: 'ingress nodes', bound: true, open: true }, // web
+    { port: '443/tcp', on: 'ingress nodes', bound: true, open: true }, // websecure
+    { port: '8080/tcp', on: 'ingress nodes', bound: true, open: false }, // ping and API entry point: the kubelet's probes, on the node itself
+    { port: '9100/tcp', on: 'ingress nodes', bound: true, open: false }, // metrics
+  ],
+  'ingress-nginx': [
+    { port: '80/tcp', on: 'ingress nodes', bound: true, open: true },
+    { port: '443/tcp', on: 'ingress nodes', bound: true, open: true },
+    { port: '8443/tcp', on: 'ingress nodes', bound: true, open: true }, // its admission webhook, called by the API server
+  ],
+};
+
 function rulesFor(config: ClusterConfig, node: ClusterNode): PortRule[] {
-  return PORT_RULES.filter((rule) => rule.on === 'every node'
+  return [...PORT_RULES, ...INGRESS_PORT_RULES[config.ingress.controller]].filter((rule) => rule.on === 'every node'
     || (rule.on === 'control plane' && node.role === 'control-plane')
     || (rule.on === 'ingress nodes' && config.ingress.exposure === 'hostNetwork' && ingressNodes(config).some((n) => n.name === node.name)));
 }
 
+/** The host ports an ingress controller binds on the host network, e.g. [80, 443, 8080, 9100] for traefik. */
+export function ingressHostPorts(controller: ClusterConfig['ingress']['controller']): number[] {
+  return INGRESS_PORT_RULES[controller].map((rule) => Number(rule.port.split('/')[0]));
+}
+
 /** What the firewall opens on this node. */
 export function openPorts(config: ClusterConfig, node: ClusterNode): string[] {
-  return rulesFor(config, node).map((rule) => rule.port);
+  return rulesFor(config, node).filter((rule) => rule.open).map((rule) => rule.port);
 }
 
 /** The TCP ports Kubernetes or the ingress controller will listen on, in numeric order. */

@@ -43,7 +43,7 @@ interface ModuleInfo {
 }
 
 /** Runs go; its output is shown only when it fails (it is long and mostly download lines). */
-function go(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): string {
+export function go(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): string {
   const result = spawnSync('go', args, {
     cwd: options.cwd,
     env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false', ...options.env },

@@ -31,7 +31,7 @@ export interface Cluster {
 /** The address where the control plane runs: this machine, or (workstation) a machine reached over SSH. */
 export const WORKSTATION_CONTROL_PLANE = '127.0.0.4';
 
-export function makeCluster(sshd: TestSshd, options: { ports?: Record<string, number>; files?: Record<string, Record<string, string>>; workstation?: boolean } = {}): Cluster {
+export function makeCluster(sshd: TestSshd, options: { ports?: Record<string, number>; files?: Record<string, Record<string, string>>; workstation?: boolean; config?: Record<string, unknown> } = {}): Cluster {
   const dir = mkdtempSync(path.join(tmpdir(), 'bootstrap-'));
   const sandboxes = path.join(dir, 'nodes');
   const nodes0 = NODES.map((n) => (options.workstation && n.role === 'control-plane' ? { ...n, address: WORKSTATION_CONTROL_PLANE } : { ...n }));
@@ -49,6 +49,7 @@ export function makeCluster(sshd: TestSshd, options: { ports?: Record<string, nu
       ...n,
       ...(n.address === '127.0.0.1' ? {} : { ssh: { user: 'root', port: options.ports?.[n.name] ?? sshd.port, identityFile: sshd.identityFile } }),
     })),
+    ...options.config,
   }));
   return { dir, config, nodes, logs: path.join(dir, 'logs') };
 }

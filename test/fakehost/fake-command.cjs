@@ -250,7 +250,8 @@ function ufw(args) {
 
 // ---- kubeadm ------------------------------------------------------------------
 
-const PAUSE = { 31: '3.10', 32: '3.10', 33: '3.10', 34: '3.10.1', 35: '3.10.1' };
+// The pause image kubeadm of each minor names (as the real kubeadm of 1.35.8, 1.36.5 and 1.37.2 does).
+const PAUSE = { 35: '3.10.1', 36: '3.10.2', 37: '3.10.2' };
 
 function parseYamlDocs(text) {
   const YAML = require('yaml');
@@ -376,11 +377,13 @@ function kubectl(args) {
   if (!kubeconfig || !exists(kubeconfig)) fail(1, `error: stat ${kubeconfig}: no such file or directory`);
   args = args.filter((a) => !a.startsWith('--kubeconfig='));
   const objects = applied();
+  const has = (kind, name) => Object.keys(objects).some((k) => k.startsWith(`${kind}/`) && k.endsWith(`/${name}`));
   if (args[0] === 'apply') {
     const docs = parseYamlDocs(fs.readFileSync(0, 'utf8')).filter(Boolean);
     const out = [];
     for (const doc of docs) {
-      if (doc.kind === 'Ingress' && !waited('webhook-ca')) fail(1, `Error from server (InternalError): error when creating "STDIN": Internal error occurred: failed calling webhook "validate.nginx.ingress.kubernetes.io": failed to call webhook: no endpoints available for service "ingress-nginx-controller-admission"`);
+      // ingress-nginx's admission webhook turns every Ingress away until the webhook has its CA (Traefik has no webhook).
+      if (doc.kind === 'Ingress' && has('ValidatingWebhookConfiguration', 'ingress-nginx-admission') && !waited('webhook-ca')) fail(1, `Error from server (InternalError): error when creating "STDIN": Internal error occurred: failed calling webhook "validate.nginx.ingress.kubernetes.io": failed to call webhook: no endpoints available for service "ingress-nginx-controller-admission"`);
       const key = `${doc.kind}/${doc.metadata.namespace ?? ''}/${doc.metadata.name}`;
       const body = JSON.stringify(doc);
       out.push(`${doc.kind.toLowerCase()}/${doc.metadata.name} ${objects[key] === undefined ? 'created' : objects[key] === body ? 'unchanged' : 'configured'}`);
@@ -392,7 +395,6 @@ function kubectl(args) {
     kubectlLog(`apply ${docs.map((d) => `${d.kind}/${d.metadata.name}`).join(' ')}`);
     return `${out.join('\n')}\n`;
   }
-  const has = (kind, name) => Object.keys(objects).some((k) => k.startsWith(`${kind}/`) && k.endsWith(`/${name}`));
   const line = args.join(' ');
   // Failure injection: a wait whose command line contains the text in $FAKE_CLUSTER/fail-wait times out.
   const failWait = fs.existsSync(clusterFile('fail-wait')) ? fs.readFileSync(clusterFile('fail-wait'), 'utf8').trim() : '';
@@ -487,7 +489,8 @@ function kubectl(args) {
     const service = Object.entries(objects).find(([k]) => k.startsWith('Service/') && k.endsWith(`/${name}`));
     if (!service) fail(1, `Error from server (NotFound): services "${name}" not found`);
     const ports = JSON.parse(service[1]).spec.ports;
-    const port = line.includes('@.name=="http"') ? ports.find((p) => p.name === 'http') : ports[0];
+    const named = /@\.name=="([^"]+)"/.exec(line)?.[1];
+    const port = named ? ports.find((p) => p.name === named) : ports[0];
     return String(port.nodePort ?? (name === 'tomcat6' ? 31234 : 30080));
   }
   fail(1, `fake kubectl: unsupported ${line}`);

@@ -171,7 +171,7 @@ if (missing.length) {
     expect(out).toMatch(/k8s-node1 +init done: initialised/);
     expect(out).toMatch(/k8s-node2 +join done: joined/);
     expect(out).toMatch(/k8s-node3 +join done: joined/);
-    expect(out).toMatch(/apply done: flannel: 1 object\(s\) created or changed; ingress-nginx: 1 object\(s\) created or changed; tomcat6: 1 object\(s\) created or changed/);
+    expect(out).toMatch(/apply done: flannel: 1 object\(s\) created or changed; traefik: 1 object\(s\) created or changed; tomcat6: 1 object\(s\) created or changed/);
     // The checks ran from the control plane across the private network (through the workers' firewalls; its own address is local).
     for (const node of NODES) expect(out).toContain(`ok   ${`${node.name} NodePort`.padEnd(22)} http://${node.address}:${NODE_PORT}/ -> 200`);
     for (const node of NODES.filter((n) => n.role === 'worker')) expect(out).toContain(`ok   ${`${node.name} Ingress`.padEnd(22)} http://${node.address}/ (Host: ${INGRESS_HOST}) -> 200`);
