@@ -27,7 +27,7 @@ import { redact } from '../hosts/engine/redact';
 import { NodeRun, StepFailed } from '../hosts/engine/steps';
 import { CA_CERT, caCertHash, initConfig, type JoinDetails, joinConfig, mintJoinDetails } from '../hosts/node/kubeadm';
 import { PAUSE_VERSION_BY_MINOR } from '../hosts/node/plan-model';
-import { TESTED_RELEASES } from '../config/versions';
+import { INGRESS_NGINX_MAX_MINOR, minorOf, TESTED_RELEASES } from '../config/versions';
 import { CONFIG_VARIANTS, configWith, type DeepPartial, defaultConfig, withIngressNginx } from './helpers';
 import { type BuiltKubernetes, builtKubernetes, type ControlPlane, isRoot, Netns, startControlPlane } from './kube/control-plane';
 import { missingPrerequisite } from './prerequisites';
@@ -459,26 +459,40 @@ if (!kube) {
     // The other minors of the window: dist/ on a control plane of each one's own release, from its own kubeadm.
     for (const { release, built } of otherReleases) {
       if (!built) continue;
-      describe(`dist/ on a real control plane of v${release}`, () => {
+      describe(`dist/ on a real control plane of v${release}: each controller with each exposure`, () => {
         const variant = atRelease(release);
+        // ingress-nginx past the minors it was tested on takes its override, as a user would have to give it.
+        const nginx = (exposure: 'hostNetwork' | 'nodePort') => atRelease(release, { ingress: { controller: 'ingress-nginx', exposure, allowUnsupportedKubernetes: minorOf(release) > INGRESS_NGINX_MAX_MINOR } });
+        const combinations: [string, ClusterConfig][] = [
+          ['traefik, hostNetwork', variant],
+          ['traefik, nodePort', atRelease(release, { ingress: { exposure: 'nodePort' } })],
+          ['ingress-nginx, hostNetwork', nginx('hostNetwork')],
+          ['ingress-nginx, nodePort', nginx('nodePort')],
+        ];
         let cp: ControlPlane;
-        const first: { status: number | null; stdout: string; stderr: string }[] = [];
-        const second: (number | null)[] = [];
-        let expected = 0;
+        const results: Record<string, { applied: number; expected: number; errors: string[]; diffs: (number | null)[] }> = {};
         beforeAll(async () => {
           cp = await startControlPlane(built, initConfig(variant, controlPlane(variant)), variant.nodes.map((n) => n.address));
           process.stderr.write(`real control plane v${release}: API server ready in ${cp.timings.apiServerReady.toFixed(1)} s, ready in ${cp.timings.ready.toFixed(1)} s\n`);
-          const dir = path.join(work, `dist-${written++}`);
-          synthesize(variant, dir);
-          // The Ingress before the admission webhook exists (no controller pod can answer it here), as on a fresh cluster.
-          const [network, controller, app] = stagesOf(variant);
-          const stages = [[network, app], [controller]].map((group) => group.map((stage) => path.join(dir, stageFile(stage))));
-          expected = stages.flat().reduce((sum, f) => sum + parseAllDocuments(readFileSync(f, 'utf8')).length, 0);
-          // Each stage's diff right after its apply (an ingress-nginx webhook, once registered, would be called by an Ingress dry run).
-          for (const files of stages) {
-            first.push(cp.kubectl(['apply', '--server-side', ...files.flatMap((f) => ['-f', f])]));
-            second.push(cp.kubectl(['diff', '--server-side', ...files.flatMap((f) => ['-f', f])]).status);
-          }
+          const files = Object.fromEntries(combinations.map(([name, config]) => {
+            const dir = path.join(work, `dist-${written++}`);
+            synthesize(config, dir);
+            const [network, controller, app] = stagesOf(config);
+            return [name, { first: [network, app].map((stage) => path.join(dir, stageFile(stage))), controller: [path.join(dir, stageFile(controller))] }];
+          }));
+          const count = (list: string[]) => list.reduce((sum, f) => sum + parseAllDocuments(readFileSync(f, 'utf8')).length, 0);
+          const step = (name: string, list: string[]) => {
+            const applied = cp.kubectl(['apply', '--server-side', '--force-conflicts', ...list.flatMap((f) => ['-f', f])]);
+            const result = results[name] ?? (results[name] = { applied: 0, expected: 0, errors: [], diffs: [] });
+            result.applied += applied.stdout.split('\n').filter((l) => / serverside-applied$/.test(l)).length;
+            result.expected += count(list);
+            if (applied.status !== 0) result.errors.push(applied.stderr);
+            // Right after the apply: an ingress-nginx webhook, once registered, would be called by a later Ingress dry run, and nothing answers it here.
+            result.diffs.push(cp.kubectl(['diff', '--server-side', '--force-conflicts', ...list.flatMap((f) => ['-f', f])]).status);
+          };
+          // Every Ingress before any admission webhook exists, as on a fresh cluster; then the controllers.
+          for (const [name] of combinations) step(name, files[name].first);
+          for (const [name] of combinations) step(name, files[name].controller);
         });
         afterAll(() => cp?.stop());
 
@@ -486,11 +500,10 @@ if (!kube) {
           expect(JSON.parse(cp.mustKubectl(['version', '-o', 'json'])).serverVersion.gitVersion).toBe(`v${release}`);
         });
 
-        test('every object of dist/ accepted, and a second apply changes nothing', () => {
-          expect(first.map((r) => r.stderr)).toEqual(['', '']);
-          expect(first.map((r) => r.status)).toEqual([0, 0]);
-          expect(first.reduce((sum, r) => sum + r.stdout.split('\n').filter((l) => / serverside-applied$/.test(l)).length, 0)).toBe(expected);
-          expect(second).toEqual([0, 0]);
+        test.each(combinations.map(([name]) => [name]))('%s: every object of dist/ accepted, and a second apply changes nothing', (name) => {
+          expect(results[name].errors).toEqual([]);
+          expect(results[name].applied).toBe(results[name].expected);
+          expect(results[name].diffs).toEqual([0, 0]);
         });
       });
     }
