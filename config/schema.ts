@@ -8,7 +8,7 @@ import * as ipaddr from 'ipaddr.js';
 import isFQDN from 'validator/lib/isFQDN';
 import { z } from 'zod';
 
-import { INGRESS_NGINX_MAX_MINOR, minorOf, SUPPORTED_MINORS, TESTED_RELEASES, testedRelease } from './versions';
+import { FULL_VERSION, INGRESS_NGINX_MAX_MINOR, minorOf, NEWEST_RELEASE, SUPPORTED_MINORS, SUPPORTED_VERSION, testedRelease } from './versions';
 
 /**
  * A hint for a value that is present but wrong; a missing value falls through
@@ -19,9 +19,6 @@ function hint(message: string) {
 }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const VERSION = /^v?(\d+)\.(\d+)\.(\d+)$/;
-const NEWEST = TESTED_RELEASES[TESTED_RELEASES.length - 1];
-const SUPPORTED_VERSION = new RegExp(`^v?1\\.(${Array.from({ length: SUPPORTED_MINORS.max - SUPPORTED_MINORS.min + 1 }, (_, i) => SUPPORTED_MINORS.min + i).join('|')})\\.\\d+$`);
 
 export function parseImage(value: string): Reference | undefined {
   try {
@@ -107,9 +104,9 @@ const nodeSchema = z.strictObject({
 export const clusterConfigSchema = z.strictObject({
   kubernetes: z.strictObject({
     version: z.string()
-      .regex(VERSION, { message: `must be a full Kubernetes version MAJOR.MINOR.PATCH, e.g. ${NEWEST}`, abort: true })
+      .regex(FULL_VERSION, { message: `must be a full Kubernetes version MAJOR.MINOR.PATCH, e.g. ${NEWEST_RELEASE}`, abort: true })
       // A pattern (not a refinement), so the JSON Schema carries the window too and editors flag another version.
-      .regex(SUPPORTED_VERSION, `is outside the supported window 1.${SUPPORTED_MINORS.min}-1.${SUPPORTED_MINORS.max} (the Kubernetes minors that still get patches); use e.g. ${NEWEST}`)
+      .regex(SUPPORTED_VERSION, `is outside the supported window 1.${SUPPORTED_MINORS.min}-1.${SUPPORTED_MINORS.max} (the Kubernetes minors that still get patches); use e.g. ${NEWEST_RELEASE}`)
       .transform((value) => value.replace(/^v/, ''))
       .describe(`Kubernetes version for kubeadm, kubelet and kubectl (packages are pinned to it); 1.${SUPPORTED_MINORS.min}.x to 1.${SUPPORTED_MINORS.max}.x.`),
   }),

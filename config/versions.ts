@@ -13,6 +13,13 @@ export const TESTED_RELEASES = ['1.35.8', '1.36.5', '1.37.2'] as const;
 /** ingress-nginx v1.15.1, its last release (the project is retired), was tested up to this minor. */
 export const INGRESS_NGINX_MAX_MINOR = 35;
 
+/** A full version, MAJOR.MINOR.PATCH, a leading v allowed. */
+export const FULL_VERSION = /^v?(\d+)\.(\d+)\.(\d+)$/;
+/** A version of the supported window (a pattern, so the JSON Schema carries it too). */
+export const SUPPORTED_VERSION = new RegExp(`^v?1\\.(${Array.from({ length: SUPPORTED_MINORS.max - SUPPORTED_MINORS.min + 1 }, (_, i) => SUPPORTED_MINORS.min + i).join('|')})\\.\\d+$`);
+/** The newest tested release, the default and every hint's example. */
+export const NEWEST_RELEASE = TESTED_RELEASES[TESTED_RELEASES.length - 1];
+
 /** The minor of a MAJOR.MINOR.PATCH version (a leading v allowed), e.g. 35. */
 export function minorOf(version: string): number {
   return Number(version.replace(/^v/, '').split('.')[1]);
@@ -25,10 +32,7 @@ export function testedRelease(minor: number): string | undefined {
 
 /** Why a version given outside cluster.yaml (a flag) cannot be used, or undefined when it can. */
 export function versionProblem(version: string): string | undefined {
-  if (!/^v?\d+\.\d+\.\d+$/.test(version)) return `must be a full Kubernetes version MAJOR.MINOR.PATCH, e.g. ${TESTED_RELEASES[TESTED_RELEASES.length - 1]}`;
-  const minor = minorOf(version);
-  if (!version.replace(/^v/, '').startsWith('1.') || minor < SUPPORTED_MINORS.min || minor > SUPPORTED_MINORS.max) {
-    return `is outside the supported window 1.${SUPPORTED_MINORS.min}-1.${SUPPORTED_MINORS.max}`;
-  }
+  if (!FULL_VERSION.test(version)) return `must be a full Kubernetes version MAJOR.MINOR.PATCH, e.g. ${NEWEST_RELEASE}`;
+  if (!SUPPORTED_VERSION.test(version)) return `is outside the supported window 1.${SUPPORTED_MINORS.min}-1.${SUPPORTED_MINORS.max}`;
   return undefined;
 }

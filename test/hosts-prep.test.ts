@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { PAUSE_VERSION_BY_MINOR } from '../hosts/node/plan-model';
 import type { OsFamily } from '../hosts/os/release';
 import { Sandbox } from './fakehost/sandbox';
 import { defaultConfig, ROOT } from './helpers';
@@ -14,8 +15,8 @@ const FAMILIES: OsFamily[] = ['el9', 'debian', 'ubuntu'];
 const VERSION = defaultConfig().kubernetes.version;
 const VERSION_RE = VERSION.replace(/\./g, '\\.');
 const MINOR = VERSION.split('.').slice(0, 2).join('.');
-/** The pause image kubeadm of the configured minor names (the fake kubeadm answers as the real one). */
-const PAUSE = `registry.k8s.io/pause:${Number(VERSION.split('.')[1]) >= 36 ? '3.10.2' : '3.10.1'}`;
+/** The pause image kubeadm of the configured minor names (test/kubernetes.test.ts checks the table against the real kubeadm). */
+const PAUSE = `registry.k8s.io/pause:${PAUSE_VERSION_BY_MINOR[Number(VERSION.split('.')[1])]}`;
 
 describe.each(FAMILIES)('prep on %s', (family) => {
   const cp = new Sandbox(family);

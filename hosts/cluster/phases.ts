@@ -168,20 +168,29 @@ async function resetNode(cluster: ClusterRun, node: ClusterNode): Promise<string
 const leavingWorkers = (cluster: ClusterRun) => (cluster.options.only ? selected(cluster).filter((n) => n.role === 'worker') : []);
 const ifWorkersLeave = (cluster: ClusterRun) => (leavingWorkers(cluster).length ? theControlPlane(cluster) : []);
 
+/**
+ * One kubectl command per leaving worker that has a Node object (a worker
+ * that never joined has none), on the control plane; returns the workers it ran for.
+ */
+async function forEachLeavingNode(cluster: ClusterRun, cp: ClusterNode, step: string, command: (worker: string) => string[]): Promise<string[]> {
+  const run = cluster.nodeRun(cp);
+  const done: string[] = [];
+  for (const worker of leavingWorkers(cluster)) {
+    run.stepTitle = `${step} ${worker.name}`;
+    if ((await run.query(kubectl('get', 'node', worker.name, '-o', 'name'))).code !== 0) continue;
+    await run.run(command(worker.name));
+    done.push(worker.name);
+  }
+  return done;
+}
+
 /** Their pods move to the other nodes first (as `kubectl drain` does for maintenance). */
 const drainWorkers: Phase = {
   title: 'drain',
   nodes: ifWorkersLeave,
   onFailure: 'stop',
   async run(cluster, cp) {
-    const run = cluster.nodeRun(cp);
-    const drained: string[] = [];
-    for (const worker of leavingWorkers(cluster)) {
-      run.stepTitle = `drain ${worker.name}`;
-      if ((await run.query(kubectl('get', 'node', worker.name, '-o', 'name'))).code !== 0) continue; // never joined
-      await run.run(kubectl('drain', worker.name, '--ignore-daemonsets', '--delete-emptydir-data', '--force', `--timeout=${WAIT_TIMEOUT}`));
-      drained.push(worker.name);
-    }
+    const drained = await forEachLeavingNode(cluster, cp, 'drain', (worker) => kubectl('drain', worker, '--ignore-daemonsets', '--delete-emptydir-data', '--force', `--timeout=${WAIT_TIMEOUT}`));
     return drained.length ? `drained ${drained.join(', ')}` : 'nothing to drain';
   },
 };
@@ -192,14 +201,7 @@ const deleteWorkerNodes: Phase = {
   nodes: ifWorkersLeave,
   onFailure: 'continue',
   async run(cluster, cp) {
-    const run = cluster.nodeRun(cp);
-    const removed: string[] = [];
-    for (const worker of leavingWorkers(cluster)) {
-      run.stepTitle = `remove node ${worker.name}`;
-      if ((await run.query(kubectl('get', 'node', worker.name, '-o', 'name'))).code !== 0) continue;
-      await run.run(kubectl('delete', 'node', worker.name));
-      removed.push(worker.name);
-    }
+    const removed = await forEachLeavingNode(cluster, cp, 'remove node', (worker) => kubectl('delete', 'node', worker));
     return removed.length ? `Node object(s) deleted: ${removed.join(', ')}` : 'nothing to remove';
   },
 };
