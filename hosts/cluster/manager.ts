@@ -90,7 +90,8 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) =>
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
-const reason = (error: unknown) => (error instanceof UserError ? error.problems.join('; ') : String((error as Error)?.message ?? error));
+/** What went wrong, in one line: a UserError's problems, else the error's message. */
+export const reason = (error: unknown) => (error instanceof UserError ? error.problems.join('; ') : String((error as Error)?.message ?? error));
 
 /** The state of one run over the cluster, shared by its phases. */
 export class ClusterRun {

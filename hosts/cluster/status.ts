@@ -17,8 +17,8 @@ import { gatherFacts, isInCluster, type NodeFacts } from '../node/facts';
 import { ADMIN_CONF } from '../node/kubeadm';
 import { kubectl } from './apply';
 import { connect } from './connect';
-import { mapLimit } from './manager';
-import { checksSkipped, verify } from './verify';
+import { mapLimit, reason } from './manager';
+import { checkLine, checksSkipped, verify } from './verify';
 
 export interface StatusOptions {
   env: NodeJS.ProcessEnv;
@@ -95,7 +95,7 @@ export async function clusterStatus(config: ClusterConfig, options: StatusOption
         status.facts = await gatherFacts(run, config, status.node);
         status.joined = await isInCluster(run);
       } catch (error) {
-        status.problem = error instanceof UserError ? error.problems.join('; ') : String((error as Error).message);
+        status.problem = reason(error);
       }
     });
 
@@ -164,7 +164,7 @@ async function clusterView(config: ClusterConfig, cpRun: NodeRun, getJson: (...a
     print(`    ${skipped}`);
   } else {
     const checks = await verify(cpRun, config, 1, 0);
-    for (const c of checks) print(`    ${c.ok ? 'ok  ' : 'FAIL'} ${c.what.padEnd(22)} ${c.url}${c.host ? ` (Host: ${c.host})` : ''} -> ${c.status}`);
+    for (const c of checks) print(`    ${checkLine(c)}`);
     const failed = checks.filter((c) => !c.ok);
     if (failed.length) problems.push(`${failed.length} of ${checks.length} HTTP check(s) failed`);
   }

@@ -2,7 +2,7 @@
 import { workers } from '../../config/nodes';
 import type { ClusterConfig } from '../../config/schema';
 import type { NodeReport, Phase } from './manager';
-import { type Check, checksSkipped } from './verify';
+import { type Check, checkLine, checksSkipped } from './verify';
 
 /**
  * `sameInputs` are the flags the next commands need to reach this cluster
@@ -21,7 +21,7 @@ export function summary(config: ClusterConfig, phases: readonly Phase[], reports
   if (skipped && phases.some((p) => p.title === 'verify')) lines.push(`    checks: ${skipped}`);
   if (checks.length) {
     lines.push('    checks (from the control-plane node):');
-    for (const c of checks) lines.push(`      ${c.ok ? 'ok  ' : 'FAIL'} ${c.what.padEnd(22)} ${c.url}${c.host ? ` (Host: ${c.host})` : ''} -> ${c.status ?? 'not run'}`);
+    for (const c of checks) lines.push(`      ${checkLine(c)}`);
   }
   // reset: nothing to open.
   if (!phases.some((p) => p.title === 'verify')) return logDir ? [...lines, `    logs: ${logDir}/`] : lines;

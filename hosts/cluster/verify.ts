@@ -40,6 +40,11 @@ export function checksSkipped(config: ClusterConfig): string | undefined {
   return config.tomcat6.replicas === 0 ? 'tomcat6.replicas is 0: no pod answers, so the HTTP checks are skipped' : undefined;
 }
 
+/** One check as the summary and status print it, e.g. `ok   k8s-node2 Ingress  http://… (Host: …) -> 200`. */
+export function checkLine(check: Check): string {
+  return `${check.ok ? 'ok  ' : 'FAIL'} ${check.what.padEnd(22)} ${check.url}${check.host ? ` (Host: ${check.host})` : ''} -> ${check.status ?? 'not run'}`;
+}
+
 export async function verify(run: NodeRun, config: ClusterConfig, attempts: number, retryDelayMs: number): Promise<Check[]> {
   run.stepTitle = 'verify';
   if (checksSkipped(config)) return [];
