@@ -7,6 +7,9 @@
  *   0001-traefik.yaml        ingress controller  -> wait for its rollout
  *     (or 0001-ingress-nginx.yaml, with ingress.controller: ingress-nginx  -> its rollout + admission webhook)
  *   0002-tomcat6.yaml        the app             -> wait for the rollout
+ * With ingress.api: gateway, the Gateway API's CRDs come second:
+ *   0000-flannel.yaml, 0001-gateway-api.yaml (-> CRDs Established),
+ *   0002-traefik.yaml (-> rollout, Gateway Programmed), 0003-tomcat6.yaml
  * Inside each file a Namespace comes before the objects in it. This file is
  * the one place that maps the cluster config onto each chart's props, and
  * the one place that names the files.
@@ -17,26 +20,28 @@ import * as path from 'node:path';
 import { App, Yaml } from 'cdk8s';
 import type { ClusterConfig } from '../config/schema';
 import { FlannelChart } from './flannel';
+import { GatewayApiChart } from './gateway-api';
 import { ingressController } from './ingress-controller';
 import { IngressNginxChart } from './ingress-nginx';
-import { Tomcat6Chart } from './tomcat6';
+import { Tomcat6Chart, TOMCAT6_NAMESPACE } from './tomcat6';
 import { TraefikChart } from './traefik';
 
 export const DEFAULT_OUTDIR = 'dist';
 export const OUTPUT_EXTENSION = '.yaml';
 
-/** Every apply stage there is, each with its place in the order (the ingress controllers share one). */
-const STAGE_ORDER = { flannel: 0, traefik: 1, 'ingress-nginx': 1, tomcat6: 2 } as const;
-export type Stage = keyof typeof STAGE_ORDER;
+/** Every apply stage there is. */
+export type Stage = 'flannel' | 'gateway-api' | 'traefik' | 'ingress-nginx' | 'tomcat6';
 
-/** The stages of a config, in apply order: the pod network, its ingress controller, the app. */
+/** The stages of a config, in apply order: the pod network, the Gateway API's CRDs if used, its ingress controller, the app. */
 export function stagesOf(config: ClusterConfig): Stage[] {
-  return ['flannel', ingressController(config).stage, 'tomcat6'];
+  return ['flannel', ...(config.ingress.api === 'gateway' ? ['gateway-api' as const] : []), ingressController(config).stage, 'tomcat6'];
 }
 
-/** The file a stage is written to, e.g. stageFile('tomcat6') = '0002-tomcat6.yaml'. */
-export function stageFile(stage: Stage): string {
-  return `${String(STAGE_ORDER[stage]).padStart(4, '0')}-${stage}${OUTPUT_EXTENSION}`;
+/** The file a stage is written to, numbered by its place in the config's order, e.g. '0002-tomcat6.yaml'. */
+export function stageFile(config: ClusterConfig, stage: Stage): string {
+  const index = stagesOf(config).indexOf(stage);
+  if (index < 0) throw new Error(`no stage ${stage} with this config`);
+  return `${String(index).padStart(4, '0')}-${stage}${OUTPUT_EXTENSION}`;
 }
 
 /** The App with one chart per stage, each given the part of the config it needs. */
@@ -48,11 +53,16 @@ export function buildApp(config: ClusterConfig): App {
     pinDigests: config.images.pinDigests,
   });
   const controller = ingressController(config);
+  const gatewayApi = controller.gateway ? new GatewayApiChart(app, 'gateway-api') : undefined;
   const ingress = controller.stage === 'traefik'
-    ? new TraefikChart(app, 'traefik', { exposure: config.ingress.exposure })
+    ? new TraefikChart(app, 'traefik', { exposure: config.ingress.exposure, api: config.ingress.api, routeNamespaces: [TOMCAT6_NAMESPACE] })
     : new IngressNginxChart(app, 'ingress-nginx', { exposure: config.ingress.exposure, pinDigests: config.images.pinDigests });
-  const tomcat6 = new Tomcat6Chart(app, 'tomcat6', { ...config.tomcat6, ingressClassName: controller.ingressClass });
-  ingress.addDependency(flannel);
+  const route = controller.gateway
+    ? { api: 'gateway' as const, gateway: controller.gateway }
+    : { api: 'ingress' as const, ingressClassName: controller.ingressClass };
+  const tomcat6 = new Tomcat6Chart(app, 'tomcat6', { ...config.tomcat6, route });
+  if (gatewayApi) gatewayApi.addDependency(flannel);
+  ingress.addDependency(gatewayApi ?? flannel);
   tomcat6.addDependency(ingress);
   return app;
 }
@@ -70,7 +80,7 @@ export function renderManifests(config: ClusterConfig): Manifest[] {
   return stagesOf(config).map((stage) => {
     const chart = app.charts.find((c) => c.node.id === stage);
     if (!chart) throw new Error(`no chart for stage ${stage}`);
-    return { stage, file: stageFile(stage), yaml: Yaml.stringify(...chart.toJson()) };
+    return { stage, file: stageFile(config, stage), yaml: Yaml.stringify(...chart.toJson()) };
   });
 }
 

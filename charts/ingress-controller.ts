@@ -7,7 +7,7 @@
  */
 import type { ClusterConfig } from '../config/schema';
 import { INGRESS_CLASS_NAME, INGRESS_CONTROLLER_NAME, INGRESS_NGINX_NAMESPACE } from './ingress-nginx';
-import { TRAEFIK_INGRESS_CLASS, TRAEFIK_NAME, TRAEFIK_NAMESPACE } from './traefik';
+import { TRAEFIK_GATEWAY, TRAEFIK_INGRESS_CLASS, TRAEFIK_NAME, TRAEFIK_NAMESPACE } from './traefik';
 
 export interface IngressController {
   /** Its apply stage, and the name of its file in dist/. */
@@ -18,8 +18,13 @@ export interface IngressController {
   /** Its Service, and the name of the Service port that carries HTTP. */
   service: string;
   httpPort: string;
-  /** The IngressClass the tomcat6 Ingress names. */
+  /** The IngressClass the tomcat6 Ingress names (with ingress.api: ingress). */
   ingressClass: string;
+  /**
+   * With ingress.api: gateway: the Gateway the tomcat6 HTTPRoute attaches to,
+   * and its listener; it is Programmed once the controller has taken it.
+   */
+  gateway?: { name: string; namespace: string; listener: string };
   /**
    * ingress-nginx only: its validating admission webhook, which must have its
    * CA before an Ingress can be created, and the Secret its admission Jobs
@@ -48,5 +53,6 @@ export function ingressController(config: ClusterConfig): IngressController {
     service: TRAEFIK_NAME,
     httpPort: 'web',
     ingressClass: TRAEFIK_INGRESS_CLASS,
+    ...(config.ingress.api === 'gateway' ? { gateway: { ...TRAEFIK_GATEWAY } } : {}),
   };
 }

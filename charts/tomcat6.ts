@@ -1,23 +1,31 @@
 /**
  * The tutorial's demo app: a tomcat6 Deployment, a NodePort Service `tomcat6`
- * (port 80 -> 8080) and an Ingress for the configured host, built with
- * cdk8s-plus.
+ * (port 80 -> 8080), built with cdk8s-plus, and the route for the
+ * configured host: an Ingress of the controller's class, or, with the
+ * Gateway API, an HTTPRoute attached to the controller's Gateway.
  */
 import { Chart, Duration, Size, type ChartProps } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-25';
 import type { Construct } from 'constructs';
 import type { ClusterConfig } from '../config/schema';
+import { HttpRoute, HttpRouteSpecRulesMatchesPathType } from '../imports/httproute-gateway.networking.k8s.io';
 
 export const TOMCAT6_NAME = 'tomcat6';
+/** Its objects carry no namespace: they land in `default`, as the tutorial's did. */
+export const TOMCAT6_NAMESPACE = 'default';
 export const TOMCAT6_PORT = 8080;
 export const TOMCAT6_SERVICE_PORT = 80;
 /** The label the tutorial's `kubectl create deployment tomcat6` put on its pods. */
 export const TOMCAT6_LABELS = { app: TOMCAT6_NAME };
 
-/** The `tomcat6` section of the cluster config (image, replicas, host, nodePort), and the Ingress class. */
+/** How the host reaches the app: an Ingress of a class, or an HTTPRoute on a Gateway's listener. */
+export type Tomcat6Route =
+  | { readonly api: 'ingress'; readonly ingressClassName: string }
+  | { readonly api: 'gateway'; readonly gateway: { readonly name: string; readonly namespace: string; readonly listener: string } };
+
+/** The `tomcat6` section of the cluster config (image, replicas, host, nodePort), and its route. */
 export interface Tomcat6ChartProps extends ChartProps, Readonly<ClusterConfig['tomcat6']> {
-  /** The IngressClass of the cluster's ingress controller. */
-  readonly ingressClassName: string;
+  readonly route: Tomcat6Route;
 }
 
 export class Tomcat6Chart extends Chart {
@@ -79,15 +87,31 @@ export class Tomcat6Chart extends Chart {
 
     service.selectLabel('app', TOMCAT6_LABELS.app);
 
-    new kplus.Ingress(this, 'ingress', {
-      metadata: { name: TOMCAT6_NAME, labels: TOMCAT6_LABELS },
-      className: props.ingressClassName,
-      rules: [{
-        host: app.host,
-        path: '/',
-        pathType: kplus.HttpIngressPathType.PREFIX,
-        backend: kplus.IngressBackend.fromService(service, { port: TOMCAT6_SERVICE_PORT }),
-      }],
-    });
+    const { route } = props;
+    if (route.api === 'ingress') {
+      new kplus.Ingress(this, 'ingress', {
+        metadata: { name: TOMCAT6_NAME, labels: TOMCAT6_LABELS },
+        className: route.ingressClassName,
+        rules: [{
+          host: app.host,
+          path: '/',
+          pathType: kplus.HttpIngressPathType.PREFIX,
+          backend: kplus.IngressBackend.fromService(service, { port: TOMCAT6_SERVICE_PORT }),
+        }],
+      });
+    } else {
+      // The same rule as the Ingress: every path under / of the host, to port 80 of the Service.
+      new HttpRoute(this, 'http-route', {
+        metadata: { name: TOMCAT6_NAME, labels: TOMCAT6_LABELS },
+        spec: {
+          parentRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: route.gateway.name, namespace: route.gateway.namespace, sectionName: route.gateway.listener }],
+          hostnames: [app.host],
+          rules: [{
+            matches: [{ path: { type: HttpRouteSpecRulesMatchesPathType.PATH_PREFIX, value: '/' } }],
+            backendRefs: [{ kind: 'Service', name: service.name, port: TOMCAT6_SERVICE_PORT }],
+          }],
+        },
+      });
+    }
   }
 }

@@ -1,8 +1,14 @@
 /**
  * Traefik v3.7 as the ingress controller: a port of what the official Helm
  * chart 41.3.0 renders (`helm template traefik traefik/traefik --namespace
- * traefik`) with the Kubernetes Ingress provider only, object for object,
- * in the chart's order and with its names.
+ * traefik`) with one provider, object for object, in the chart's order and
+ * with its names:
+ * - `api: ingress`: the Kubernetes Ingress provider and the IngressClass
+ *   `traefik`, the cluster's default class;
+ * - `api: gateway`: the Kubernetes Gateway provider, the GatewayClass
+ *   `traefik` and the chart's Gateway `traefik-gateway`, its HTTP listener on
+ *   the web entry point (the chart's `gateway.*` values), taking routes from
+ *   the namespaces the project's apps live in.
  *
  * `ingress.exposure` picks how traffic reaches it, as for ingress-nginx:
  * - nodePort: the chart's Deployment behind a NodePort Service.
@@ -21,6 +27,8 @@
 import { Chart, type ChartProps } from 'cdk8s';
 import type { Construct } from 'constructs';
 import { ADDON_IMAGES } from '../config/images';
+import { Gateway, GatewaySpecListenersAllowedRoutesNamespacesFrom, GatewaySpecListenersAllowedRoutesNamespacesSelectorMatchExpressions as NamespaceMatch } from '../imports/gateway-gateway.networking.k8s.io';
+import { GatewayClass } from '../imports/gatewayclass-gateway.networking.k8s.io';
 import {
   KubeClusterRole,
   KubeClusterRoleBinding,
@@ -38,6 +46,9 @@ import {
 export const TRAEFIK_NAMESPACE = 'traefik';
 export const TRAEFIK_NAME = 'traefik';
 export const TRAEFIK_INGRESS_CLASS = 'traefik';
+export const TRAEFIK_GATEWAY_CLASS = 'traefik';
+/** The chart's Gateway, in Traefik's namespace, and its one listener (HTTP, on the web entry point). */
+export const TRAEFIK_GATEWAY = { name: 'traefik-gateway', namespace: 'traefik', listener: 'web' } as const;
 
 const NS = TRAEFIK_NAMESPACE;
 const selector = { 'app.kubernetes.io/name': 'traefik', 'app.kubernetes.io/instance': 'traefik-traefik' };
@@ -53,14 +64,30 @@ export interface TraefikChartProps extends ChartProps {
    * @default 'hostNetwork'
    */
   readonly exposure?: 'hostNetwork' | 'nodePort';
+  /**
+   * What routes traffic: `ingress`, Ingress objects (the Ingress provider and
+   * an IngressClass), or `gateway`, the Gateway API (the Gateway provider, a
+   * GatewayClass and a Gateway). The Gateway API's CRDs come from the
+   * gateway-api chart.
+   * @default 'ingress'
+   */
+  readonly api?: 'ingress' | 'gateway';
+  /**
+   * With `api: gateway`: the namespaces whose HTTPRoutes the Gateway takes
+   * (a route anywhere else is not attached).
+   * @default ['default']
+   */
+  readonly routeNamespaces?: string[];
 }
 
 export class TraefikChart extends Chart {
   private readonly hostNetwork: boolean;
+  private readonly gateway: boolean;
 
   constructor(scope: Construct, id: string, props: TraefikChartProps = {}) {
     super(scope, id, props);
     this.hostNetwork = (props.exposure ?? 'hostNetwork') === 'hostNetwork';
+    this.gateway = props.api === 'gateway';
     this.traefikNamespace();
     // The chart's objects, in the order helm template writes them.
     this.serviceAccount();
@@ -68,7 +95,17 @@ export class TraefikChart extends Chart {
     this.clusterRoleBinding();
     this.service();
     this.controller();
-    this.ingressClass();
+    if (this.gateway) {
+      this.gatewayObject(props.routeNamespaces ?? ['default']);
+      this.gatewayClass();
+    } else {
+      this.ingressClass();
+    }
+  }
+
+  /** The web entry point's port: 80 on the host network, the chart's 8000 in the pod network. */
+  private get webPort(): number {
+    return this.hostNetwork ? 80 : 8000;
   }
 
   /** The namespace everything else lives in (the chart expects it to exist). */
@@ -83,8 +120,20 @@ export class TraefikChart extends Chart {
     });
   }
 
-  /** What the Ingress provider reads and writes, cluster-wide. */
+  /** What the provider reads and writes, cluster-wide: the chart's common rules, then its provider's. */
   private clusterRole(): void {
+    const gatewayResources = ['backendtlspolicies', 'gatewayclasses', 'gateways', 'grpcroutes', 'httproutes', 'referencegrants', 'tcproutes', 'tlsroutes'];
+    const provider = this.gateway
+      ? [
+        rule([''], ['namespaces'], ['list', 'watch']),
+        rule(['gateway.networking.k8s.io'], gatewayResources, watch),
+        rule(['gateway.networking.k8s.io'], gatewayResources.filter((r) => r !== 'referencegrants').map((r) => `${r}/status`), ['update']),
+      ]
+      : [
+        rule(['extensions', 'networking.k8s.io'], ['ingressclasses', 'ingresses'], watch),
+        rule(['extensions', 'networking.k8s.io'], ['ingresses/status'], ['update']),
+        rule([''], ['namespaces'], ['list', 'watch']),
+      ];
     new KubeClusterRole(this, 'cluster-role', {
       metadata: { name: 'traefik-traefik', labels },
       rules: [
@@ -92,9 +141,7 @@ export class TraefikChart extends Chart {
         rule(['discovery.k8s.io'], ['endpointslices'], ['list', 'watch']),
         rule([''], ['pods'], ['get']),
         rule([''], ['secrets'], watch),
-        rule(['extensions', 'networking.k8s.io'], ['ingressclasses', 'ingresses'], watch),
-        rule(['extensions', 'networking.k8s.io'], ['ingresses/status'], ['update']),
-        rule([''], ['namespaces'], ['list', 'watch']),
+        ...provider,
       ],
     });
   }
@@ -123,7 +170,7 @@ export class TraefikChart extends Chart {
   }
 
   private podTemplate(): PodTemplateSpec {
-    const web = this.hostNetwork ? 80 : 8000;
+    const web = this.webPort;
     const websecure = this.hostNetwork ? 443 : 8443;
     const hostPort = (port: number) => (this.hostNetwork ? { hostPort: port } : {});
     const ping = { httpGet: { path: '/ping', port: IntOrString.fromNumber(8080), scheme: 'HTTP' }, initialDelaySeconds: 2, periodSeconds: 10, successThreshold: 1, timeoutSeconds: 2 };
@@ -144,9 +191,17 @@ export class TraefikChart extends Chart {
             '--ping=true',
             '--metrics.prometheus=true',
             '--metrics.prometheus.entrypoint=metrics',
-            '--providers.kubernetesingress',
-            '--providers.kubernetesingress.allowEmptyServices=true',
-            `--providers.kubernetesingress.ingressendpoint.publishedservice=${NS}/${TRAEFIK_NAME}`,
+            ...(this.gateway
+              ? [
+                '--providers.kubernetesgateway',
+                `--providers.kubernetesgateway.statusaddress.service.name=${TRAEFIK_NAME}`,
+                `--providers.kubernetesgateway.statusaddress.service.namespace=${NS}`,
+              ]
+              : [
+                '--providers.kubernetesingress',
+                '--providers.kubernetesingress.allowEmptyServices=true',
+                `--providers.kubernetesingress.ingressendpoint.publishedservice=${NS}/${TRAEFIK_NAME}`,
+              ]),
             '--entryPoints.websecure.http.tls=true',
             '--log.level=INFO',
           ],
@@ -218,6 +273,39 @@ export class TraefikChart extends Chart {
     new KubeIngressClass(this, 'ingress-class', {
       metadata: { name: TRAEFIK_INGRESS_CLASS, labels, annotations: { 'ingressclass.kubernetes.io/is-default-class': 'true' } },
       spec: { controller: 'traefik.io/ingress-controller' },
+    });
+  }
+
+  /**
+   * The chart's Gateway: one HTTP listener on the web entry point (a
+   * listener's port is the entry point's, not the Service's), taking
+   * HTTPRoutes from the given namespaces only.
+   */
+  private gatewayObject(routeNamespaces: string[]): void {
+    new Gateway(this, 'gateway', {
+      metadata: { name: TRAEFIK_GATEWAY.name, namespace: TRAEFIK_GATEWAY.namespace, labels },
+      spec: {
+        gatewayClassName: TRAEFIK_GATEWAY_CLASS,
+        listeners: [{
+          name: TRAEFIK_GATEWAY.listener,
+          port: this.webPort,
+          protocol: 'HTTP',
+          allowedRoutes: {
+            namespaces: {
+              from: GatewaySpecListenersAllowedRoutesNamespacesFrom.SELECTOR,
+              selector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: routeNamespaces } satisfies NamespaceMatch] },
+            },
+          },
+        }],
+      },
+    });
+  }
+
+  /** GatewayClass traefik: Gateways of this class are Traefik's. */
+  private gatewayClass(): void {
+    new GatewayClass(this, 'gateway-class', {
+      metadata: { name: TRAEFIK_GATEWAY_CLASS, labels },
+      spec: { controllerName: 'traefik.io/gateway-controller' },
     });
   }
 }

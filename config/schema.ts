@@ -153,6 +153,8 @@ export const clusterConfigSchema = z.strictObject({
       .describe('traefik: Traefik v3.7, maintained (the default); ingress-nginx: the tutorial\'s controller, retired upstream (v1.15.1 is its last release).'),
     exposure: z.enum(['hostNetwork', 'nodePort'], hint('must be hostNetwork or nodePort')).default('hostNetwork')
       .describe('hostNetwork: a DaemonSet serving ports 80/443 on every worker; nodePort: upstream Deployment behind a NodePort Service.'),
+    api: z.enum(['ingress', 'gateway'], hint('must be ingress or gateway')).default('ingress')
+      .describe('ingress: an Ingress routes the tomcat6 host (the tutorial\'s object); gateway: the Gateway API (standard CRDs v1.6.1, a Gateway on port 80 and an HTTPRoute), Traefik only.'),
     allowUnsupportedKubernetes: z.boolean().default(false)
       .describe(`With controller ingress-nginx: run it (retired upstream; v1.15.1, its last release, was tested up to Kubernetes 1.${INGRESS_NGINX_MAX_MINOR}) on a newer Kubernetes anyway.`),
   }).prefault({}),
@@ -162,7 +164,7 @@ export const clusterConfigSchema = z.strictObject({
     replicas: z.number().int('must be a whole number').min(0, 'must be 0 or more').default(3)
       .describe('Number of tomcat6 pods.'),
     host: z.string().refine(isHostname, 'must be a DNS host name, e.g. tomcat6.touch.air.mall.com').default('tomcat6.touch.air.mall.com')
-      .describe('Host name the Ingress serves tomcat6 on.'),
+      .describe('Host name the Ingress (or, with ingress.api: gateway, the HTTPRoute) serves tomcat6 on.'),
     nodePort: z.number().int().min(30000, 'must be in the NodePort range 30000-32767').max(32767, 'must be in the NodePort range 30000-32767').optional()
       .describe('Fixed NodePort for the tomcat6 Service; Kubernetes picks one when unset.'),
   }).prefault({}),
@@ -173,6 +175,12 @@ export const clusterConfigSchema = z.strictObject({
     ctx.addIssue({
       code: 'custom', path: ['kubernetes', 'version'], input: config.kubernetes.version,
       message: `is newer than ingress-nginx supports: v1.15.1, its last release (the project is retired), was tested up to Kubernetes 1.${INGRESS_NGINX_MAX_MINOR}; use e.g. ${testedRelease(INGRESS_NGINX_MAX_MINOR)}, or ingress.controller: traefik, or set ingress.allowUnsupportedKubernetes: true to run it anyway`,
+    });
+  }
+  if (config.ingress.api === 'gateway' && config.ingress.controller === 'ingress-nginx') {
+    ctx.addIssue({
+      code: 'custom', path: ['ingress', 'api'], input: 'gateway',
+      message: 'needs ingress.controller: traefik (ingress-nginx has no Gateway API support); use api: ingress with ingress-nginx, or controller: traefik',
     });
   }
   const { network } = config;

@@ -51,6 +51,19 @@ describe('--dry-run with the committed cluster.yaml', () => {
     expect(out).not.toMatch(/^  \| /m);
     expect(out).toContain('dry run: nothing was run, nothing was written');
   });
+
+  test('with ingress.api: gateway, the plan has the Gateway API\'s stage and each wait of the Gateway API', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gateway-plan-'));
+    const config = path.join(dir, 'cluster.yaml');
+    writeFileSync(config, readFileSync(path.join(ROOT, 'cluster.yaml'), 'utf8').replace(/^ingress:\n/m, 'ingress:\n  api: gateway\n'));
+    const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--dry-run', '--config', config], { cwd: ROOT, encoding: 'utf8' });
+    expect(result.status).toBe(0);
+    const apply = result.stdout.slice(result.stdout.indexOf('==> apply'), result.stdout.indexOf('==> verify'));
+    expect(apply.split('\n').filter((l) => l.startsWith('  # input of the next command:')).map((l) => l.split(' ')[8])).toEqual(['0000-flannel.yaml,', '0001-gateway-api.yaml,', '0002-traefik.yaml,', '0003-tomcat6.yaml,']);
+    expect(apply).toMatch(/# check: kubectl --kubeconfig=\/etc\/kubernetes\/admin\.conf wait --for=condition=Established crd\/backendtlspolicies\.gateway\.networking\.k8s\.io .* crd\/udproutes\.gateway\.networking\.k8s\.io --timeout=300s/);
+    expect(apply).toContain('# check: kubectl --kubeconfig=/etc/kubernetes/admin.conf -n traefik wait --for=condition=Programmed gateway/traefik-gateway --timeout=300s');
+    expect(apply).toContain(`# check: kubectl --kubeconfig=/etc/kubernetes/admin.conf wait '--for=jsonpath={.status.parents[?(@.parentRef.name=="traefik-gateway")].conditions[?(@.type=="Accepted")].status}=True' httproute/tomcat6 --timeout=300s`);
+  });
 });
 
 const sshd = sshdForTests('bootstrap over SSH');
@@ -265,6 +278,46 @@ if (sshd) {
       expect(applied).toHaveLength(2);
       expect(applied[0]).toContain('Job/ingress-nginx-admission-create');
       expect(applied[1]).not.toContain('Job/');
+    });
+  });
+}
+
+if (sshd) {
+  describe('with the Gateway API (ingress.api: gateway)', () => {
+    let cluster: Cluster;
+    let first: ReturnType<typeof bootstrap>;
+    beforeAll(() => {
+      cluster = makeCluster(sshd, { config: { ingress: { api: 'gateway' } } });
+      first = bootstrap(cluster, sshd);
+    });
+
+    test('goes all the way, with the Gateway API\'s CRDs as a stage of their own', () => {
+      expect(first.code).toBe(0);
+      expect(first.stderr).toBe('');
+      expect(readdirSync(path.join(cluster.logs, 'manifests'))).toEqual(['0000-flannel.yaml', '0001-gateway-api.yaml', '0002-traefik.yaml', '0003-tomcat6.yaml']);
+    });
+
+    test('the CRDs Established before Traefik\'s Gateway goes in; the Gateway Programmed before tomcat6; the HTTPRoute Accepted before the checks', () => {
+      const log = clusterFile(cluster, 'kubectl.log').trim().split('\n').map((l) => l.split(' ').slice(0, 2).join(' '));
+      expect(log).toEqual([
+        'apply Namespace/kube-flannel', 'waited nodes-ready',
+        'apply CustomResourceDefinition/backendtlspolicies.gateway.networking.k8s.io', 'waited crds-established',
+        'apply Namespace/traefik', 'waited rollout', 'waited gateway-programmed',
+        'apply Deployment/tomcat6', 'waited rollout', 'waited httproute-accepted',
+      ]);
+    });
+
+    test('checks through the Gateway on port 80 with the Host header, and says so in the summary', () => {
+      expect(clusterFile(cluster, 'curl.log')).toContain('-H Host: tomcat6.touch.air.mall.com http://127.0.0.2/');
+      expect(first.stdout).toMatch(/ok +k8s-node3 Gateway +http:\/\/127\.0\.0\.3\/ \(Host: tomcat6\.touch\.air\.mall\.com\) -> 200/);
+      expect(first.stdout).toContain('http://tomcat6.touch.air.mall.com/   (Gateway; add this line to your laptop\'s hosts file:)');
+    });
+
+    test('a re-run changes nothing', () => {
+      clearAll(cluster);
+      const again = bootstrap(cluster, sshd);
+      expect(again.code).toBe(0);
+      expect(again.stdout).toMatch(/apply done: 4 stages unchanged/);
     });
   });
 }

@@ -8,7 +8,9 @@ import { CONFIG_VARIANTS, configWith, defaultConfig, find, readYamlObjects, synt
 describe.each(Object.entries(CONFIG_VARIANTS))('%s', (_name, makeConfig) => {
   const charts = synthCharts(makeConfig());
   test.each(Object.keys(charts))('%s chart', (chart) => {
-    expect(charts[chart]).toMatchSnapshot();
+    // The Gateway API's CRDs are upstream's files unchanged (1.2 MB, checked object for object in
+    // fidelity.test.ts): their names stand for them here.
+    expect(chart === 'gateway-api' ? charts[chart].map((o) => `${o.kind}/${o.metadata.name}`) : charts[chart]).toMatchSnapshot();
   });
 });
 

@@ -64,7 +64,7 @@ describe('defaults', () => {
       images: { mirrorFallback: true, pinDigests: true },
       packages: { kubernetes: 'https://pkgs.k8s.io/core:/stable:', containerd: 'docker', docker: 'https://download.docker.com/linux' },
       firewall: 'open',
-      ingress: { controller: 'traefik', exposure: 'hostNetwork', allowUnsupportedKubernetes: false },
+      ingress: { controller: 'traefik', exposure: 'hostNetwork', api: 'ingress', allowUnsupportedKubernetes: false },
       tomcat6: { image: 'tomcat:6.0.53-jre8', replicas: 3, host: 'tomcat6.touch.air.mall.com' },
     });
   });
@@ -103,6 +103,8 @@ describe('each mistake gives one line naming the file position, the field, the v
     ['version too new', edited((c) => { c.kubernetes.version = '1.38.0'; }), /kubernetes\.version: "1\.38\.0" is outside the supported window 1\.35-1\.37 \(the Kubernetes minors that still get patches\); use e\.g\. 1\.37\.2$/],
     ['version past its end of life', edited((c) => { c.kubernetes.version = '1.34.2'; }), /kubernetes\.version: "1\.34\.2" is outside the supported window 1\.35-1\.37/],
     ['ingress-nginx beyond the minors it was tested on', edited((c) => { c.kubernetes.version = '1.36.5'; c.ingress = { controller: 'ingress-nginx' }; }), /^cluster\.yaml:\d+:\d+: kubernetes\.version: "1\.36\.5" is newer than ingress-nginx supports: v1\.15\.1, its last release \(the project is retired\), was tested up to Kubernetes 1\.35; use e\.g\. 1\.35\.8, or ingress\.controller: traefik, or set ingress\.allowUnsupportedKubernetes: true to run it anyway$/],
+    ['the Gateway API with ingress-nginx', edited((c) => { c.kubernetes.version = '1.35.8'; c.ingress = { controller: 'ingress-nginx', api: 'gateway' }; }), /^cluster\.yaml:\d+:\d+: ingress\.api: "gateway" needs ingress\.controller: traefik \(ingress-nginx has no Gateway API support\); use api: ingress with ingress-nginx, or controller: traefik$/],
+    ['an unknown routing API', edited((c) => { c.ingress = { api: 'gateway-api' }; }), /^cluster\.yaml:\d+:\d+: ingress\.api: "gateway-api" must be ingress or gateway$/],
     ['an unknown ingress controller', edited((c) => { c.ingress = { controller: 'nginx' }; }), /^cluster\.yaml:\d+:\d+: ingress\.controller: "nginx" must be traefik or ingress-nginx$/],
     ['version too old (the tutorial\'s)', edited((c) => { c.kubernetes.version = '1.17.3'; }), /kubernetes\.version: "1\.17\.3" is outside the supported window/],
     ['invalid CIDR', edited((c) => { c.network = { podCidr: '10.244.0.0/33' }; }), /^cluster\.yaml:\d+:\d+: network\.podCidr: "10\.244\.0\.0\/33" must be an IPv4 network in CIDR notation, e\.g\. 10\.244\.0\.0\/16$/],

@@ -4,10 +4,11 @@
  * controls are put back to upstream's.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
+import { GATEWAY_API_DIR, GATEWAY_API_MODULE, GATEWAY_API_VERSION, gatewayApiFiles } from '../charts/gateway-api';
 import { HELM_VERSION, helmPath } from '../scripts/kube-build/helm';
 import { missingPrerequisite } from './prerequisites';
 import { configWith, defaultConfig, describeWithShared, readYamlObjects, REFERENCE_DIR, synthCharts, withIngressNginx, type K8sObject } from './helpers';
@@ -108,14 +109,23 @@ describeWithShared('traefik chart vs the official Helm chart 41.3.0 (helm templa
     missingPrerequisite('traefik chart fidelity', `needs helm v${HELM_VERSION} built from source: run npm run kube:build -- --tested`);
     return;
   }
-  const shared = {
+  const ingress = {
     providers: { kubernetesCRD: { enabled: false }, kubernetesIngress: { enabled: true } },
     ingressClass: { enabled: true, isDefaultClass: true, name: 'traefik' },
   };
-  const VALUES = {
-    nodePort: { ...shared, service: { spec: { type: 'NodePort' } } },
+  // The Gateway provider, the chart's GatewayClass and Gateway; its listener on the web entry point, taking routes from `default`.
+  const gateway = (port: number) => ({
+    providers: { kubernetesCRD: { enabled: false }, kubernetesIngress: { enabled: false }, kubernetesGateway: { enabled: true } },
+    ingressClass: { enabled: false },
+    gatewayClass: { enabled: true },
+    gateway: {
+      enabled: true,
+      listeners: { web: { port, protocol: 'HTTP', namespacePolicy: { from: 'Selector', selector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['default'] }] } } } },
+    },
+  });
+  const exposures = {
+    nodePort: { service: { spec: { type: 'NodePort' } } },
     hostNetwork: {
-      ...shared,
       deployment: { kind: 'DaemonSet', dnsPolicy: 'ClusterFirstWithHostNet' },
       hostNetwork: true,
       updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } },
@@ -123,11 +133,14 @@ describeWithShared('traefik chart vs the official Helm chart 41.3.0 (helm templa
       service: { spec: { type: 'ClusterIP' } },
     },
   } as const;
+  const webPort = { nodePort: 8000, hostNetwork: 80 } as const;
+  type Exposure = keyof typeof exposures;
+  type Api = 'ingress' | 'gateway';
   const work = mkdtempSync(path.join(tmpdir(), 'traefik-chart-'));
 
-  function render(exposure: keyof typeof VALUES, kubeVersion: string): K8sObject[] {
-    const values = path.join(work, `${exposure}.yaml`);
-    writeFileSync(values, stringify(VALUES[exposure]));
+  function render(exposure: Exposure, kubeVersion: string, api: Api = 'ingress'): K8sObject[] {
+    const values = path.join(work, `${exposure}-${api}.yaml`);
+    writeFileSync(values, stringify({ ...exposures[exposure], ...(api === 'gateway' ? gateway(webPort[exposure]) : ingress) }));
     const result = spawnSync(helm, ['template', 'traefik', TRAEFIK_CHART, '--namespace', 'traefik', '--kube-version', kubeVersion, '-f', values], { encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`helm template failed: ${result.stderr}`);
     return parseAllDocuments(result.stdout).map((d) => d.toJS()).filter(Boolean);
@@ -148,8 +161,8 @@ describeWithShared('traefik chart vs the official Helm chart 41.3.0 (helm templa
     });
   }
 
-  test.each(['nodePort', 'hostNetwork'] as const)('exposure %s: the chart\'s objects, in its order, with its content', (exposure) => {
-    const config = configWith({ ingress: { exposure } });
+  test.each([['nodePort', 'ingress'], ['hostNetwork', 'ingress'], ['nodePort', 'gateway'], ['hostNetwork', 'gateway']] as const)('exposure %s, api %s: the chart\'s objects, in its order, with its content', (exposure, api) => {
+    const config = configWith({ ingress: { exposure, api } });
     const ours = synthCharts(config).traefik.map((o) => structuredClone(o) as any);
     // A Namespace object of its own (helm install --create-namespace makes it).
     expect(ours[0]).toEqual({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'traefik' } });
@@ -162,12 +175,56 @@ describeWithShared('traefik chart vs the official Helm chart 41.3.0 (helm templa
       pod.securityContext = { runAsGroup: 65532, runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } };
       pod.containers[0].securityContext.capabilities = { drop: ['ALL'] };
     }
-    expectSameObjects(ours, withoutHelmLabels(render(exposure, config.kubernetes.version)));
+    expectSameObjects(ours, withoutHelmLabels(render(exposure, config.kubernetes.version, api)));
   });
 
   test('the comparison can fail: a changed probe is caught', () => {
     const ours = synthCharts(configWith({ ingress: { exposure: 'nodePort' } })).traefik.slice(1).map((o) => structuredClone(o) as any);
     ours.find((o) => o.kind === 'Deployment').spec.template.spec.containers[0].readinessProbe.failureThreshold = 3;
     expect(() => expectSameObjects(ours, withoutHelmLabels(render('nodePort', defaultConfig().kubernetes.version)))).toThrow();
+  });
+});
+
+/**
+ * The Gateway API's standard channel: dist/'s gateway-api stage is upstream's
+ * v1.6.1 files (../shared/reference), object for object and in their order;
+ * and the copy in imports/ is what the Go module proxy serves for that
+ * version, byte for byte (the source `npm run import:gateway-api` fetches).
+ */
+const GATEWAY_API_REFERENCE = path.join(REFERENCE_DIR, `gateway-api-${GATEWAY_API_VERSION}`);
+describeWithShared(`gateway-api chart vs upstream Gateway API ${GATEWAY_API_VERSION} (standard channel)`, GATEWAY_API_REFERENCE, () => {
+  const upstream = () => gatewayApiFiles(GATEWAY_API_REFERENCE).flatMap(readYamlObjects);
+  const ours = () => synthCharts(configWith({ ingress: { api: 'gateway' } }))['gateway-api'];
+
+  test('every CRD and the safe-upgrades admission policy, in upstream\'s order, with upstream\'s content', () => {
+    const objects = upstream();
+    expect(objects.map((o) => o.kind)).toEqual([...Array(10).fill('CustomResourceDefinition'), 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+    expect(objects.every((o) => (o.metadata as any).annotations['gateway.networking.k8s.io/bundle-version'] === GATEWAY_API_VERSION)).toBe(true);
+    expectSameObjects(ours(), objects);
+  });
+
+  test('the comparison can fail: a changed CRD field is caught', () => {
+    const changed = ours().map((o) => structuredClone(o) as any);
+    changed.find((o) => o.metadata.name === 'httproutes.gateway.networking.k8s.io').spec.versions[0].served = false;
+    expect(() => expectSameObjects(changed, upstream())).toThrow();
+  });
+
+  test('the ingress API leaves the Gateway API out', () => {
+    expect(synthCharts(defaultConfig())['gateway-api']).toBeUndefined();
+  });
+});
+
+describe(`imports/gateway-api-${GATEWAY_API_VERSION}: ${GATEWAY_API_MODULE} from the Go module proxy, byte for byte`, () => {
+  const go = spawnSync('go', ['mod', 'download', '-json', `${GATEWAY_API_MODULE}@${GATEWAY_API_VERSION}`], { encoding: 'utf8', cwd: tmpdir() });
+  if (go.error || go.status !== 0) {
+    missingPrerequisite('Gateway API module check', `needs go and the Go module proxy (${go.error?.message ?? go.stderr.trim()})`);
+    return;
+  }
+  const source = path.join(JSON.parse(go.stdout).Dir, 'config', 'crd', 'standard');
+  test('the same files, with the same bytes', () => {
+    expect(readdirSync(GATEWAY_API_DIR).sort()).toEqual(readdirSync(source).sort());
+    for (const file of readdirSync(source)) {
+      expect({ file, same: readFileSync(path.join(GATEWAY_API_DIR, file)).equals(readFileSync(path.join(source, file))) }).toEqual({ file, same: true });
+    }
   });
 });

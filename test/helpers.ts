@@ -52,6 +52,8 @@ export const CONFIG_VARIANTS: Record<string, () => ClusterConfig> = {
   'registry mirror without digests': () => configWith({ images: { mirror: 'mirror.example.com', pinDigests: false } }),
   'fixed nodePort and 1 replica': () => configWith({ tomcat6: { nodePort: 30080, replicas: 1 } }),
   'named flannel interface': () => configWith({ network: { flannelInterface: 'enp0s8' } }),
+  'Gateway API': () => configWith({ ingress: { api: 'gateway' } }),
+  'Gateway API, nodePort exposure': () => configWith({ ingress: { api: 'gateway', exposure: 'nodePort' } }),
   'ingress-nginx': () => withIngressNginx(),
   'ingress-nginx, nodePort exposure': () => withIngressNginx({ ingress: { exposure: 'nodePort' } }),
   'ingress-nginx, registry mirror without digests': () => withIngressNginx({ images: { mirror: 'mirror.example.com', pinDigests: false } }),

@@ -15,6 +15,8 @@ const configs = {
   'another pod CIDR and a fixed nodePort': () => configWith({ network: { podCidr: '172.20.0.0/16' }, tomcat6: { nodePort: 30080 } }),
   'ingress-nginx': () => configWith({ kubernetes: { version: '1.35.8' }, ingress: { controller: 'ingress-nginx' } }),
   'ingress-nginx, nodePort exposure': () => configWith({ kubernetes: { version: '1.35.8' }, ingress: { controller: 'ingress-nginx', exposure: 'nodePort' } }),
+  'Gateway API': () => configWith({ ingress: { api: 'gateway' } }),
+  'Gateway API, nodePort exposure': () => configWith({ ingress: { api: 'gateway', exposure: 'nodePort' } }),
 };
 
 const WORKLOADS = ['Deployment', 'DaemonSet', 'Job'];
@@ -52,7 +54,7 @@ describe.each(Object.entries(configs))('%s', (_name, makeConfig) => {
   test('the Ingress backend names an existing Service port, and its class names the IngressClass', () => {
     const ingresses = objects.filter((o) => o.kind === 'Ingress') as any[];
     const classes = objects.filter((o) => o.kind === 'IngressClass').map((o) => o.metadata.name);
-    expect(ingresses).toHaveLength(1);
+    expect(ingresses).toHaveLength(config.ingress.api === 'ingress' ? 1 : 0);
     for (const ingress of ingresses) {
       expect(classes).toContain(ingress.spec.ingressClassName);
       const rule = ingress.spec.rules[0];
@@ -61,6 +63,34 @@ describe.each(Object.entries(configs))('%s', (_name, makeConfig) => {
       const service = services.find((s) => s.metadata.name === backend.name && namespaceOf(s) === namespaceOf(ingress));
       expect(service).toBeDefined();
       expect(service.spec.ports.map((p: any) => p.port)).toContain(backend.port.number);
+    }
+  });
+
+  test('the HTTPRoute attaches to a listener of the Gateway, which Traefik serves on its web entry point and which takes routes from the route\'s namespace', () => {
+    const routes = objects.filter((o) => o.kind === 'HTTPRoute') as any[];
+    expect(routes).toHaveLength(config.ingress.api === 'gateway' ? 1 : 0);
+    for (const route of routes) {
+      expect(route.spec.hostnames).toEqual([config.tomcat6.host]);
+      const [parent] = route.spec.parentRefs;
+      const gateway = objects.find((o) => o.kind === 'Gateway' && o.metadata.name === parent.name && namespaceOf(o) === parent.namespace) as any;
+      expect(gateway).toBeDefined();
+      const listener = gateway.spec.listeners.find((l: any) => l.name === parent.sectionName);
+      expect(listener).toMatchObject({ protocol: 'HTTP' });
+      // The route's namespace is among those the listener takes routes from.
+      const namespaces = listener.allowedRoutes.namespaces;
+      expect(namespaces.from).toBe('Selector');
+      expect(namespaces.selector.matchExpressions).toEqual([{ key: 'kubernetes.io/metadata.name', operator: 'In', values: expect.arrayContaining([namespaceOf(route)]) }]);
+      // The GatewayClass is Traefik's, and the listener's port is the port of Traefik's web entry point.
+      const gatewayClass = objects.find((o) => o.kind === 'GatewayClass' && o.metadata.name === gateway.spec.gatewayClassName) as any;
+      expect(gatewayClass.spec.controllerName).toBe('traefik.io/gateway-controller');
+      const traefik = podTemplates(objects).find(({ owner }) => owner.metadata.name === 'traefik')!.template.spec.containers[0];
+      expect(traefik.args).toContain(`--entryPoints.web.address=:${listener.port}/tcp`);
+      expect(traefik.args).toContain('--providers.kubernetesgateway');
+      expect(traefik.args.filter((a: string) => a.startsWith('--providers.kubernetesingress'))).toEqual([]);
+      // The backend is a port of an existing Service.
+      const backend = route.spec.rules[0].backendRefs[0];
+      const service = services.find((s) => s.metadata.name === backend.name && namespaceOf(s) === namespaceOf(route));
+      expect(service.spec.ports.map((p: any) => p.port)).toContain(backend.port);
     }
   });
 
@@ -79,9 +109,12 @@ describe.each(Object.entries(configs))('%s', (_name, makeConfig) => {
         if (volume.configMap) expect(exists('ConfigMap', volume.configMap.name, namespaceOf(owner))).toBe(true);
       }
     }
-    for (const binding of objects.filter((o) => o.kind.endsWith('Binding')) as any[]) {
+    for (const binding of objects.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding') as any[]) {
       expect(exists(binding.roleRef.kind, binding.roleRef.name)).toBe(true);
       for (const subject of binding.subjects) expect(exists('ServiceAccount', subject.name, subject.namespace)).toBe(true);
+    }
+    for (const binding of objects.filter((o) => o.kind === 'ValidatingAdmissionPolicyBinding') as any[]) {
+      expect(exists('ValidatingAdmissionPolicy', binding.spec.policyName)).toBe(true);
     }
     for (const configuration of objects.filter((o) => o.kind === 'ValidatingWebhookConfiguration') as any[]) {
       const webhook = configuration.webhooks[0].clientConfig.service;
@@ -105,8 +138,8 @@ describe.each(Object.entries(configs))('%s', (_name, makeConfig) => {
     const outdir = path.join(mkdtempSync(path.join(tmpdir(), 'dist-')), 'dist');
     synthesize(config, outdir);
     const files = readdirSync(outdir).sort();
-    expect(files).toEqual(stagesOf(config).map(stageFile));
-    expect(files[1]).toBe(`0001-${config.ingress.controller}.yaml`);
+    expect(files).toEqual(stagesOf(config).map((stage) => stageFile(config, stage)));
+    expect(files[1]).toBe(config.ingress.api === 'gateway' ? '0001-gateway-api.yaml' : `0001-${config.ingress.controller}.yaml`);
     const created = new Set(BUILT_IN_NAMESPACES);
     for (const file of files) {
       for (const object of readYamlObjects(path.join(outdir, file))) {
@@ -114,9 +147,19 @@ describe.each(Object.entries(configs))('%s', (_name, makeConfig) => {
         else if (object.metadata.namespace) expect({ object: `${object.kind}/${object.metadata.name}`, namespaceCreated: created.has(object.metadata.namespace) }).toMatchObject({ namespaceCreated: true });
       }
     }
-    // The Ingress that the admission webhook validates is in the last stage, after the controller.
+    // The route (the Ingress the admission webhook validates, or the HTTPRoute) is in the last stage, after the controller.
+    const route = config.ingress.api === 'gateway' ? 'HTTPRoute' : 'Ingress';
     const lastStage = readYamlObjects(path.join(outdir, files[files.length - 1]));
-    expect(lastStage.map((o) => o.kind)).toContain('Ingress');
-    expect(files.slice(0, -1).flatMap((f) => readYamlObjects(path.join(outdir, f))).some((o) => o.kind === 'Ingress')).toBe(false);
+    expect(lastStage.map((o) => o.kind)).toContain(route);
+    expect(files.slice(0, -1).flatMap((f) => readYamlObjects(path.join(outdir, f))).some((o) => o.kind === route)).toBe(false);
+    // The Gateway API's kinds only after the stage that defines them (kubectl maps every kind of a file before applying it).
+    const defined = new Set<string>();
+    for (const file of files) {
+      const objectsOfFile = readYamlObjects(path.join(outdir, file));
+      for (const object of objectsOfFile) {
+        if (object.apiVersion.startsWith('gateway.networking.k8s.io/')) expect({ object: `${object.kind}/${object.metadata.name}`, file, definedEarlier: defined.has(object.kind) }).toMatchObject({ definedEarlier: true });
+      }
+      for (const object of objectsOfFile as any[]) if (object.kind === 'CustomResourceDefinition') defined.add(object.spec.names.kind);
+    }
   });
 });

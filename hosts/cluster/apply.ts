@@ -6,6 +6,7 @@
  */
 import { parse } from 'yaml';
 import type { Manifest, Stage } from '../../charts/app';
+import { gatewayApiCrdNames } from '../../charts/gateway-api';
 import { ingressController } from '../../charts/ingress-controller';
 import { TOMCAT6_NAME } from '../../charts/tomcat6';
 import type { ClusterConfig } from '../../config/schema';
@@ -30,6 +31,9 @@ export function stageWaits(config: ClusterConfig, stage: Stage, nodes: string[],
       const names = nodes.map((n) => `node/${n}`);
       return [kubectl('wait', '--for=create', ...names, WAIT), kubectl('wait', '--for=condition=Ready', ...names, WAIT)];
     }
+    case 'gateway-api':
+      // No Gateway or HTTPRoute can be created before the API server serves their kinds.
+      return [kubectl('wait', '--for=condition=Established', ...gatewayApiCrdNames().map((name) => `crd/${name}`), WAIT)];
     case 'traefik':
     case 'ingress-nginx': {
       const controller = ingressController(config);
@@ -37,10 +41,18 @@ export function stageWaits(config: ClusterConfig, stage: Stage, nodes: string[],
         kubectl('-n', controller.namespace, 'rollout', 'status', controller.workload, WAIT),
         // ingress-nginx: no Ingress can be created before its admission webhook has its CA.
         ...(controller.admission ? [kubectl('wait', '--for=jsonpath={.webhooks[0].clientConfig.caBundle}', `validatingwebhookconfiguration/${controller.admission.webhook}`, WAIT)] : []),
+        // The Gateway API: the controller has taken the Gateway and listens for it.
+        ...(controller.gateway ? [kubectl('-n', controller.gateway.namespace, 'wait', '--for=condition=Programmed', `gateway/${controller.gateway.name}`, WAIT)] : []),
       ];
     }
-    case 'tomcat6':
-      return [kubectl('rollout', 'status', `deployment/${TOMCAT6_NAME}`, WAIT)];
+    case 'tomcat6': {
+      const { gateway } = ingressController(config);
+      return [
+        kubectl('rollout', 'status', `deployment/${TOMCAT6_NAME}`, WAIT),
+        // The Gateway API: the Gateway accepted the HTTPRoute (its host, its listener, its namespace).
+        ...(gateway ? [kubectl('wait', `--for=jsonpath={.status.parents[?(@.parentRef.name=="${gateway.name}")].conditions[?(@.type=="Accepted")].status}=True`, `httproute/${TOMCAT6_NAME}`, WAIT)] : []),
+      ];
+    }
   }
 }
 

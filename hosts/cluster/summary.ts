@@ -2,7 +2,7 @@
 import { workers } from '../../config/nodes';
 import type { ClusterConfig } from '../../config/schema';
 import type { NodeReport, Phase } from './manager';
-import { type Check, checkLine, checksSkipped } from './verify';
+import { type Check, checkLine, checksSkipped, routeLabel } from './verify';
 
 /**
  * `sameInputs` are the flags the next commands need to reach this cluster
@@ -25,14 +25,14 @@ export function summary(config: ClusterConfig, phases: readonly Phase[], reports
   }
   // reset: nothing to open.
   if (!phases.some((p) => p.title === 'verify')) return logDir ? [...lines, `    logs: ${logDir}/`] : lines;
-  const nodePort = checks.find((c) => c.what.endsWith('NodePort') && c.ok)?.url;
-  // A node whose Ingress check passed (else the first worker), and the controller's port.
-  const ingress = checks.find((c) => c.what.endsWith('Ingress') && c.ok) ?? checks.find((c) => c.what.endsWith('Ingress'));
+  const nodePort = checks.find((c) => !c.host && c.ok)?.url;
+  // A node whose check through the host passed (else the first worker), and the controller's port.
+  const ingress = checks.find((c) => c.host && c.ok) ?? checks.find((c) => c.host);
   const ingressUrl = ingress ? new URL(ingress.url) : undefined;
   const address = ingressUrl?.hostname ?? (workers(config)[0] ?? config.nodes[0]).address;
   lines.push('    open it:');
   if (nodePort) lines.push(`      ${nodePort}   (tomcat6 NodePort, on any node)`);
-  lines.push(`      http://${config.tomcat6.host}${ingressUrl?.port ? `:${ingressUrl.port}` : ''}/   (Ingress; add this line to your laptop's hosts file:)`);
+  lines.push(`      http://${config.tomcat6.host}${ingressUrl?.port ? `:${ingressUrl.port}` : ''}/   (${routeLabel(config)}; add this line to your laptop's hosts file:)`);
   lines.push(`      ${address}  ${config.tomcat6.host}`);
   lines.push('    next, from this machine:');
   const next = [

@@ -1,7 +1,8 @@
 /**
  * The tutorial's own check, after the apply: tomcat6 answers on its NodePort
- * on every node and through the Ingress host on the ingress controller's
- * port, as the control-plane node sees them.
+ * on every node and through its host name on the ingress controller's port
+ * (routed by the Ingress, or by the Gateway and HTTPRoute), as the
+ * control-plane node sees them.
  */
 import { ingressController } from '../../charts/ingress-controller';
 import { TOMCAT6_NAME } from '../../charts/tomcat6';
@@ -40,6 +41,11 @@ export function checksSkipped(config: ClusterConfig): string | undefined {
   return config.tomcat6.replicas === 0 ? 'tomcat6.replicas is 0: no pod answers, so the HTTP checks are skipped' : undefined;
 }
 
+/** What routes the host to tomcat6, as the checks name it: Ingress, or Gateway (its HTTPRoute on the controller's Gateway). */
+export function routeLabel(config: ClusterConfig): 'Ingress' | 'Gateway' {
+  return config.ingress.api === 'gateway' ? 'Gateway' : 'Ingress';
+}
+
 /** One check as the summary and status print it, e.g. `ok   k8s-node2 Ingress  http://… (Host: …) -> 200`. */
 export function checkLine(check: Check): string {
   return `${check.ok ? 'ok  ' : 'FAIL'} ${check.what.padEnd(22)} ${check.url}${check.host ? ` (Host: ${check.host})` : ''} -> ${check.status ?? 'not run'}`;
@@ -50,14 +56,15 @@ export async function verify(run: NodeRun, config: ClusterConfig, attempts: numb
   if (checksSkipped(config)) return [];
   const nodePort = config.tomcat6.nodePort?.toString() ?? (await jsonpath(run, ['service', TOMCAT6_NAME], '{.spec.ports[0].nodePort}') || '<nodePort>');
   const checks: Check[] = config.nodes.map((n) => ({ what: `${n.name} NodePort`, url: `http://${n.address}:${nodePort}/`, ok: false }));
+  const route = routeLabel(config);
   if (config.ingress.exposure === 'hostNetwork') {
     for (const n of ingressNodes(config)) {
-      checks.push({ what: `${n.name} Ingress`, url: `http://${n.address}/`, host: config.tomcat6.host, ok: false });
+      checks.push({ what: `${n.name} ${route}`, url: `http://${n.address}/`, host: config.tomcat6.host, ok: false });
     }
   } else {
     const { namespace, service, httpPort } = ingressController(config);
     const ingressPort = await jsonpath(run, ['-n', namespace, 'service', service], `{.spec.ports[?(@.name=="${httpPort}")].nodePort}`) || '<ingress nodePort>';
-    for (const n of config.nodes) checks.push({ what: `${n.name} Ingress`, url: `http://${n.address}:${ingressPort}/`, host: config.tomcat6.host, ok: false });
+    for (const n of config.nodes) checks.push({ what: `${n.name} ${route}`, url: `http://${n.address}:${ingressPort}/`, host: config.tomcat6.host, ok: false });
   }
   for (const check of checks) {
     check.status = await retry(() => httpStatus(run, check.url, check.host), {

@@ -381,6 +381,11 @@ function kubectl(args) {
   if (args[0] === 'apply') {
     const docs = parseYamlDocs(fs.readFileSync(0, 'utf8')).filter(Boolean);
     const out = [];
+    // A kind of the Gateway API needs its CRD applied before, as the real kubectl maps kinds before it applies anything.
+    const served = (doc) => [...Object.values(objects).map((body) => JSON.parse(body))]
+      .some((o) => o.kind === 'CustomResourceDefinition' && `${o.spec.group}/` === doc.apiVersion.replace(/[^/]+$/, '') && o.spec.names.kind === doc.kind);
+    const unserved = docs.find((doc) => doc.apiVersion.startsWith('gateway.networking.k8s.io/') && !served(doc));
+    if (unserved) fail(1, `error: resource mapping not found for name: "${unserved.metadata.name}" namespace: "${unserved.metadata.namespace ?? ''}" from "STDIN": no matches for kind "${unserved.kind}" in version "${unserved.apiVersion}"\nensure CRDs are installed first`);
     for (const doc of docs) {
       // ingress-nginx's admission webhook turns every Ingress away until the webhook has its CA (Traefik has no webhook).
       if (doc.kind === 'Ingress' && has('ValidatingWebhookConfiguration', 'ingress-nginx-admission') && !waited('webhook-ca')) fail(1, `Error from server (InternalError): error when creating "STDIN": Internal error occurred: failed calling webhook "validate.nginx.ingress.kubernetes.io": failed to call webhook: no endpoints available for service "ingress-nginx-controller-admission"`);
@@ -425,6 +430,28 @@ function kubectl(args) {
     if (kind === 'deployment' && !schedulable()) fail(1, 'error: timed out waiting for the condition');
     kubectlLog(`waited rollout ${name}`);
     return `${kind} "${name}" successfully rolled out\n`;
+  }
+  if (args[0] === 'wait' && line.includes('--for=condition=Established')) {
+    const crds = args.filter((a) => a.startsWith('crd/')).map((a) => a.slice(4));
+    const absent = crds.find((name) => !has('CustomResourceDefinition', name));
+    if (absent) fail(1, `Error from server (NotFound): customresourcedefinitions.apiextensions.k8s.io "${absent}" not found`);
+    kubectlLog('waited crds-established');
+    return crds.map((name) => `customresourcedefinition.apiextensions.k8s.io/${name} condition met\n`).join('');
+  }
+  if (line.includes('wait --for=condition=Programmed gateway/')) {
+    // Traefik programs its Gateway once it runs.
+    const name = args.find((a) => a.startsWith('gateway/')).slice(8);
+    if (!has('Gateway', name)) fail(1, `Error from server (NotFound): gateways.gateway.networking.k8s.io "${name}" not found`);
+    if (!waited('rollout traefik')) fail(1, 'error: timed out waiting for the condition');
+    kubectlLog('waited gateway-programmed');
+    return `gateway.gateway.networking.k8s.io/${name} condition met\n`;
+  }
+  if (args[0] === 'wait' && line.includes('httproute/')) {
+    const name = args.find((a) => a.startsWith('httproute/')).slice(10);
+    if (!has('HTTPRoute', name)) fail(1, `Error from server (NotFound): httproutes.gateway.networking.k8s.io "${name}" not found`);
+    if (!waited('gateway-programmed')) fail(1, 'error: timed out waiting for the condition');
+    kubectlLog('waited httproute-accepted');
+    return `httproute.gateway.networking.k8s.io/${name} condition met\n`;
   }
   if (args[0] === 'wait' && line.includes('caBundle')) {
     // The admission Jobs fill in the CA: they need a node that takes ordinary pods.
@@ -503,10 +530,10 @@ function curl(args) {
   }
   const objects = applied();
   const host = args.includes('-H');
-  // Only a node that is in the cluster answers; the Ingress also needs the Ingress object.
+  // Only a node that is in the cluster answers; the host also needs its route (an Ingress, or an HTTPRoute).
   const address = new URL(args[args.length - 1]).hostname;
   const app = Object.keys(objects).some((k) => k === 'Deployment//tomcat6') && nodeAddresses().includes(address);
-  const ok = app && (!host || Object.keys(objects).some((k) => k.startsWith('Ingress/')));
+  const ok = app && (!host || Object.keys(objects).some((k) => k.startsWith('Ingress/') || k.startsWith('HTTPRoute/')));
   fs.appendFileSync(clusterFile('curl.log'), `${args.join(' ')}\n`);
   if (!ok) throw new Exit(7, '000');
   return '200';
