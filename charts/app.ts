@@ -10,6 +10,7 @@
  * With ingress.api: gateway, the Gateway API's CRDs come second:
  *   0000-flannel.yaml, 0001-gateway-api.yaml (-> CRDs Established),
  *   0002-traefik.yaml (-> rollout, Gateway Programmed), 0003-tomcat6.yaml
+ * With dashboard.enabled, Headlamp comes last (...-dashboard.yaml -> its rollout).
  * Inside each file a Namespace comes before the objects in it. This file is
  * the one place that maps the cluster config onto each chart's props, and
  * the one place that names the files.
@@ -18,10 +19,11 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { App, Yaml } from 'cdk8s';
-import type { ClusterConfig } from '../config/schema';
+import { type ClusterConfig, dashboardHost } from '../config/schema';
 import { FlannelChart } from './flannel';
 import { GatewayApiChart } from './gateway-api';
-import { ingressController } from './ingress-controller';
+import { HeadlampChart, HEADLAMP_NAMESPACE } from './headlamp';
+import { hostRoute, ingressController } from './ingress-controller';
 import { IngressNginxChart } from './ingress-nginx';
 import { Tomcat6Chart, TOMCAT6_NAMESPACE } from './tomcat6';
 import { TraefikChart } from './traefik';
@@ -30,11 +32,20 @@ export const DEFAULT_OUTDIR = 'dist';
 export const OUTPUT_EXTENSION = '.yaml';
 
 /** Every apply stage there is. */
-export type Stage = 'flannel' | 'gateway-api' | 'traefik' | 'ingress-nginx' | 'tomcat6';
+export type Stage = 'flannel' | 'gateway-api' | 'traefik' | 'ingress-nginx' | 'tomcat6' | 'dashboard';
 
-/** The stages of a config, in apply order: the pod network, the Gateway API's CRDs if used, its ingress controller, the app. */
+/**
+ * The stages of a config, in apply order: the pod network, the Gateway API's
+ * CRDs if used, its ingress controller, the app, the dashboard if enabled.
+ */
 export function stagesOf(config: ClusterConfig): Stage[] {
-  return ['flannel', ...(config.ingress.api === 'gateway' ? ['gateway-api' as const] : []), ingressController(config).stage, 'tomcat6'];
+  return [
+    'flannel',
+    ...(config.ingress.api === 'gateway' ? ['gateway-api' as const] : []),
+    ingressController(config).stage,
+    'tomcat6',
+    ...(config.dashboard.enabled ? ['dashboard' as const] : []),
+  ];
 }
 
 /** The file a stage is written to, numbered by its place in the config's order, e.g. '0002-tomcat6.yaml'. */
@@ -55,15 +66,16 @@ export function buildApp(config: ClusterConfig): App {
   const controller = ingressController(config);
   const gatewayApi = controller.gateway ? new GatewayApiChart(app, 'gateway-api') : undefined;
   const ingress = controller.stage === 'traefik'
-    ? new TraefikChart(app, 'traefik', { exposure: config.ingress.exposure, api: config.ingress.api, routeNamespaces: [TOMCAT6_NAMESPACE] })
+    ? new TraefikChart(app, 'traefik', { exposure: config.ingress.exposure, api: config.ingress.api, routeNamespaces: [TOMCAT6_NAMESPACE, ...(config.dashboard.enabled ? [HEADLAMP_NAMESPACE] : [])] })
     : new IngressNginxChart(app, 'ingress-nginx', { exposure: config.ingress.exposure, pinDigests: config.images.pinDigests });
-  const route = controller.gateway
-    ? { api: 'gateway' as const, gateway: controller.gateway }
-    : { api: 'ingress' as const, ingressClassName: controller.ingressClass };
+  const route = hostRoute(controller);
   const tomcat6 = new Tomcat6Chart(app, 'tomcat6', { ...config.tomcat6, route });
   if (gatewayApi) gatewayApi.addDependency(flannel);
   ingress.addDependency(gatewayApi ?? flannel);
   tomcat6.addDependency(ingress);
+  if (config.dashboard.enabled) {
+    new HeadlampChart(app, 'dashboard', { host: dashboardHost(config), access: config.dashboard.access, route }).addDependency(tomcat6);
+  }
   return app;
 }
 

@@ -33,6 +33,16 @@ export interface IngressController {
   admission?: { webhook: string; secret: string };
 }
 
+/** How a host reaches an app's Service: an Ingress of a class, or an HTTPRoute on a Gateway's listener. */
+export type HostRoute =
+  | { readonly api: 'ingress'; readonly ingressClassName: string }
+  | { readonly api: 'gateway'; readonly gateway: { readonly name: string; readonly namespace: string; readonly listener: string } };
+
+/** The route the apps' hosts take with this controller and API. */
+export function hostRoute(controller: IngressController): HostRoute {
+  return controller.gateway ? { api: 'gateway', gateway: controller.gateway } : { api: 'ingress', ingressClassName: controller.ingressClass };
+}
+
 export function ingressController(config: ClusterConfig): IngressController {
   const kind = config.ingress.exposure === 'hostNetwork' ? 'daemonset' : 'deployment';
   if (config.ingress.controller === 'ingress-nginx') {

@@ -8,6 +8,7 @@ import { Chart, Duration, Size, type ChartProps } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-25';
 import type { Construct } from 'constructs';
 import type { ClusterConfig } from '../config/schema';
+import type { HostRoute } from './ingress-controller';
 import { HttpRoute, HttpRouteSpecRulesMatchesPathType } from '../imports/httproute-gateway.networking.k8s.io';
 
 export const TOMCAT6_NAME = 'tomcat6';
@@ -18,14 +19,9 @@ export const TOMCAT6_SERVICE_PORT = 80;
 /** The label the tutorial's `kubectl create deployment tomcat6` put on its pods. */
 export const TOMCAT6_LABELS = { app: TOMCAT6_NAME };
 
-/** How the host reaches the app: an Ingress of a class, or an HTTPRoute on a Gateway's listener. */
-export type Tomcat6Route =
-  | { readonly api: 'ingress'; readonly ingressClassName: string }
-  | { readonly api: 'gateway'; readonly gateway: { readonly name: string; readonly namespace: string; readonly listener: string } };
-
 /** The `tomcat6` section of the cluster config (image, replicas, host, nodePort), and its route. */
 export interface Tomcat6ChartProps extends ChartProps, Readonly<ClusterConfig['tomcat6']> {
-  readonly route: Tomcat6Route;
+  readonly route: HostRoute;
 }
 
 export class Tomcat6Chart extends Chart {

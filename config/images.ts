@@ -23,6 +23,8 @@ export const ADDON_IMAGES = {
   ingressNginxController: 'registry.k8s.io/ingress-nginx/controller:v1.15.1@sha256:594ceea76b01c592858f803f9ff4d2cb40542cae2060410b2c95f75907d659e1',
   // Traefik's chart 41.3.0 pins no digest, and none can be verified here: the tag only.
   traefik: 'docker.io/traefik:v3.7.11',
+  // Headlamp's chart 0.45.0 pins no digest, and none can be verified here: the tag only.
+  headlamp: 'ghcr.io/headlamp-k8s/headlamp:v0.45.0',
   ingressNginxCertgen: 'registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.6.9@sha256:01038e7de14b78d702d2849c3aad72fd25903c4765af63cf16aa3398f5d5f2dd',
 } as const;
 

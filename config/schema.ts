@@ -168,6 +168,17 @@ export const clusterConfigSchema = z.strictObject({
     nodePort: z.number().int().min(30000, 'must be in the NodePort range 30000-32767').max(32767, 'must be in the NodePort range 30000-32767').optional()
       .describe('Fixed NodePort for the tomcat6 Service; Kubernetes picks one when unset.'),
   }).prefault({}),
+  dashboard: z.strictObject({
+    enabled: z.boolean().default(false)
+      .describe('Deploy Headlamp, a web UI to look at the cluster, reached through the ingress controller on dashboard.host.'),
+    host: z.string().refine(isHostname, 'must be a DNS host name, e.g. dashboard.touch.air.mall.com').optional()
+      .describe('Host name the dashboard is served on; default: dashboard. followed by the domain of tomcat6.host (dashboard.touch.air.mall.com).'),
+    access: z.enum(['view', 'admin'], hint('must be view or admin')).default('view')
+      .describe('What a login token may do: view, read-only (the built-in view ClusterRole, no Secrets; plus reading nodes); admin, change and delete every namespaced object, Secrets included (the built-in admin ClusterRole, cluster-wide).'),
+    tokenDuration: z.string().refine((d) => !tokenDurationProblem(d), { error: (issue) => tokenDurationProblem(String(issue.input)) })
+      .default('1h')
+      .describe('How long a login token from `scripts/bootstrap.mjs dashboard` is valid (10m to 24h).'),
+  }).prefault({}),
 }).superRefine((config, ctx) => {
   // Checks across fields; each runs only on values that passed their own checks.
   const minor = minorOf(config.kubernetes.version);
@@ -182,6 +193,9 @@ export const clusterConfigSchema = z.strictObject({
       code: 'custom', path: ['ingress', 'api'], input: 'gateway',
       message: 'needs ingress.controller: traefik (ingress-nginx has no Gateway API support); use api: ingress with ingress-nginx, or controller: traefik',
     });
+  }
+  if (config.dashboard.enabled && isHostname(config.tomcat6.host) && dashboardHost(config) === config.tomcat6.host) {
+    ctx.addIssue({ code: 'custom', path: ['dashboard', 'host'], input: dashboardHost(config), message: 'is tomcat6.host too; give the dashboard a host name of its own, e.g. dashboard.touch.air.mall.com' });
   }
   const { network } = config;
   const pod = podCidr.safeParse(network.podCidr).success ? ipaddr.IPv4.parseCIDR(network.podCidr) : undefined;
@@ -240,6 +254,25 @@ export const clusterConfigSchema = z.strictObject({
     ctx.addIssue({ code: 'custom', path: ['nodes'], message: 'has no control-plane node; set role: control-plane on the node that runs kubeadm init' });
   }
 });
+
+/** What is wrong with a login token's duration (minutes or hours, 10m to 24h), or undefined. */
+export function tokenDurationProblem(duration: string): string | undefined {
+  if (!/^[1-9]\d*[mh]$/.test(duration)) return 'must be minutes or hours, e.g. 30m or 1h';
+  const minutes = durationMinutes(duration);
+  return minutes < 10 || minutes > 24 * 60 ? 'must be from 10m to 24h' : undefined;
+}
+
+/** A duration of cluster.yaml (30m, 1h) in minutes. */
+export function durationMinutes(duration: string): number {
+  return Number.parseInt(duration, 10) * (duration.endsWith('h') ? 60 : 1);
+}
+
+/** The dashboard's host name: dashboard.host, else dashboard. and the domain of tomcat6.host. */
+export function dashboardHost(config: { dashboard: { host?: string }; tomcat6: { host: string } }): string {
+  if (config.dashboard.host) return config.dashboard.host;
+  const labels = config.tomcat6.host.split('.');
+  return `dashboard.${(labels.length > 2 ? labels.slice(1) : labels).join('.')}`;
+}
 
 /**
  * What a valid config should still make its user think twice about, one

@@ -20,7 +20,8 @@ const configs = {
   'nodePort exposure': () => configWith({ ingress: { exposure: 'nodePort' } }),
   'mirror and fixed nodePort': () => configWith({ images: { mirror: 'registry.example.com/k8s' }, tomcat6: { nodePort: 30080 } }),
   'Gateway API': () => configWith({ ingress: { api: 'gateway' } }),
-  'Gateway API, nodePort exposure': () => configWith({ ingress: { api: 'gateway', exposure: 'nodePort' } }),
+  'Gateway API, nodePort exposure': () => configWith({ ingress: { api: 'gateway', exposure: 'nodePort' } }),  dashboard: () => configWith({ dashboard: { enabled: true } }),
+  'Gateway API with the dashboard': () => configWith({ ingress: { api: 'gateway' }, dashboard: { enabled: true, access: 'admin' } }),
 };
 
 const GATEWAY_API = 'gateway.networking.k8s.io/';
@@ -78,7 +79,8 @@ describe.each(Object.entries(configs).filter(([name]) => name.startsWith('Gatewa
   const custom = objects.filter((o) => o.apiVersion.startsWith(GATEWAY_API));
 
   test('the config makes a GatewayClass, a Gateway and an HTTPRoute', () => {
-    expect(custom.map((o) => o.kind).sort()).toEqual(['Gateway', 'GatewayClass', 'HTTPRoute']);
+    const routes = makeConfig().dashboard.enabled ? ['HTTPRoute', 'HTTPRoute'] : ['HTTPRoute'];
+    expect(custom.map((o) => o.kind).sort()).toEqual(['Gateway', 'GatewayClass', ...routes]);
   });
 
   test.each(custom.map((o) => [label(o), o] as const))('%s', (_label, object) => {

@@ -11,7 +11,7 @@ import { caCertHash } from '../hosts/node/kubeadm';
 import { stringify } from 'yaml';
 import { renderManifests } from '../charts/app';
 import { loadClusterConfig } from '../config/load';
-import { bootstrap, type Cluster, clearAll, clusterFile, makeCluster, mutating, onTerminal, trees } from './fakehost/cluster';
+import { bootstrap, type Cluster, clearAll, clusterFile, command, makeCluster, mutating, onTerminal, trees } from './fakehost/cluster';
 import { Sandbox } from './fakehost/sandbox';
 import { sshdForTests } from './fakehost/sshd';
 import { ROOT } from './helpers';
@@ -318,6 +318,59 @@ if (sshd) {
       const again = bootstrap(cluster, sshd);
       expect(again.code).toBe(0);
       expect(again.stdout).toMatch(/apply done: 4 stages unchanged/);
+    });
+  });
+}
+
+if (sshd) {
+  describe('with the dashboard (dashboard.enabled)', () => {
+    let cluster: Cluster;
+    let first: ReturnType<typeof bootstrap>;
+    beforeAll(() => {
+      cluster = makeCluster(sshd, { config: { dashboard: { enabled: true } } });
+      first = bootstrap(cluster, sshd);
+    });
+
+    test('goes all the way, Headlamp as the last stage, rolled out before the checks', () => {
+      expect(first.code).toBe(0);
+      expect(readdirSync(path.join(cluster.logs, 'manifests'))).toEqual(['0000-flannel.yaml', '0001-traefik.yaml', '0002-tomcat6.yaml', '0003-dashboard.yaml']);
+      const log = clusterFile(cluster, 'kubectl.log').trim().split('\n').map((l) => l.split(' ').slice(0, 3).join(' '));
+      expect(log).toEqual([
+        'apply Namespace/kube-flannel ClusterRole/flannel', 'waited nodes-ready',
+        'apply Namespace/traefik ServiceAccount/traefik', 'waited rollout traefik',
+        'apply Deployment/tomcat6 Service/tomcat6', 'waited rollout tomcat6',
+        'apply Namespace/headlamp ServiceAccount/headlamp', 'waited rollout headlamp',
+      ]);
+    });
+
+    test('checks the dashboard host through the controller, and the summary says how to open it', () => {
+      expect(clusterFile(cluster, 'curl.log')).toContain('-H Host: dashboard.touch.air.mall.com http://127.0.0.2/');
+      expect(first.stdout).toMatch(/ok +k8s-node3 dashboard +http:\/\/127\.0\.0\.3\/ \(Host: dashboard\.touch\.air\.mall\.com\) -> 200/);
+      expect(first.stdout).toContain('http://dashboard.touch.air.mall.com/   (the dashboard, Headlamp; sign in with a token from scripts/bootstrap.mjs dashboard)');
+      expect(first.stdout).toContain('127.0.0.2  tomcat6.touch.air.mall.com dashboard.touch.air.mall.com');
+      expect(first.stdout).toMatch(/scripts\/bootstrap\.mjs dashboard --config \S+ --ssh-config \S+ +\(the dashboard's address and a short-lived login token\)/);
+    });
+
+    test('`dashboard` prints the address and a fresh token of the login account, for the configured time, and writes it nowhere', () => {
+      const result = command(cluster, sshd, ['dashboard']);
+      expect(result.code).toBe(0);
+      const lines = result.stdout.trim().split('\n');
+      expect(lines[0]).toBe('dashboard: http://dashboard.touch.air.mall.com/   (Headlamp; on your laptop, add to the hosts file: 127.0.0.2  dashboard.touch.air.mall.com)');
+      expect(lines[1]).toBe('sign in with this token, valid 1h (ServiceAccount headlamp/headlamp-login, ClusterRole view; stored nowhere, run this again for a new one):');
+      expect(lines[2]).toMatch(/^eyJhbGciOiJSUzI1NiJ9\.fake-token-for-headlamp-login\.[0-9a-f]{24}$/);
+      expect(clusterFile(cluster, 'kubectl.log')).toContain('token headlamp-login --duration=60m');
+      // Nowhere on disk: not in the run's logs, not in the cluster's folder (the fake nodes included).
+      const grep = spawnSync('grep', ['-rlF', lines[2].split('.')[2], cluster.dir], { encoding: 'utf8' });
+      expect(grep.stdout).toBe('');
+      const again = command(cluster, sshd, ['dashboard', '--duration', '30m']);
+      expect(again.stdout.split('\n')[2]).not.toBe(lines[2]);
+      expect(clusterFile(cluster, 'kubectl.log')).toContain('token headlamp-login --duration=30m');
+    });
+
+    test('`dashboard --duration` outside 10m-24h is refused before anything is reached', () => {
+      const result = command(cluster, sshd, ['dashboard', '--duration', '7d']);
+      expect(result).toMatchObject({ code: 1, stdout: '' });
+      expect(result.stderr.trim()).toBe('--duration 7d: must be minutes or hours, e.g. 30m or 1h');
     });
   });
 }

@@ -8,6 +8,7 @@ import { addonImage, clusterRegistries, controlPlaneImageRepository, registryMir
 import { UserError } from '../config/errors';
 import { loadClusterConfig, parseClusterConfig, resolveConfigPath } from '../config/load';
 import { TESTED_RELEASES } from '../config/versions';
+import { dashboardHost } from '../config/schema';
 import { defaultConfig, ROOT } from './helpers';
 
 /** The problems a config text produces, or [] when it is valid. */
@@ -66,6 +67,7 @@ describe('defaults', () => {
       firewall: 'open',
       ingress: { controller: 'traefik', exposure: 'hostNetwork', api: 'ingress', allowUnsupportedKubernetes: false },
       tomcat6: { image: 'tomcat:6.0.53-jre8', replicas: 3, host: 'tomcat6.touch.air.mall.com' },
+      dashboard: { enabled: false, access: 'view', tokenDuration: '1h' },
     });
   });
 
@@ -83,6 +85,12 @@ describe('defaults', () => {
     expect(parseClusterConfig(edited((c) => { c.kubernetes.version = 'v1.35.0'; })).kubernetes.version).toBe('1.35.0');
   });
 
+  test('the dashboard\'s host defaults to dashboard. and the domain of tomcat6.host', () => {
+    expect(dashboardHost(parseClusterConfig(edited((c) => { c.dashboard = { enabled: true }; })))).toBe('dashboard.touch.air.mall.com');
+    expect(dashboardHost(parseClusterConfig(edited((c) => { c.dashboard = { enabled: true }; c.tomcat6 = { host: 'shop.example.com' }; })))).toBe('dashboard.example.com');
+    expect(dashboardHost(parseClusterConfig(edited((c) => { c.dashboard = { enabled: true, host: 'ui.lab.test' }; })))).toBe('ui.lab.test');
+  });
+
   test('replicas 0 is allowed (scaled to zero)', () => {
     expect(parseClusterConfig(edited((c) => { c.tomcat6 = { replicas: 0 }; })).tomcat6.replicas).toBe(0);
   });
@@ -92,7 +100,7 @@ describe('each mistake gives one line naming the file position, the field, the v
   const cases: [string, string, RegExp][] = [
     ['YAML syntax error', 'kubernetes:\n  version: "1.35.1\nnodes: [', /^cluster\.yaml:\d+:\d+: YAML syntax error: /],
     ['duplicate key', 'kubernetes:\n  version: "1.35.1"\nkubernetes:\n  version: "1.35.1"\n', /^cluster\.yaml:3:1: YAML syntax error: Map keys must be unique/],
-    ['unknown top-level key', edited((c) => { c.tomcat = {}; }), /^cluster\.yaml:\d+:1: tomcat: unknown field; check its spelling \(allowed: kubernetes, network, nodes, images, packages, firewall, ingress, tomcat6\)$/],
+    ['unknown top-level key', edited((c) => { c.tomcat = {}; }), /^cluster\.yaml:\d+:1: tomcat: unknown field; check its spelling \(allowed: kubernetes, network, nodes, images, packages, firewall, ingress, tomcat6, dashboard\)$/],
     ['unknown node key (typo)', edited((c) => { c.nodes[1].adress = '1.2.3.4'; }), /^cluster\.yaml:\d+:5: nodes\[1\]\.adress: unknown field; check its spelling \(allowed: name, address, role, os, ssh\)$/],
     ['missing version', edited((c) => { delete c.kubernetes.version; }), /^cluster\.yaml:\d+:\d+: kubernetes\.version: is required$/],
     ['missing nodes', edited((c) => { delete c.nodes; }), /^cluster\.yaml:1:1: nodes: is required$/],
@@ -104,6 +112,10 @@ describe('each mistake gives one line naming the file position, the field, the v
     ['version past its end of life', edited((c) => { c.kubernetes.version = '1.34.2'; }), /kubernetes\.version: "1\.34\.2" is outside the supported window 1\.35-1\.37/],
     ['ingress-nginx beyond the minors it was tested on', edited((c) => { c.kubernetes.version = '1.36.5'; c.ingress = { controller: 'ingress-nginx' }; }), /^cluster\.yaml:\d+:\d+: kubernetes\.version: "1\.36\.5" is newer than ingress-nginx supports: v1\.15\.1, its last release \(the project is retired\), was tested up to Kubernetes 1\.35; use e\.g\. 1\.35\.8, or ingress\.controller: traefik, or set ingress\.allowUnsupportedKubernetes: true to run it anyway$/],
     ['the Gateway API with ingress-nginx', edited((c) => { c.kubernetes.version = '1.35.8'; c.ingress = { controller: 'ingress-nginx', api: 'gateway' }; }), /^cluster\.yaml:\d+:\d+: ingress\.api: "gateway" needs ingress\.controller: traefik \(ingress-nginx has no Gateway API support\); use api: ingress with ingress-nginx, or controller: traefik$/],
+    ['the dashboard on the host of tomcat6', edited((c) => { c.dashboard = { enabled: true, host: 'tomcat6.touch.air.mall.com' }; }), /^cluster\.yaml:\d+:\d+: dashboard\.host: "tomcat6\.touch\.air\.mall\.com" is tomcat6\.host too; give the dashboard a host name of its own, e\.g\. dashboard\.touch\.air\.mall\.com$/],
+    ['a dashboard token for a week', edited((c) => { c.dashboard = { tokenDuration: '168h' }; }), /^cluster\.yaml:\d+:\d+: dashboard\.tokenDuration: "168h" must be from 10m to 24h$/],
+    ['a dashboard token duration in seconds', edited((c) => { c.dashboard = { tokenDuration: '3600s' }; }), /^cluster\.yaml:\d+:\d+: dashboard\.tokenDuration: "3600s" must be minutes or hours, e\.g\. 30m or 1h$/],
+    ['a dashboard access that is not a role', edited((c) => { c.dashboard = { access: 'cluster-admin' }; }), /^cluster\.yaml:\d+:\d+: dashboard\.access: "cluster-admin" must be view or admin$/],
     ['an unknown routing API', edited((c) => { c.ingress = { api: 'gateway-api' }; }), /^cluster\.yaml:\d+:\d+: ingress\.api: "gateway-api" must be ingress or gateway$/],
     ['an unknown ingress controller', edited((c) => { c.ingress = { controller: 'nginx' }; }), /^cluster\.yaml:\d+:\d+: ingress\.controller: "nginx" must be traefik or ingress-nginx$/],
     ['version too old (the tutorial\'s)', edited((c) => { c.kubernetes.version = '1.17.3'; }), /kubernetes\.version: "1\.17\.3" is outside the supported window/],

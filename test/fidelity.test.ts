@@ -228,3 +228,60 @@ describe(`imports/gateway-api-${GATEWAY_API_VERSION}: ${GATEWAY_API_MODULE} from
     }
   });
 });
+
+/**
+ * Headlamp: the official Helm chart 0.45.0 (../shared/reference), rendered by
+ * the real helm with the in-cluster install's values (no empty OIDC Secret).
+ * What the port changes on purpose is asserted, then put back, and the rest
+ * must match.
+ */
+const HEADLAMP_CHART = path.join(REFERENCE_DIR, 'headlamp-v0.45.0', 'charts', 'headlamp');
+describeWithShared('dashboard chart vs the official Headlamp Helm chart 0.45.0 (helm template)', HEADLAMP_CHART, () => {
+  const helm = helmPath();
+  if (!existsSync(helm)) {
+    missingPrerequisite('Headlamp chart fidelity', `needs helm v${HELM_VERSION} built from source: run npm run kube:build -- --tested`);
+    return;
+  }
+  function render(kubeVersion: string): K8sObject[] {
+    const result = spawnSync(helm, ['template', 'headlamp', HEADLAMP_CHART, '--namespace', 'headlamp', '--kube-version', kubeVersion, '--set', 'config.oidc.secret.create=false'], { encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`helm template failed: ${result.stderr}`);
+    return parseAllDocuments(result.stdout).map((d) => d.toJS()).filter(Boolean).map((object) => {
+      const copy = structuredClone(object);
+      delete copy.metadata.labels?.['helm.sh/chart'];
+      delete copy.metadata.labels?.['app.kubernetes.io/managed-by'];
+      return copy;
+    });
+  }
+
+  /** Ours, with what the port adds taken out (each asserted first): the Namespace, the login account and its roles, the route. */
+  function chartPart(config: ReturnType<typeof defaultConfig>, access: 'view' | 'admin'): K8sObject[] {
+    const ours = synthCharts(config).dashboard.map((o) => structuredClone(o) as any);
+    expect(ours[0]).toEqual({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'headlamp' } });
+    const added = ours.slice(4);
+    expect(added.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
+      'ServiceAccount/headlamp-login', `ClusterRoleBinding/headlamp-login-${access}`, 'ClusterRole/headlamp-login-cluster-view', 'ClusterRoleBinding/headlamp-login-cluster-view',
+      config.ingress.api === 'gateway' ? 'HTTPRoute/headlamp' : 'Ingress/headlamp',
+    ]);
+    // The login account's tokens get the built-in role of `access`; Headlamp's own account gets nothing.
+    expect(added[1].roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: access });
+    expect(added[1].subjects).toEqual([{ kind: 'ServiceAccount', name: 'headlamp-login', namespace: 'headlamp' }]);
+    expect(added[2].rules.every((r: any) => r.verbs.join() === 'get,list,watch')).toBe(true);
+    return ours.slice(1, 4);
+  }
+
+  test.each([['ingress', 'view'], ['gateway', 'admin']] as const)('api %s, access %s: the chart\'s objects, in its order, with its content, but its cluster-admin binding', (api, access) => {
+    const config = configWith({ ingress: { api }, dashboard: { enabled: true, access } });
+    const upstream = render(config.kubernetes.version);
+    // The chart binds Headlamp's own ServiceAccount to cluster-admin; the port does not (see charts/headlamp.ts).
+    const binding = upstream.find((o) => o.kind === 'ClusterRoleBinding') as any;
+    expect({ name: binding.metadata.name, role: binding.roleRef.name }).toEqual({ name: 'headlamp-admin', role: 'cluster-admin' });
+    expectSameObjects(chartPart(config, access), upstream.filter((o) => o !== binding));
+  });
+
+  test('the comparison can fail: a changed argument is caught', () => {
+    const config = configWith({ dashboard: { enabled: true } });
+    const ours = chartPart(config, 'view');
+    (ours[2] as any).spec.template.spec.containers[0].args.push('-unsafe-use-service-account-token');
+    expect(() => expectSameObjects(ours, render(config.kubernetes.version).filter((o) => o.kind !== 'ClusterRoleBinding'))).toThrow();
+  });
+});

@@ -1,7 +1,7 @@
 /**
  * Committed generated files stay what their generators produce: dist/ for
  * the committed cluster.yaml (through `npm run synth` and through
- * `cdk8s synth`), the JSON Schema, and imports/k8s.ts.
+ * `cdk8s synth`), the JSON Schema, and the classes in imports/.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -55,7 +55,7 @@ const importedDefinitions = path.join(definitionsDir(IMPORTED ?? 'none'), '_defi
 if (!existsSync(importedDefinitions)) {
   missingPrerequisite('imports/k8s.ts is up to date', `needs the API definitions of v${IMPORTED}: run npm run kube:build -- --tested`);
 } else {
-  test(`imports/k8s.ts is exactly what \`cdk8s import k8s@${IMPORTED}\` generates from the definitions of v${IMPORTED}'s OpenAPI spec (never edited by hand)`, () => {
+  test(`imports/k8s.ts is exactly what \`cdk8s import k8s@${IMPORTED}\` generates from the definitions of v${IMPORTED}'s OpenAPI spec, and the Gateway API classes what cdk8s.yaml's imports of the CRDs generate (never edited by hand)`, () => {
     const outdir = freshDir('imports-');
     execFileSync(path.join(ROOT, 'node_modules', '.bin', 'cdk8s'), ['import', '--check-upgrade=false', '--output', outdir], {
       cwd: ROOT,
@@ -67,5 +67,12 @@ if (!existsSync(importedDefinitions)) {
       },
     });
     expect(readFileSync(path.join(outdir, 'k8s.ts'), 'utf8') === readFileSync(path.join(ROOT, 'imports', 'k8s.ts'), 'utf8')).toBe(true);
+    // The other imports of cdk8s.yaml: the Gateway API classes, from the CRDs in imports/.
+    const generated = readdirSync(outdir).filter((f) => f !== 'k8s.ts' && f.endsWith('.ts')).sort();
+    expect(generated).toEqual(['gateway-gateway.networking.k8s.io.ts', 'gatewayclass-gateway.networking.k8s.io.ts', 'httproute-gateway.networking.k8s.io.ts']);
+    expect(readdirSync(path.join(ROOT, 'imports')).filter((f) => f.endsWith('.ts')).sort()).toEqual(['k8s.ts', ...generated].sort());
+    for (const file of generated) {
+      expect({ file, same: readFileSync(path.join(outdir, file), 'utf8') === readFileSync(path.join(ROOT, 'imports', file), 'utf8') }).toEqual({ file, same: true });
+    }
   }, 60_000);
 }

@@ -54,9 +54,12 @@ export const CONFIG_VARIANTS: Record<string, () => ClusterConfig> = {
   'named flannel interface': () => configWith({ network: { flannelInterface: 'enp0s8' } }),
   'Gateway API': () => configWith({ ingress: { api: 'gateway' } }),
   'Gateway API, nodePort exposure': () => configWith({ ingress: { api: 'gateway', exposure: 'nodePort' } }),
+  dashboard: () => configWith({ dashboard: { enabled: true } }),
+  'dashboard, Gateway API, admin access': () => configWith({ ingress: { api: 'gateway' }, dashboard: { enabled: true, access: 'admin', host: 'headlamp.example.com' } }),
   'ingress-nginx': () => withIngressNginx(),
   'ingress-nginx, nodePort exposure': () => withIngressNginx({ ingress: { exposure: 'nodePort' } }),
   'ingress-nginx, registry mirror without digests': () => withIngressNginx({ images: { mirror: 'mirror.example.com', pinDigests: false } }),
+  'ingress-nginx, dashboard': () => withIngressNginx({ dashboard: { enabled: true } }),
 };
 
 /** Every object of every chart, keyed by chart id, in output order. */

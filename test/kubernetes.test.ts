@@ -8,8 +8,8 @@
  * worker's join configuration through kubeadm's real discovery.
  * No kubelet runs here: pods stay Pending (the VM test runs them).
  */
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
@@ -17,7 +17,7 @@ import { renderManifests, type Stage, stageFile, stagesOf, synthesize } from '..
 import { ingressController } from '../charts/ingress-controller';
 import { controlPlaneImageRepository } from '../config/images';
 import { controlPlane, workers } from '../config/nodes';
-import type { ClusterConfig } from '../config/schema';
+import { type ClusterConfig, dashboardHost } from '../config/schema';
 import { applyStages, stageWaits } from '../hosts/cluster/apply';
 import { TOKEN_GONE } from '../hosts/cluster/join-tokens';
 import { API_SERVER_NAME, withServer } from '../hosts/cluster/kubeconfig';
@@ -28,7 +28,8 @@ import { NodeRun, StepFailed } from '../hosts/engine/steps';
 import { CA_CERT, caCertHash, initConfig, type JoinDetails, joinConfig, mintJoinDetails } from '../hosts/node/kubeadm';
 import { PAUSE_VERSION_BY_MINOR } from '../hosts/node/plan-model';
 import { INGRESS_NGINX_MAX_MINOR, minorOf, TESTED_RELEASES } from '../config/versions';
-import { CONFIG_VARIANTS, configWith, type DeepPartial, defaultConfig, withIngressNginx } from './helpers';
+import { TRAEFIK_VERSION, traefikPath } from '../scripts/kube-build/traefik';
+import { CONFIG_VARIANTS, configWith, type DeepPartial, defaultConfig, synthCharts, withIngressNginx } from './helpers';
 import { type BuiltKubernetes, builtKubernetes, type ControlPlane, isRoot, Netns, startControlPlane } from './kube/control-plane';
 import { missingPrerequisite } from './prerequisites';
 
@@ -53,9 +54,9 @@ function atRelease(release: string, changes: DeepPartial<ClusterConfig> = {}): C
  * and the app before the controller (no Ingress meets an admission webhook
  * nothing answers), then the controller.
  */
-function applyOrder(config: ClusterConfig): { network: Stage; crds: Stage[]; app: Stage; controller: Stage } {
+function applyOrder(config: ClusterConfig): { network: Stage; crds: Stage[]; apps: Stage[]; controller: Stage } {
   const stages = stagesOf(config);
-  return { network: 'flannel', crds: stages.filter((s) => s === 'gateway-api'), app: 'tomcat6', controller: ingressController(config).stage };
+  return { network: 'flannel', crds: stages.filter((s) => s === 'gateway-api'), apps: stages.filter((s) => s === 'tomcat6' || s === 'dashboard'), controller: ingressController(config).stage };
 }
 
 /** Node objects for the config's nodes, Ready, as their kubelets would have registered them (once). */
@@ -416,9 +417,9 @@ if (!kube) {
           const dirs = Object.fromEntries(variants.map(([name, make]) => [name, dist(make())]));
           const count = (stdout: string) => stdout.split('\n').filter((l) => / serverside-applied$/.test(l)).length;
           for (const [name, make] of variants) {
-            const { network, crds, app } = applyOrder(make());
+            const { network, crds, apps } = applyOrder(make());
             applied[name] = { objects: 0, expected: 0, secondApplyDiffs: [] };
-            const files = [network, app].map((stage) => path.join(dirs[name], stageFile(make(), stage)));
+            const files = [network, ...apps].map((stage) => path.join(dirs[name], stageFile(make(), stage)));
             const crdFiles = crds.map((stage) => path.join(dirs[name], stageFile(make(), stage)));
             if (crdFiles.length) {
               // The Gateway API's CRDs first, served before anything names their kinds (the bootstrap's own wait).
@@ -534,6 +535,111 @@ if (!kube) {
           expect(webhook.webhooks.map((w: any) => w.name)).toEqual(['validate.nginx.ingress.kubernetes.io']);
         });
       });
+
+      // Last: it changes which provider's objects Traefik's ClusterRole allows.
+      describe(`Traefik v${TRAEFIK_VERSION}, built from source, on this control plane: the project's objects and RBAC route the tomcat6 host (and the dashboard's)`, () => {
+        const traefik = traefikPath();
+        if (!existsSync(traefik)) {
+          missingPrerequisite('Traefik on a real API server', `needs Traefik v${TRAEFIK_VERSION} built from source: run npm run kube:build -- --tested`);
+          return;
+        }
+        // No kubelet runs here, so no tomcat6 pod: an HTTP server on a pod-network address stands in for one,
+        // listed in an EndpointSlice of Service tomcat6 as the EndpointSlice controller would list a ready pod
+        // (on another port than tomcat's 8080: Traefik itself listens on 8080 of every address here).
+        const POD_IP = '10.244.1.10';
+        const POD_PORT = 18080;
+        let backend: ChildProcess | undefined;
+        beforeAll(() => {
+          // What every case needs, whatever ran before: the Gateway API's CRDs, served; and no ingress-nginx
+          // admission webhook (an earlier variant's), which nothing answers here and every Ingress would call.
+          const gateway = configWith({ ingress: { api: 'gateway' } });
+          cp.mustKubectl(['apply', '--server-side', '--force-conflicts', '-f', path.join(dist(gateway), stageFile(gateway, 'gateway-api'))]);
+          cp.mustKubectl(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
+          cp.kubectl(['delete', 'validatingwebhookconfiguration', 'ingress-nginx-admission', '--ignore-not-found']);
+          cp.netns.mustRun(['ip', 'addr', 'add', `${POD_IP}/32`, 'dev', 'lo']);
+          backend = cp.netns.spawn([process.execPath, '-e', `require('node:http').createServer((req, res) => res.end('stand-in pod, asked for ' + req.headers.host)).listen(${POD_PORT}, '${POD_IP}')`], path.join(work, 'backend.log'));
+          // For Service tomcat6, and for the dashboard's Service headlamp (its namespace made here if no earlier test made it).
+          cp.kubectl(['create', 'namespace', 'headlamp']);
+          for (const [namespace, service] of [['default', 'tomcat6'], ['headlamp', 'headlamp']]) {
+            cp.mustKubectl(['apply', '-f', '-'], { input: JSON.stringify({
+              apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+              metadata: { name: `${service}-stand-in`, namespace, labels: { 'kubernetes.io/service-name': service } },
+              addressType: 'IPv4',
+              endpoints: [{ addresses: [POD_IP], conditions: { ready: true, serving: true, terminating: false } }],
+              ports: [{ name: 'http', port: POD_PORT, protocol: 'TCP' }],
+            }) });
+          }
+        });
+        afterAll(() => backend?.kill('SIGKILL'));
+
+        /** Traefik as dist/ runs it (the workload's arguments), its provider pointed at this API server with the token of its own ServiceAccount. */
+        function runTraefik(variant: ClusterConfig, log: string): ChildProcess {
+          const workload = synthCharts(variant).traefik.find((o) => o.kind === 'DaemonSet' || o.kind === 'Deployment') as any;
+          const args: string[] = workload.spec.template.spec.containers[0].args;
+          const provider = variant.ingress.api === 'gateway' ? 'kubernetesgateway' : 'kubernetesingress';
+          const token = path.join(work, `traefik-token-${written++}`);
+          writeFileSync(token, cp.mustKubectl(['-n', 'traefik', 'create', 'token', 'traefik', '--duration=1h']).trim(), { mode: 0o600 });
+          const server = parse(readFileSync(cp.adminConf, 'utf8')).clusters[0].cluster.server;
+          return cp.netns.spawn([traefik, ...args, `--providers.${provider}.endpoint=${server}`, `--providers.${provider}.token=${token}`, `--providers.${provider}.certauthfilepath=${path.join(cp.dir, 'pki', 'ca.crt')}`], log);
+        }
+
+        /** The HTTP status and body of a request to the web entry point with a Host header, once Traefik has the route (or after 60 s). */
+        async function request(url: string, host: string, expected: string): Promise<{ status: string; body: string }> {
+          let last = { status: '', body: '' };
+          for (const started = Date.now(); Date.now() - started < 60_000; await new Promise((resolve) => setTimeout(resolve, 500))) {
+            const result = cp.netns.run(['curl', '-s', '-w', '\n%{http_code}', '--max-time', '5', '-H', `Host: ${host}`, url]);
+            const lines = result.stdout.split('\n');
+            last = { status: lines.pop() ?? '', body: lines.join('\n') };
+            if (last.status === expected) break;
+          }
+          return last;
+        }
+
+        const cases: [string, ClusterConfig][] = [
+          ['Ingress, hostNetwork', config],
+          ['Ingress, nodePort', configWith({ ingress: { exposure: 'nodePort' } })],
+          ['Gateway API, hostNetwork', configWith({ ingress: { api: 'gateway' } })],
+          ['Gateway API, nodePort', configWith({ ingress: { api: 'gateway', exposure: 'nodePort' } })],
+          ['Gateway API with the dashboard, hostNetwork', configWith({ ingress: { api: 'gateway' }, dashboard: { enabled: true } })],
+          ['Ingress with the dashboard, hostNetwork', configWith({ dashboard: { enabled: true } })],
+        ];
+        test.each(cases)('%s: the host answers through Traefik\'s web entry point, another host does not', async (_name, variant) => {
+          const dir = dist(variant);
+          // The controller's objects of this variant (its ClusterRole; the IngressClass, or the GatewayClass and
+          // Gateway), and the app with its route (the Ingress, or the HTTPRoute).
+          cp.mustKubectl(['apply', '--server-side', '--force-conflicts', ...stagesOf(variant).filter((stage) => ['traefik', 'tomcat6', 'dashboard'].includes(stage)).flatMap((stage) => ['-f', path.join(dir, stageFile(variant, stage))])]);
+          const log = path.join(work, `traefik-${written++}.log`);
+          const controller = runTraefik(variant, log);
+          try {
+            const web = variant.ingress.exposure === 'hostNetwork' ? `http://${workers(variant)[0].address}/` : `http://${controlPlane(variant).address}:8000/`;
+            const hosts = [variant.tomcat6.host, ...(variant.dashboard.enabled ? [dashboardHost(variant)] : [])];
+            for (const host of hosts) {
+              const routed = await request(web, host, '200');
+              expect({ host, routed, log: routed.status === '200' ? '' : readFileSync(log, 'utf8').split('\n').slice(-30).join('\n') }).toEqual({ host, routed: { status: '200', body: `stand-in pod, asked for ${host}` }, log: '' });
+            }
+            expect((await request(web, 'other.example.com', '404')).status).toBe('404');
+            if (variant.ingress.api === 'gateway') {
+              // The bootstrap's own waits, on what Traefik wrote: the Gateway Programmed, the HTTPRoute Accepted.
+              for (const stage of stagesOf(variant).filter((s) => s !== 'flannel' && s !== 'gateway-api')) {
+                for (const wait of stageWaits(variant, stage, [], '60s').filter((argv) => argv.includes('wait'))) {
+                  expect(cp.kubectl(wait.slice(2))).toMatchObject({ status: 0 });
+                }
+              }
+              for (const [namespace, name] of [['default', 'tomcat6'], ...(variant.dashboard.enabled ? [['headlamp', 'headlamp']] : [])]) {
+                const route = JSON.parse(cp.mustKubectl(['-n', namespace, 'get', 'httproute', name, '-o', 'json']));
+                expect(route.status.parents[0].controllerName).toBe('traefik.io/gateway-controller');
+                expect(route.status.parents[0].conditions.map((c: any) => `${c.type}=${c.status}`).sort()).toEqual(['Accepted=True', 'ResolvedRefs=True']);
+              }
+            }
+          } finally {
+            if (controller.exitCode === null && controller.signalCode === null) {
+              const exited = new Promise((resolve) => controller.once('exit', resolve));
+              controller.kill('SIGKILL');
+              await exited;
+            }
+          }
+        });
+      });
     });
 
     // The other minors of the window: dist/ on a control plane of each one's own release, from its own kubeadm.
@@ -547,7 +653,7 @@ if (!kube) {
           ['traefik, hostNetwork', variant],
           ['traefik, nodePort', atRelease(release, { ingress: { exposure: 'nodePort' } })],
           ['traefik, Gateway API, hostNetwork', atRelease(release, { ingress: { api: 'gateway' } })],
-          ['traefik, Gateway API, nodePort', atRelease(release, { ingress: { api: 'gateway', exposure: 'nodePort' } })],
+          ['traefik, Gateway API, nodePort, dashboard', atRelease(release, { ingress: { api: 'gateway', exposure: 'nodePort' }, dashboard: { enabled: true } })],
           ['ingress-nginx, hostNetwork', nginx('hostNetwork')],
           ['ingress-nginx, nodePort', nginx('nodePort')],
         ];
@@ -559,9 +665,9 @@ if (!kube) {
           const files = Object.fromEntries(combinations.map(([name, config]) => {
             const dir = path.join(work, `dist-${written++}`);
             synthesize(config, dir);
-            const { network, crds, controller, app } = applyOrder(config);
+            const { network, crds, controller, apps } = applyOrder(config);
             const file = (stage: Stage) => path.join(dir, stageFile(config, stage));
-            return [name, { crds: crds.map(file), first: [network, app].map(file), controller: [file(controller)] }];
+            return [name, { crds: crds.map(file), first: [network, ...apps].map(file), controller: [file(controller)] }];
           }));
           const count = (list: string[]) => list.reduce((sum, f) => sum + parseAllDocuments(readFileSync(f, 'utf8')).length, 0);
           const step = (name: string, list: string[]) => {

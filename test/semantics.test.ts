@@ -6,6 +6,8 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { stageFile, stagesOf, synthesize } from '../charts/app';
+import { ingressController } from '../charts/ingress-controller';
+import { dashboardHost } from '../config/schema';
 import { ingressHostPorts } from '../hosts/node/ports';
 import { allObjects, configWith, defaultConfig, readYamlObjects, type K8sObject } from './helpers';
 
@@ -16,7 +18,8 @@ const configs = {
   'ingress-nginx': () => configWith({ kubernetes: { version: '1.35.8' }, ingress: { controller: 'ingress-nginx' } }),
   'ingress-nginx, nodePort exposure': () => configWith({ kubernetes: { version: '1.35.8' }, ingress: { controller: 'ingress-nginx', exposure: 'nodePort' } }),
   'Gateway API': () => configWith({ ingress: { api: 'gateway' } }),
-  'Gateway API, nodePort exposure': () => configWith({ ingress: { api: 'gateway', exposure: 'nodePort' } }),
+  'Gateway API, nodePort exposure': () => configWith({ ingress: { api: 'gateway', exposure: 'nodePort' } }),  dashboard: () => configWith({ dashboard: { enabled: true } }),
+  'Gateway API with the dashboard': () => configWith({ ingress: { api: 'gateway' }, dashboard: { enabled: true, access: 'admin' } }),
 };
 
 const WORKLOADS = ['Deployment', 'DaemonSet', 'Job'];
@@ -31,6 +34,8 @@ describe.each(Object.entries(configs))('%s', (_name, makeConfig) => {
   const config = makeConfig();
   const objects = allObjects(config);
   const services = objects.filter((o) => o.kind === 'Service') as any[];
+  // The hosts routed through the ingress controller: tomcat6's, and the dashboard's when it is on.
+  const hosts = [config.tomcat6.host, ...(config.dashboard.enabled ? [dashboardHost(config)] : [])];
 
   test.each(services.map((s) => [s.metadata.name, s]))('Service %s selects the pods of a workload, on ports they declare', (_n, service) => {
     const selected = podTemplates(objects)
@@ -54,11 +59,10 @@ describe.each(Object.entries(configs))('%s', (_name, makeConfig) => {
   test('the Ingress backend names an existing Service port, and its class names the IngressClass', () => {
     const ingresses = objects.filter((o) => o.kind === 'Ingress') as any[];
     const classes = objects.filter((o) => o.kind === 'IngressClass').map((o) => o.metadata.name);
-    expect(ingresses).toHaveLength(config.ingress.api === 'ingress' ? 1 : 0);
+    expect(ingresses.map((i) => i.spec.rules[0].host)).toEqual(config.ingress.api === 'ingress' ? hosts : []);
     for (const ingress of ingresses) {
       expect(classes).toContain(ingress.spec.ingressClassName);
       const rule = ingress.spec.rules[0];
-      expect(rule.host).toBe(config.tomcat6.host);
       const backend = rule.http.paths[0].backend.service;
       const service = services.find((s) => s.metadata.name === backend.name && namespaceOf(s) === namespaceOf(ingress));
       expect(service).toBeDefined();
@@ -68,9 +72,8 @@ describe.each(Object.entries(configs))('%s', (_name, makeConfig) => {
 
   test('the HTTPRoute attaches to a listener of the Gateway, which Traefik serves on its web entry point and which takes routes from the route\'s namespace', () => {
     const routes = objects.filter((o) => o.kind === 'HTTPRoute') as any[];
-    expect(routes).toHaveLength(config.ingress.api === 'gateway' ? 1 : 0);
+    expect(routes.map((r) => r.spec.hostnames)).toEqual(config.ingress.api === 'gateway' ? hosts.map((h) => [h]) : []);
     for (const route of routes) {
-      expect(route.spec.hostnames).toEqual([config.tomcat6.host]);
       const [parent] = route.spec.parentRefs;
       const gateway = objects.find((o) => o.kind === 'Gateway' && o.metadata.name === parent.name && namespaceOf(o) === parent.namespace) as any;
       expect(gateway).toBeDefined();
@@ -110,7 +113,8 @@ describe.each(Object.entries(configs))('%s', (_name, makeConfig) => {
       }
     }
     for (const binding of objects.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding') as any[]) {
-      expect(exists(binding.roleRef.kind, binding.roleRef.name)).toBe(true);
+      // The dashboard's login account is bound to a built-in role (view or admin), which every cluster has.
+      expect(exists(binding.roleRef.kind, binding.roleRef.name) || ['view', 'admin'].includes(binding.roleRef.name)).toBe(true);
       for (const subject of binding.subjects) expect(exists('ServiceAccount', subject.name, subject.namespace)).toBe(true);
     }
     for (const binding of objects.filter((o) => o.kind === 'ValidatingAdmissionPolicyBinding') as any[]) {
@@ -147,11 +151,11 @@ describe.each(Object.entries(configs))('%s', (_name, makeConfig) => {
         else if (object.metadata.namespace) expect({ object: `${object.kind}/${object.metadata.name}`, namespaceCreated: created.has(object.metadata.namespace) }).toMatchObject({ namespaceCreated: true });
       }
     }
-    // The route (the Ingress the admission webhook validates, or the HTTPRoute) is in the last stage, after the controller.
+    // The routes (the Ingresses the admission webhook validates, or the HTTPRoutes) come after the controller, each in its app's stage.
     const route = config.ingress.api === 'gateway' ? 'HTTPRoute' : 'Ingress';
-    const lastStage = readYamlObjects(path.join(outdir, files[files.length - 1]));
-    expect(lastStage.map((o) => o.kind)).toContain(route);
-    expect(files.slice(0, -1).flatMap((f) => readYamlObjects(path.join(outdir, f))).some((o) => o.kind === route)).toBe(false);
+    const controllerFile = files.indexOf(stageFile(config, ingressController(config).stage));
+    expect(files.slice(0, controllerFile + 1).flatMap((f) => readYamlObjects(path.join(outdir, f))).some((o) => o.kind === route)).toBe(false);
+    expect(files.slice(controllerFile + 1).map((f) => readYamlObjects(path.join(outdir, f)).filter((o) => o.kind === route).length)).toEqual(files.slice(controllerFile + 1).map(() => 1));
     // The Gateway API's kinds only after the stage that defines them (kubectl maps every kind of a file before applying it).
     const defined = new Set<string>();
     for (const file of files) {

@@ -8,7 +8,8 @@ import { parse } from 'yaml';
 import type { Manifest, Stage } from '../../charts/app';
 import { gatewayApiCrdNames } from '../../charts/gateway-api';
 import { ingressController } from '../../charts/ingress-controller';
-import { TOMCAT6_NAME } from '../../charts/tomcat6';
+import { HEADLAMP_NAME, HEADLAMP_NAMESPACE } from '../../charts/headlamp';
+import { TOMCAT6_NAME, TOMCAT6_NAMESPACE } from '../../charts/tomcat6';
 import type { ClusterConfig } from '../../config/schema';
 import { retry } from '../engine/retry';
 import { type NodeRun, StepFailed } from '../engine/steps';
@@ -45,15 +46,21 @@ export function stageWaits(config: ClusterConfig, stage: Stage, nodes: string[],
         ...(controller.gateway ? [kubectl('-n', controller.gateway.namespace, 'wait', '--for=condition=Programmed', `gateway/${controller.gateway.name}`, WAIT)] : []),
       ];
     }
-    case 'tomcat6': {
-      const { gateway } = ingressController(config);
-      return [
-        kubectl('rollout', 'status', `deployment/${TOMCAT6_NAME}`, WAIT),
-        // The Gateway API: the Gateway accepted the HTTPRoute (its host, its listener, its namespace).
-        ...(gateway ? [kubectl('wait', `--for=jsonpath={.status.parents[?(@.parentRef.name=="${gateway.name}")].conditions[?(@.type=="Accepted")].status}=True`, `httproute/${TOMCAT6_NAME}`, WAIT)] : []),
-      ];
-    }
+    case 'tomcat6':
+      return appWaits(config, TOMCAT6_NAMESPACE, TOMCAT6_NAME, WAIT);
+    case 'dashboard':
+      return appWaits(config, HEADLAMP_NAMESPACE, HEADLAMP_NAME, WAIT);
   }
+}
+
+/** An app's Deployment rolled out, and with the Gateway API its HTTPRoute accepted by the Gateway (its host, its listener, its namespace). */
+function appWaits(config: ClusterConfig, namespace: string, name: string, wait: string): string[][] {
+  const { gateway } = ingressController(config);
+  const ns = namespace === TOMCAT6_NAMESPACE ? [] : ['-n', namespace];
+  return [
+    kubectl(...ns, 'rollout', 'status', `deployment/${name}`, wait),
+    ...(gateway ? [kubectl(...ns, 'wait', `--for=jsonpath={.status.parents[?(@.parentRef.name=="${gateway.name}")].conditions[?(@.type=="Accepted")].status}=True`, `httproute/${name}`, wait)] : []),
+  ];
 }
 
 export interface ApplyOptions {

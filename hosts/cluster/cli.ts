@@ -1,6 +1,6 @@
 /**
  * scripts/bootstrap.mjs: its commands (apply, the default; reset;
- * kubeconfig; status) and their flags, checked before anything is touched;
+ * kubeconfig; status; dashboard) and their flags, checked before anything is touched;
  * then the run itself: logs, connect, the phase list (phases.ts), the
  * summary and the exit code.
  */
@@ -20,6 +20,7 @@ import { SshHost } from '../engine/ssh';
 import { consoleOutput, type Output } from '../engine/steps';
 import { compactTimestamp } from '../engine/time';
 import { connect } from './connect';
+import { dashboardAccess } from './dashboard';
 import { fetchKubeconfig } from './kubeconfig';
 import { ClusterRun } from './manager';
 import { BOOTSTRAP, RESET } from './phases';
@@ -69,6 +70,11 @@ const KUBECONFIG_FLAGS = {
 } as const satisfies FlagSpec;
 
 const STATUS_FLAGS = { ...CONFIG_FLAGS, ...CONCURRENCY_FLAG } as const satisfies FlagSpec;
+
+const DASHBOARD_FLAGS = {
+  ...CONFIG_FLAGS,
+  duration: { type: 'string', valueName: 'TIME', description: 'how long the login token is valid, 10m to 24h (default: dashboard.tokenDuration, 1h)' },
+} as const satisfies FlagSpec;
 
 type RunFlags = FlagValues<typeof RESET_FLAGS>;
 
@@ -291,11 +297,19 @@ status: every node Ready and every check passed), 1 otherwise, 2 when reset was 
     const { config, sshConfig } = commonInputs(flags, env);
     await clusterStatus(config, { env, sshConfig, concurrency: parseConcurrency(flags.concurrency), print: (line) => console.log(redact(line)) });
   }));
+
+  const dashboard = root.command('dashboard').description('the dashboard\'s address and a short-lived token to sign in with (printed once, stored nowhere); with dashboard.enabled');
+  const dashboardFlags = addFlags(dashboard, DASHBOARD_FLAGS);
+  dashboard.action(() => chosen(async () => {
+    const flags = dashboardFlags();
+    const { config, sshConfig } = commonInputs(flags, env);
+    await dashboardAccess(config, { env, sshConfig, duration: flags.duration, print: (line) => console.log(line) });
+  }));
   return root;
 }
 
 const HELP_FLAGS = ['--help', '-h'];
-const VALUE_FLAGS = new Set(Object.entries({ ...RESET_FLAGS, ...KUBECONFIG_FLAGS, ...STATUS_FLAGS }).filter(([, spec]) => spec.type === 'string').map(([name]) => `--${name}`));
+const VALUE_FLAGS = new Set(Object.entries({ ...RESET_FLAGS, ...KUBECONFIG_FLAGS, ...STATUS_FLAGS, ...DASHBOARD_FLAGS }).filter(([, spec]) => spec.type === 'string').map(([name]) => `--${name}`));
 
 /**
  * The command first, wherever the user put it (`--config c.yaml reset --yes`

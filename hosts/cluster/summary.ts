@@ -1,6 +1,6 @@
 /** The last lines of a run: each node's state and phase timings, the checks, where to open tomcat6, what to run next, the logs. */
 import { workers } from '../../config/nodes';
-import type { ClusterConfig } from '../../config/schema';
+import { type ClusterConfig, dashboardHost } from '../../config/schema';
 import type { NodeReport, Phase } from './manager';
 import { type Check, checkLine, checksSkipped, routeLabel } from './verify';
 
@@ -32,13 +32,17 @@ export function summary(config: ClusterConfig, phases: readonly Phase[], reports
   const address = ingressUrl?.hostname ?? (workers(config)[0] ?? config.nodes[0]).address;
   lines.push('    open it:');
   if (nodePort) lines.push(`      ${nodePort}   (tomcat6 NodePort, on any node)`);
-  lines.push(`      http://${config.tomcat6.host}${ingressUrl?.port ? `:${ingressUrl.port}` : ''}/   (${routeLabel(config)}; add this line to your laptop's hosts file:)`);
-  lines.push(`      ${address}  ${config.tomcat6.host}`);
+  const port = ingressUrl?.port ? `:${ingressUrl.port}` : '';
+  const dashboard = config.dashboard.enabled ? dashboardHost(config) : undefined;
+  lines.push(`      http://${config.tomcat6.host}${port}/   (${routeLabel(config)}; add this line to your laptop's hosts file:)`);
+  if (dashboard) lines.push(`      http://${dashboard}${port}/   (the dashboard, Headlamp; sign in with a token from scripts/bootstrap.mjs dashboard)`);
+  lines.push(`      ${address}  ${[config.tomcat6.host, dashboard].filter(Boolean).join(' ')}`);
   lines.push('    next, from this machine:');
   const next = [
     [`scripts/bootstrap.mjs kubeconfig${sameInputs}`, '(the admin kubeconfig as ./kubeconfig, mode 0600)'],
     ['KUBECONFIG=./kubeconfig kubectl get nodes', ''],
     [`scripts/bootstrap.mjs status${sameInputs}`, '(nodes, add-ons and checks; changes nothing)'],
+    ...(dashboard ? [[`scripts/bootstrap.mjs dashboard${sameInputs}`, '(the dashboard\'s address and a short-lived login token)']] : []),
   ];
   const width = Math.max(...next.map(([cmd]) => cmd.length)) + 2;
   for (const [cmd, why] of next) lines.push(`      ${why ? cmd.padEnd(width) + why : cmd}`);

@@ -7,7 +7,7 @@
 import { ingressController } from '../../charts/ingress-controller';
 import { TOMCAT6_NAME } from '../../charts/tomcat6';
 import { ingressNodes } from '../../config/nodes';
-import type { ClusterConfig } from '../../config/schema';
+import { type ClusterConfig, dashboardHost } from '../../config/schema';
 import { retry } from '../engine/retry';
 import type { NodeRun } from '../engine/steps';
 import { kubectl } from './apply';
@@ -51,21 +51,26 @@ export function checkLine(check: Check): string {
   return `${check.ok ? 'ok  ' : 'FAIL'} ${check.what.padEnd(22)} ${check.url}${check.host ? ` (Host: ${check.host})` : ''} -> ${check.status ?? 'not run'}`;
 }
 
+/** Where the ingress controller serves HTTP: port 80 of each node it runs on (hostNetwork), or its NodePort on every node. */
+export async function ingressUrls(run: NodeRun, config: ClusterConfig): Promise<{ node: string; url: string }[]> {
+  if (config.ingress.exposure === 'hostNetwork') return ingressNodes(config).map((n) => ({ node: n.name, url: `http://${n.address}/` }));
+  const { namespace, service, httpPort } = ingressController(config);
+  const ingressPort = await jsonpath(run, ['-n', namespace, 'service', service], `{.spec.ports[?(@.name=="${httpPort}")].nodePort}`) || '<ingress nodePort>';
+  return config.nodes.map((n) => ({ node: n.name, url: `http://${n.address}:${ingressPort}/` }));
+}
+
 export async function verify(run: NodeRun, config: ClusterConfig, attempts: number, retryDelayMs: number): Promise<Check[]> {
   run.stepTitle = 'verify';
-  if (checksSkipped(config)) return [];
-  const nodePort = config.tomcat6.nodePort?.toString() ?? (await jsonpath(run, ['service', TOMCAT6_NAME], '{.spec.ports[0].nodePort}') || '<nodePort>');
-  const checks: Check[] = config.nodes.map((n) => ({ what: `${n.name} NodePort`, url: `http://${n.address}:${nodePort}/`, ok: false }));
-  const route = routeLabel(config);
-  if (config.ingress.exposure === 'hostNetwork') {
-    for (const n of ingressNodes(config)) {
-      checks.push({ what: `${n.name} ${route}`, url: `http://${n.address}/`, host: config.tomcat6.host, ok: false });
-    }
-  } else {
-    const { namespace, service, httpPort } = ingressController(config);
-    const ingressPort = await jsonpath(run, ['-n', namespace, 'service', service], `{.spec.ports[?(@.name=="${httpPort}")].nodePort}`) || '<ingress nodePort>';
-    for (const n of config.nodes) checks.push({ what: `${n.name} ${route}`, url: `http://${n.address}:${ingressPort}/`, host: config.tomcat6.host, ok: false });
+  const checks: Check[] = [];
+  const ingress = checksSkipped(config) && !config.dashboard.enabled ? [] : await ingressUrls(run, config);
+  if (!checksSkipped(config)) {
+    const nodePort = config.tomcat6.nodePort?.toString() ?? (await jsonpath(run, ['service', TOMCAT6_NAME], '{.spec.ports[0].nodePort}') || '<nodePort>');
+    checks.push(...config.nodes.map((n) => ({ what: `${n.name} NodePort`, url: `http://${n.address}:${nodePort}/`, ok: false })));
+    const route = routeLabel(config);
+    checks.push(...ingress.map(({ node, url }) => ({ what: `${node} ${route}`, url, host: config.tomcat6.host, ok: false })));
   }
+  // The dashboard answers through the same controller, on its own host.
+  if (config.dashboard.enabled) checks.push(...ingress.map(({ node, url }) => ({ what: `${node} dashboard`, url, host: dashboardHost(config), ok: false })));
   for (const check of checks) {
     check.status = await retry(() => httpStatus(run, check.url, check.host), {
       attempts,

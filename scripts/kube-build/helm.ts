@@ -4,7 +4,7 @@
  * it and compares the objects with charts/traefik.ts. The project itself
  * never uses helm.
  */
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { go } from './build';
 import { cacheRoot } from './cache';
@@ -29,6 +29,7 @@ export function ensureHelm(log: (line: string) => void): string {
   go(['install', '-trimpath', '-ldflags', `-X helm.sh/helm/v3/internal/version.version=v${HELM_VERSION} -s -w`, `helm.sh/helm/v3/cmd/helm@v${HELM_VERSION}`], { env: { GOBIN: staging } });
   mkdirSync(dir, { recursive: true });
   renameSync(path.join(staging, 'helm'), target);
+  rmSync(staging, { recursive: true, force: true });
   log(`helm v${HELM_VERSION}: built in ${Math.round((Date.now() - started) / 1000)} s: ${target}`);
   return target;
 }

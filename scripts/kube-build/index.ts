@@ -18,6 +18,7 @@ import { buildKubernetes, RECIPE } from './build';
 import { CACHE_ENV, readBuild, versionDir } from './cache';
 import { ensureHelm } from './helm';
 import { ensureDefinitions } from './openapi';
+import { ensureTraefik } from './traefik';
 
 const HELP = `Usage: npm run kube:build [-- --config FILE | --version X.Y.Z | --tested] [--definitions]
 
@@ -30,7 +31,8 @@ The last line printed is the folder they are in.
   --config FILE      cluster config (default: $CLUSTER_CONFIG, else ./cluster.yaml, else the repository's)
   --version X.Y.Z    another Kubernetes version of the supported window instead
   --tested           the config's version and every release the tests run (${TESTED_RELEASES.join(', ')}),
-                     and helm, which one test renders the reference Traefik chart with
+                     helm, which one test renders the reference Traefik chart with, and Traefik,
+                     which one test runs against a real API server
   --definitions      only the API definitions (seconds), no binaries
   --help             show this help
 Environment: ${CACHE_ENV} (where builds are kept; default ~/.cache/kube-hosts/kubernetes)`;
@@ -67,7 +69,10 @@ void runCommand(() => {
   const { version } = loadClusterConfig(resolveConfigPath(flags.config)).kubernetes;
   // The config's version last, so its folder is the last line.
   const others = flags.tested ? TESTED_RELEASES.filter((release) => release !== version) : [];
-  if (flags.tested && !flags.definitions) ensureHelm((line) => console.log(line));
+  if (flags.tested && !flags.definitions) {
+    ensureHelm((line) => console.log(line));
+    ensureTraefik((line) => console.log(line));
+  }
   for (const release of others) ensureBuilt(release, Boolean(flags.definitions));
   console.log(ensureBuilt(version, Boolean(flags.definitions)));
 });

@@ -417,6 +417,11 @@ function kubectl(args) {
     kubectlLog('waited nodes-ready');
     return nodes.map((n) => `node/${n} condition met\n`).join('');
   }
+  if (args[0] === '-n' && args[2] === 'create' && args[3] === 'token') {
+    if (!has('ServiceAccount', args[4])) fail(1, `error: failed to create token: serviceaccounts "${args[4]}" not found`);
+    kubectlLog(`token ${args[4]} ${args.find((a) => a.startsWith('--duration='))}`);
+    return `eyJhbGciOiJSUzI1NiJ9.fake-token-for-${args[4]}.${crypto.randomBytes(12).toString('hex')}\n`;
+  }
   if (args[0] === '-n' && args[2] === 'get' && args[3] === 'secret') {
     if (!fs.existsSync(clusterFile(`secret-${args[4]}`))) fail(1, `Error from server (NotFound): secrets "${args[4]}" not found`);
     return `secret/${args[4]}\n`;
@@ -446,7 +451,7 @@ function kubectl(args) {
     kubectlLog('waited gateway-programmed');
     return `gateway.gateway.networking.k8s.io/${name} condition met\n`;
   }
-  if (args[0] === 'wait' && line.includes('httproute/')) {
+  if (args.includes('wait') && line.includes('httproute/')) {
     const name = args.find((a) => a.startsWith('httproute/')).slice(10);
     if (!has('HTTPRoute', name)) fail(1, `Error from server (NotFound): httproutes.gateway.networking.k8s.io "${name}" not found`);
     if (!waited('gateway-programmed')) fail(1, 'error: timed out waiting for the condition');
@@ -529,11 +534,15 @@ function curl(args) {
     return '';
   }
   const objects = applied();
-  const host = args.includes('-H');
-  // Only a node that is in the cluster answers; the host also needs its route (an Ingress, or an HTTPRoute).
+  const header = args.includes('-H') ? args[args.indexOf('-H') + 1].replace(/^Host: /, '') : undefined;
+  // Only a node that is in the cluster answers. Without a Host header, tomcat6's NodePort; with one, the route
+  // (an Ingress rule or an HTTPRoute) of that host, to the Service of a Deployment of the same name.
   const address = new URL(args[args.length - 1]).hostname;
-  const app = Object.keys(objects).some((k) => k === 'Deployment//tomcat6') && nodeAddresses().includes(address);
-  const ok = app && (!host || Object.keys(objects).some((k) => k.startsWith('Ingress/') || k.startsWith('HTTPRoute/')));
+  const bodies = Object.values(objects).map((body) => JSON.parse(body));
+  const routed = (o) => (o.kind === 'Ingress' && o.spec.rules.some((r) => r.host === header) && { name: o.spec.rules[0].http.paths[0].backend.service.name, namespace: o.metadata.namespace ?? '' })
+    || (o.kind === 'HTTPRoute' && o.spec.hostnames.includes(header) && { name: o.spec.rules[0].backendRefs[0].name, namespace: o.metadata.namespace ?? '' });
+  const backend = header === undefined ? { name: 'tomcat6', namespace: '' } : bodies.map(routed).find(Boolean);
+  const ok = nodeAddresses().includes(address) && backend && Object.keys(objects).includes(`Deployment/${backend.namespace}/${backend.name}`);
   fs.appendFileSync(clusterFile('curl.log'), `${args.join(' ')}\n`);
   if (!ok) throw new Exit(7, '000');
   return '200';
