@@ -5,7 +5,7 @@
 #   openssl: the fake kubeadm of the node-script tests makes a real CA certificate
 #   debootstrap, qemu-system-x86, apt-utils, gpg: the VM test (npm run test:vm)
 #   iproute2: the real-Kubernetes test's network namespace
-# and checks for Go 1.25 or newer, which npm run kube:build needs (Debian's own golang is too old).
+# and checks for Go 1.26 or newer, which npm run kube:build needs (Traefik v3.7's module asks for 1.26; Debian's own golang is too old).
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-tools.sh: run it as root (sudo ./scripts/install-test-tools.sh)" >&2
@@ -25,8 +25,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 go_minor=$(go env GOVERSION 2>/dev/null | sed -nE 's/^go1\.([0-9]+).*/\1/p')
-if [ -z "$go_minor" ] || [ "$go_minor" -lt 25 ]; then
-  echo "install-test-tools.sh: npm run kube:build needs Go 1.25 or newer (found: $(go version 2>/dev/null || echo none)); install it from https://go.dev/dl/" >&2
+if [ -z "$go_minor" ] || [ "$go_minor" -lt 26 ]; then
+  echo "install-test-tools.sh: npm run kube:build needs Go 1.26 or newer (found: $(go version 2>/dev/null || echo none)); install it from https://go.dev/dl/" >&2
   exit 1
 fi
 echo "test prerequisites installed ($(go env GOVERSION))"

@@ -50,7 +50,7 @@ export function go(args: string[], options: { cwd?: string; env?: NodeJS.Process
     encoding: 'utf8',
     maxBuffer: 256 * 1024 * 1024,
   });
-  if (result.error) throw new UserError([`cannot run go (${result.error.message}); install Go 1.25 or newer (see README, "Building Kubernetes")`]);
+  if (result.error) throw new UserError([`cannot run go (${result.error.message}); install Go 1.26 or newer (see README, "Building Kubernetes")`]);
   if (result.status !== 0) {
     const tail = `${result.stdout}${result.stderr}`.trim().split('\n').slice(-25).join('\n');
     throw new UserError([`go ${args.slice(0, 2).join(' ')} failed (exit ${result.status}):\n${tail}`]);
