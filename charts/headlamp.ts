@@ -22,7 +22,6 @@
 import { Chart, type ChartProps } from 'cdk8s';
 import type { Construct } from 'constructs';
 import { ADDON_IMAGES } from '../config/images';
-import { HttpRoute, HttpRouteSpecRulesMatchesPathType } from '../imports/httproute-gateway.networking.k8s.io';
 import {
   IntOrString,
   KubeClusterRole,
@@ -33,7 +32,7 @@ import {
   KubeService,
   KubeServiceAccount,
 } from '../imports/k8s';
-import type { HostRoute } from './ingress-controller';
+import { gatewayRoute, type HostRoute } from './ingress-controller';
 
 export const HEADLAMP_NAMESPACE = 'headlamp';
 export const HEADLAMP_NAME = 'headlamp';
@@ -146,17 +145,7 @@ export class HeadlampChart extends Chart {
         },
       });
     } else {
-      new HttpRoute(this, 'http-route', {
-        metadata,
-        spec: {
-          parentRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: route.gateway.name, namespace: route.gateway.namespace, sectionName: route.gateway.listener }],
-          hostnames: [host],
-          rules: [{
-            matches: [{ path: { type: HttpRouteSpecRulesMatchesPathType.PATH_PREFIX, value: '/' } }],
-            backendRefs: [{ kind: 'Service', name: HEADLAMP_NAME, port: HEADLAMP_SERVICE_PORT }],
-          }],
-        },
-      });
+      gatewayRoute(this, 'http-route', { metadata, host, service: HEADLAMP_NAME, port: HEADLAMP_SERVICE_PORT, gateway: route.gateway });
     }
   }
 }

@@ -1,11 +1,14 @@
 /**
  * What the rest of the project needs to know of the configured ingress
  * controller (`ingress.controller`): its stage, where it runs, what it is
- * called, and how to tell it is ready. One place, so the bootstrap's apply
+ * called, how to tell it is ready, and how an app's host is routed to it. One place, so the bootstrap's apply
  * and its checks never name a controller themselves (the ports it binds on
  * the host network are in hosts/node/ports.ts, with every other port).
  */
+import type { ApiObjectMetadata as ObjectMeta } from 'cdk8s';
+import type { Construct } from 'constructs';
 import type { ClusterConfig } from '../config/schema';
+import { HttpRoute, HttpRouteSpecRulesMatchesPathType } from '../imports/httproute-gateway.networking.k8s.io';
 import { INGRESS_CLASS_NAME, INGRESS_CONTROLLER_NAME, INGRESS_NGINX_NAMESPACE } from './ingress-nginx';
 import { TRAEFIK_GATEWAY, TRAEFIK_INGRESS_CLASS, TRAEFIK_NAME, TRAEFIK_NAMESPACE } from './traefik';
 
@@ -37,6 +40,26 @@ export interface IngressController {
 export type HostRoute =
   | { readonly api: 'ingress'; readonly ingressClassName: string }
   | { readonly api: 'gateway'; readonly gateway: { readonly name: string; readonly namespace: string; readonly listener: string } };
+
+/**
+ * The Gateway API's route for a host: every path under / to a port of a
+ * Service, attached to the Gateway's listener (the same rule as an Ingress
+ * rule with path / and pathType Prefix).
+ */
+export function gatewayRoute(scope: Construct, id: string, props: { metadata: ObjectMeta; host: string; service: string; port: number; gateway: { name: string; namespace: string; listener: string } }): HttpRoute {
+  const { gateway } = props;
+  return new HttpRoute(scope, id, {
+    metadata: props.metadata,
+    spec: {
+      parentRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: gateway.name, namespace: gateway.namespace, sectionName: gateway.listener }],
+      hostnames: [props.host],
+      rules: [{
+        matches: [{ path: { type: HttpRouteSpecRulesMatchesPathType.PATH_PREFIX, value: '/' } }],
+        backendRefs: [{ kind: 'Service', name: props.service, port: props.port }],
+      }],
+    },
+  });
+}
 
 /** The route the apps' hosts take with this controller and API. */
 export function hostRoute(controller: IngressController): HostRoute {

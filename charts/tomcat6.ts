@@ -8,8 +8,7 @@ import { Chart, Duration, Size, type ChartProps } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-25';
 import type { Construct } from 'constructs';
 import type { ClusterConfig } from '../config/schema';
-import type { HostRoute } from './ingress-controller';
-import { HttpRoute, HttpRouteSpecRulesMatchesPathType } from '../imports/httproute-gateway.networking.k8s.io';
+import { gatewayRoute, type HostRoute } from './ingress-controller';
 
 export const TOMCAT6_NAME = 'tomcat6';
 /** Its objects carry no namespace: they land in `default`, as the tutorial's did. */
@@ -97,17 +96,7 @@ export class Tomcat6Chart extends Chart {
       });
     } else {
       // The same rule as the Ingress: every path under / of the host, to port 80 of the Service.
-      new HttpRoute(this, 'http-route', {
-        metadata: { name: TOMCAT6_NAME, labels: TOMCAT6_LABELS },
-        spec: {
-          parentRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: route.gateway.name, namespace: route.gateway.namespace, sectionName: route.gateway.listener }],
-          hostnames: [app.host],
-          rules: [{
-            matches: [{ path: { type: HttpRouteSpecRulesMatchesPathType.PATH_PREFIX, value: '/' } }],
-            backendRefs: [{ kind: 'Service', name: service.name, port: TOMCAT6_SERVICE_PORT }],
-          }],
-        },
-      });
+      gatewayRoute(this, 'http-route', { metadata: { name: TOMCAT6_NAME, labels: TOMCAT6_LABELS }, host: app.host, service: service.name, port: TOMCAT6_SERVICE_PORT, gateway: route.gateway });
     }
   }
 }

@@ -8,7 +8,7 @@
  *     v1.35.1/src/       the build modules (go.mod, go.sum) it was built from
  *     v1.35.1/build.json what was built, from which versions; written last, so a folder without it is unfinished
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import * as path from 'node:path';
 
@@ -55,4 +55,33 @@ export function readBuild(version: string, env: NodeJS.ProcessEnv = process.env)
   const complete = [...KUBERNETES_BINARIES, ...OTHER_BINARIES].every((b) => existsSync(path.join(dir, 'bin', b)))
     && CNI_PLUGINS.every((p) => existsSync(path.join(dir, 'cni', 'bin', path.basename(p))));
   return complete ? record : undefined;
+}
+
+/** Where a test tool built from source is kept: <cache>/tools/<name>-v<version>/<name>. */
+export function toolPath(name: string, version: string, env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(cacheRoot(env), 'tools', `${name}-v${version}`, name);
+}
+
+/**
+ * A test tool, built unless it is there: `build` writes the binary into the
+ * staging folder it is given (removed afterwards) and returns its path; the
+ * binary is then moved into place. Returns the tool's path.
+ */
+export function ensureTool(name: string, version: string, log: (line: string) => void, build: (staging: string) => string): string {
+  const target = toolPath(name, version);
+  if (existsSync(target)) {
+    log(`${name} v${version} already built: ${target}`);
+    return target;
+  }
+  const started = Date.now();
+  const dir = path.dirname(target);
+  const staging = `${dir}.tmp`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  const built = build(staging);
+  mkdirSync(dir, { recursive: true });
+  renameSync(built, target);
+  rmSync(staging, { recursive: true, force: true });
+  log(`${name} v${version}: built in ${Math.round((Date.now() - started) / 1000)} s: ${target}`);
+  return target;
 }

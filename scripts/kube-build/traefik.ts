@@ -14,13 +14,13 @@
  *   go.mod names is not served, the fork commit of the previous releases
  *   (up to v3.7.10) is used instead. The build says so when it happens.
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ADDON_IMAGES } from '../../config/images';
 import { parseImage } from '../../config/schema';
 import { download, go } from './build';
-import { cacheRoot } from './cache';
+import { ensureTool, toolPath } from './cache';
 
 /** The version of the Traefik image dist/ runs, e.g. 3.7.11. */
 export const TRAEFIK_VERSION = parseImage(ADDON_IMAGES.traefik)!.tag!.replace(/^v/, '');
@@ -31,7 +31,7 @@ const HTTP_AUTH_FORK = 'github.com/containous/go-http-auth';
 const HTTP_AUTH_FALLBACK = 'v0.4.1-0.20200324110947-a37a7636d23e';
 
 /** Where the built traefik is: <cache>/tools/traefik-v3.7.11/traefik. */
-export const traefikPath = (env: NodeJS.ProcessEnv = process.env) => path.join(cacheRoot(env), 'tools', `traefik-v${TRAEFIK_VERSION}`, 'traefik');
+export const traefikPath = (env: NodeJS.ProcessEnv = process.env) => toolPath('traefik', TRAEFIK_VERSION, env);
 
 /** The version of the go-http-auth fork that a go.mod replaces the original with, if any. */
 export function httpAuthFork(goMod: string): string | undefined {
@@ -41,39 +41,29 @@ export function httpAuthFork(goMod: string): string | undefined {
 
 /** Builds traefik unless it is there; returns its path. */
 export function ensureTraefik(log: (line: string) => void): string {
-  const target = traefikPath();
-  if (existsSync(target)) {
-    log(`traefik v${TRAEFIK_VERSION} already built: ${target}`);
-    return target;
-  }
-  const started = Date.now();
-  const dir = path.dirname(target);
-  const src = `${dir}.src`;
-  rmSync(src, { recursive: true, force: true });
-  cpSync(download(MODULE, `v${TRAEFIK_VERSION}`).Dir, src, { recursive: true });
-  // The module cache's files are read-only.
-  spawnSync('chmod', ['-R', 'u+w', src]);
-  const ext = path.join(src, 'pkg', 'config', 'dynamic', 'ext');
-  if (!existsSync(path.join(ext, 'go.mod'))) {
-    mkdirSync(ext, { recursive: true });
-    writeFileSync(path.join(ext, 'go.mod'), 'module github.com/traefik/traefik/dynamic/ext\n\ngo 1.26.0\n');
-    writeFileSync(path.join(ext, 'ext.go'), 'package ext\n\n// HTTP is a dynamic.HTTP extension.\ntype HTTP struct{}\n\n// Router is a dynamic.Router extension.\ntype Router struct{}\n');
-  }
-  const fork = httpAuthFork(readFileSync(path.join(src, 'go.mod'), 'utf8'));
-  if (fork && fork !== HTTP_AUTH_FALLBACK) {
-    try {
-      download(HTTP_AUTH_FORK, fork);
-    } catch {
-      log(`traefik v${TRAEFIK_VERSION}: the module proxy does not serve ${HTTP_AUTH_FORK}@${fork}; using ${HTTP_AUTH_FALLBACK}, the fork commit of Traefik up to v3.7.10 (basic-auth middleware only)`);
-      go(['mod', 'edit', '-replace', `${HTTP_AUTH}=${HTTP_AUTH_FORK}@${HTTP_AUTH_FALLBACK}`], { cwd: src });
+  return ensureTool('traefik', TRAEFIK_VERSION, log, (staging) => {
+    const src = path.join(staging, 'src');
+    cpSync(download(MODULE, `v${TRAEFIK_VERSION}`).Dir, src, { recursive: true });
+    // The module cache's files are read-only.
+    spawnSync('chmod', ['-R', 'u+w', src]);
+    const ext = path.join(src, 'pkg', 'config', 'dynamic', 'ext');
+    if (!existsSync(path.join(ext, 'go.mod'))) {
+      mkdirSync(ext, { recursive: true });
+      writeFileSync(path.join(ext, 'go.mod'), 'module github.com/traefik/traefik/dynamic/ext\n\ngo 1.26.0\n');
+      writeFileSync(path.join(ext, 'ext.go'), 'package ext\n\n// HTTP is a dynamic.HTTP extension.\ntype HTTP struct{}\n\n// Router is a dynamic.Router extension.\ntype Router struct{}\n');
     }
-  }
-  const stamp = `-X github.com/traefik/traefik/v3/pkg/version.Version=v${TRAEFIK_VERSION} -X github.com/traefik/traefik/v3/pkg/version.BuildDate=${new Date().toISOString()}`;
-  const staging = path.join(src, 'traefik.bin');
-  go(['build', '-trimpath', '-ldflags', `-s -w ${stamp}`, '-o', staging, './cmd/traefik'], { cwd: src, env: { GOFLAGS: '-buildvcs=false -mod=mod' } });
-  mkdirSync(dir, { recursive: true });
-  renameSync(staging, target);
-  rmSync(src, { recursive: true, force: true });
-  log(`traefik v${TRAEFIK_VERSION}: built in ${Math.round((Date.now() - started) / 1000)} s: ${target}`);
-  return target;
+    const fork = httpAuthFork(readFileSync(path.join(src, 'go.mod'), 'utf8'));
+    if (fork && fork !== HTTP_AUTH_FALLBACK) {
+      try {
+        download(HTTP_AUTH_FORK, fork);
+      } catch {
+        log(`traefik v${TRAEFIK_VERSION}: the module proxy does not serve ${HTTP_AUTH_FORK}@${fork}; using ${HTTP_AUTH_FALLBACK}, the fork commit of Traefik up to v3.7.10 (basic-auth middleware only)`);
+        go(['mod', 'edit', '-replace', `${HTTP_AUTH}=${HTTP_AUTH_FORK}@${HTTP_AUTH_FALLBACK}`], { cwd: src });
+      }
+    }
+    const stamp = `-X github.com/traefik/traefik/v3/pkg/version.Version=v${TRAEFIK_VERSION} -X github.com/traefik/traefik/v3/pkg/version.BuildDate=${new Date().toISOString()}`;
+    const binary = path.join(staging, 'traefik');
+    go(['build', '-trimpath', '-ldflags', `-s -w ${stamp}`, '-o', binary, './cmd/traefik'], { cwd: src, env: { GOFLAGS: '-buildvcs=false -mod=mod' } });
+    return binary;
+  });
 }

@@ -382,7 +382,7 @@ function kubectl(args) {
     const docs = parseYamlDocs(fs.readFileSync(0, 'utf8')).filter(Boolean);
     const out = [];
     // A kind of the Gateway API needs its CRD applied before, as the real kubectl maps kinds before it applies anything.
-    const served = (doc) => [...Object.values(objects).map((body) => JSON.parse(body))]
+    const served = (doc) => Object.values(objects).map((body) => JSON.parse(body))
       .some((o) => o.kind === 'CustomResourceDefinition' && `${o.spec.group}/` === doc.apiVersion.replace(/[^/]+$/, '') && o.spec.names.kind === doc.kind);
     const unserved = docs.find((doc) => doc.apiVersion.startsWith('gateway.networking.k8s.io/') && !served(doc));
     if (unserved) fail(1, `error: resource mapping not found for name: "${unserved.metadata.name}" namespace: "${unserved.metadata.namespace ?? ''}" from "STDIN": no matches for kind "${unserved.kind}" in version "${unserved.apiVersion}"\nensure CRDs are installed first`);
