@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { TESTED_RELEASES } from '../config/versions';
 import { definitionsDir } from '../scripts/kube-build/openapi';
-import { allObjects, configWith, defaultConfig, type K8sObject } from './helpers';
+import { allObjects, configWith, defaultConfig, type K8sObject, withIngressNginx } from './helpers';
 import { missingPrerequisite } from './prerequisites';
 
 const configs = {
@@ -22,6 +22,7 @@ const configs = {
   'Gateway API': () => configWith({ ingress: { api: 'gateway' } }),
   'Gateway API, nodePort exposure': () => configWith({ ingress: { api: 'gateway', exposure: 'nodePort' } }),  dashboard: () => configWith({ dashboard: { enabled: true } }),
   'Gateway API with the dashboard': () => configWith({ ingress: { api: 'gateway' }, dashboard: { enabled: true, access: 'admin' } }),
+  'ingress-nginx with the dashboard': () => withIngressNginx({ dashboard: { enabled: true } }),
 };
 
 const GATEWAY_API = 'gateway.networking.k8s.io/';

@@ -64,6 +64,18 @@ describe('--dry-run with the committed cluster.yaml', () => {
     expect(apply).toContain('# check: kubectl --kubeconfig=/etc/kubernetes/admin.conf -n traefik wait --for=condition=Programmed gateway/traefik-gateway --timeout=300s');
     expect(apply).toContain(`# check: kubectl --kubeconfig=/etc/kubernetes/admin.conf wait '--for=jsonpath={.status.parents[?(@.parentRef.name=="traefik-gateway")].conditions[?(@.type=="Accepted")].status}=True' httproute/tomcat6 --timeout=300s`);
   });
+
+  test('with dashboard.enabled, the plan applies the dashboard last, waits for its rollout and checks its host', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dashboard-plan-'));
+    const config = path.join(dir, 'cluster.yaml');
+    writeFileSync(config, `${readFileSync(path.join(ROOT, 'cluster.yaml'), 'utf8')}\ndashboard:\n  enabled: true\n`);
+    const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--dry-run', '--config', config], { cwd: ROOT, encoding: 'utf8' });
+    expect(result.status).toBe(0);
+    const apply = result.stdout.slice(result.stdout.indexOf('==> apply'), result.stdout.indexOf('==> summary'));
+    expect(apply.split('\n').filter((l) => l.startsWith('  # input of the next command:')).map((l) => l.split(' ')[8])).toEqual(['0000-flannel.yaml,', '0001-traefik.yaml,', '0002-tomcat6.yaml,', '0003-dashboard.yaml,']);
+    expect(apply).toContain('# check: kubectl --kubeconfig=/etc/kubernetes/admin.conf -n headlamp rollout status deployment/headlamp --timeout=300s');
+    expect(apply).toContain("# check: curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Host: dashboard.touch.air.mall.com' http://192.168.83.135/");
+  });
 });
 
 const sshd = sshdForTests('bootstrap over SSH');
