@@ -323,12 +323,12 @@ describe('refused before any change', () => {
     expect(lines).toEqual([expect.stringMatching(/^k8s-node1: CentOS Linux 7 \(Core\) is not supported: EL7 reached end of life on 2024-06-30 and runs cgroup v1.*reinstall the node with Rocky Linux 9/)]);
   });
 
-  test('a small control plane, not root, cgroup v1, a port in use: all reported at once', () => {
-    const sandbox = new Sandbox('debian', { nproc: 1, files: { '/proc/meminfo': 'MemTotal: 1000000 kB\n', '/.fake/listening': '22\n6443\n' } });
+  test('a small control plane, not root, cgroup v1, no default route, a port in use: all reported at once', () => {
+    const sandbox = new Sandbox('debian', { nproc: 1, files: { '/proc/meminfo': 'MemTotal: 1000000 kB\n', '/.fake/listening': '22\n6443\n', '/.fake/default-route': '' } });
     rmSync(`${sandbox.root}/sys/fs/cgroup/cgroup.controllers`);
     const lines = refused(sandbox, [], { FAKE_UID: '1000' });
-    expect(lines).toHaveLength(5);
-    expect(lines.join('\n')).toMatch(/uid 1000: run it with sudo[\s\S]*cgroup v1[\s\S]*at least 2 CPUs; it has 1[\s\S]*976 MB[\s\S]*port\(s\) 6443 already in use/);
+    expect(lines).toHaveLength(6);
+    expect(lines.join('\n')).toMatch(/uid 1000: run it with sudo[\s\S]*cgroup v1[\s\S]*at least 2 CPUs; it has 1[\s\S]*976 MB[\s\S]*no IPv4 default route[\s\S]*port\(s\) 6443 already in use/);
   });
 
   test('cluster.yaml names another OS family than the node runs', () => {

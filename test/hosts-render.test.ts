@@ -288,7 +288,7 @@ describe('SSH control sockets', () => {
 describe('facts and preflight', () => {
   const facts: NodeFacts = {
     os: 'Rocky Linux 9.5', family: 'el9', release: parseOsRelease('ID="rocky"\nVERSION_ID="9.5"\n'), uid: 0, cpus: 2, memoryMb: 3900, cgroupV2: true, hostname: 'x',
-    macs: ['52:54:00:00:00:01'], addresses: ['192.168.83.133'], listeningPorts: [22], kubernetes: {},
+    macs: ['52:54:00:00:00:01'], addresses: ['192.168.83.133'], defaultRoute: true, listeningPorts: [22], kubernetes: {},
   };
 
   test('parsers read ip and ss output', () => {
@@ -301,13 +301,14 @@ describe('facts and preflight', () => {
   });
 
   test('every problem is reported at once, each naming the node and the fix', () => {
-    const problems = preflightProblems(config, cp, { ...facts, uid: 1000, cpus: 1, memoryMb: 1024, cgroupV2: false, addresses: ['10.0.2.15'], listeningPorts: [6443] }, false);
+    const problems = preflightProblems(config, cp, { ...facts, uid: 1000, cpus: 1, memoryMb: 1024, cgroupV2: false, addresses: ['10.0.2.15'], defaultRoute: false, listeningPorts: [6443] }, false);
     expect(problems).toEqual([
       'k8s-node1: must run as root (uid 0), not uid 1000: run it with sudo',
       expect.stringMatching(/^k8s-node1: the node runs cgroup v1; the kubelet of Kubernetes 1\.3\d refuses it/),
       'k8s-node1: a control-plane node needs at least 2 CPUs; it has 1',
       'k8s-node1: a control-plane node needs at least 1700 MB of memory; it has 1024 MB',
       expect.stringMatching(/^k8s-node1: address 192\.168\.83\.133 from cluster\.yaml is not on any interface of this machine \(it has 10\.0\.2\.15\)/),
+      expect.stringMatching(/^k8s-node1: has no IPv4 default route; .*: add one \(ip route add default via <gateway>/),
       expect.stringMatching(/^k8s-node1: port\(s\) 6443 already in use/),
     ]);
   });

@@ -23,6 +23,8 @@ export interface NodeFacts {
   productUuid?: string;
   macs: string[];
   addresses: string[];
+  /** Whether the node has an IPv4 default route (`ip -4 route show default`). */
+  defaultRoute: boolean;
   listeningPorts: number[];
   /** The Kubernetes versions already on the node: installed packages, and the control plane it runs. */
   kubernetes: { kubeadm?: string; kubelet?: string; controlPlane?: string };
@@ -77,6 +79,7 @@ export async function gatherFacts(run: NodeRun, config: ClusterConfig, node: Clu
     productUuid: (await run.read('/sys/class/dmi/id/product_uuid'))?.trim(),
     macs: [...macs],
     addresses: parseAddresses((await run.query(['ip', '-o', '-4', 'addr', 'show'])).stdout),
+    defaultRoute: /^default /m.test((await run.query(['ip', '-4', 'route', 'show', 'default'])).stdout),
     listeningPorts: parseListeningPorts((await run.query(['ss', '-Hltn'])).stdout),
     kubernetes: {
       // pkgs.k8s.io's deb versions carry a packaging suffix (1.35.1-1.1).
@@ -129,6 +132,11 @@ export function preflightProblems(config: ClusterConfig, node: ClusterNode, fact
     if (facts.memoryMb < MIN_CONTROL_PLANE.memoryMb) problems.push(`${node.name}: a control-plane node needs at least ${MIN_CONTROL_PLANE.memoryMb} MB of memory; it has ${facts.memoryMb} MB`);
   }
   problems.push(...addressProblem(node, facts));
+  // Service addresses (the API server's 10.96.0.1, say) are DNAT'd by kube-proxy only after the kernel has
+  // found a route for them: without any, pods and flannel fail with "network is unreachable".
+  if (!facts.defaultRoute) {
+    problems.push(`${node.name}: has no IPv4 default route; without one, Service addresses (the API server's first service address, say) cannot be reached from the node and flannel fails with "network is unreachable": add one (ip route add default via <gateway>, persisted in the network configuration), even to a gateway that leads nowhere`);
+  }
   if (inCluster) problems.push(...versionProblem(config, node, facts));
   if (!inCluster) {
     const busy = portsToBeUsed(config, node).filter((port) => facts.listeningPorts.includes(port));

@@ -87,6 +87,7 @@ export class PlanHost implements Host {
     const minor = Number(this.config.kubernetes.version.split('.')[1]);
     if (command === 'id -u') return ok('0\n');
     if (command === 'nproc') return ok('2\n');
+    if (command === 'ip -4 route show default') return ok('default via 192.168.83.2 dev eth0\n');
     if (command === 'ip -o -4 addr show') return ok(`1: lo    inet 127.0.0.1/8 scope host lo\n2: eth0    inet ${this.node.address}/24 scope global eth0\n`);
     if (argv[0] === 'rpm' || argv[0] === 'dpkg-query') return fail(1, `package ${argv[argv.length - 1]} is not installed`);
     if (argv[0] === 'systemctl' && argv[1] === 'is-enabled') return { code: 1, stdout: 'disabled\n', stderr: '' };

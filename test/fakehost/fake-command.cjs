@@ -556,6 +556,8 @@ function ip(args) {
     const addresses = read('.fake/addresses', '').split('\n').filter(Boolean);
     return ['1: lo    inet 127.0.0.1/8 scope host lo', ...addresses.map((a, i) => `${i + 2}: eth${i}    inet ${a}/24 brd 0.0.0.0 scope global eth${i}`)].join('\n') + '\n';
   }
+  // .fake/default-route: what `ip -4 route show default` prints (empty: the node has none).
+  if (sub[0] === 'route' && sub[1] === 'show') return read('.fake/default-route', 'default via 192.168.83.2 dev eth0 proto dhcp\n');
   if (sub[0] === 'link' && sub[1] === 'delete') { remove(`/sys/class/net/${sub[2]}`); return ''; }
   fail(1, `fake ip: unsupported ${args.join(' ')}`);
 }

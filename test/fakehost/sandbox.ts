@@ -27,7 +27,7 @@ export function isReadOnly([name, ...args]: string[]): boolean {
   switch (name) {
     case 'id': case 'nproc': case 'ss': case 'rpm': case 'dpkg-query': case 'iptables-save': case 'ip6tables-save': case 'containerd': case 'dpkg': return true;
     case 'ipvsadm': return args[0] === '-Ln';
-    case 'ip': return args.includes('addr');
+    case 'ip': return args.includes('addr') || line.startsWith('-4 route show');
     case 'systemctl': return args[0] === 'is-enabled' || args[0] === 'is-active';
     case 'apt-mark': return args[0] === 'showhold';
     case 'firewall-cmd': return args[0] === '--state' || /--list-/.test(line);
