@@ -131,6 +131,8 @@ if (missing.length) {
       vms[i].sh([
         'cat >> /root/.ssh/authorized_keys',
         `printf 'auto eth1\\niface eth1 inet static\\n    address ${node.address}/24\\n' >> /etc/network/interfaces && ifup eth1`,
+        // Restricted user-mode networking hands out no default route; Kubernetes needs one (prep checks).
+        "ip route replace default via 10.0.2.2 dev eth0 && sed -i '/iface eth0 inet dhcp/a\\    post-up ip route replace default via 10.0.2.2 dev eth0' /etc/network/interfaces",
         'dd if=/dev/zero of=/swapfile bs=1M count=256 status=none && chmod 600 /swapfile && mkswap /swapfile >/dev/null && swapon -a',
         'ufw allow 22/tcp >/dev/null && ufw --force enable >/dev/null',
         // apt reaches Debian's archive through the test's proxy; the stand-in repository directly.
