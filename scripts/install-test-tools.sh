@@ -5,6 +5,9 @@
 #   openssl: the fake kubeadm of the node-script tests makes a real CA certificate
 #   debootstrap, qemu-system-x86, apt-utils, gpg: the VM test (npm run test:vm)
 #   iproute2: the real-Kubernetes test's network namespace
+#   docker-registry: the registry the VM test's cluster pulls its images from
+#   libseccomp-dev, gcc, libc6-dev: runc (cgo with libseccomp) and the pause binary, built by npm run kube:build
+#   openjdk-17-jre-headless: the Tomcat 6 test (test/tomcat.test.ts)
 # and checks for Go 1.26 or newer, which npm run kube:build needs (Traefik v3.7's module asks for 1.26; Debian's own golang is too old).
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then
@@ -20,9 +23,16 @@ command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
 command -v apt-ftparchive >/dev/null || missing+=(apt-utils)
 command -v gpg >/dev/null || missing+=(gpg)
 command -v ip >/dev/null || missing+=(iproute2)
+[ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+[ -e /usr/include/seccomp.h ] || missing+=(libseccomp-dev)
+command -v gcc >/dev/null || missing+=(gcc)
+[ -e /usr/lib/x86_64-linux-gnu/libc.a ] || missing+=(libc6-dev)
+command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The VM test starts its own registry; the package's system service (port 5000) is not needed.
+  if [[ " ${missing[*]} " == *" docker-registry "* ]]; then systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
 fi
 go_minor=$(go env GOVERSION 2>/dev/null | sed -nE 's/^go1\.([0-9]+).*/\1/p')
 if [ -z "$go_minor" ] || [ "$go_minor" -lt 26 ]; then

@@ -244,7 +244,9 @@ describe(`Apache Tomcat ${TOMCAT_VERSION} from Maven Central (test/vm/tomcat.ts)
 
   test('SIGTERM stops it cleanly: no reflective-access error from Java 17, nothing above INFO', async () => {
     tomcat!.kill('SIGTERM');
-    const code = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 20_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([exited, new Promise((resolve) => { timer = setTimeout(() => resolve('still running'), 20_000); })]);
+    clearTimeout(timer);
     expect(code).toBe(143);
     expect(output).toContain('Stopping Coyote HTTP/1.1');
     expect(output).not.toMatch(/InaccessibleObjectException|--add-opens|--add-exports/);
