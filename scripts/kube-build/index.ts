@@ -16,6 +16,7 @@ import { TESTED_RELEASES, versionProblem } from '../../config/versions';
 import { parseFlags, runCommand } from '../../hosts/engine/command-line';
 import { buildKubernetes, RECIPE } from './build';
 import { CACHE_ENV, readBuild, versionDir } from './cache';
+import { ensureClusterParts } from './cluster-parts';
 import { ensureHelm } from './helm';
 import { ensureDefinitions } from './openapi';
 import { ensureTraefik } from './traefik';
@@ -31,8 +32,10 @@ The last line printed is the folder they are in.
   --config FILE      cluster config (default: $CLUSTER_CONFIG, else ./cluster.yaml, else the repository's)
   --version X.Y.Z    another Kubernetes version of the supported window instead
   --tested           the config's version and every release the tests run (${TESTED_RELEASES.join(', ')}),
-                     helm, which one test renders the reference Traefik chart with, and Traefik,
-                     which one test runs against a real API server
+                     helm, which one test renders the reference Traefik chart with, Traefik,
+                     which one test runs against a real API server, and for the config's version
+                     what the VM test's real cluster needs besides (runc, the containerd shim and ctr,
+                     CoreDNS, flannel and its CNI plugin, pause, and crane to assemble images)
   --definitions      only the API definitions (seconds), no binaries
   --help             show this help
 Environment: ${CACHE_ENV} (where builds are kept; default ~/.cache/kube-hosts/kubernetes)`;
@@ -74,5 +77,7 @@ void runCommand(() => {
     ensureTraefik((line) => console.log(line));
   }
   for (const release of others) ensureBuilt(release, Boolean(flags.definitions));
-  console.log(ensureBuilt(version, Boolean(flags.definitions)));
+  const dir = ensureBuilt(version, Boolean(flags.definitions));
+  if (flags.tested && !flags.definitions) ensureClusterParts(`${dir}/bin/kubeadm`, (line) => console.log(line));
+  console.log(dir);
 });
