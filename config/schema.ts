@@ -101,6 +101,19 @@ const nodeSchema = z.strictObject({
   ssh: sshSchema.prefault({}),
 });
 
+/** kubeadm's v1beta4 timeouts this config can set, with kubeadm's default and what each bounds. */
+export const KUBEADM_TIMEOUTS = {
+  controlPlaneComponentHealthCheck: 'How long kubeadm waits for the API server, controller manager and scheduler to be healthy (default 4m).',
+  kubeletHealthCheck: 'How long kubeadm waits for the kubelet to be healthy (default 4m).',
+  kubernetesAPICall: 'How long kubeadm retries a call to the API server, e.g. creating the admin RBAC binding right after init (default 1m).',
+  etcdAPICall: 'How long kubeadm retries a call to etcd (default 2m).',
+  tlsBootstrap: "How long a joining node's kubelet may take to get its certificate (default 5m).",
+  discovery: 'How long a joining node may take to find and verify the cluster (default 5m).',
+} as const;
+
+/** A Go duration kubeadm reads: hours, minutes and seconds, e.g. 4m, 90s, 1m30s. */
+const kubeadmDuration = z.string().regex(/^(?=\d)(\d+h)?(\d+m)?(\d+s)?$/, 'must be a duration such as 4m, 90s or 1m30s (h, m and s; whole numbers)');
+
 export const clusterConfigSchema = z.strictObject({
   kubernetes: z.strictObject({
     version: z.string()
@@ -109,6 +122,9 @@ export const clusterConfigSchema = z.strictObject({
       .regex(SUPPORTED_VERSION, `is outside the supported window 1.${SUPPORTED_MINORS.min}-1.${SUPPORTED_MINORS.max} (the Kubernetes minors that still get patches); use e.g. ${NEWEST_RELEASE}`)
       .transform((value) => value.replace(/^v/, ''))
       .describe(`Kubernetes version for kubeadm, kubelet and kubectl (packages are pinned to it); 1.${SUPPORTED_MINORS.min}.x to 1.${SUPPORTED_MINORS.max}.x.`),
+    timeouts: z.strictObject(Object.fromEntries(Object.entries(KUBEADM_TIMEOUTS).map(([field, what]) => [field, kubeadmDuration.optional().describe(what)])))
+      .optional()
+      .describe("kubeadm's timeouts (v1beta4 `timeouts` of its init and join configurations), for slow machines such as emulated VMs; unset: kubeadm's defaults."),
   }),
   network: z.strictObject({
     podCidr: podCidr.default('10.244.0.0/16')

@@ -220,8 +220,17 @@ describe('kubeadm configuration (v1beta4)', () => {
     expect(init.parse(parseAllDocuments(initConfig(config, cp))[0].toJS()).nodeRegistration.taints).toBeUndefined();
   });
 
+  test('kubernetes.timeouts: kubeadm\'s v1beta4 timeouts in both the init and the join configuration; unset, kubeadm\'s defaults', () => {
+    const details = { apiServerEndpoint: '192.168.83.133:6443', token: 'abcdef.0123456789abcdef', caCertHash: `sha256:${'a'.repeat(64)}` };
+    const slow = configWith({ kubernetes: { version: config.kubernetes.version, timeouts: { controlPlaneComponentHealthCheck: '8m', kubernetesAPICall: '5m' } } });
+    expect(parseAllDocuments(initConfig(slow, cp))[0].toJS().timeouts).toEqual({ controlPlaneComponentHealthCheck: '8m', kubernetesAPICall: '5m' });
+    expect(parseAllDocuments(joinConfig(slow, worker, details))[0].toJS().timeouts).toEqual({ controlPlaneComponentHealthCheck: '8m', kubernetesAPICall: '5m' });
+    expect(initConfig(config, cp)).not.toContain('timeouts');
+    expect(joinConfig(config, worker, details)).not.toContain('timeouts');
+  });
+
   test('join: the CA is pinned, never skipped', () => {
-    const text = joinConfig(worker, { apiServerEndpoint: '192.168.83.133:6443', token: 'abcdef.0123456789abcdef', caCertHash: `sha256:${'a'.repeat(64)}` });
+    const text = joinConfig(config, worker, { apiServerEndpoint: '192.168.83.133:6443', token: 'abcdef.0123456789abcdef', caCertHash: `sha256:${'a'.repeat(64)}` });
     const parsed = join.parse(parseAllDocuments(text)[0].toJS());
     expect(parsed.discovery.bootstrapToken.caCertHashes).toEqual([`sha256:${'a'.repeat(64)}`]);
     expect(parsed.nodeRegistration.kubeletExtraArgs).toEqual([{ name: 'node-ip', value: '192.168.83.134' }]);

@@ -103,12 +103,15 @@ function kubeadmConfigurations(release: string): { name: string; text: string }[
         const variant = atRelease(release, { nodes, images: chosen });
         const label = `${family}, ${topology}, ${images}`;
         found.push({ name: `init: ${label}`, text: initConfig(variant, controlPlane(variant)) });
-        for (const worker of workers(variant)) found.push({ name: `join ${worker.name}: ${label}`, text: joinConfig(worker, details) });
+        for (const worker of workers(variant)) found.push({ name: `join ${worker.name}: ${label}`, text: joinConfig(variant, worker, details) });
       }
     }
   }
   const networks = atRelease(release, { network: { podCidr: '172.20.0.0/16', serviceCidr: '10.112.0.0/12' } });
   found.push({ name: 'init: other pod and service networks', text: initConfig(networks, controlPlane(networks)) });
+  const slow = configWith({ kubernetes: { version: release, timeouts: { controlPlaneComponentHealthCheck: '8m', kubeletHealthCheck: '6m', kubernetesAPICall: '5m', etcdAPICall: '3m', tlsBootstrap: '10m', discovery: '1h2m3s' } } });
+  found.push({ name: 'init: every timeout set', text: initConfig(slow, controlPlane(slow)) });
+  for (const worker of workers(slow)) found.push({ name: `join ${worker.name}: every timeout set`, text: joinConfig(slow, worker, details) });
   return found;
 }
 
@@ -137,8 +140,9 @@ function validatesConfigurations(release: BuiltKubernetes) {
     });
 
     test(`${configurations.length} configurations`, () => {
-      // Per family: init for 3 topologies x 3 image sources, join for the 2 workers of the three-node ones.
-      expect(configurations.length).toBe(3 * (2 * 3 + 2 * 3) + 1);
+      // Per family: init for 3 topologies x 3 image sources, join for the 2 workers of the three-node ones;
+      // then other networks (init), and every kubeadm timeout set (init and the 2 joins).
+      expect(configurations.length).toBe(3 * (2 * 3 + 2 * 3) + 1 + 3);
       process.stderr.write(`kubeadm v${release.version} config validate: ${configurations.length} configurations valid\n`);
     });
   });
@@ -237,7 +241,9 @@ if (!kube) {
         const logged: string[] = [];
         let details: JoinDetails;
         const join = (joinDetails: JoinDetails) => {
-          const text = `${joinConfig(workers(config)[0], joinDetails)}timeouts:\n  discovery: 10s\n`;
+          // kubernetes.timeouts: a refused discovery gives up after 10 s instead of kubeadm's 5 minutes.
+          const quick = configWith({ ...config, kubernetes: { ...config.kubernetes, timeouts: { discovery: '10s' } } });
+          const text = joinConfig(quick, workers(quick)[0], joinDetails);
           const out = path.join(cp.dir, `join-dry-run-${written++}`);
           mkdirSync(out);
           const result = cp.netns.run([kube.bin('kubeadm'), 'join', '--dry-run', `--config=${writeConfig(text)}`, `--ignore-preflight-errors=${IGNORED_PREFLIGHT.join(',')}`], {

@@ -119,7 +119,7 @@ const join: Phase = {
     const run = cluster.nodeRun(node);
     let used: JoinDetails | undefined;
     // The token expired (or was deleted) between minting and joining: a fresh one, once.
-    const changed = await retry((attempt) => run.runSteps('join', joinSteps(node, async () => {
+    const changed = await retry((attempt) => run.runSteps('join', joinSteps(cluster.config, node, async () => {
       used = await (attempt === 1 ? cluster.joinTokens.get() : cluster.joinTokens.replace(used!));
       return used;
     })), {

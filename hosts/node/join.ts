@@ -6,13 +6,13 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../../config/errors';
-import type { ClusterNode } from '../../config/schema';
+import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import type { Step } from '../engine/steps';
 import { COMMON_HELP, type NodeScript, runNodeScript } from './cli';
 import { factsForKubeadm } from './facts';
 import { DEFAULT_TICKET_FILE, JOIN_CONFIG_FILE, type JoinDetails, joinConfig, KUBELET_CONF, parseTicket } from './kubeadm';
 
-export function joinSteps(node: ClusterNode, details: () => Promise<JoinDetails>): Step[] {
+export function joinSteps(config: ClusterConfig, node: ClusterNode, details: () => Promise<JoinDetails>): Step[] {
   return [
     {
       title: 'kubeadm join',
@@ -22,7 +22,7 @@ export function joinSteps(node: ClusterNode, details: () => Promise<JoinDetails>
           return undefined;
         }
         const join = await details();
-        await run.write(JOIN_CONFIG_FILE, joinConfig(node, join), { mode: 0o600, secret: true });
+        await run.write(JOIN_CONFIG_FILE, joinConfig(config, node, join), { mode: 0o600, secret: true });
         try {
           await run.run(['kubeadm', 'join', `--config=${JOIN_CONFIG_FILE}`]);
         } finally {
@@ -64,7 +64,7 @@ ${COMMON_HELP}`,
       }
       return parseTicket(text, ticketFile!, now());
     };
-    await run.runSteps('join', joinSteps(node, details));
+    await run.runSteps('join', joinSteps(config, node, details));
   },
 };
 

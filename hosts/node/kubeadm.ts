@@ -50,6 +50,7 @@ export function initConfig(config: ClusterConfig, node: ClusterNode): string {
         usages: ['signing', 'authentication'],
       }],
       localAPIEndpoint: { advertiseAddress: node.address, bindPort: API_SERVER_PORT },
+      ...(config.kubernetes.timeouts ? { timeouts: config.kubernetes.timeouts } : {}),
       nodeRegistration: {
         ...nodeRegistration(node),
         // v1beta4 taints the control plane unless told otherwise; with no worker, nothing else could run anywhere.
@@ -87,10 +88,11 @@ export interface JoinDetails {
 }
 
 /** JoinConfiguration for `kubeadm join --config`; the CA is always pinned, never skipped. */
-export function joinConfig(node: ClusterNode, details: JoinDetails): string {
+export function joinConfig(config: ClusterConfig, node: ClusterNode, details: JoinDetails): string {
   return stringify({
     apiVersion: KUBEADM_API,
     kind: 'JoinConfiguration',
+    ...(config.kubernetes.timeouts ? { timeouts: config.kubernetes.timeouts } : {}),
     discovery: {
       bootstrapToken: {
         apiServerEndpoint: details.apiServerEndpoint,
