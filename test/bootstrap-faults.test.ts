@@ -64,6 +64,23 @@ if (sshd) {
       expect(bootstrap(cluster, sshd).code).toBe(0);
     });
 
+    test('the API server stops answering for a while during the apply (the kubelet restarts it): the calls are tried again and the run goes on', () => {
+      const cluster = makeCluster(sshd);
+      const state = cluster.nodes['k8s-node1'].cluster;
+      mkdirSync(state, { recursive: true });
+      expect(bootstrap(cluster, sshd).code).toBe(0);
+      // On the re-run, the first kubectl apply and its next two tries are refused.
+      writeFileSync(path.join(state, 'api-down'), '3');
+      const rerun = bootstrap(cluster, sshd);
+      expect(rerun.stderr).toBe('');
+      expect(rerun.code).toBe(0);
+      expect(rerun.stdout).toContain('apply done: 3 stages unchanged');
+      const log = readFileSync(path.join(state, 'kubectl.log'), 'utf8');
+      expect(log.match(/^refused /gm)).toEqual(['refused ', 'refused ', 'refused ']);
+      expect(log).toMatch(/^refused apply -f\n/m);
+      expect(readFileSync(path.join(state, 'api-down'), 'utf8')).toBe('0');
+    });
+
     test('a dist/ of another config lies in the folder: the run applies its own config\'s manifests', () => {
       const cluster = makeCluster(sshd);
       synthesize(configWith({ network: { podCidr: '172.20.0.0/16' } }), path.join(cluster.dir, 'dist'));

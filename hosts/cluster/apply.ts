@@ -72,14 +72,36 @@ export interface ApplyOptions {
   waitTimeout?: string;
 }
 
-/** kubectl apply of one manifest; retried while the admission webhook is not yet answering. */
+/**
+ * kubectl's words for an API server that does not answer right now: on a slow
+ * or overloaded control plane the kubelet restarts it when its liveness probe
+ * times out, and for a minute or two nothing listens on 6443.
+ */
+export const API_UNAVAILABLE = /connection to the server \S+ was refused|connection refused|connection reset by peer|TLS handshake timeout|i\/o timeout|http2: client connection lost|the server is currently unable to handle the request|etcdserver: request timed out|unexpected EOF/;
+/** Tries of one kubectl call while the API server does not answer: with the bootstrap's 5 s between them, 3 minutes. */
+export const API_ATTEMPTS = 36;
+
+const unavailable = (error: unknown) => error instanceof StepFailed && API_UNAVAILABLE.test(error.message);
+
+/** kubectl apply of one manifest; retried while the admission webhook is not yet answering, or the API server at all. */
 async function apply(run: NodeRun, manifest: string, retryDelayMs: number): Promise<string> {
   const applied = await retry(() => run.run(kubectl('apply', '-f', '-'), { input: manifest }), {
-    attempts: 6,
+    attempts: API_ATTEMPTS,
     delayMs: retryDelayMs,
-    retryOn: (error) => error instanceof StepFailed && /failed calling webhook/.test(error.message),
+    retryOn: (error) => unavailable(error) || (error instanceof StepFailed && /failed calling webhook/.test(error.message)),
+    onRetry: (_attempt, error) => run.out.detail(`retrying: ${error instanceof Error ? error.message.split('\n')[0] : 'kubectl apply'}`),
   });
   return applied.stdout;
+}
+
+/** A wait between stages; tried again while the API server does not answer (its own timeout is the wait's). */
+async function wait(run: NodeRun, argv: string[], retryDelayMs: number): Promise<void> {
+  await retry(() => run.query(argv, { mustSucceed: true }), {
+    attempts: API_ATTEMPTS,
+    delayMs: retryDelayMs,
+    retryOn: unavailable,
+    onRetry: (_attempt, error) => run.out.detail(`retrying: ${error instanceof Error ? error.message.split('\n')[0] : argv.join(' ')}`),
+  });
 }
 
 /**
@@ -110,7 +132,7 @@ export async function applyStages(run: NodeRun, config: ClusterConfig, nodes: st
     const output = await apply(run, manifest, options.retryDelayMs);
     const changed = output.split('\n').filter((l) => / (created|configured)$/.test(l.trim())).length;
     if (changed) changes.push(`${stage}: ${changed} object(s) created or changed`);
-    for (const wait of stageWaits(config, stage, nodes, options.waitTimeout)) await run.query(wait, { mustSucceed: true });
+    for (const argv of stageWaits(config, stage, nodes, options.waitTimeout)) await wait(run, argv, options.retryDelayMs);
   }
   return changes;
 }

@@ -373,6 +373,13 @@ function applied() { try { return JSON.parse(fs.readFileSync(clusterFile('applie
 function waited(what) { return fs.existsSync(clusterFile('kubectl.log')) && fs.readFileSync(clusterFile('kubectl.log'), 'utf8').split('\n').includes(`waited ${what}`); }
 
 function kubectl(args) {
+  // Failure injection: $FAKE_CLUSTER/api-down holds how many more applies and waits find no API server (it restarts, say).
+  const down = Number(fs.existsSync(clusterFile('api-down')) ? fs.readFileSync(clusterFile('api-down'), 'utf8') : 0);
+  if (down > 0 && ['apply', 'wait', 'rollout'].some((verb) => args.includes(verb))) {
+    fs.writeFileSync(clusterFile('api-down'), String(down - 1));
+    kubectlLog(`refused ${args.filter((a) => !a.startsWith('--kubeconfig=')).slice(0, 2).join(' ')}`);
+    fail(1, 'The connection to the server 192.168.83.133:6443 was refused - did you specify the right host or port?');
+  }
   const kubeconfig = (args.find((a) => a.startsWith('--kubeconfig=')) ?? '').split('=')[1];
   if (!kubeconfig || !exists(kubeconfig)) fail(1, `error: stat ${kubeconfig}: no such file or directory`);
   args = args.filter((a) => !a.startsWith('--kubeconfig='));
