@@ -62,7 +62,7 @@ export interface Image {
 
 /** The base image: built once, then reused from CACHE. */
 export function baseImage(): Image {
-  const dir = path.join(CACHE, 'bookworm-v3');
+  const dir = path.join(CACHE, 'bookworm-v4');
   const image: Image = { disk: path.join(dir, 'base.img'), kernel: path.join(dir, 'vmlinuz'), initrd: path.join(dir, 'initrd.img'), key: path.join(dir, 'id_ed25519'), buildSeconds: 0 };
   if (existsSync(path.join(dir, 'done'))) return image;
   const started = Date.now();
@@ -99,7 +99,8 @@ function buildImage(dir: string, image: Image): void {
   const boot = readdirSync(path.join(rootfs, 'boot'));
   copyFileSync(path.join(rootfs, 'boot', boot.find((f) => f.startsWith('vmlinuz-'))!), image.kernel);
   copyFileSync(path.join(rootfs, 'boot', boot.find((f) => f.startsWith('initrd.img-'))!), image.initrd);
-  execFileSync('mkfs.ext4', ['-q', '-d', rootfs, image.disk, '4G']);
+  // Room for a node's images and containerd's snapshots (sparse: only what is written takes space).
+  execFileSync('mkfs.ext4', ['-q', '-d', rootfs, image.disk, '8G']);
   rmSync(rootfs, { recursive: true, force: true });
   writeFileSync(path.join(dir, 'done'), '');
 }
@@ -273,10 +274,10 @@ function buildProjectDisk(workDir: string, repoRoot: string, staging: string): s
   return disk;
 }
 
-/** A run's disposable files in its work folder: disks, keys, the package repository, SSH control and switch sockets (logs stay). */
+/** A run's disposable files in its work folder: disks, keys, package repositories, registry storage, image layers, SSH control and switch sockets (logs stay). */
 export function removeRunFiles(workDir: string): void {
   for (const file of existsSync(workDir) ? readdirSync(workDir) : []) {
-    if (/\.img$|^id_ed25519|^standin-repo$|^ssh-|\.sock$/.test(file)) rmSync(path.join(workDir, file), { recursive: true, force: true });
+    if (/\.img$|^id_ed25519|^standin-repo$|^package-repos$|^registry$|^registry-storage$|^image-layers$|^ssh-|\.sock$/.test(file)) rmSync(path.join(workDir, file), { recursive: true, force: true });
   }
 }
 
