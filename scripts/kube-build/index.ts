@@ -16,7 +16,6 @@ import { TESTED_RELEASES, versionProblem } from '../../config/versions';
 import { parseFlags, runCommand } from '../../hosts/engine/command-line';
 import { buildKubernetes, RECIPE } from './build';
 import { CACHE_ENV, readBuild, versionDir } from './cache';
-import { ensureClusterParts } from './cluster-parts';
 import { ensureHelm } from './helm';
 import { ensureDefinitions } from './openapi';
 import { ensureTraefik } from './traefik';
@@ -32,10 +31,8 @@ The last line printed is the folder they are in.
   --config FILE      cluster config (default: $CLUSTER_CONFIG, else ./cluster.yaml, else the repository's)
   --version X.Y.Z    another Kubernetes version of the supported window instead
   --tested           the config's version and every release the tests run (${TESTED_RELEASES.join(', ')}),
-                     helm, which one test renders the reference Traefik chart with, Traefik,
-                     which one test runs against a real API server, and for the config's version
-                     what the VM test's real cluster needs besides (runc, the containerd shim and ctr,
-                     CoreDNS, flannel and its CNI plugin, pause, and crane to assemble images)
+                     helm, which one test renders the reference Traefik chart with, and Traefik,
+                     which one test runs against a real API server
   --definitions      only the API definitions (seconds), no binaries
   --help             show this help
 Environment: ${CACHE_ENV} (where builds are kept; default ~/.cache/kube-hosts/kubernetes)`;
@@ -77,7 +74,5 @@ void runCommand(() => {
     ensureTraefik((line) => console.log(line));
   }
   for (const release of others) ensureBuilt(release, Boolean(flags.definitions));
-  const dir = ensureBuilt(version, Boolean(flags.definitions));
-  if (flags.tested && !flags.definitions) ensureClusterParts(`${dir}/bin/kubeadm`, (line) => console.log(line));
-  console.log(dir);
+  console.log(ensureBuilt(version, Boolean(flags.definitions)));
 });
