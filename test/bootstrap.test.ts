@@ -52,6 +52,15 @@ describe('--dry-run with the committed cluster.yaml', () => {
     expect(out).toContain('dry run: nothing was run, nothing was written');
   });
 
+  test('BOOTSTRAP_WAIT_SECONDS sets how long every wait of the apply may take (slow machines)', () => {
+    const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--dry-run'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, BOOTSTRAP_WAIT_SECONDS: '1200' } });
+    expect(result.status).toBe(0);
+    const waits = result.stdout.split('\n').filter((line) => line.startsWith('  # check: kubectl') && /\b(wait|rollout status)\b/.test(line));
+    expect(waits.length).toBeGreaterThanOrEqual(4);
+    for (const line of waits) expect(line).toMatch(/ --timeout=1200s$/);
+    expect(result.stdout).not.toContain('--timeout=300s');
+  });
+
   test('with ingress.api: gateway, the plan has the Gateway API\'s stage and each wait of the Gateway API', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'gateway-plan-'));
     const config = path.join(dir, 'cluster.yaml');

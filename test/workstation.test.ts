@@ -229,6 +229,7 @@ if (sshd) {
     test.each([
       ['BOOTSTRAP_HEARTBEAT_SECONDS', 'soon', 'BOOTSTRAP_HEARTBEAT_SECONDS=soon: must be a whole number from 0 to 3600, or unset (default 30)'],
       ['BOOTSTRAP_RETRY_DELAY_MS', '-5', 'BOOTSTRAP_RETRY_DELAY_MS=-5: must be a whole number from 0 to 600000, or unset (default 5000)'],
+      ['BOOTSTRAP_WAIT_SECONDS', '0', 'BOOTSTRAP_WAIT_SECONDS=0: must be a whole number from 1 to 86400, or unset (default 300)'],
     ])('%s=%s is one line and exit 1, before any log or node is touched', (name, value, message) => {
       clearAll(cluster);
       const logs = path.join(cluster.dir, `logs-${name}`);

@@ -79,11 +79,11 @@ const DASHBOARD_FLAGS = {
 type RunFlags = FlagValues<typeof RESET_FLAGS>;
 
 /** Numbers the environment may set for a run (tests shorten the waits): whole, in range, or one line saying which. */
-function envNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
+function envNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number, min = 0): number {
   const value = env[name];
   if (value === undefined || value === '') return fallback;
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n > max) throw new UserError([`${name}=${value}: must be a whole number from 0 to ${max}, or unset (default ${fallback})`]);
+  if (!/^\d+$/.test(value) || n < min || n > max) throw new UserError([`${name}=${value}: must be a whole number from ${min} to ${max}, or unset (default ${fallback})`]);
   return n;
 }
 
@@ -168,6 +168,7 @@ async function runCluster(command: 'apply' | 'reset', flags: RunFlags, env: Node
   const concurrency = parseConcurrency(flags.concurrency);
   const retryDelayMs = envNumber(env, 'BOOTSTRAP_RETRY_DELAY_MS', 5000, 600_000);
   const heartbeatMs = envNumber(env, 'BOOTSTRAP_HEARTBEAT_SECONDS', 30, 3600) * 1000;
+  const waitSeconds = envNumber(env, 'BOOTSTRAP_WAIT_SECONDS', 300, 86_400, 1);
   const planning = Boolean(flags['dry-run']);
   if (resetting && !planning) await confirmReset(only ?? config.nodes.map((n) => n.name), Boolean(flags['undo-prep']), Boolean(flags.yes));
 
@@ -182,7 +183,7 @@ async function runCluster(command: 'apply' | 'reset', flags: RunFlags, env: Node
     progress(`logs: ${logDir}/`);
   }
   try {
-    await runPhases(config, configFile, { resetting, planning, only, concurrency, sshConfig, retryDelayMs, heartbeatMs, logDir, progress, flags, env, cwd });
+    await runPhases(config, configFile, { resetting, planning, only, concurrency, sshConfig, retryDelayMs, heartbeatMs, waitSeconds, logDir, progress, flags, env, cwd });
   } catch (error) {
     // What stopped the run (an unreachable node, a refusal) is in the log too, not only on the terminal.
     if (error instanceof UserError && logDir) appendFileSync(path.join(logDir, 'bootstrap.log'), error.problems.map((p) => `${redact(p)}\n`).join(''));
@@ -198,6 +199,8 @@ interface RunSettings {
   sshConfig?: string;
   retryDelayMs: number;
   heartbeatMs: number;
+  /** How long each wait of the apply (and each drain of a reset) may take. */
+  waitSeconds: number;
   logDir?: string;
   progress(line: string): void;
   flags: RunFlags;
@@ -248,7 +251,7 @@ async function runPhases(config: ClusterConfig, configFile: string, settings: Ru
     }
     cluster = new ClusterRun(config, targets, {
       mode: planning ? 'plan' : 'apply', only: settings.only, concurrency: planning ? 1 : settings.concurrency, manifests, nodeOutput, progress,
-      undoPrep: Boolean(flags['undo-prep']), retryDelayMs: settings.retryDelayMs, heartbeatMs: settings.heartbeatMs,
+      undoPrep: Boolean(flags['undo-prep']), retryDelayMs: settings.retryDelayMs, heartbeatMs: settings.heartbeatMs, waitSeconds: settings.waitSeconds,
     });
     await cluster.runPhases(phases);
   } finally {

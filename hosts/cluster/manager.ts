@@ -47,6 +47,8 @@ export interface ClusterOptions {
   /** Progress lines, one per phase and node as it starts and ends. */
   progress(line: string): void;
   retryDelayMs?: number;
+  /** How long each wait between apply stages, and each drain, may take. @default 300 */
+  waitSeconds?: number;
   verifyAttempts?: number;
   /** While a node's part of a phase runs, a line this often saying which step it is on (none when unset). */
   heartbeatMs?: number;

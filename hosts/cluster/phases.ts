@@ -132,6 +132,9 @@ const join: Phase = {
   },
 };
 
+/** kubectl's --timeout for the apply's waits and a reset's drains: BOOTSTRAP_WAIT_SECONDS, or WAIT_TIMEOUT. */
+const waitTimeout = (cluster: ClusterRun) => (cluster.options.waitSeconds === undefined ? WAIT_TIMEOUT : `${cluster.options.waitSeconds}s`);
+
 const apply: Phase = {
   title: 'apply',
   nodes: theControlPlane,
@@ -140,7 +143,7 @@ const apply: Phase = {
     // The control plane and the workers that joined (now or before): a node that never joined is not waited for.
     const inCluster = cluster.nodes.filter((n) => n.name === cp.name || cluster.report(n).state === 'joined').map((n) => n.name);
     const { manifests, retryDelayMs = 5000 } = cluster.options;
-    const changes = await applyStages(cluster.nodeRun(cp), cluster.config, inCluster, { manifests, retryDelayMs });
+    const changes = await applyStages(cluster.nodeRun(cp), cluster.config, inCluster, { manifests, retryDelayMs, waitTimeout: waitTimeout(cluster) });
     return changes.length ? changes.join('; ') : `${manifests.length} stages unchanged`;
   },
 };
@@ -190,7 +193,7 @@ const drainWorkers: Phase = {
   nodes: ifWorkersLeave,
   onFailure: 'stop',
   async run(cluster, cp) {
-    const drained = await forEachLeavingNode(cluster, cp, 'drain', (worker) => kubectl('drain', worker, '--ignore-daemonsets', '--delete-emptydir-data', '--force', `--timeout=${WAIT_TIMEOUT}`));
+    const drained = await forEachLeavingNode(cluster, cp, 'drain', (worker) => kubectl('drain', worker, '--ignore-daemonsets', '--delete-emptydir-data', '--force', `--timeout=${waitTimeout(cluster)}`));
     return drained.length ? `drained ${drained.join(', ')}` : 'nothing to drain';
   },
 };
