@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { synthesize } from '../charts/app';
+import { RUNTIME_ATTEMPTS } from '../hosts/cluster/phases';
 import { bootstrap, makeCluster, mutating, trees } from './fakehost/cluster';
 import { configWith, ROOT } from './helpers';
 import { sshdForTests } from './fakehost/sshd';
@@ -117,6 +118,30 @@ if (sshd) {
       expect(readFileSync(path.join(cluster.logs, 'k8s-node2.log'), 'utf8')).toMatch(/the join token was no longer valid; minting a fresh one/);
       const creates = cluster.nodes['k8s-node1'].commands().filter((c) => c.slice(0, 3).join(' ') === 'kubeadm token create');
       expect(creates).toHaveLength(2);
+    });
+
+    test('the container runtime misses kubeadm\'s 2 s preflight deadline (a starved node): init and join are tried again and the run finishes', () => {
+      const cluster = makeCluster(sshd);
+      cluster.nodes['k8s-node1'].writeFile('/.fake/cri-slow', '1');
+      cluster.nodes['k8s-node2'].writeFile('/.fake/cri-slow', '2');
+      const result = bootstrap(cluster, sshd);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/k8s-node1 +init done: initialised/);
+      expect(result.stdout).toMatch(/k8s-node2 +join done: joined/);
+      const retried = (node: string) => readFileSync(path.join(cluster.logs, `${node}.log`), 'utf8').match(/the container runtime did not answer kubeadm's preflight within its fixed 2 s \(a busy node\); trying again/g) ?? [];
+      expect([retried('k8s-node1').length, retried('k8s-node2').length, retried('k8s-node3').length]).toEqual([1, 2, 0]);
+      const runs = (node: string, sub: string) => cluster.nodes[node].commands().filter((c) => c[0] === 'kubeadm' && c[1] === sub).length;
+      expect([runs('k8s-node1', 'init'), runs('k8s-node2', 'join'), runs('k8s-node3', 'join')]).toEqual([2, 3, 1]);
+    });
+
+    test('a runtime that never answers in time: the join gives up after its tries, with kubeadm\'s own words', () => {
+      const cluster = makeCluster(sshd);
+      cluster.nodes['k8s-node3'].writeFile('/.fake/cri-slow', '100');
+      const result = bootstrap(cluster, sshd);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toMatch(/k8s-node3 +join FAILED .*\[ERROR CRI\]: could not connect to the container runtime/);
+      expect(cluster.nodes['k8s-node3'].commands().filter((c) => c[0] === 'kubeadm' && c[1] === 'join')).toHaveLength(RUNTIME_ATTEMPTS);
     });
 
     test('Ctrl-C: the SSH connections closed, the logs named, a failing exit code; a re-run continues', async () => {

@@ -15,7 +15,7 @@ import { UserError } from '../../config/errors';
 import { controlPlane } from '../../config/nodes';
 import type { ClusterNode } from '../../config/schema';
 import { retry } from '../engine/retry';
-import { StepFailed } from '../engine/steps';
+import { type NodeRun, StepFailed } from '../engine/steps';
 import { describeFacts, gatherFacts, isInCluster, preflightProblems } from '../node/facts';
 import { initSteps } from '../node/init';
 import { joinSteps } from '../node/join';
@@ -105,7 +105,8 @@ const init: Phase = {
     return failed ? `${cp.name}: the control-plane node failed: ${failed}` : undefined;
   },
   async run(cluster, node) {
-    const changed = await cluster.nodeRun(node).runSteps('init', initSteps(cluster.config, node));
+    const run = cluster.nodeRun(node);
+    const changed = await retry(() => run.runSteps('init', initSteps(cluster.config, node)), runtimeRetries(cluster, run, node));
     return changed ? 'initialised' : 'already initialised';
   },
 };
@@ -119,18 +120,43 @@ const join: Phase = {
     const run = cluster.nodeRun(node);
     let used: JoinDetails | undefined;
     // The token expired (or was deleted) between minting and joining: a fresh one, once.
-    const changed = await retry((attempt) => run.runSteps('join', joinSteps(cluster.config, node, async () => {
-      used = await (attempt === 1 ? cluster.joinTokens.get() : cluster.joinTokens.replace(used!));
+    let tokenGone = false;
+    let tokenReplaced = false;
+    const changed = await retry(() => run.runSteps('join', joinSteps(cluster.config, node, async () => {
+      used = await (tokenGone ? cluster.joinTokens.replace(used!) : cluster.joinTokens.get());
+      tokenGone = false;
       return used;
     })), {
-      attempts: 2,
-      delayMs: 0,
-      retryOn: (error) => used !== undefined && error instanceof StepFailed && TOKEN_GONE.test(error.message),
-      onRetry: () => run.out.line(`[${node.name}] the join token was no longer valid; minting a fresh one`),
+      ...runtimeRetries(cluster, run, node),
+      retryOn: (error) => {
+        tokenGone = !tokenReplaced && used !== undefined && error instanceof StepFailed && TOKEN_GONE.test(error.message);
+        tokenReplaced ||= tokenGone;
+        return tokenGone || runtimeUnanswered(error);
+      },
+      onRetry: () => run.out.line(tokenGone ? `[${node.name}] the join token was no longer valid; minting a fresh one` : runtimeRetryLine(node)),
     });
     return changed ? 'joined' : 'already joined';
   },
 };
+
+/**
+ * kubeadm's preflight gives the container runtime a fixed 2 seconds to answer
+ * (no option changes it); on a starved node (an overloaded host, VMs under
+ * emulation) containerd misses that. The preflight has changed nothing yet,
+ * so the init or join is tried again, up to RUNTIME_ATTEMPTS times.
+ */
+export const RUNTIME_UNANSWERED = /\[ERROR CRI\]: could not connect to the container runtime/;
+export const RUNTIME_ATTEMPTS = 6;
+const runtimeUnanswered = (error: unknown) => error instanceof StepFailed && RUNTIME_UNANSWERED.test(error.message);
+const runtimeRetryLine = (node: ClusterNode) => `[${node.name}] the container runtime did not answer kubeadm's preflight within its fixed 2 s (a busy node); trying again`;
+function runtimeRetries(cluster: ClusterRun, run: NodeRun, node: ClusterNode) {
+  return {
+    attempts: RUNTIME_ATTEMPTS,
+    delayMs: cluster.options.retryDelayMs ?? 5000,
+    retryOn: runtimeUnanswered,
+    onRetry: () => run.out.line(runtimeRetryLine(node)),
+  };
+}
 
 /** kubectl's --timeout for the apply's waits and a reset's drains: BOOTSTRAP_WAIT_SECONDS, or WAIT_TIMEOUT. */
 const waitTimeout = (cluster: ClusterRun) => (cluster.options.waitSeconds === undefined ? WAIT_TIMEOUT : `${cluster.options.waitSeconds}s`);

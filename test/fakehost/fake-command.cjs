@@ -266,6 +266,13 @@ function kubeadm(args) {
   const semver = version.split('-')[0];
   const sub = args.slice(0, 3).join(' ');
   if (args[0] === 'version') return `v${semver}\n`;
+  // Failure injection: .fake/cri-slow holds how many more inits and joins fail their preflight because the container
+  // runtime did not answer within kubeadm's fixed 2 s (a starved node); nothing is changed, as with the real kubeadm.
+  const slow = Number(read('.fake/cri-slow', '0'));
+  if (slow > 0 && (args[0] === 'init' || args[0] === 'join')) {
+    write('.fake/cri-slow', String(slow - 1));
+    fail(1, '[preflight] Running pre-flight checks\n[preflight] Some fatal errors occurred:\n\t[ERROR CRI]: could not connect to the container runtime: failed to create new CRI runtime service: validate service connection: validate CRI v1 runtime API for endpoint "unix:///var/run/containerd/containerd.sock": rpc error: code = DeadlineExceeded desc = context deadline exceeded\nerror: error execution phase preflight: preflight checks failed');
+  }
   if (sub === 'config images list') {
     const k8s = args.find((a) => a.startsWith('--kubernetes-version=')).split('=')[1];
     const repo = (args.find((a) => a.startsWith('--image-repository=')) ?? '=registry.k8s.io').split('=')[1];
