@@ -114,6 +114,22 @@ export const KUBEADM_TIMEOUTS = {
 /** A Go duration kubeadm reads: hours, minutes and seconds, e.g. 4m, 90s, 1m30s. */
 const kubeadmDuration = z.string().regex(/^(?=\d)(\d+h)?(\d+m)?(\d+s)?$/, 'must be a duration such as 4m, 90s or 1m30s (h, m and s; whole numbers)');
 
+/** The control-plane components whose command-line flags `kubernetes.extraArgs` adds to, by their key in kubeadm's ClusterConfiguration. */
+export const CONTROL_PLANE_COMPONENTS = {
+  apiServer: 'kube-apiserver',
+  controllerManager: 'kube-controller-manager',
+  scheduler: 'kube-scheduler',
+  etcd: 'etcd (local)',
+} as const;
+
+/** One component's extra flags: name (without --) to value; numbers and booleans are written as their text. */
+const componentFlags = z.record(
+  z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'must be a flag name in lower case without the leading --, e.g. leader-elect-lease-duration'),
+  z.union([z.string(), z.number(), z.boolean()], hint('must be a value: text, a number or true/false')).transform(String),
+  // Only for a value that is no map at all: a bad flag name keeps its own message.
+  { error: (issue: { code?: string; input?: unknown }) => (issue.code === 'invalid_type' && issue.input !== undefined ? 'must be a map of flag names to values, e.g. {leader-elect-lease-duration: 60s}' : undefined) },
+);
+
 export const clusterConfigSchema = z.strictObject({
   kubernetes: z.strictObject({
     version: z.string()
@@ -125,6 +141,11 @@ export const clusterConfigSchema = z.strictObject({
     timeouts: z.strictObject(Object.fromEntries(Object.entries(KUBEADM_TIMEOUTS).map(([field, what]) => [field, kubeadmDuration.optional().describe(what)])))
       .optional()
       .describe("kubeadm's timeouts (v1beta4 `timeouts` of its init and join configurations), for slow machines such as emulated VMs; unset: kubeadm's defaults."),
+    encryptionAlgorithm: z.enum(['RSA-2048', 'RSA-3072', 'RSA-4096', 'ECDSA-P256', 'ECDSA-P384'], hint('must be RSA-2048, RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384')).optional()
+      .describe("Key type of the cluster's certificates and keys (kubeadm's `encryptionAlgorithm`); ECDSA-P256 makes every TLS handshake far cheaper than RSA, which counts on slow machines. Unset: kubeadm's default, RSA-2048."),
+    extraArgs: z.strictObject(Object.fromEntries(Object.entries(CONTROL_PLANE_COMPONENTS).map(([field, component]) => [field, componentFlags.optional().describe(`Extra flags of ${component}.`)])))
+      .optional()
+      .describe("Extra command-line flags of the control-plane components (kubeadm's `extraArgs` in its ClusterConfiguration), flag name without -- to value; they override kubeadm's own. Unset: kubeadm's flags only."),
   }),
   network: z.strictObject({
     podCidr: podCidr.default('10.244.0.0/16')

@@ -71,6 +71,11 @@ describe('defaults', () => {
     });
   });
 
+  test('kubernetes.extraArgs: a number or a boolean is taken as the flag\'s text, as the component reads it', () => {
+    const config = parseClusterConfig(edited((c) => { c.kubernetes.extraArgs = { controllerManager: { 'leader-elect-lease-duration': '60s', 'kube-api-qps': 10 }, scheduler: { 'leader-elect': false } }; }));
+    expect(config.kubernetes.extraArgs).toEqual({ controllerManager: { 'leader-elect-lease-duration': '60s', 'kube-api-qps': '10' }, scheduler: { 'leader-elect': 'false' } });
+  });
+
   test.each(['1.35.0', '1.36.5', '1.37.2'])('Kubernetes %s, inside the window, is accepted (with traefik; with ingress-nginx past 1.35 only with its override)', (version) => {
     expect(parseClusterConfig(edited((c) => { c.kubernetes.version = version; })).kubernetes.version).toBe(version);
     const minor = Number(version.split('.')[1]);
@@ -119,6 +124,10 @@ describe('each mistake gives one line naming the file position, the field, the v
     ['an unknown routing API', edited((c) => { c.ingress = { api: 'gateway-api' }; }), /^cluster\.yaml:\d+:\d+: ingress\.api: "gateway-api" must be ingress or gateway$/],
     ['an unknown ingress controller', edited((c) => { c.ingress = { controller: 'nginx' }; }), /^cluster\.yaml:\d+:\d+: ingress\.controller: "nginx" must be traefik or ingress-nginx$/],
     ['a kubeadm timeout that is no duration', edited((c) => { c.kubernetes.timeouts = { kubernetesAPICall: '5 minutes' }; }), /^cluster\.yaml:\d+:\d+: kubernetes\.timeouts\.kubernetesAPICall: "5 minutes" must be a duration such as 4m, 90s or 1m30s \(h, m and s; whole numbers\)$/],
+    ['a key type kubeadm does not know', edited((c) => { c.kubernetes.encryptionAlgorithm = 'ED25519'; }), /^cluster\.yaml:\d+:\d+: kubernetes\.encryptionAlgorithm: "ED25519" must be RSA-2048, RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384$/],
+    ['a control-plane flag written with its dashes', edited((c) => { c.kubernetes.extraArgs = { scheduler: { '--leader-elect': 'false' } }; }), /^cluster\.yaml:\d+:\d+: kubernetes\.extraArgs\.scheduler\.--leader-elect: "--leader-elect" must be a flag name in lower case without the leading --, e.g\. leader-elect-lease-duration$/],
+    ['extra flags for a component kubeadm does not configure', edited((c) => { c.kubernetes.extraArgs = { kubelet: { v: '2' } }; }), /^cluster\.yaml:\d+:\d+: kubernetes\.extraArgs\.kubelet: unknown field; check its spelling \(allowed: apiServer, controllerManager, scheduler, etcd\)$/],
+    ['a list where flags go', edited((c) => { c.kubernetes.extraArgs = { apiServer: ['v=2'] }; }), /^cluster\.yaml:\d+:\d+: kubernetes\.extraArgs\.apiServer: must be a map of flag names to values, e.g\. \{leader-elect-lease-duration: 60s\}$/],
     ['an unknown kubeadm timeout', edited((c) => { c.kubernetes.timeouts = { upgradeManifests: '5m' }; }), /^cluster\.yaml:\d+:\d+: kubernetes\.timeouts\.upgradeManifests: unknown field; check its spelling \(allowed: controlPlaneComponentHealthCheck, kubeletHealthCheck, kubernetesAPICall, etcdAPICall, tlsBootstrap, discovery\)$/],
     ['version too old (the tutorial\'s)', edited((c) => { c.kubernetes.version = '1.17.3'; }), /kubernetes\.version: "1\.17\.3" is outside the supported window/],
     ['invalid CIDR', edited((c) => { c.network = { podCidr: '10.244.0.0/33' }; }), /^cluster\.yaml:\d+:\d+: network\.podCidr: "10\.244\.0\.0\/33" must be an IPv4 network in CIDR notation, e\.g\. 10\.244\.0\.0\/16$/],

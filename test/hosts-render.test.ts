@@ -220,6 +220,22 @@ describe('kubeadm configuration (v1beta4)', () => {
     expect(init.parse(parseAllDocuments(initConfig(config, cp))[0].toJS()).nodeRegistration.taints).toBeUndefined();
   });
 
+  test('kubernetes.extraArgs: each component\'s flags as v1beta4 lists in the ClusterConfiguration (etcd\'s under etcd.local); unset, none', () => {
+    const tuned = configWith({ kubernetes: { version: config.kubernetes.version, extraArgs: { controllerManager: { 'leader-elect-lease-duration': '60s', 'leader-elect-retry-period': '10s' }, scheduler: { 'leader-elect': 'true' }, etcd: { 'heartbeat-interval': '500' }, apiServer: { 'max-requests-inflight': '100' } } } });
+    const cluster = parseAllDocuments(initConfig(tuned, cp))[1].toJS();
+    expect(cluster.controllerManager).toEqual({ extraArgs: [{ name: 'leader-elect-lease-duration', value: '60s' }, { name: 'leader-elect-retry-period', value: '10s' }] });
+    expect(cluster.scheduler).toEqual({ extraArgs: [{ name: 'leader-elect', value: 'true' }] });
+    expect(cluster.etcd).toEqual({ local: { extraArgs: [{ name: 'heartbeat-interval', value: '500' }] } });
+    expect(cluster.apiServer).toEqual({ extraArgs: [{ name: 'max-requests-inflight', value: '100' }] });
+    expect(initConfig(config, cp)).not.toContain('extraArgs');
+  });
+
+  test('kubernetes.encryptionAlgorithm: the key type of the cluster\'s certificates in the ClusterConfiguration; unset, kubeadm\'s default', () => {
+    const ecdsa = configWith({ kubernetes: { version: config.kubernetes.version, encryptionAlgorithm: 'ECDSA-P256' } });
+    expect(parseAllDocuments(initConfig(ecdsa, cp))[1].toJS().encryptionAlgorithm).toBe('ECDSA-P256');
+    expect(initConfig(config, cp)).not.toContain('encryptionAlgorithm');
+  });
+
   test('kubernetes.timeouts: kubeadm\'s v1beta4 timeouts in both the init and the join configuration; unset, kubeadm\'s defaults', () => {
     const details = { apiServerEndpoint: '192.168.83.133:6443', token: 'abcdef.0123456789abcdef', caCertHash: `sha256:${'a'.repeat(64)}` };
     const slow = configWith({ kubernetes: { version: config.kubernetes.version, timeouts: { controlPlaneComponentHealthCheck: '8m', kubernetesAPICall: '5m' } } });

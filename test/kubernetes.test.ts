@@ -109,8 +109,14 @@ function kubeadmConfigurations(release: string): { name: string; text: string }[
   }
   const networks = atRelease(release, { network: { podCidr: '172.20.0.0/16', serviceCidr: '10.112.0.0/12' } });
   found.push({ name: 'init: other pod and service networks', text: initConfig(networks, controlPlane(networks)) });
-  const slow = configWith({ kubernetes: { version: release, timeouts: { controlPlaneComponentHealthCheck: '8m', kubeletHealthCheck: '6m', kubernetesAPICall: '5m', etcdAPICall: '3m', tlsBootstrap: '10m', discovery: '1h2m3s' } } });
-  found.push({ name: 'init: every timeout set', text: initConfig(slow, controlPlane(slow)) });
+  // Slow machines: every timeout, and extra flags for each control-plane component.
+  const slow = configWith({ kubernetes: {
+    version: release,
+    timeouts: { controlPlaneComponentHealthCheck: '8m', kubeletHealthCheck: '6m', kubernetesAPICall: '5m', etcdAPICall: '3m', tlsBootstrap: '10m', discovery: '1h2m3s' },
+    extraArgs: { apiServer: { 'max-requests-inflight': '100' }, controllerManager: { 'leader-elect-lease-duration': '60s' }, scheduler: { 'leader-elect-retry-period': '10s' }, etcd: { 'heartbeat-interval': '500' } },
+    encryptionAlgorithm: 'ECDSA-P256',
+  } });
+  found.push({ name: 'init: every timeout set, extra flags for each component, ECDSA keys', text: initConfig(slow, controlPlane(slow)) });
   for (const worker of workers(slow)) found.push({ name: `join ${worker.name}: every timeout set`, text: joinConfig(slow, worker, details) });
   return found;
 }

@@ -37,6 +37,18 @@ function nodeRegistration(node: ClusterNode) {
   };
 }
 
+/** kubernetes.extraArgs as v1beta4 writes them: a list of name and value per component (etcd's under etcd.local). */
+function componentExtraArgs(config: ClusterConfig) {
+  const { extraArgs } = config.kubernetes;
+  const list = (flags: Record<string, string>) => ({ extraArgs: Object.entries(flags).map(([name, value]) => ({ name, value })) });
+  return {
+    ...(extraArgs?.apiServer ? { apiServer: list(extraArgs.apiServer) } : {}),
+    ...(extraArgs?.controllerManager ? { controllerManager: list(extraArgs.controllerManager) } : {}),
+    ...(extraArgs?.scheduler ? { scheduler: list(extraArgs.scheduler) } : {}),
+    ...(extraArgs?.etcd ? { etcd: { local: list(extraArgs.etcd) } } : {}),
+  };
+}
+
 /** InitConfiguration + ClusterConfiguration + KubeletConfiguration for `kubeadm init --config`. */
 export function initConfig(config: ClusterConfig, node: ClusterNode): string {
   const documents = [
@@ -61,6 +73,7 @@ export function initConfig(config: ClusterConfig, node: ClusterNode): string {
       apiVersion: KUBEADM_API,
       kind: 'ClusterConfiguration',
       kubernetesVersion: `v${config.kubernetes.version}`,
+      ...(config.kubernetes.encryptionAlgorithm ? { encryptionAlgorithm: config.kubernetes.encryptionAlgorithm } : {}),
       imageRepository: controlPlaneImageRepository(config.images),
       // A flat copy of kubeadm's images keeps CoreDNS beside the others (kubeadm adds /coredns only for registry.k8s.io).
       ...(config.images.controlPlaneRepository ? { dns: { imageRepository: config.images.controlPlaneRepository } } : {}),
@@ -69,6 +82,7 @@ export function initConfig(config: ClusterConfig, node: ClusterNode): string {
         podSubnet: config.network.podCidr,
         serviceSubnet: config.network.serviceCidr,
       },
+      ...componentExtraArgs(config),
     },
     {
       apiVersion: 'kubelet.config.k8s.io/v1beta1',
