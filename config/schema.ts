@@ -142,7 +142,7 @@ export const clusterConfigSchema = z.strictObject({
       .optional()
       .describe("kubeadm's timeouts (v1beta4 `timeouts` of its init and join configurations), for slow machines such as emulated VMs; unset: kubeadm's defaults."),
     encryptionAlgorithm: z.enum(['RSA-2048', 'RSA-3072', 'RSA-4096', 'ECDSA-P256', 'ECDSA-P384'], hint('must be RSA-2048, RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384')).optional()
-      .describe("Key type of the cluster's certificates and keys (kubeadm's `encryptionAlgorithm`); ECDSA-P256 makes every TLS handshake far cheaper than RSA, which counts on slow machines. Unset: kubeadm's default, RSA-2048."),
+      .describe("Key type of the cluster's certificates and keys (kubeadm's `encryptionAlgorithm`), read by kubeadm init. Unset: kubeadm's default, RSA-2048."),
     extraArgs: z.strictObject(Object.fromEntries(Object.entries(CONTROL_PLANE_COMPONENTS).map(([field, component]) => [field, componentFlags.optional().describe(`Extra flags of ${component}.`)])))
       .optional()
       .describe("Extra command-line flags of the control-plane components (kubeadm's `extraArgs` in its ClusterConfiguration), flag name without -- to value; they override kubeadm's own. Unset: kubeadm's flags only."),

@@ -128,6 +128,8 @@ export interface VmOptions {
   disks?: string[];
   /** The only addresses the VM can reach outside itself: guest address:port to a port on this machine's loopback. */
   forwards?: Forward[];
+  /** qemu's CPU priority on this machine (nice), 0 to 19: a higher value gives way to the other VMs when the host's cores are all busy. */
+  nice?: number;
 }
 
 export interface Forward {
@@ -164,7 +166,7 @@ export interface Vm {
 const DEFAULTS: VmOptions = { name: 'vm', memoryMiB: 2048, cpus: 2, index: 1 };
 
 export async function bootVm(image: Image, workDir: string, options: Partial<VmOptions> = {}): Promise<Vm> {
-  const { name, memoryMiB, cpus, index, privateSwitch, disks = [], forwards = [] } = { ...DEFAULTS, ...options };
+  const { name, memoryMiB, cpus, index, privateSwitch, disks = [], forwards = [], nice = 0 } = { ...DEFAULTS, ...options };
   const hex = index.toString(16).padStart(2, '0');
   const disk = path.join(workDir, `disk-${name}.img`);
   execFileSync('cp', ['--sparse=always', image.disk, disk]);
@@ -189,7 +191,8 @@ export async function bootVm(image: Image, workDir: string, options: Partial<VmO
   const start = () => {
     const log = openSync(qemuLog, 'a');
     try {
-      return spawnTracked('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', log] });
+      // nice execs qemu: the process killed at the end is qemu itself.
+      return nice ? spawnTracked('nice', ['-n', String(nice), 'qemu-system-x86_64', ...args], { stdio: ['ignore', 'ignore', log] }) : spawnTracked('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', log] });
     } finally {
       closeSync(log);
     }
