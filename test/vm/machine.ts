@@ -130,6 +130,8 @@ export interface VmOptions {
   forwards?: Forward[];
   /** qemu's CPU priority on this machine (nice), 0 to 19: a higher value gives way to the other VMs when the host's cores are all busy. */
   nice?: number;
+  /** The guest's clock from the TSC instead of the HPET (TSC_CLOCK). */
+  tscClock?: boolean;
 }
 
 export interface Forward {
@@ -163,10 +165,19 @@ export interface Vm {
   privateMac?: string;
 }
 
+/**
+ * Kernel arguments that make the guest's clock the TSC (bootVm's `tscClock`). Under tcg the kernel finds the
+ * emulated CPUs' TSCs unsynchronized and falls back to the HPET, which no vDSO reads: every clock_gettime is then
+ * a system call and an emulated device read. qemu derives every vCPU's TSC from one clock, so it is safe to trust. Measured in a 2-vCPU VM here: a million
+ * Go time.Now() calls take 4.2 s on the HPET, 0.43 s on the TSC; 50 goroutines sleeping 2000 times each,
+ * 0.78 to 0.91 s against 0.41 to 0.56 s.
+ */
+const TSC_CLOCK = 'tsc=reliable clocksource=tsc';
+
 const DEFAULTS: VmOptions = { name: 'vm', memoryMiB: 2048, cpus: 2, index: 1 };
 
 export async function bootVm(image: Image, workDir: string, options: Partial<VmOptions> = {}): Promise<Vm> {
-  const { name, memoryMiB, cpus, index, privateSwitch, disks = [], forwards = [], nice = 0 } = { ...DEFAULTS, ...options };
+  const { name, memoryMiB, cpus, index, privateSwitch, disks = [], forwards = [], nice = 0, tscClock = false } = { ...DEFAULTS, ...options };
   const hex = index.toString(16).padStart(2, '0');
   const disk = path.join(workDir, `disk-${name}.img`);
   execFileSync('cp', ['--sparse=always', image.disk, disk]);
@@ -176,7 +187,7 @@ export async function bootVm(image: Image, workDir: string, options: Partial<VmO
   const args = [
     '-accel', 'tcg', '-m', String(memoryMiB), '-smp', String(cpus), '-no-reboot',
     '-uuid', `6b1c1f0e-0000-4000-8000-0000000000${hex}`,
-    '-kernel', image.kernel, '-initrd', image.initrd, '-append', 'root=/dev/vda rw console=ttyS0 net.ifnames=0',
+    '-kernel', image.kernel, '-initrd', image.initrd, '-append', `root=/dev/vda rw console=ttyS0 net.ifnames=0${tscClock ? ` ${TSC_CLOCK}` : ''}`,
     '-drive', `file=${disk},format=raw,if=virtio`,
     ...disks.flatMap((d) => ['-drive', `file=${d},format=raw,if=virtio`]),
     '-netdev', [

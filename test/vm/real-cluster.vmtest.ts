@@ -38,12 +38,26 @@ const ROOT = path.resolve(__dirname, '../..');
 /** The repository's own cluster.yaml: its version, its add-ons, its app. */
 const DEFAULT_CONFIG = parseDocument(readFileSync(path.join(ROOT, 'cluster.yaml'), 'utf8'));
 const VERSION = String(DEFAULT_CONFIG.getIn(['kubernetes', 'version']));
-const NODES = [
+/**
+ * VM_CLUSTER_NODES: 3 (the default), the tutorial's control plane and two workers; or 1, a cluster of one
+ * node (no taint, so every pod runs on it): the part that fits CI's time on 2 cores (README, "Tests").
+ */
+const SIZE = process.env.VM_CLUSTER_NODES ?? '3';
+if (SIZE !== '1' && SIZE !== '3') throw new Error(`VM_CLUSTER_NODES must be 1 (one node) or 3 (the tutorial's three), not "${SIZE}"`);
+const ONE_NODE = SIZE === '1';
+const NODES = ([
   { name: 'k8s-node1', address: '192.168.56.11', role: 'control-plane' },
   { name: 'k8s-node2', address: '192.168.56.12', role: 'worker' },
   { name: 'k8s-node3', address: '192.168.56.13', role: 'worker' },
-] as const;
+] as const).slice(0, Number(SIZE));
 const WORKERS = NODES.filter((n) => n.role === 'worker');
+/** Where Traefik serves port 80 on the host network: the workers, or the one node. */
+const INGRESS_NODES = ONE_NODE ? NODES : WORKERS;
+/** The bootstrap's own checks: the NodePort on every node, the Ingress on every ingress node. */
+const CHECKS = `${NODES.length + INGRESS_NODES.length}/${NODES.length + INGRESS_NODES.length} answered HTTP 200`;
+/** What a test that needs two nodes says when there is one. */
+const oneNodeSkip = (what: string) => process.stderr.write(`VM test (cluster): skipped with VM_CLUSTER_NODES=1: ${what}\n`);
+const ALL_200 = Array(NODES.length + INGRESS_NODES.length).fill('200');
 const INGRESS_HOST = String(DEFAULT_CONFIG.getIn(['tomcat6', 'host']));
 const REPLICAS = Number(DEFAULT_CONFIG.getIn(['tomcat6', 'replicas']));
 const REPO_ON_VM = '/root/cluster';
@@ -86,6 +100,7 @@ if (missing.length) {
   const vm = (name: string) => vms.find((v) => v.name === name)!;
   const controlPlane = () => vm('k8s-node1');
   const workers = () => WORKERS.map((w) => vm(w.name));
+  const ingressNames = INGRESS_NODES.map((n) => n.name);
 
   /** The repository's cluster.yaml, comments kept, with this network's addresses, the test's repositories and its registry as the mirror. */
   const clusterYaml = () => {
@@ -95,6 +110,8 @@ if (missing.length) {
       doc.setIn(['nodes', i, 'address'], node.address);
       doc.setIn(['nodes', i, 'role'], node.role);
     });
+    // The repository's file lists three nodes: the test's cluster has NODES.length.
+    while ((doc.getIn(['nodes']) as { items: unknown[] }).items.length > NODES.length) doc.deleteIn(['nodes', NODES.length]);
     for (const upstream of UPSTREAM_REGISTRIES) doc.setIn(['images', 'mirrors', upstream], `${REGISTRY_HOST}/${upstream}`);
     doc.setIn(['images', 'mirrorCa'], 'mirror-ca.crt');
     // Air-gapped, as the VMs are: the mirror only.
@@ -102,6 +119,15 @@ if (missing.length) {
     // Measured under tcg with three VMs on two cores: the API server answers its first calls more than a minute
     // after it turns healthy (kubeadm's default for them is 1m), so kubeadm waits longer, as a user on slow machines would set it.
     doc.setIn(['kubernetes', 'timeouts'], { controlPlaneComponentHealthCheck: '8m', kubeletHealthCheck: '8m', kubernetesAPICall: '5m', etcdAPICall: '5m', tlsBootstrap: '10m', discovery: '10m' });
+    // One control plane, so no other instance to elect: measured under tcg, the scheduler and the controller manager
+    // missed their 10 s lease renewals against the busy API server, exited ("Leaderelection lost") and were restarted again and again.
+    // etcd answered the API server's health check later than its 2 s (WAL fsync 92 ms on average, commits 193 ms): /livez
+    // failed, so the kubelet restarted the API server, and the controller manager, which waits for /healthz, kept exiting.
+    doc.setIn(['kubernetes', 'extraArgs'], {
+      apiServer: { 'etcd-healthcheck-timeout': '10s', 'etcd-readycheck-timeout': '10s' },
+      controllerManager: { 'leader-elect': false },
+      scheduler: { 'leader-elect': false },
+    });
     doc.setIn(['packages', 'kubernetes'], `http://${REPO_HOST}/k8s/core:/stable:`);
     doc.setIn(['packages', 'docker'], `http://${REPO_HOST}/docker`);
     return doc.toString();
@@ -134,7 +160,7 @@ if (missing.length) {
   const serviceAnswers = async () => {
     const port = await nodePortOf();
     const nodePort = await Promise.all(NODES.map((n) => status(`http://${n.address}:${port}/`)));
-    const ingress = await Promise.all(WORKERS.map((n) => status(`http://${n.address}/`, INGRESS_HOST)));
+    const ingress = await Promise.all(INGRESS_NODES.map((n) => status(`http://${n.address}/`, INGRESS_HOST)));
     return { nodePort: nodePort.filter((s) => s === '200').length, ingress: ingress.filter((s) => s === '200').length, all: [...nodePort, ...ingress] };
   };
 
@@ -206,12 +232,13 @@ if (missing.length) {
       { guest: PROXY_FOR_VM, hostPort: egress.port },
       { guest: `${REGISTRY_HOST}:443`, hostPort: Number(registry.address.split(':')[1]) },
     ];
-    const boots = await time('boot (3 VMs at once)', () => Promise.allSettled(NODES.map(async (node, i) => {
+    const boots = await time(`boot (${NODES.length} VM(s) at once)`, () => Promise.allSettled(NODES.map(async (node, i) => {
       // Measured under tcg: a control plane uses about 850 MB once up; kubeadm wants 2 CPUs and 1700 MB on it.
       // Four emulated CPUs share this machine's two cores: the workers give way (nice 10); measured, the control
-      // plane's qemu then gets about 170% of the 200% while kubeadm init runs.
+      // plane's qemu then gets about 170% of the 200% while kubeadm init runs. A cluster of one node runs the
+      // add-ons and tomcat6's replicas on the control plane too: 4 GiB.
       vms[i] = await bootVm(image, work, {
-        name: node.name, index: i + 1, cpus: i === 0 ? 2 : 1, memoryMiB: i === 0 ? 3072 : 2048, privateSwitch: socket, disks: i === 0 ? [disk] : [], forwards, nice: i === 0 ? 0 : 10,
+        name: node.name, index: i + 1, cpus: i === 0 ? 2 : 1, memoryMiB: i > 0 ? 2048 : ONE_NODE ? 4096 : 3072, privateSwitch: socket, disks: i === 0 ? [disk] : [], forwards, nice: i === 0 ? 0 : 10, tscClock: true,
       });
     })));
     for (const boot of boots) if (boot.status === 'rejected') throw boot.reason;
@@ -263,13 +290,13 @@ if (missing.length) {
     for (const node of vms) node.sh("ip route replace default via 10.0.2.2 dev eth0 && sed -i '/iface eth0 inet dhcp/a\\    post-up ip route replace default via 10.0.2.2 dev eth0' /etc/network/interfaces");
   });
 
-  test('./scripts/bootstrap.mjs takes the three bare VMs to a cluster: init, joins with the CA pinned, add-ons applied, 5/5 checks answered', async () => {
+  test(`./scripts/bootstrap.mjs takes the bare VMs to a cluster: init, ${ONE_NODE ? 'no join' : 'joins with the CA pinned'}, add-ons applied, ${CHECKS}`, async () => {
     expect(controlPlane().sh('swapon --show --noheadings')).toContain('/swapfile');
     const started = Date.now();
     const first = await bootstrapOk('bootstrap, first run');
     const out = first.stdout;
     for (const phase of ['connect', 'facts', 'prep', 'init', 'join', 'apply', 'verify', 'summary']) expect(out).toContain(`==> ${phase}`);
-    expect(out).toMatch(/k8s-node2 +ssh root@192\.168\.56\.12:22/);
+    if (!ONE_NODE) expect(out).toMatch(/k8s-node2 +ssh root@192\.168\.56\.12:22/);
     for (const node of NODES) {
       expect(out).toMatch(new RegExp(`${node.name} +prep done: \\d+ step\\(s\\) changed`));
       timings[`prep ${node.name}`] = phaseSeconds(out, node.name, 'prep');
@@ -282,7 +309,7 @@ if (missing.length) {
       timings[`join ${worker.name}`] = phaseSeconds(out, worker.name, 'join');
     }
     expect(out).toMatch(/apply done: flannel: \d+ object\(s\) created or changed; traefik: \d+ object\(s\) created or changed; tomcat6: \d+ object\(s\) created or changed/);
-    expect(out).toContain('verify done: 5/5 answered HTTP 200');
+    expect(out).toContain(`verify done: ${CHECKS}`);
     // Apply stages, from the bootstrap's log: each stage's kubectl apply to its last wait.
     const logLines = controlPlane().sh(`cat ${REPO_ON_VM}/logs/*/k8s-node1.log`).split('\n');
     const stamp = (line: string) => Date.parse(line.split(' ')[0]);
@@ -299,7 +326,7 @@ if (missing.length) {
     // Measured on 2 cores: prep 240-320 s, kubeadm init 380 s, the joins 90 s, the apply more than 10 minutes.
   }, 3_600_000);
 
-  test('all 3 nodes Ready, every kube-system pod Running and ready; the workers joined with the control plane\'s CA', async () => {
+  test(`all ${NODES.length} node(s) Ready, every kube-system pod Running and ready; ${ONE_NODE ? 'the one node untainted' : 'the workers joined with the control plane\'s CA'}`, async () => {
     const nodes = (await kubectl("get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}'")).trim().split('\n');
     const ready = nodes.filter((l) => l.endsWith(' True')).length;
     results['nodes ready'] = `${ready}/${NODES.length}`;
@@ -311,7 +338,9 @@ if (missing.length) {
     expect(running).toHaveLength(pods.length);
     // etcd, the API server, the controller manager and the scheduler; kube-proxy on each node; CoreDNS twice.
     for (const name of ['etcd-k8s-node1', 'kube-apiserver-k8s-node1', 'kube-controller-manager-k8s-node1', 'kube-scheduler-k8s-node1']) expect(pods.join('\n')).toContain(name);
-    expect(pods.filter((p) => p.startsWith('kube-proxy-'))).toHaveLength(3);
+    expect(pods.filter((p) => p.startsWith('kube-proxy-'))).toHaveLength(NODES.length);
+    // A cluster of one node: the control plane carries no taint, or nothing else could run.
+    if (ONE_NODE) expect(await kubectl("get node k8s-node1 -o jsonpath='{.spec.taints}'")).toBe('');
     expect(pods.filter((p) => p.startsWith('coredns-'))).toHaveLength(2);
     // The CA each worker's kubelet trusts is the control plane's; no join file left behind.
     const ca = controlPlane().sh('cat /etc/kubernetes/pki/ca.crt');
@@ -321,20 +350,20 @@ if (missing.length) {
     }
   });
 
-  test('flannel: a pod on one worker reaches a pod on the other (VXLAN over the private switch), and the API server\'s ClusterIP', async () => {
+  test(`flannel: a pod reaches a pod ${ONE_NODE ? 'on the same node (its bridge)' : 'on the other worker (VXLAN over the private switch)'}, and the API server's ClusterIP`, async () => {
     const pods = await tomcatPods();
-    const onNode2 = pods.find((p) => p.node === 'k8s-node2');
-    const onNode3 = pods.find((p) => p.node === 'k8s-node3');
-    expect(onNode2 && onNode3).toBeTruthy();
+    const [from, to] = ONE_NODE ? pods : [pods.find((p) => p.node === 'k8s-node2'), pods.find((p) => p.node === 'k8s-node3')];
+    expect(from && to).toBeTruthy();
     const request = (ip: string, port: number) => `exec 3<>/dev/tcp/${ip}/${port} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && head -c 200 <&3`;
-    const answer = await kubectl(`exec ${onNode2!.name} -- bash -c "${request(onNode3!.ip, 8080)}"`);
+    const answer = await kubectl(`exec ${from!.name} -- bash -c "${request(to!.ip, 8080)}"`);
     expect(answer).toMatch(/^HTTP\/1\.1 200 OK/);
     // The API server's ClusterIP (kube-proxy's rules, through flannel to the control plane's address).
     const apiServer = (await kubectl("get svc kubernetes -o jsonpath='{.spec.clusterIP}'")).trim();
-    expect(await kubectl(`exec ${onNode3!.name} -- bash -c "exec 3<>/dev/tcp/${apiServer}/443 && echo connected"`)).toBe('connected\n');
-    // The packets did cross the private switch as VXLAN: flannel's device on each worker.
-    for (const worker of workers()) expect(worker.sh('ip -d link show flannel.1')).toMatch(/vxlan id 1 .*dstport 8472/);
-    results['pod-to-pod across nodes'] = 'ok';
+    expect(await kubectl(`exec ${to!.name} -- bash -c "exec 3<>/dev/tcp/${apiServer}/443 && echo connected"`)).toBe('connected\n');
+    // flannel's VXLAN device on each node; across nodes, the packets did cross the private switch through it.
+    for (const node of vms) expect(node.sh('ip -d link show flannel.1')).toMatch(/vxlan id 1 .*dstport 8472/);
+    if (ONE_NODE) oneNodeSkip('pod-to-pod across nodes (there is one node)');
+    results['pod-to-pod across nodes'] = ONE_NODE ? 'not run (one node)' : 'ok';
   });
 
   test('CoreDNS resolves kubernetes.default and the tomcat6 Service from a pod', async () => {
@@ -349,15 +378,15 @@ if (missing.length) {
   test('tomcat6: its replicas ready on both workers; the NodePort answers on every node, the Ingress host on each worker, with Tomcat\'s page', async () => {
     const pods = await tomcatPods();
     expect(pods).toHaveLength(REPLICAS);
-    expect(new Set(pods.map((p) => p.node))).toEqual(new Set(['k8s-node2', 'k8s-node3']));
+    expect(new Set(pods.map((p) => p.node))).toEqual(new Set(ingressNames));
     const answers = await serviceAnswers();
     results['nodeport 200 on'] = `${answers.nodePort}/${NODES.length}`;
-    results['ingress 200 on'] = `${answers.ingress}/${WORKERS.length}`;
-    expect(answers.all).toEqual(['200', '200', '200', '200', '200']);
-    const page = await onControlPlane(`curl -s --max-time 10 -H 'Host: ${INGRESS_HOST}' http://${WORKERS[0].address}/`);
+    results['ingress 200 on'] = `${answers.ingress}/${INGRESS_NODES.length}`;
+    expect(answers.all).toEqual(ALL_200);
+    const page = await onControlPlane(`curl -s --max-time 10 -H 'Host: ${INGRESS_HOST}' http://${INGRESS_NODES[0].address}/`);
     expect(page).toContain('Apache Tomcat/6.0.53');
     // Another host on the Ingress port is not routed; a page Tomcat does not have is its own 404.
-    expect(await status(`http://${WORKERS[1].address}/`, 'other.example.com')).toBe('404');
+    expect(await status(`http://${INGRESS_NODES[INGRESS_NODES.length - 1].address}/`, 'other.example.com')).toBe('404');
     expect(await status(`http://${NODES[0].address}:${await nodePortOf()}/nope`)).toBe('404');
   });
 
@@ -365,7 +394,7 @@ if (missing.length) {
     await kubectl('scale deployment tomcat6 --replicas=5');
     timings['scale to 5'] = await waitFor('5 tomcat6 replicas ready', "[ \"$(kubectl get deploy tomcat6 -o jsonpath='{.status.readyReplicas}')\" = 5 ]", 600);
     expect(await tomcatPods()).toHaveLength(5);
-    expect((await serviceAnswers()).all).toEqual(['200', '200', '200', '200', '200']);
+    expect((await serviceAnswers()).all).toEqual(ALL_200);
     await kubectl(`scale deployment tomcat6 --replicas=${REPLICAS}`);
     await waitFor(`${REPLICAS} tomcat6 pods left`, `[ "$(kubectl get pods -l app=tomcat6 --no-headers | wc -l)" = ${REPLICAS} ]`, 300);
     const before = await tomcatPods();
@@ -375,7 +404,7 @@ if (missing.length) {
     const after = await tomcatPods();
     expect(after).toHaveLength(REPLICAS);
     expect(after.map((p) => p.name)).not.toContain(before[0].name);
-    expect((await serviceAnswers()).all).toEqual(['200', '200', '200', '200', '200']);
+    expect((await serviceAnswers()).all).toEqual(ALL_200);
   });
 
   test('every node: swap off, modules and sysctls live and persisted; containerd.io from Docker\'s layout with the mirror and its CA; packages pinned and held', async () => {
@@ -415,9 +444,10 @@ if (missing.length) {
       for (const other of NODES) expect(hosts.match(new RegExp(`^${other.address.replaceAll('.', '\\.')}\\s+${other.name}\\b`, 'gm'))).toHaveLength(1);
       expect(node.sh('ufw status')).toMatch(/^Status: active$/m);
     }
-    // Traefik's metrics listen on every worker's port 9100, which prep does not open: answered locally, filtered across the network.
-    expect(vm('k8s-node2').sh("curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://127.0.0.1:9100/metrics || true")).toBe('200');
-    expect(await status('http://192.168.56.12:9100/metrics')).toBe('000');
+    // Traefik's metrics listen on port 9100 of each node it runs on, which prep does not open: answered locally, filtered across the network.
+    expect(vm(ingressNames[0]).sh("curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://127.0.0.1:9100/metrics || true")).toBe('200');
+    if (ONE_NODE) oneNodeSkip('ufw filtering across the network (no other node to ask from)');
+    else expect(await status('http://192.168.56.12:9100/metrics')).toBe('000');
   });
 
   test('a second run changes nothing on any node or in the cluster, and takes at most 15% of the first', async () => {
@@ -429,7 +459,7 @@ if (missing.length) {
     expect(second.stdout).toMatch(/k8s-node1 +init done: already initialised/);
     for (const worker of WORKERS) expect(second.stdout).toMatch(new RegExp(`${worker.name} +join done: already joined`));
     expect(second.stdout).toContain('apply done: 3 stages unchanged');
-    expect(second.stdout).toContain('verify done: 5/5 answered HTTP 200');
+    expect(second.stdout).toContain(`verify done: ${CHECKS}`);
     expect(vms.map(state)).toEqual(before);
     expect(await objects()).toBe(objectsBefore);
     for (const node of vms) expect(`${node.name}: ${writtenSinceMark(node)}`).toBe(`${node.name}: `);
@@ -439,7 +469,7 @@ if (missing.length) {
   });
 
   test('kubectl on the control plane and the kubeconfig the summary points to both work', async () => {
-    expect(await onControlPlane('kubectl get nodes --no-headers | wc -l')).toBe('3\n');
+    expect(await onControlPlane('kubectl get nodes --no-headers | wc -l')).toBe(`${NODES.length}\n`);
     const fetched = await bootstrap('bootstrap.mjs kubeconfig', 'kubeconfig');
     expect(fetched.code).toBe(0);
     expect(controlPlane().sh(`stat -c %a ${REPO_ON_VM}/kubeconfig`).trim()).toBe('600');
@@ -462,7 +492,7 @@ if (missing.length) {
     expect(init.stdout).not.toContain(token);
   });
 
-  test('a worker rebooted comes back Ready, its pods run again, and the NodePort and Ingress answer again', async () => {
+  (ONE_NODE ? test.skip : test)('a worker rebooted comes back Ready, its pods run again, and the NodePort and Ingress answer again', async () => {
     const worker = vm('k8s-node3');
     timings['reboot k8s-node3'] = await worker.reboot();
     expect(worker.sh('swapon --show --noheadings')).toBe('');
