@@ -168,9 +168,9 @@ export interface Vm {
 /**
  * Kernel arguments that make the guest's clock the TSC (bootVm's `tscClock`). Under tcg the kernel finds the
  * emulated CPUs' TSCs unsynchronized and falls back to the HPET, which no vDSO reads: every clock_gettime is then
- * a system call and an emulated device read. qemu derives every vCPU's TSC from one clock, so it is safe to trust. Measured in a 2-vCPU VM here: a million
- * Go time.Now() calls take 4.2 s on the HPET, 0.43 s on the TSC; 50 goroutines sleeping 2000 times each,
- * 0.78 to 0.91 s against 0.41 to 0.56 s.
+ * a system call and an emulated device read. qemu derives every vCPU's TSC from one clock, so it is safe to trust.
+ * Measured in a 2-vCPU VM here: a million Go time.Now() calls take 4.2 s on the HPET, 0.43 s on the TSC;
+ * 50 goroutines sleeping 2000 times each, 0.78 to 0.91 s against 0.41 to 0.56 s.
  */
 const TSC_CLOCK = 'tsc=reliable clocksource=tsc';
 
