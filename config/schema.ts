@@ -146,6 +146,8 @@ export const clusterConfigSchema = z.strictObject({
     extraArgs: z.strictObject(Object.fromEntries(Object.entries(CONTROL_PLANE_COMPONENTS).map(([field, component]) => [field, componentFlags.optional().describe(`Extra flags of ${component}.`)])))
       .optional()
       .describe("Extra command-line flags of the control-plane components (kubeadm's `extraArgs` in its ClusterConfiguration), flag name without -- to value; they override kubeadm's own. Unset: kubeadm's flags only."),
+    allowCgroupV1: z.boolean(hint('must be true or false')).default(false)
+      .describe('Run on nodes with cgroup v1 anyway (the kubelet of 1.35+ refuses them; upstream no longer supports them and plans to remove the opt-out): the kubelet gets failCgroupV1: false and kubeadm ignores its SystemVerification preflight check. For hosts that cannot give their nodes cgroup v2, e.g. system containers on a cgroup v1 host.'),
   }),
   network: z.strictObject({
     podCidr: podCidr.default('10.244.0.0/16')

@@ -56,7 +56,7 @@ describe('defaults', () => {
   test('a config with only the version and nodes gets every documented default', () => {
     const config = parseClusterConfig(stringify(minimal));
     expect(config).toEqual({
-      kubernetes: { version: '1.35.1' },
+      kubernetes: { version: '1.35.1', allowCgroupV1: false },
       network: { podCidr: '10.244.0.0/16', serviceCidr: '10.96.0.0/16' },
       nodes: [
         { name: 'k8s-node1', address: '192.168.83.133', role: 'control-plane', ssh: { user: 'root', port: 22 } },
@@ -166,6 +166,7 @@ describe('each mistake gives one line naming the file position, the field, the v
     ['mirror without a registry host', edited((c) => { c.images = { mirror: 'google_containers' }; }), /images\.mirror: "google_containers" must be a registry mirror/],
     ['per-registry mirror under a name that is no registry', edited((c) => { c.images = { mirrors: { 'docker hub': 'mirror.example.com' } }; }), /^cluster\.yaml:\d+:\d+: images\.mirrors\.docker hub: "docker hub" must be a registry host name, e\.g\. docker\.io$/],
     ['a mirror CA and no mirror', edited((c) => { c.images = { mirrorCa: 'ca.crt' }; }), /images\.mirrorCa: "ca\.crt" names a mirror's CA, but there is no mirror: set images\.mirror \(or images\.mirrors\) too, or remove it$/],
+    ['the cgroup v1 opt-in as a word', edited((c) => { c.kubernetes.allowCgroupV1 = 'yes'; }), /^cluster\.yaml:\d+:\d+: kubernetes\.allowCgroupV1: "yes" must be true or false$/],
     ['no fallback and no mirror', edited((c) => { c.images = { mirrorFallback: false }; }), /images\.mirrorFallback: false without a mirror there is nothing to fall back from/],
     ['a flat control-plane repository with a scheme', edited((c) => { c.images = { controlPlaneRepository: 'https://registry.cn-hangzhou.aliyuncs.com/google_containers' }; }), /images\.controlPlaneRepository: .* must be a registry host with an optional port and path/],
     ['invalid hostname', edited((c) => { c.tomcat6 = { host: 'tomcat6_bad' }; }), /tomcat6\.host: "tomcat6_bad" must be a DNS host name, e\.g\. tomcat6\.touch\.air\.mall\.com$/],

@@ -307,6 +307,55 @@ describe('apt: one index refresh per need', () => {
   });
 });
 
+describe('prep in a system container (LXC) on Debian', () => {
+  /** What an LXC container on a host that did its part sees: its kind, the host's modules (no /sys/module), the kubelet's settings in place. */
+  const containerFiles = (settings: Record<string, string> = {}) => ({
+    '/run/systemd/container': 'lxc',
+    '/.fake/container': 'lxc',
+    '/etc/machine-id': '5e0c2b6f1f6a4f3c9d2e8b7a6c5d4e3f\n',
+    '/proc/filesystems': 'nodev\tsysfs\nnodev\ttmpfs\nnodev\toverlay\n',
+    '/proc/sys/net/bridge/bridge-nf-call-iptables': '0\n',
+    '/proc/sys/net/bridge/bridge-nf-call-ip6tables': '0\n',
+    '/proc/sys/vm/overcommit_memory': '1\n', '/proc/sys/vm/panic_on_oom': '0\n', '/proc/sys/kernel/panic': '10\n', '/proc/sys/kernel/panic_on_oops': '1\n',
+    '/proc/sys/kernel/keys/root_maxkeys': '1000000\n', '/proc/sys/kernel/keys/root_maxbytes': '25000000\n',
+    ...settings,
+  });
+
+  test('loads no module and writes no modules-load.d file (the host\'s kernel has them), says why; containerd may not lower OOM scores', () => {
+    const node = new Sandbox('debian', { files: containerFiles() });
+    const result = node.run('prep');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/\[k8s-node1\] facts: Debian GNU\/Linux 12 \(bookworm\) \(debian\), system container \(lxc\), .*machine-id 5e0c2b6f1f6a4f3c9d2e8b7a6c5d4e3f,/);
+    expect(result.stdout).toContain('[k8s-node1] note: a system container (lxc) uses the host\'s kernel: overlay and br_netfilter are there; nothing to load, and no /etc/modules-load.d/kubernetes.conf');
+    expect(node.commands().filter((c) => c[0] === 'modprobe')).toEqual([]);
+    expect(node.readFile('/etc/modules-load.d/kubernetes.conf')).toBeUndefined();
+    // The network namespace's own settings are the node's to write.
+    expect(node.readFile('/proc/sys/net/bridge/bridge-nf-call-iptables')).toBe('1\n');
+    expect(node.readFile('/etc/containerd/config.toml')).toContain("[plugins.'io.containerd.cri.v1.runtime']\n  restrict_oom_score_adj = true\n");
+    expect(result.stdout).toContain('restrict_oom_score_adj = true (a system container may not lower OOM scores)');
+    node.clearCommands();
+    expect(node.run('prep').stdout).toContain('[k8s-node1] prep: nothing changed, the node already was as configured');
+    expect(node.mutatingCommands()).toEqual([]);
+  });
+
+  test('a host without br_netfilter and with its own kernel.panic: refused before any change, each with the host-side fix', () => {
+    const files: Record<string, string> = containerFiles({ '/proc/sys/kernel/panic': '0\n' });
+    delete files['/proc/sys/net/bridge/bridge-nf-call-iptables'];
+    delete files['/proc/sys/net/bridge/bridge-nf-call-ip6tables'];
+    const node = new Sandbox('debian', { files });
+    const before = node.tree();
+    const result = node.run('prep');
+    expect(result.code).toBe(1);
+    expect(result.stderr.trimEnd().split('\n')).toEqual([
+      'k8s-node1: runs in a system container (lxc), which cannot load kernel modules, and the kernel has no br_netfilter: load it on the host (modprobe br_netfilter, and add it to /etc/modules-load.d/ there)',
+      expect.stringMatching(/^k8s-node1: runs in a system container \(lxc\), where the kubelet's global kernel settings are the host's .*kernel\.panic is 0, the kubelet needs 10; set them on the host \(sysctl -w kernel\.panic=10, persisted in \/etc\/sysctl\.d\/ there\)/),
+    ]);
+    expect(node.mutatingCommands()).toEqual([]);
+    expect(node.tree()).toEqual(before);
+  });
+});
+
 describe('refused before any change', () => {
   const refused = (sandbox: Sandbox, args: string[] = [], env: Record<string, string> = {}) => {
     const before = sandbox.tree();

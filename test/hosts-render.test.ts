@@ -10,7 +10,7 @@ import { mirrorHost } from '../config/images';
 import { redact } from '../hosts/engine/redact';
 import { controlParent } from '../hosts/engine/ssh';
 import { NodeRun } from '../hosts/engine/steps';
-import { parseAddresses, parseListeningPorts, preflightProblems, type NodeFacts } from '../hosts/node/facts';
+import { describeFacts, identityLabel, KUBELET_KERNEL_SETTINGS, nodeIdentity, parseAddresses, parseListeningPorts, preflightProblems, preflightWarnings, type NodeFacts } from '../hosts/node/facts';
 import {
   containerdConfig, fstabWithoutSwap, fstabWithSwapRestored, hostsFile, hostsFileWithoutBlock, hostsToml, modulesConf,
   parseContainerdVersion, selinuxPermissive, selinuxRestored, sysctlConf,
@@ -119,6 +119,13 @@ version = 3
 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
   SystemdCgroup = true
 `);
+  });
+
+  test('containerd in a system container: restrict_oom_score_adj in the CRI plugin of each format; elsewhere not', () => {
+    const v2 = containerdConfig('registry.k8s.io/pause:3.10.1', 2, { inContainer: true });
+    expect(v2).toContain("[plugins.'io.containerd.cri.v1.runtime']\n  restrict_oom_score_adj = true\n");
+    expect(containerdConfig('registry.k8s.io/pause:3.10.1', 1, { inContainer: true })).toContain('[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "registry.k8s.io/pause:3.10.1"\n  restrict_oom_score_adj = true\n');
+    for (const major of [1, 2]) expect(containerdConfig('registry.k8s.io/pause:3.10.1', major)).not.toContain('restrict_oom_score_adj');
   });
 
   test('containerd\'s version, from what each package\'s `containerd --version` prints', () => {
@@ -245,6 +252,26 @@ describe('kubeadm configuration (v1beta4)', () => {
     expect(joinConfig(config, worker, details)).not.toContain('timeouts');
   });
 
+  test('kubernetes.allowCgroupV1: the kubelet told failCgroupV1: false, and kubeadm ignores SystemVerification alone, on init and join', () => {
+    const details = { apiServerEndpoint: '192.168.83.133:6443', token: 'abcdef.0123456789abcdef', caCertHash: `sha256:${'a'.repeat(64)}` };
+    const v1 = configWith({ kubernetes: { version: config.kubernetes.version, allowCgroupV1: true } });
+    const [i, , k] = parseAllDocuments(initConfig(v1, cp)).map((d) => d.toJS());
+    expect(i.nodeRegistration.ignorePreflightErrors).toEqual(['SystemVerification']);
+    expect(k).toEqual({ apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration', cgroupDriver: 'systemd', failCgroupV1: false });
+    expect(parseAllDocuments(joinConfig(v1, worker, details))[0].toJS().nodeRegistration.ignorePreflightErrors).toEqual(['SystemVerification']);
+    for (const text of [initConfig(config, cp), joinConfig(config, worker, details)]) {
+      expect(text).not.toContain('ignorePreflightErrors');
+      expect(text).not.toContain('failCgroupV1');
+    }
+  });
+
+  test('system-container nodes: kube-proxy leaves nf_conntrack_max alone (maxPerCore 0); otherwise no kube-proxy document', () => {
+    const docs = parseAllDocuments(initConfig(config, cp, { containerNodes: true })).map((d) => d.toJS());
+    expect(docs.map((d) => d.kind)).toEqual(['InitConfiguration', 'ClusterConfiguration', 'KubeletConfiguration', 'KubeProxyConfiguration']);
+    expect(docs[3]).toEqual({ apiVersion: 'kubeproxy.config.k8s.io/v1alpha1', kind: 'KubeProxyConfiguration', conntrack: { maxPerCore: 0 } });
+    expect(initConfig(config, cp)).not.toContain('KubeProxyConfiguration');
+  });
+
   test('join: the CA is pinned, never skipped', () => {
     const text = joinConfig(config, worker, { apiServerEndpoint: '192.168.83.133:6443', token: 'abcdef.0123456789abcdef', caCertHash: `sha256:${'a'.repeat(64)}` });
     const parsed = join.parse(parseAllDocuments(text)[0].toJS());
@@ -314,7 +341,11 @@ describe('facts and preflight', () => {
   const facts: NodeFacts = {
     os: 'Rocky Linux 9.5', family: 'el9', release: parseOsRelease('ID="rocky"\nVERSION_ID="9.5"\n'), uid: 0, cpus: 2, memoryMb: 3900, cgroupV2: true, hostname: 'x',
     macs: ['52:54:00:00:00:01'], addresses: ['192.168.83.133'], defaultRoute: true, listeningPorts: [22], kubernetes: {},
+    productUuid: '4c4c4544-0000-4000-8000-000000000001', machineId: '0f4b7a9e2c1d4e5f8a9b0c1d2e3f4a5b',
+    modules: { overlay: true, br_netfilter: true }, kubeletKernelSettings: { ...KUBELET_KERNEL_SETTINGS },
   };
+  /** A system container on a host that did its part: the kubelet's settings in place, the modules there. */
+  const inContainer: NodeFacts = { ...facts, container: 'lxc', productUuid: undefined };
 
   test('parsers read ip and ss output', () => {
     expect(parseAddresses('1: lo    inet 127.0.0.1/8 scope host lo\n2: enp0s8    inet 192.168.83.133/24 brd 192.168.83.255 scope global enp0s8\n')).toEqual(['127.0.0.1', '192.168.83.133']);
@@ -336,6 +367,37 @@ describe('facts and preflight', () => {
       expect.stringMatching(/^k8s-node1: has no IPv4 default route; .*: add one \(ip route add default via <gateway>/),
       expect.stringMatching(/^k8s-node1: port\(s\) 6443 already in use/),
     ]);
+  });
+
+  test('cgroup v1 is refused unless kubernetes.allowCgroupV1; allowed, it is a warning once per node', () => {
+    const v1 = { ...facts, cgroupV2: false };
+    expect(preflightProblems(config, cp, v1, false)).toEqual([expect.stringMatching(/^k8s-node1: the node runs cgroup v1; .* or set kubernetes\.allowCgroupV1: true to run on it anyway \(unsupported upstream\)$/)]);
+    expect(preflightWarnings(config, cp, v1)).toEqual([]);
+    const allowed = configWith({ kubernetes: { allowCgroupV1: true } });
+    expect(preflightProblems(allowed, cp, v1, false)).toEqual([]);
+    expect(preflightWarnings(allowed, cp, v1)).toEqual([expect.stringMatching(/^warning: k8s-node1 runs cgroup v1, which Kubernetes 1\.\d+ no longer supports \(kubernetes\.allowCgroupV1: true\): the kubelet runs with failCgroupV1: false/)]);
+    // A cgroup v2 node is not warned about, opt-in or not.
+    expect(preflightWarnings(allowed, cp, facts)).toEqual([]);
+  });
+
+  test('a system container: the host must have the modules and the kubelet\'s global kernel settings, each with the host-side fix', () => {
+    expect(preflightProblems(config, cp, inContainer, false)).toEqual([]);
+    const bare = { ...inContainer, modules: { overlay: true, br_netfilter: false }, kubeletKernelSettings: { ...KUBELET_KERNEL_SETTINGS, 'kernel.panic': '1', 'vm.overcommit_memory': '0' } };
+    expect(preflightProblems(config, cp, bare, false)).toEqual([
+      'k8s-node1: runs in a system container (lxc), which cannot load kernel modules, and the kernel has no br_netfilter: load it on the host (modprobe br_netfilter, and add it to /etc/modules-load.d/ there)',
+      'k8s-node1: runs in a system container (lxc), where the kubelet\'s global kernel settings are the host\'s and it cannot set them (it exits): vm.overcommit_memory is 0, the kubelet needs 1; kernel.panic is 1, the kubelet needs 10; set them on the host (sysctl -w vm.overcommit_memory=1, sysctl -w kernel.panic=10, persisted in /etc/sysctl.d/ there), or give the container files with these values over their /proc/sys entries',
+    ]);
+    // On a VM the kubelet sets them itself, and prep loads the modules.
+    expect(preflightProblems(config, cp, { ...bare, container: undefined }, false)).toEqual([]);
+  });
+
+  test('what tells nodes apart: product_uuid on VMs, machine-id in containers (the host\'s DMI) or without DMI', () => {
+    expect([identityLabel(facts), nodeIdentity(facts)]).toEqual(['product_uuid', facts.productUuid]);
+    expect([identityLabel(inContainer), nodeIdentity(inContainer)]).toEqual(['machine-id', facts.machineId]);
+    expect(nodeIdentity({ ...inContainer, productUuid: facts.productUuid })).toBe(facts.machineId);
+    expect(nodeIdentity({ ...facts, productUuid: undefined })).toBe(facts.machineId);
+    expect(describeFacts(inContainer)).toMatch(/^Rocky Linux 9\.5 \(el9\), system container \(lxc\), 2 CPU\(s\), 3900 MB, cgroup v2, machine-id 0f4b7a9e2c1d4e5f8a9b0c1d2e3f4a5b, /);
+    expect(describeFacts(facts)).toMatch(/, VM or bare metal, .*product_uuid 4c4c4544-/);
   });
 
   test('ports in use are expected once the node is in the cluster; workers need less', () => {

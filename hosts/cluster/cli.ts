@@ -259,7 +259,7 @@ async function runPhases(config: ClusterConfig, configFile: string, settings: Ru
     process.off('SIGTERM', interrupted);
     await SshHost.closeAll();
     // Once past the facts, every run ends with the summary, also when a phase stopped it.
-    if (cluster?.finished.includes('facts')) for (const line of summary(config, phases, [...cluster.reports.values()], cluster.checks, logDir, planning, sameInputs(flags, settings.env, configFile, cwd))) progress(line);
+    if (cluster?.finished.includes('facts')) for (const line of summary(config, phases, [...cluster.reports.values()], cluster.checks, logDir, planning, sameInputs(flags, settings.env, configFile, cwd), cluster.facts)) progress(line);
   }
   const failed = [...cluster.reports.values()].filter((r) => r.failed);
   if (planning) return;

@@ -16,7 +16,7 @@ import { controlPlane } from '../../config/nodes';
 import type { ClusterNode } from '../../config/schema';
 import { retry } from '../engine/retry';
 import { type NodeRun, StepFailed } from '../engine/steps';
-import { describeFacts, gatherFacts, isInCluster, preflightProblems } from '../node/facts';
+import { describeFacts, gatherFacts, identityLabel, isInCluster, nodeIdentity, preflightProblems, preflightWarnings } from '../node/facts';
 import { initSteps } from '../node/init';
 import { joinSteps } from '../node/join';
 import type { JoinDetails } from '../node/kubeadm';
@@ -56,6 +56,13 @@ function factsPhase(preflight: boolean): Phase {
   };
 }
 
+/** How cloned machines get apart again, per thing they share. */
+const CLONE_FIX: Record<string, string> = {
+  product_uuid: 'cloned VMs need a new product_uuid (regenerate it in the hypervisor)',
+  'MAC address': 'cloned VMs need a new MAC address (regenerate it in the hypervisor)',
+  'machine-id': 'cloned machines or containers need a new machine-id (rm /etc/machine-id && systemd-machine-id-setup, then reboot)',
+};
+
 /** Preflight of every node, and what only shows across nodes (cloned VMs). */
 async function checkTogether(cluster: ClusterRun): Promise<void> {
   const problems: string[] = [];
@@ -68,14 +75,17 @@ async function checkTogether(cluster: ClusterRun): Promise<void> {
     for (const node of cluster.nodes) {
       for (const value of values(node)) {
         const other = seen.get(value);
-        if (other) problems.push(`${node.name} and ${other} have the same ${label} ${value}; cloned VMs need a new ${label} (regenerate it in the hypervisor) before kubeadm can tell them apart`);
+        if (other) problems.push(`${node.name} and ${other} have the same ${label} ${value}; ${CLONE_FIX[label]} before kubeadm can tell them apart`);
         else seen.set(value, node.name);
       }
     }
   };
-  duplicates('product_uuid', (n) => [factsOf(n).productUuid].filter((v): v is string => Boolean(v)));
+  // kubeadm tells nodes apart by product_uuid; system containers share the host's (or have none): their machine-id.
+  duplicates('product_uuid', (n) => (identityLabel(factsOf(n)) === 'product_uuid' ? [nodeIdentity(factsOf(n))!] : []));
+  duplicates('machine-id', (n) => (identityLabel(factsOf(n)) === 'machine-id' && nodeIdentity(factsOf(n)) ? [nodeIdentity(factsOf(n))!] : []));
   duplicates('MAC address', (n) => factsOf(n).macs);
   if (problems.length) throw new UserError(problems);
+  for (const node of cluster.nodes) for (const warning of preflightWarnings(cluster.config, node, factsOf(node))) cluster.options.progress(`    ${warning}`);
   // Cloned VMs share a hostname until prep gives each its node name: reported, not refused.
   const byHostname = new Map<string, string[]>();
   for (const node of cluster.nodes) byHostname.set(factsOf(node).hostname, [...(byHostname.get(factsOf(node).hostname) ?? []), node.name]);
@@ -106,7 +116,8 @@ const init: Phase = {
   },
   async run(cluster, node) {
     const run = cluster.nodeRun(node);
-    const changed = await retry(() => run.runSteps('init', initSteps(cluster.config, node)), runtimeRetries(cluster, run, node));
+    const containerNodes = [...cluster.facts.values()].some((facts) => facts.container !== undefined);
+    const changed = await retry(() => run.runSteps('init', initSteps(cluster.config, node, { containerNodes })), runtimeRetries(cluster, run, node));
     return changed ? 'initialised' : 'already initialised';
   },
 };

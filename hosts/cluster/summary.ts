@@ -1,6 +1,7 @@
 /** The last lines of a run: each node's state and phase timings, the checks, where to open tomcat6, what to run next, the logs. */
 import { workers } from '../../config/nodes';
 import { type ClusterConfig, dashboardHost } from '../../config/schema';
+import type { NodeFacts } from '../node/facts';
 import type { NodeReport, Phase } from './manager';
 import { type Check, checkLine, checksSkipped, routeLabel } from './verify';
 
@@ -8,7 +9,7 @@ import { type Check, checkLine, checksSkipped, routeLabel } from './verify';
  * `sameInputs` are the flags the next commands need to reach this cluster
  * again (e.g. ` --config other.yaml`; empty with the defaults).
  */
-export function summary(config: ClusterConfig, phases: readonly Phase[], reports: NodeReport[], checks: Check[], logDir: string | undefined, planning: boolean, sameInputs = ''): string[] {
+export function summary(config: ClusterConfig, phases: readonly Phase[], reports: NodeReport[], checks: Check[], logDir: string | undefined, planning: boolean, sameInputs = '', facts: ReadonlyMap<string, NodeFacts> = new Map()): string[] {
   if (planning) return ['==> summary', '    dry run: nothing was run, nothing was written; the checks run at the end of a real run'];
   const columns = phases.map((p) => ({ title: p.title, width: Math.max(7, p.title.length + 2) }));
   const lines = ['==> summary', `    ${'node'.padEnd(14)} ${'role'.padEnd(14)} ${'state'.padEnd(14)} ${columns.map((c) => c.title.padStart(c.width)).join('')}`];
@@ -17,6 +18,9 @@ export function summary(config: ClusterConfig, phases: readonly Phase[], reports
     lines.push(`    ${r.node.name.padEnd(14)} ${r.node.role.padEnd(14)} ${(r.failed ? 'FAILED' : r.state).padEnd(14)} ${times}`);
     if (r.failed) lines.push(`      ${r.failed}`);
   }
+  // Nodes that are system containers: what differs from VMs is in the README ("Nodes in system containers").
+  const containers = reports.filter((r) => facts.get(r.node.name)?.container).map((r) => `${r.node.name} (${facts.get(r.node.name)!.container})`);
+  if (containers.length) lines.push(`    system containers: ${containers.join(', ')}; the host's kernel, modules and global settings are theirs`);
   const skipped = checksSkipped(config);
   if (skipped && phases.some((p) => p.title === 'verify')) lines.push(`    checks: ${skipped}`);
   if (checks.length) {

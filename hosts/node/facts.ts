@@ -8,6 +8,7 @@ import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import type { NodeRun } from '../engine/steps';
 import { OS_ADAPTERS } from '../os/adapters';
 import { type OsFamily, osFamily, type OsRelease, parseOsRelease } from '../os/release';
+import { KERNEL_MODULES, type KernelModule, sysctlPath } from './files';
 import { API_SERVER_MANIFEST, KUBELET_CONF } from './kubeadm';
 import { portsToBeUsed } from './ports';
 
@@ -26,11 +27,56 @@ export interface NodeFacts {
   /** Whether the node has an IPv4 default route (`ip -4 route show default`). */
   defaultRoute: boolean;
   listeningPorts: number[];
+  /**
+   * The system container the node runs in (systemd's name for it: lxc, systemd-nspawn, docker, ...), from
+   * /run/systemd/container or `systemd-detect-virt --container`; undefined on a VM or bare metal.
+   */
+  container?: string;
+  /** /etc/machine-id: what tells nodes apart where DMI's product_uuid is absent or shared (system containers). */
+  machineId?: string;
+  /** The kernel modules the cluster needs, and whether the kernel has each (loaded or built in). */
+  modules: Record<KernelModule, boolean>;
+  /** The global kernel settings the kubelet insists on, as the node sees them (undefined: not readable). */
+  kubeletKernelSettings: Record<string, string | undefined>;
   /** The Kubernetes versions already on the node: installed packages, and the control plane it runs. */
   kubernetes: { kubeadm?: string; kubelet?: string; controlPlane?: string };
 }
 
 export const MIN_CONTROL_PLANE = { cpus: 2, memoryMb: 1700 };
+
+/**
+ * What the kubelet sets at start (its setupKernelTunables) unless the value is already so. They are global:
+ * in a system container /proc/sys/vm and /proc/sys/kernel are the host's, read-only, and the kubelet exits
+ * when it cannot write them ("Failed to start ContainerManager").
+ */
+export const KUBELET_KERNEL_SETTINGS: Record<string, string> = {
+  'vm.overcommit_memory': '1',
+  'vm.panic_on_oom': '0',
+  'kernel.panic': '10',
+  'kernel.panic_on_oops': '1',
+  'kernel.keys.root_maxkeys': '1000000',
+  'kernel.keys.root_maxbytes': '25000000',
+};
+
+/**
+ * Whether the kernel has a module: /sys/module/<name> (loaded, or built in with parameters), else what the
+ * module provides (a system container has no /sys/module of its own, and a built-in module without
+ * parameters has no entry there).
+ */
+async function hasModule(run: NodeRun, module: KernelModule): Promise<boolean> {
+  if ((await run.host.list(`/sys/module/${module}`)).length) return true;
+  if (module === 'overlay') return /\toverlay$/m.test((await run.read('/proc/filesystems')) ?? '');
+  return (await run.host.list('/proc/sys/net/bridge')).length > 0;
+}
+
+/** The container systemd detects, or undefined on a VM or bare metal. */
+async function detectContainer(run: NodeRun): Promise<string | undefined> {
+  const written = (await run.read('/run/systemd/container'))?.trim();
+  if (written) return written;
+  const detected = await run.query(['systemd-detect-virt', '--container']);
+  const name = detected.stdout.trim();
+  return detected.code === 0 && name && name !== 'none' ? name : undefined;
+}
 
 /** IPv4 addresses from `ip -o -4 addr show`. */
 export function parseAddresses(output: string): string[] {
@@ -81,6 +127,10 @@ export async function gatherFacts(run: NodeRun, config: ClusterConfig, node: Clu
     addresses: parseAddresses((await run.query(['ip', '-o', '-4', 'addr', 'show'])).stdout),
     defaultRoute: /^default /m.test((await run.query(['ip', '-4', 'route', 'show', 'default'])).stdout),
     listeningPorts: parseListeningPorts((await run.query(['ss', '-Hltn'])).stdout),
+    container: await detectContainer(run),
+    machineId: (await run.read('/etc/machine-id'))?.trim() || undefined,
+    modules: Object.fromEntries(await Promise.all(KERNEL_MODULES.map(async (m) => [m, await hasModule(run, m)] as const))) as Record<KernelModule, boolean>,
+    kubeletKernelSettings: Object.fromEntries(await Promise.all(Object.keys(KUBELET_KERNEL_SETTINGS).map(async (key) => [key, (await run.read(sysctlPath(key)))?.trim()] as const))),
     kubernetes: {
       // pkgs.k8s.io's deb versions carry a packaging suffix (1.35.1-1.1).
       kubeadm: (await os.installedVersion(run, 'kubeadm'))?.replace(/-.*$/, ''),
@@ -91,8 +141,20 @@ export async function gatherFacts(run: NodeRun, config: ClusterConfig, node: Clu
 }
 
 export function describeFacts(facts: NodeFacts): string {
-  return `${facts.os} (${facts.family}), ${facts.cpus} CPU(s), ${facts.memoryMb} MB, cgroup ${facts.cgroupV2 ? 'v2' : 'v1'}, `
-    + `product_uuid ${facts.productUuid ?? 'unknown'}, MAC(s) ${facts.macs.join(' ') || 'none'}`;
+  return `${facts.os} (${facts.family}), ${facts.container ? `system container (${facts.container})` : 'VM or bare metal'}, ${facts.cpus} CPU(s), ${facts.memoryMb} MB, cgroup ${facts.cgroupV2 ? 'v2' : 'v1'}, `
+    + `${identityLabel(facts)} ${nodeIdentity(facts) ?? 'unknown'}, MAC(s) ${facts.macs.join(' ') || 'none'}`;
+}
+
+/**
+ * What tells this machine apart from the other nodes: DMI's product_uuid (what kubeadm asks to be unique),
+ * except in a system container, where DMI is the host's (shared by every container) or absent: /etc/machine-id.
+ */
+export function nodeIdentity(facts: NodeFacts): string | undefined {
+  return facts.container || !facts.productUuid ? facts.machineId : facts.productUuid;
+}
+
+export function identityLabel(facts: NodeFacts): string {
+  return facts.container || !facts.productUuid ? 'machine-id' : 'product_uuid';
 }
 
 /** The facts line a node script prints: observed on the node, or (dry run) the plan model's, said to be assumed. */
@@ -121,9 +183,10 @@ export function addressProblem(node: ClusterNode, facts: NodeFacts): string[] {
 export function preflightProblems(config: ClusterConfig, node: ClusterNode, facts: NodeFacts, inCluster: boolean): string[] {
   const problems = rootProblem(node, facts);
   const minor = Number(config.kubernetes.version.split('.')[1]);
-  if (!facts.cgroupV2 && minor >= 35) {
-    problems.push(`${node.name}: the node runs cgroup v1; the kubelet of Kubernetes 1.${minor} refuses it: boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1) or use an OS that defaults to it`);
+  if (!facts.cgroupV2 && minor >= 35 && !config.kubernetes.allowCgroupV1) {
+    problems.push(`${node.name}: the node runs cgroup v1; the kubelet of Kubernetes 1.${minor} refuses it: boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1) or use an OS that defaults to it${facts.container ? ' (for a system container: give it cgroup v2 on the host)' : ''}, or set kubernetes.allowCgroupV1: true to run on it anyway (unsupported upstream)`);
   }
+  problems.push(...containerProblems(node, facts));
   if (facts.family === 'el9' && config.packages.containerd === 'distro') {
     problems.push(`${node.name}: ${facts.os} has no containerd package of its own; set packages.containerd: docker (Docker's containerd.io)`);
   }
@@ -143,6 +206,29 @@ export function preflightProblems(config: ClusterConfig, node: ClusterNode, fact
     if (busy.length) problems.push(`${node.name}: port(s) ${busy.join(', ')} already in use; stop what listens there (ss -ltnp) before setting up Kubernetes`);
   }
   return problems;
+}
+
+/**
+ * What a system container cannot do for itself and the host must have done: the kernel modules (a container
+ * cannot load any), and the kubelet's global kernel settings (the host's; the kubelet would try to write them).
+ */
+export function containerProblems(node: ClusterNode, facts: NodeFacts): string[] {
+  if (!facts.container) return [];
+  const problems = KERNEL_MODULES.filter((m) => !facts.modules[m]).map((m) => `${node.name}: runs in a system container (${facts.container}), which cannot load kernel modules, and the kernel has no ${m}: load it on the host (modprobe ${m}, and add it to /etc/modules-load.d/ there)`);
+  const wrong = Object.entries(KUBELET_KERNEL_SETTINGS).filter(([key, value]) => facts.kubeletKernelSettings[key] !== undefined && facts.kubeletKernelSettings[key] !== value);
+  if (wrong.length) {
+    const list = wrong.map(([key, value]) => `${key} is ${facts.kubeletKernelSettings[key]}, the kubelet needs ${value}`).join('; ');
+    problems.push(`${node.name}: runs in a system container (${facts.container}), where the kubelet's global kernel settings are the host's and it cannot set them (it exits): ${list}; set them on the host (${wrong.map(([key, value]) => `sysctl -w ${key}=${value}`).join(', ')}, persisted in /etc/sysctl.d/ there), or give the container files with these values over their /proc/sys entries`);
+  }
+  return problems;
+}
+
+/** What a valid node should make its user think twice about, one line each (printed, not refused). */
+export function preflightWarnings(config: ClusterConfig, node: ClusterNode, facts: NodeFacts): string[] {
+  const minor = Number(config.kubernetes.version.split('.')[1]);
+  return !facts.cgroupV2 && minor >= 35 && config.kubernetes.allowCgroupV1
+    ? [`warning: ${node.name} runs cgroup v1, which Kubernetes 1.${minor} no longer supports (kubernetes.allowCgroupV1: true): the kubelet runs with failCgroupV1: false, and upstream plans to remove that opt-out; move the node to cgroup v2 when you can`]
+    : [];
 }
 
 /**

@@ -75,6 +75,7 @@ export function selinuxRestored(current: string): string {
 // ---- kernel -----------------------------------------------------------------
 
 export const KERNEL_MODULES = ['overlay', 'br_netfilter'] as const;
+export type KernelModule = (typeof KERNEL_MODULES)[number];
 export const MODULES_FILE = '/etc/modules-load.d/kubernetes.conf';
 
 export function modulesConf(): string {
@@ -123,12 +124,15 @@ export function parseContainerdVersion(output: string): { major: number; text: s
  * whole file is replaced, which also drops the `disabled_plugins = ["cri"]`
  * that Docker's containerd.io package ships.
  */
-export function containerdConfig(sandboxImage: string, major: number): string {
+export function containerdConfig(sandboxImage: string, major: number, options: { inContainer?: boolean } = {}): string {
   const head = `# containerd ${major}.x for kubelet (${MANAGED_BY})`;
+  // In a system container nothing may lower an OOM score (no CAP_SYS_RESOURCE): pod sandboxes then keep the
+  // container's own score instead of failing to start (containerd's option for nodes in containers).
+  const restrict = options.inContainer ? '\n  restrict_oom_score_adj = true' : '';
   if (major >= 2) {
     return `${head}
 version = 3
-
+${restrict ? `\n[plugins.'io.containerd.cri.v1.runtime']${restrict}\n` : ''}
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = "${sandboxImage}"
 
@@ -146,7 +150,7 @@ version = 3
 version = 2
 
 [plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "${sandboxImage}"
+  sandbox_image = "${sandboxImage}"${restrict}
 
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
   runtime_type = "io.containerd.runc.v2"

@@ -13,13 +13,14 @@ import {
   DEFAULT_TICKET_FILE,
   INIT_CONFIG_FILE,
   initConfig,
+  type InitOptions,
   mintJoinDetails,
   renderTicket,
   ROOT_KUBECONFIG,
   TOKEN_TTL_MINUTES,
 } from './kubeadm';
 
-export function initSteps(config: ClusterConfig, node: ClusterNode): Step[] {
+export function initSteps(config: ClusterConfig, node: ClusterNode, options: InitOptions = {}): Step[] {
   return [
     {
       title: 'kubeadm init',
@@ -36,7 +37,8 @@ export function initSteps(config: ClusterConfig, node: ClusterNode): Step[] {
         if (isSingleNode(config)) {
           run.out.line(`[${node.name}] a cluster of one node: the control plane gets no taint (nodeRegistration.taints: []), so every pod runs here`);
         }
-        await run.write(INIT_CONFIG_FILE, initConfig(config, node), { mode: 0o600 });
+        if (options.containerNodes) run.out.line(`[${node.name}] note: system-container nodes: kube-proxy leaves the conntrack table's size to the host (conntrack.maxPerCore: 0)`);
+        await run.write(INIT_CONFIG_FILE, initConfig(config, node, options), { mode: 0o600 });
         await run.run(['kubeadm', 'init', `--config=${INIT_CONFIG_FILE}`]);
         return `control plane initialised: Kubernetes v${config.kubernetes.version}, pod network ${config.network.podCidr}, service network ${config.network.serviceCidr}`;
       },
@@ -82,8 +84,9 @@ ${COMMON_HELP}`,
   flags: { ticket: { type: 'string' } },
   planState: 'prepared',
   async body({ run, config, node, flags, now }) {
-    await factsForKubeadm(run, config, node, 'control-plane', 'hosts/init.mjs');
-    await run.runSteps('init', [...initSteps(config, node), ticketStep(config, (flags.ticket as string | undefined) ?? DEFAULT_TICKET_FILE, now)]);
+    // Run alone, the control plane knows only itself: a container control plane sets up kube-proxy for containers.
+    const facts = await factsForKubeadm(run, config, node, 'control-plane', 'hosts/init.mjs');
+    await run.runSteps('init', [...initSteps(config, node, { containerNodes: facts.container !== undefined }), ticketStep(config, (flags.ticket as string | undefined) ?? DEFAULT_TICKET_FILE, now)]);
   },
 };
 

@@ -28,13 +28,24 @@ export const DEFAULT_TICKET_FILE = '/root/kubeadm-join-ticket.yaml';
 export const TOKEN_TTL_MINUTES = 15;
 export const API_SERVER_PORT = 6443;
 
-function nodeRegistration(node: ClusterNode) {
+function nodeRegistration(config: ClusterConfig, node: ClusterNode) {
   return {
     name: node.name,
     criSocket: CRI_SOCKET,
     // Multi-NIC VMs: the kubelet advertises the configured address, not the NAT one.
     kubeletExtraArgs: [{ name: 'node-ip', value: node.address }],
+    // kubernetes.allowCgroupV1: kubeadm's system verification fails on cgroup v1 since 1.35; only that check is ignored.
+    ...(config.kubernetes.allowCgroupV1 ? { ignorePreflightErrors: ['SystemVerification'] } : {}),
   };
+}
+
+/** What the init configuration depends on besides cluster.yaml and the node. */
+export interface InitOptions {
+  /**
+   * Some node of the cluster is a system container: kube-proxy must leave the conntrack table's size alone
+   * (conntrack.maxPerCore: 0), since nf_conntrack_max is the host's and a container may not write it.
+   */
+  containerNodes?: boolean;
 }
 
 /** kubernetes.extraArgs as v1beta4 writes them: a list of name and value per component (etcd's under etcd.local). */
@@ -50,7 +61,7 @@ function componentExtraArgs(config: ClusterConfig) {
 }
 
 /** InitConfiguration + ClusterConfiguration + KubeletConfiguration for `kubeadm init --config`. */
-export function initConfig(config: ClusterConfig, node: ClusterNode): string {
+export function initConfig(config: ClusterConfig, node: ClusterNode, options: InitOptions = {}): string {
   const documents = [
     {
       apiVersion: KUBEADM_API,
@@ -64,7 +75,7 @@ export function initConfig(config: ClusterConfig, node: ClusterNode): string {
       localAPIEndpoint: { advertiseAddress: node.address, bindPort: API_SERVER_PORT },
       ...(config.kubernetes.timeouts ? { timeouts: config.kubernetes.timeouts } : {}),
       nodeRegistration: {
-        ...nodeRegistration(node),
+        ...nodeRegistration(config, node),
         // v1beta4 taints the control plane unless told otherwise; with no worker, nothing else could run anywhere.
         ...(isSingleNode(config) ? { taints: [] } : {}),
       },
@@ -88,7 +99,15 @@ export function initConfig(config: ClusterConfig, node: ClusterNode): string {
       apiVersion: 'kubelet.config.k8s.io/v1beta1',
       kind: 'KubeletConfiguration',
       cgroupDriver: 'systemd',
+      // kubernetes.allowCgroupV1: the kubelet of 1.35+ refuses cgroup v1 unless told so. Every node's kubelet
+      // reads this configuration (kubeadm keeps it in the kubelet-config ConfigMap the joins read).
+      ...(config.kubernetes.allowCgroupV1 ? { failCgroupV1: false } : {}),
     },
+    ...(options.containerNodes ? [{
+      apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+      kind: 'KubeProxyConfiguration',
+      conntrack: { maxPerCore: 0 },
+    }] : []),
   ];
   return documents.map((d) => stringify(d)).join('---\n');
 }
@@ -114,7 +133,7 @@ export function joinConfig(config: ClusterConfig, node: ClusterNode, details: Jo
         caCertHashes: [details.caCertHash],
       },
     },
-    nodeRegistration: nodeRegistration(node),
+    nodeRegistration: nodeRegistration(config, node),
   });
 }
 

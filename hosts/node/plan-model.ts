@@ -98,6 +98,8 @@ export class PlanHost implements Host {
       const repo = argv.find((a) => a.startsWith('--image-repository='))!.split('=')[1];
       return ok(`${repo}/pause:${PAUSE_VERSION_BY_MINOR[minor]}\n`);
     }
+    // The model node is a VM: systemd-detect-virt says so as the real one does (`none`, exit 1).
+    if (command === 'systemd-detect-virt --container') return { code: 1, stdout: 'none\n', stderr: '' };
     if (command === 'dpkg --print-architecture') return ok('amd64\n');
     if (command === 'containerd --version') return ok(`${CONTAINERD_VERSION_OUTPUT[this.config.packages.containerd === 'docker' ? 'docker' : this.family]}\n`);
     if (argv[0] === 'kubeadm' && argv[1] === 'version') return this.state === 'fresh' ? fail(127, 'kubeadm: command not found') : ok(`v${this.config.kubernetes.version}\n`);

@@ -11,7 +11,7 @@ import { type NodeRun, type Step, summarize } from '../engine/steps';
 import { CRI_TOOLS, HELD_PACKAGES, MANAGED_BY, PINNED_KUBE_PACKAGES, type OsAdapter, type WantedPackage } from '../os/adapter';
 import { OS_ADAPTERS } from '../os/adapters';
 import { COMMON_HELP, type NodeScript, runNodeScript } from './cli';
-import { factsLine, gatherFacts, isInCluster, type NodeFacts, preflightProblems } from './facts';
+import { factsLine, gatherFacts, isInCluster, type NodeFacts, preflightProblems, preflightWarnings } from './facts';
 import {
   CONTAINERD_CERTS_DIR,
   CONTAINERD_CONFIG,
@@ -138,11 +138,15 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
     {
       title: 'kernel modules',
       async apply(run) {
+        if (facts.container) {
+          // The host's kernel is the node's: what it has is there (facts refused the node otherwise), and a
+          // container can neither load a module nor make the host load one at boot.
+          run.out.line(`[${node.name}] note: a system container (${facts.container}) uses the host's kernel: ${KERNEL_MODULES.join(' and ')} are there; nothing to load, and no ${MODULES_FILE}`);
+          return undefined;
+        }
         const done: string[] = [];
         if (await run.write(MODULES_FILE, modulesConf())) done.push(`${MODULES_FILE} written`);
-        // /sys/module/<name> exists for loaded and for built-in modules alike.
-        const loaded = new Set(await run.host.list('/sys/module'));
-        for (const module of KERNEL_MODULES.filter((m) => !loaded.has(m))) {
+        for (const module of KERNEL_MODULES.filter((m) => !facts.modules[m])) {
           await run.run(['modprobe', module]);
           done.push(`${module} loaded`);
         }
@@ -205,8 +209,9 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
         const image = await sandboxImage(run, config);
         // The format the installed containerd reads natively: version 2 for 1.x, version 3 for 2.x.
         const version = parseContainerdVersion((await run.query(['containerd', '--version'], { mustSucceed: true })).stdout);
-        const configChanged = await run.write(CONTAINERD_CONFIG, containerdConfig(image, version.major));
-        if (configChanged) done.push(`${CONTAINERD_CONFIG} for containerd ${version.text}: SystemdCgroup = true, sandbox image ${image}`);
+        const inContainer = facts.container !== undefined;
+        const configChanged = await run.write(CONTAINERD_CONFIG, containerdConfig(image, version.major, { inContainer }));
+        if (configChanged) done.push(`${CONTAINERD_CONFIG} for containerd ${version.text}: SystemdCgroup = true, sandbox image ${image}${inContainer ? `, restrict_oom_score_adj = true (a system container may not lower OOM scores)` : ''}`);
         if (await run.write(CRICTL_CONFIG, crictlConfig())) done.push(`${CRICTL_CONFIG} written`);
         if (await enableService(run, 'containerd')) done.push('containerd enabled and started');
         else if (configChanged) {
@@ -237,6 +242,7 @@ export async function prepareNode(run: NodeRun, config: ClusterConfig, node: Clu
   run.out.line(factsLine(run, node, facts));
   const problems = preflightProblems(config, node, facts, await isInCluster(run));
   if (problems.length) throw new UserError(problems);
+  for (const warning of preflightWarnings(config, node, facts)) run.out.line(warning);
   await run.runSteps('prep', prepSteps(config, node, facts));
   return facts;
 }

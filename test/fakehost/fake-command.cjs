@@ -195,7 +195,8 @@ function sysctl(args) {
       for (const line of read(file, '').split('\n')) {
         const match = /^\s*([\w.-]+)\s*=\s*(\S+)/.exec(line);
         if (!match) continue;
-        if (match[1].startsWith('net.bridge.') && !exists('/sys/module/br_netfilter')) {
+        // /proc/sys/net/bridge is there once br_netfilter is in the kernel (a system container sees only that).
+        if (match[1].startsWith('net.bridge.') && !exists('/sys/module/br_netfilter') && !exists('/proc/sys/net/bridge')) {
           fail(255, `sysctl: cannot stat /proc/sys/${match[1].replace(/\./g, '/')}: No such file or directory`);
         }
         write(`/proc/sys/${match[1].replace(/\./g, '/')}`, `${match[2]}\n`);
@@ -610,6 +611,13 @@ const COMMANDS = {
     if (!installed) fail(127, 'containerd: command not found');
     if (args[0] !== '--version') fail(1, `fake containerd: unsupported ${args.join(' ')}`);
     return `${CONTAINERD_VERSION[installed]}\n`;
+  },
+  // As the real one answers: the container's name and exit 0 inside one, `none` and exit 1 on a VM or bare metal.
+  'systemd-detect-virt': (args) => {
+    if (args[0] !== '--container') fail(1, `fake systemd-detect-virt: unsupported ${args.join(' ')}`);
+    const name = read('.fake/container', '').trim();
+    if (!name) throw new Exit(1, 'none\n');
+    return `${name}\n`;
   },
   dpkg: (args) => (args[0] === '--print-architecture' ? 'amd64\n' : fail(1, `fake dpkg: unsupported ${args.join(' ')}`)),
   // SELinux: records which files got their default label back (the real one needs policycoreutils).

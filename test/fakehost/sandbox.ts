@@ -19,13 +19,14 @@ export const FAKE_COMMANDS = [
   'id', 'nproc', 'ip', 'ss', 'hostnamectl', 'swapoff', 'swapon', 'setenforce', 'modprobe', 'sysctl', 'firewall-cmd', 'ufw',
   'systemctl', 'dnf', 'rpm', 'apt-get', 'dpkg-query', 'apt-mark', 'mkdir', 'curl', 'install', 'kubeadm', 'iptables-save',
   'iptables-restore', 'ip6tables-save', 'ip6tables-restore', 'ipvsadm', 'env', 'kubectl', 'restorecon', 'containerd', 'dpkg',
+  'systemd-detect-virt',
 ];
 
 /** Calls that only read; anything else the scripts run changes the node. */
 export function isReadOnly([name, ...args]: string[]): boolean {
   const line = args.join(' ');
   switch (name) {
-    case 'id': case 'nproc': case 'ss': case 'rpm': case 'dpkg-query': case 'iptables-save': case 'ip6tables-save': case 'containerd': case 'dpkg': return true;
+    case 'id': case 'nproc': case 'ss': case 'rpm': case 'dpkg-query': case 'iptables-save': case 'ip6tables-save': case 'containerd': case 'dpkg': case 'systemd-detect-virt': return true;
     case 'ipvsadm': return args[0] === '-Ln';
     case 'ip': return args.includes('addr') || line.startsWith('-4 route show');
     case 'systemctl': return args[0] === 'is-enabled' || args[0] === 'is-active';
