@@ -79,6 +79,30 @@ export function buildApp(config: ClusterConfig): App {
   return app;
 }
 
+/**
+ * An object without the values the API server does not keep: a zero minReadySeconds, a false hostNetwork,
+ * an empty externalIPs, a probe's zero initialDelaySeconds (fields left out when they hold their zero value). Written, they would be
+ * in every later client-side `kubectl apply`'s patch again, which then says `configured` for an object
+ * nothing changed (seen on a real cluster: a re-run claimed changes to traefik and tomcat6).
+ * cdk8s-plus, Traefik's and Headlamp's charts and ingress-nginx's manifest all write some of them.
+ */
+export function withoutDroppedZeroValues(object: unknown): unknown {
+  const copy = structuredClone(object) as { kind?: string; spec?: Record<string, any> };
+  const spec = copy.spec;
+  if (!spec) return copy;
+  if (spec.minReadySeconds === 0) delete spec.minReadySeconds;
+  if (Array.isArray(spec.externalIPs) && spec.externalIPs.length === 0) delete spec.externalIPs;
+  const pod = spec.template?.spec;
+  if (!pod) return copy;
+  if (pod.hostNetwork === false) delete pod.hostNetwork;
+  for (const container of [...(pod.containers ?? []), ...(pod.initContainers ?? [])]) {
+    for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
+      if (container[probe]?.initialDelaySeconds === 0) delete container[probe].initialDelaySeconds;
+    }
+  }
+  return copy;
+}
+
 /** One stage's manifest: its file name in dist/ and its YAML. */
 export interface Manifest {
   stage: Stage;
@@ -92,7 +116,7 @@ export function renderManifests(config: ClusterConfig): Manifest[] {
   return stagesOf(config).map((stage) => {
     const chart = app.charts.find((c) => c.node.id === stage);
     if (!chart) throw new Error(`no chart for stage ${stage}`);
-    return { stage, file: stageFile(config, stage), yaml: Yaml.stringify(...chart.toJson()) };
+    return { stage, file: stageFile(config, stage), yaml: Yaml.stringify(...chart.toJson().map(withoutDroppedZeroValues)) };
   });
 }
 

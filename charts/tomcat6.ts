@@ -57,7 +57,8 @@ export class Tomcat6Chart extends Chart {
         // container's limit: cap it well inside the memory limit.
         envVariables: { CATALINA_OPTS: kplus.EnvValue.fromValue('-Xms64m -Xmx256m') },
         resources: {
-          cpu: { request: kplus.Cpu.millis(100), limit: kplus.Cpu.millis(1000) },
+          // One CPU as the API server writes it ("1", not "1000m"): a re-apply then finds nothing to change.
+          cpu: { request: kplus.Cpu.millis(100), limit: kplus.Cpu.units(1) },
           memory: { request: Size.mebibytes(256), limit: Size.mebibytes(512) },
         },
         // Tomcat 6 takes tens of seconds to start on a small VM: the startup
