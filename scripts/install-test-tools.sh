@@ -3,9 +3,10 @@
 # .ci/run runs it; run it once on a fresh machine before `npm run test:all`.
 #   openssh-server/-client: the bootstrap tests run a real sshd on 127.0.0.2 and 127.0.0.3
 #   openssl: the fake kubeadm of the node-script tests makes a real CA certificate
-#   debootstrap, qemu-system-x86, apt-utils, gpg: the VM test (npm run test:vm)
+#   debootstrap, qemu-system-x86, apt-utils, gpg: the VM test (npm run test:vm) and the real cluster (npm run test:cluster)
+#   systemd-container: systemd-nspawn, which runs the real cluster's nodes as system containers (npm run test:cluster)
 #   iproute2: the real-Kubernetes test's network namespace
-#   docker-registry: the registry the VM test's cluster pulls its images from
+#   docker-registry: the registry the real cluster pulls its images from
 #   libseccomp-dev, gcc, libc6-dev: runc (cgo with libseccomp) and the pause binary, built by npm run kube:build
 #   openjdk-17-jre-headless: the Tomcat 6 test (test/tomcat.test.ts)
 # and checks for Go 1.26 or newer, which npm run kube:build needs (Traefik v3.7's module asks for 1.26; Debian's own golang is too old).
@@ -20,6 +21,7 @@ command -v ssh >/dev/null || missing+=(openssh-client)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+[ -x /usr/bin/systemd-nspawn ] || missing+=(systemd-container)
 command -v apt-ftparchive >/dev/null || missing+=(apt-utils)
 command -v gpg >/dev/null || missing+=(gpg)
 command -v ip >/dev/null || missing+=(iproute2)

@@ -122,16 +122,10 @@ export interface VmOptions {
   cpus: number;
   /** Distinct per VM: kubeadm tells nodes apart by MAC addresses and product_uuid. */
   index: number;
-  /** A second NIC on the private switch listening on this unix socket (see switch.cjs). */
-  privateSwitch?: string;
   /** Raw disk images attached after the root disk (/dev/vdb, ...). */
   disks?: string[];
   /** The only addresses the VM can reach outside itself: guest address:port to a port on this machine's loopback. */
   forwards?: Forward[];
-  /** qemu's CPU priority on this machine (nice), 0 to 19: a higher value gives way to the other VMs when the host's cores are all busy. */
-  nice?: number;
-  /** The guest's clock from the TSC instead of the HPET (TSC_CLOCK). */
-  tscClock?: boolean;
 }
 
 export interface Forward {
@@ -161,33 +155,21 @@ export interface Vm {
   reboot(): Promise<number>;
   stop(): void;
   bootSeconds: number;
-  /** The private NIC's MAC address (eth1), when there is one. */
-  privateMac?: string;
 }
-
-/**
- * Kernel arguments that make the guest's clock the TSC (bootVm's `tscClock`). Under tcg the kernel finds the
- * emulated CPUs' TSCs unsynchronized and falls back to the HPET, which no vDSO reads: every clock_gettime is then
- * a system call and an emulated device read. qemu derives every vCPU's TSC from one clock, so it is safe to trust.
- * Measured in a 2-vCPU VM here: a million Go time.Now() calls take 4.2 s on the HPET, 0.43 s on the TSC;
- * 50 goroutines sleeping 2000 times each, 0.78 to 0.91 s against 0.41 to 0.56 s.
- */
-const TSC_CLOCK = 'tsc=reliable clocksource=tsc';
 
 const DEFAULTS: VmOptions = { name: 'vm', memoryMiB: 2048, cpus: 2, index: 1 };
 
 export async function bootVm(image: Image, workDir: string, options: Partial<VmOptions> = {}): Promise<Vm> {
-  const { name, memoryMiB, cpus, index, privateSwitch, disks = [], forwards = [], nice = 0, tscClock = false } = { ...DEFAULTS, ...options };
+  const { name, memoryMiB, cpus, index, disks = [], forwards = [] } = { ...DEFAULTS, ...options };
   const hex = index.toString(16).padStart(2, '0');
   const disk = path.join(workDir, `disk-${name}.img`);
   execFileSync('cp', ['--sparse=always', image.disk, disk]);
   const sshPort = await freePort();
   const consoleLog = path.join(workDir, `console-${name}.log`);
-  const privateMac = privateSwitch ? `52:54:00:aa:00:${hex}` : undefined;
   const args = [
     '-accel', 'tcg', '-m', String(memoryMiB), '-smp', String(cpus), '-no-reboot',
     '-uuid', `6b1c1f0e-0000-4000-8000-0000000000${hex}`,
-    '-kernel', image.kernel, '-initrd', image.initrd, '-append', `root=/dev/vda rw console=ttyS0 net.ifnames=0${tscClock ? ` ${TSC_CLOCK}` : ''}`,
+    '-kernel', image.kernel, '-initrd', image.initrd, '-append', 'root=/dev/vda rw console=ttyS0 net.ifnames=0',
     '-drive', `file=${disk},format=raw,if=virtio`,
     ...disks.flatMap((d) => ['-drive', `file=${d},format=raw,if=virtio`]),
     '-netdev', [
@@ -195,15 +177,13 @@ export async function bootVm(image: Image, workDir: string, options: Partial<VmO
       'user,id=n0,restrict=on', `hostfwd=tcp:127.0.0.1:${sshPort}-:22`,
       ...forwards.map((f) => `guestfwd=tcp:${f.guest}-cmd:${process.execPath} ${RELAY} ${f.hostPort}`),
     ].join(','), '-device', `virtio-net-pci,netdev=n0,mac=52:54:00:12:34:${hex}`,
-    ...(privateSwitch ? ['-netdev', `stream,id=n1,server=off,addr.type=unix,addr.path=${privateSwitch}`, '-device', `virtio-net-pci,netdev=n1,mac=${privateMac}`] : []),
     '-display', 'none', '-serial', `file:${consoleLog}`,
   ];
   const qemuLog = path.join(workDir, `qemu-${name}.log`);
   const start = () => {
     const log = openSync(qemuLog, 'a');
     try {
-      // nice execs qemu: the process killed at the end is qemu itself.
-      return nice ? spawnTracked('nice', ['-n', String(nice), 'qemu-system-x86_64', ...args], { stdio: ['ignore', 'ignore', log] }) : spawnTracked('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', log] });
+      return spawnTracked('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', log] });
     } finally {
       closeSync(log);
     }
@@ -246,7 +226,6 @@ export async function bootVm(image: Image, workDir: string, options: Partial<VmO
     sh,
     run,
     bootSeconds,
-    privateMac,
     async reboot() {
       // -no-reboot: the guest's reboot ends qemu; start it again on the same disk.
       const exited = new Promise<void>((resolve) => current.once('exit', () => resolve()));
@@ -291,7 +270,7 @@ function buildProjectDisk(workDir: string, repoRoot: string, staging: string): s
 /** A run's disposable files in its work folder: disks, keys, package repositories, registry storage, image layers, SSH control and switch sockets (logs stay). */
 export function removeRunFiles(workDir: string): void {
   for (const file of existsSync(workDir) ? readdirSync(workDir) : []) {
-    if (/\.img$|^id_ed25519|^standin-repo$|^package-repos$|^registry$|^registry-storage$|^image-layers$|^ssh-|\.sock$/.test(file)) rmSync(path.join(workDir, file), { recursive: true, force: true });
+    if (/\.img$|^id_ed25519|^package-repos$|^registry$|^registry-storage$|^image-layers$|^ssh-|\.sock$/.test(file)) rmSync(path.join(workDir, file), { recursive: true, force: true });
   }
 }
 

@@ -1,0 +1,507 @@
+/**
+ * npm run test:cluster: a real cluster, end to end, on three Debian 12
+ * system containers (containers.ts) on a private network of the test's own,
+ * from bare nodes to tomcat6 answering through the Ingress.
+ *
+ * ./scripts/bootstrap.mjs runs as a user runs it, from the test's
+ * "workstation" (this checkout, in the test's network namespace) over SSH to
+ * the three nodes, with the repository's cluster.yaml changed only in the
+ * addresses, the logins, the mirror and its CA, and the cgroup v1 opt-in
+ * (this machine's cgroups are v1, so the nodes' are). Nothing is installed
+ * or loaded on a node behind the product's back.
+ *
+ * Everything the cluster runs is real and built here from source (npm run
+ * kube:build and scripts/kube-build/cluster-parts.ts): kubelet, kubeadm,
+ * kubectl, cri-tools and kubernetes-cni as pkgs.k8s.io packages them,
+ * containerd.io (containerd 2 and runc) as Docker's repository does
+ * (../vm/packages.ts); every image kubeadm and dist/ pull (../vm/images.ts,
+ * Tomcat 6.0.53 from Maven Central), served by a real registry over TLS
+ * (../vm/registry.ts) that the cluster.yaml names as the registry mirror with
+ * its CA. The nodes reach nothing but those, and Debian's archive through an
+ * apt proxy that refuses anything else (../vm/egress.ts).
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { parseDocument } from 'yaml';
+import { caCertHash, JOIN_CONFIG_FILE } from '../../hosts/node/kubeadm';
+import { readBuild, versionDir } from '../../scripts/kube-build/cache';
+import { type ClusterParts, ensureClusterParts } from '../../scripts/kube-build/cluster-parts';
+import { traefikPath } from '../../scripts/kube-build/traefik';
+import { missingPrerequisite } from '../prerequisites';
+import { type Egress, startEgress } from '../vm/egress';
+import { baseLayers, clusterImages, distImages, pushImages } from '../vm/images';
+import { CACHE, removeEarlierRunFiles, removeRunFiles, stopAll, timer } from '../vm/machine';
+import { type PackageRepos, startPackageRepos } from '../vm/packages';
+import { type Registry, registryMissing, startRegistry } from '../vm/registry';
+import { type NodeContainer, type NodeImage, nodeImage, NodeReaper, relayInto, startNetwork, startNode, type TestNetwork } from './containers';
+
+const ROOT = path.resolve(__dirname, '../..');
+/** The repository's own cluster.yaml: its version, its add-ons, its app. */
+const DEFAULT_CONFIG = parseDocument(readFileSync(path.join(ROOT, 'cluster.yaml'), 'utf8'));
+const VERSION = String(DEFAULT_CONFIG.getIn(['kubernetes', 'version']));
+const GATEWAY = '192.168.56.1';
+const NODES = [
+  { name: 'k8s-node1', address: '192.168.56.11', role: 'control-plane' },
+  { name: 'k8s-node2', address: '192.168.56.12', role: 'worker' },
+  { name: 'k8s-node3', address: '192.168.56.13', role: 'worker' },
+] as const;
+const WORKERS = NODES.filter((n) => n.role === 'worker');
+/** The bootstrap's own checks: the NodePort on every node, the Ingress on every worker. */
+const CHECK_COUNT = NODES.length + WORKERS.length;
+const CHECKS = `${CHECK_COUNT}/${CHECK_COUNT} answered HTTP 200`;
+const ALL_200 = Array(CHECK_COUNT).fill('200');
+const INGRESS_HOST = String(DEFAULT_CONFIG.getIn(['tomcat6', 'host']));
+const REPLICAS = Number(DEFAULT_CONFIG.getIn(['tomcat6', 'replicas']));
+const PROXY_PORT = 3142;
+const UPSTREAM_REGISTRIES = ['registry.k8s.io', 'ghcr.io', 'docker.io'];
+/** Where runs keep their folders: not /tmp, which is often a small tmpfs (the nodes' images take gigabytes). */
+const WORK_PARENT = process.env.VM_WORK ?? '/var/tmp';
+const NEEDED_GB = 8;
+/** One folder for every run: a run finds there what an earlier, killed one left in the kernel (reaper.cjs). */
+const STATE_DIR = path.join(WORK_PARENT, 'kube-hosts-cluster-state');
+
+const toolsMissing = () => [
+  ...['/usr/sbin/debootstrap', '/usr/bin/systemd-nspawn', '/usr/bin/nsenter', '/usr/bin/unshare', '/usr/bin/apt-ftparchive', '/usr/bin/gpg', '/usr/bin/dpkg-deb', '/usr/bin/ssh']
+    .filter((tool) => { try { execFileSync('test', ['-x', tool]); return false; } catch { return true; } }),
+  ...(process.getuid?.() === 0 ? [] : ['root']),
+];
+const buildMissing = () => [
+  ...(readBuild(VERSION) ? [] : [`the Kubernetes ${VERSION} build (npm run kube:build -- --tested)`]),
+  ...(existsSync(traefikPath()) ? [] : ['the Traefik build (npm run kube:build -- --tested)']),
+];
+const missing = [...toolsMissing(), ...registryMissing(), ...buildMissing()];
+const freeGb = () => {
+  const stats = statfsSync(WORK_PARENT);
+  return (stats.bavail * stats.bsize) / 2 ** 30;
+};
+
+if (missing.length) {
+  missingPrerequisite('real cluster test', `needs ${missing.join(', ')}`);
+} else {
+  const { timings, time, summary } = timer();
+  mkdirSync(WORK_PARENT, { recursive: true });
+  const work = mkdtempSync(path.join(WORK_PARENT, 'clustertest-'));
+  const workstation = path.join(work, 'workstation');
+  const nodes: NodeContainer[] = [];
+  let image: NodeImage;
+  let repos: PackageRepos;
+  let registry: Registry;
+  let egress: Egress;
+  let parts: ClusterParts;
+  let network: TestNetwork;
+  let reaper: NodeReaper;
+  let stopRelays: (() => void) | undefined;
+  /** Everything the runs printed, for the secrets check at the end. */
+  const printed: string[] = [];
+  /** The parts of the closing summary line, filled in by the tests that prove them. */
+  const results: Record<string, string> = {
+    'nodes ready': 'not checked', 'kube-system running': 'not checked', 'pod-to-pod across nodes': 'not checked', dns: 'not checked',
+    'nodeport 200 on': 'not checked', 'ingress 200 on': 'not checked', 'gateway 200 on': 'not checked', rerun: 'not checked',
+  };
+
+  const node = (name: string) => nodes.find((n) => n.name === name)!;
+  const controlPlane = () => node('k8s-node1');
+  const workers = () => WORKERS.map((w) => node(w.name));
+
+  /** The repository's cluster.yaml, comments kept, with this network's addresses and logins, the test's repositories, its registry as the mirror, and the cgroup v1 opt-in. */
+  const clusterYaml = () => {
+    const doc = parseDocument(readFileSync(path.join(ROOT, 'cluster.yaml'), 'utf8'));
+    NODES.forEach((n, i) => {
+      doc.setIn(['nodes', i, 'name'], n.name);
+      doc.setIn(['nodes', i, 'address'], n.address);
+      doc.setIn(['nodes', i, 'role'], n.role);
+      doc.setIn(['nodes', i, 'ssh'], { identityFile: path.join(workstation, 'id_ed25519') });
+    });
+    for (const upstream of UPSTREAM_REGISTRIES) doc.setIn(['images', 'mirrors', upstream], `${GATEWAY}/${upstream}`);
+    doc.setIn(['images', 'mirrorCa'], 'mirror-ca.crt');
+    // Air-gapped, as the nodes are: the mirror only.
+    doc.setIn(['images', 'mirrorFallback'], false);
+    doc.setIn(['packages', 'kubernetes'], `http://${GATEWAY}/k8s/core:/stable:`);
+    doc.setIn(['packages', 'docker'], `http://${GATEWAY}/docker`);
+    // This machine's cgroups are a v1 layout, and so are its containers'.
+    doc.setIn(['kubernetes', 'allowCgroupV1'], true);
+    return doc.toString();
+  };
+
+  /** A command on a node, without blocking this process (the repositories, the proxy and the relays answer from it). */
+  const on = async (target: NodeContainer, command: string) => {
+    const result = await target.run(command);
+    if (result.code !== 0) throw new Error(`${target.name}: ${command}: exit ${result.code}\n${result.stdout}${result.stderr}`);
+    return result.stdout;
+  };
+  const onControlPlane = (command: string) => on(controlPlane(), command);
+  const kubectl = (args: string) => onControlPlane(`kubectl --kubeconfig /etc/kubernetes/admin.conf ${args}`);
+  /** Runs a shell condition on the control plane every 2 s until it holds; returns the seconds it took. */
+  const waitFor = async (what: string, condition: string, seconds = 300) => {
+    const started = Date.now();
+    const result = await controlPlane().run(`export KUBECONFIG=/etc/kubernetes/admin.conf; for i in $(seq ${Math.ceil(seconds / 2)}); do if ${condition}; then exit 0; fi; sleep 2; done; exit 1`);
+    if (result.code !== 0) {
+      const context = (await controlPlane().run('kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes,pods -A -o wide 2>&1')).stdout;
+      throw new Error(`${what}: not within ${seconds} s\n${context}`);
+    }
+    return (Date.now() - started) / 1000;
+  };
+  /** HTTP status of a URL fetched from the control plane (000: no answer). */
+  const status = async (url: string, host?: string) => (await controlPlane().run(`curl -s -o /dev/null -w '%{http_code}' --max-time 10 ${host ? `-H 'Host: ${host}' ` : ''}${url} || true`)).stdout.trim();
+  const nodePortOf = async () => Number(await kubectl("get svc tomcat6 -o jsonpath='{.spec.ports[0].nodePort}'"));
+  /** The ready tomcat6 pods: name, node, IP. */
+  const tomcatPods = async () => (await kubectl("get pods -l app=tomcat6 -o jsonpath='{range .items[*]}{.metadata.name} {.spec.nodeName} {.status.podIP} {.status.conditions[?(@.type==\"Ready\")].status} {.metadata.deletionTimestamp}{\"\\n\"}{end}'"))
+    .split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f.length === 4 && f[3] === 'True').map(([name, nodeName, ip]) => ({ name, node: nodeName, ip }));
+  /** Every node's NodePort and every worker's Ingress, answered 200 (the page Tomcat 6.0.53 serves). */
+  const serviceAnswers = async () => {
+    const port = await nodePortOf();
+    const nodePort = await Promise.all(NODES.map((n) => status(`http://${n.address}:${port}/`)));
+    const ingress = await Promise.all(WORKERS.map((n) => status(`http://${n.address}/`, INGRESS_HOST)));
+    return { nodePort: nodePort.filter((s) => s === '200').length, ingress: ingress.filter((s) => s === '200').length, all: [...nodePort, ...ingress] };
+  };
+
+  /** ./scripts/bootstrap.mjs from the workstation, in its folder, as a user runs it. */
+  const bootstrap = async (label: string, args: string[] = []) => {
+    const result = await time(label, () => network.run([process.execPath, path.join(ROOT, 'scripts', 'bootstrap.mjs'), ...args, '--ssh-config', path.join(workstation, 'ssh_config')], {
+      cwd: workstation,
+      env: { PATH: process.env.PATH, HOME: workstation, LANG: 'C.UTF-8', TMPDIR: '/tmp' },
+    }));
+    printed.push(result.stdout, result.stderr);
+    return result;
+  };
+  const bootstrapOk = async (label: string, args: string[] = []) => {
+    const result = await bootstrap(label, args);
+    if (result.code !== 0) {
+      const logs = execFileSync('sh', ['-c', `tail -n 60 ${workstation}/logs/*/*.log 2>&1 || true`], { encoding: 'utf8' });
+      throw new Error(`bootstrap exited ${result.code}\n${result.stdout}${result.stderr}\n--- logs ---\n${logs}`);
+    }
+    return result;
+  };
+  /** Seconds a node's phase took, from the bootstrap's `<node>  <phase> done: ... (12.3s)` line. */
+  const phaseSeconds = (out: string, nodeName: string, phase: string) => Number(new RegExp(`${nodeName} +${phase} done: .*\\((\\d+(?:\\.\\d+)?)s\\)`).exec(out)?.[1] ?? Number.NaN);
+  /** A node's log of the bootstrap's runs so far, oldest first. */
+  const logFile = (nodeName: string) => execFileSync('sh', ['-c', `cat ${workstation}/logs/*/${nodeName}.log`], { encoding: 'utf8', maxBuffer: 1 << 28 });
+
+  /** What a run could change on a node: files, packages, holds, /etc's entries, services' starts. */
+  const state = (target: NodeContainer) => target.sh([
+    'md5sum /etc/hosts /etc/hostname /etc/containerd/config.toml /etc/sysctl.d/99-kubernetes.conf /etc/apt/sources.list.d/kubernetes.list /etc/apt/sources.list.d/docker.list /etc/kubernetes/kubelet.conf /etc/containerd/certs.d/*/hosts.toml',
+    "dpkg-query -W -f='${Package} ${Version} ${Status}\\n' | md5sum",
+    'apt-mark showhold | md5sum',
+    'ls -a /etc /etc/kubernetes /etc/kubernetes/manifests /root | md5sum',
+    'systemctl show -p ActiveEnterTimestampMonotonic -p NRestarts containerd kubelet',
+  ].join('; '));
+  /** The cluster's objects the bootstrap applies: their spec generations (status updates do not count). */
+  const objects = () => kubectl("get deploy,ds,svc,ingress,sa,cm -A -o jsonpath='{range .items[*]}{.kind}/{.metadata.namespace}/{.metadata.name} {.metadata.generation} {.metadata.uid}{\"\\n\"}{end}'");
+  /** Files a run wrote since the mark, leaving out what a running node writes by itself (kubelet, containerd, etcd, systemd, kubectl's cache). */
+  const MARK = '/run/clustertest-mark';
+  const RUNTIME_STATE = ['/proc', '/sys', '/run', '/dev', '/tmp', '/var/log', '/var/cache', '/var/tmp', '/var/lib/kubelet', '/var/lib/containerd', '/var/lib/etcd', '/var/lib/cni', '/var/lib/systemd', '/var/lib/apt/lists', '/root/.kube/cache'];
+  const writtenSinceMark = (target: NodeContainer) => target.sh(`find / -xdev \\( ${RUNTIME_STATE.map((p) => `-path ${p}`).join(' -o ')} \\) -prune -o -newer ${MARK} -print`);
+
+  beforeAll(async () => {
+    removeEarlierRunFiles(work);
+    if (freeGb() < NEEDED_GB) throw new Error(`the real cluster test needs ${NEEDED_GB} GB free in ${WORK_PARENT} (VM_WORK); it has ${freeGb().toFixed(1)} GB`);
+    const log = (line: string) => process.stderr.write(`cluster test: ${line}\n`);
+    const kubeDir = versionDir(VERSION);
+    const build = readBuild(VERSION)!;
+    const kubeBin = path.join(kubeDir, 'bin');
+    reaper = new NodeReaper(STATE_DIR);
+    image = await time('node image (build or cache)', () => nodeImage(CACHE));
+    parts = await time('cluster parts (build or cache)', () => ensureClusterParts(path.join(kubeBin, 'kubeadm'), log));
+
+    const base = await time('image base layers (build or cache)', () => baseLayers(CACHE, log));
+    registry = await startRegistry(path.join(work, 'registry'), path.join(work, 'registry-storage'), GATEWAY, path.join(work, 'registry.log'));
+    const kubeadmImages = execFileSync(path.join(kubeBin, 'kubeadm'), ['config', 'images', 'list', `--kubernetes-version=v${VERSION}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    const recipes = await time('image builds', () => clusterImages({
+      kubeadmImages, distImages: distImages(path.join(ROOT, 'dist')), kubeBin, parts, traefik: traefikPath(), base, workDir: work, cacheDir: CACHE,
+    }));
+    const pushed = await time('registry push', () => pushImages(parts.crane, registry.address, registry.caFile, recipes));
+    log(`pushed ${pushed.length} images: ${recipes.map((r) => r.name).join(', ')}`);
+    repos = await time('package repositories', () => startPackageRepos(work, kubeDir, build, parts));
+    egress = await startEgress();
+
+    network = await startNetwork(GATEWAY, 24);
+    stopRelays = await relayInto(network, work, [
+      { listen: `${GATEWAY}:80`, port: repos.port },
+      { listen: `${GATEWAY}:${PROXY_PORT}`, port: egress.port },
+      { listen: `${GATEWAY}:443`, port: Number(registry.address.split(':')[1]) },
+    ]);
+
+    // The workstation: a key to log in with, known hosts of its own, the cluster.yaml and the mirror's CA.
+    mkdirSync(workstation, { recursive: true });
+    const key = path.join(workstation, 'id_ed25519');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'cluster-test', '-f', key]);
+    writeFileSync(path.join(workstation, 'ssh_config'), `Host *\n  UserKnownHostsFile ${path.join(workstation, 'known_hosts')}\n`);
+    writeFileSync(path.join(workstation, 'cluster.yaml'), clusterYaml());
+    copyFileSync(registry.caFile, path.join(workstation, 'mirror-ca.crt'));
+    chmodSync(workstation, 0o700);
+
+    // What the nodes have before anything runs: an address and a default route on the test's network, the
+    // workstation's key, and apt's way to Debian's archive (the proxy); the test's repositories directly.
+    const boots = await time(`node start (${NODES.length} at once)`, () => Promise.all(NODES.map((n) => startNode({
+      name: n.name, address: n.address, network, image, workDir: work, files: {
+        '/etc/systemd/network/10-host0.network': `[Match]\nName=host0\n\n[Network]\nAddress=${n.address}/24\nGateway=${GATEWAY}\n`,
+        '/etc/resolv.conf': `nameserver ${GATEWAY}\n`,
+        '/root/.ssh/authorized_keys': readFileSync(`${key}.pub`, 'utf8'),
+        '/etc/apt/apt.conf.d/00clustertest-proxy': `Acquire::http::Proxy "http://${GATEWAY}:${PROXY_PORT}/";\nAcquire::http::Proxy::${GATEWAY} "DIRECT";\n`,
+      },
+    }, reaper))));
+    nodes.push(...boots);
+    log(`nodes up in ${boots.map((n) => `${n.name} ${n.bootSeconds.toFixed(1)}s`).join(', ')}`);
+  }, 3_600_000);
+
+  afterAll(async () => {
+    // CLUSTER_TEST_HOLD=1: the cluster stays up for a look until the hold file is removed (CONTRIBUTING.md).
+    if (process.env.CLUSTER_TEST_HOLD) {
+      const hold = path.join(work, 'hold');
+      writeFileSync(hold, '');
+      process.stderr.write(`cluster test: holding the cluster; workstation ${workstation}, network namespace ${network?.namespace}; rm ${hold} to end\n`);
+      while (existsSync(hold)) await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+    // Kept for a look afterwards: the bootstrap's logs, the nodes' consoles, the cluster's pods and events, the registry's messages.
+    try {
+      writeFileSync(path.join(work, 'cluster.txt'), await onControlPlane('kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes,pods -A -o wide 2>&1; kubectl --kubeconfig /etc/kubernetes/admin.conf get events -A 2>&1 | tail -n 80'));
+    } catch {
+      // no node, or no cluster yet
+    }
+    for (const n of nodes) await n.stop();
+    await reaper?.cleanUp();
+    stopRelays?.();
+    stopAll();
+    await repos?.stop();
+    await egress?.stop();
+    removeRunFiles(work);
+    process.stderr.write(`real cluster timings: ${summary()}${image?.buildSeconds ? ` (node image built in ${image.buildSeconds.toFixed(0)}s)` : ' (node image from the cache)'}; logs and consoles in ${work}\n`);
+    // Last: the one line that says what the real cluster proved.
+    process.stderr.write(`real cluster: nodes ready ${results['nodes ready']}, kube-system running ${results['kube-system running']}, pod-to-pod across nodes ${results['pod-to-pod across nodes']}, dns ${results.dns}, nodeport 200 on ${results['nodeport 200 on']}, ingress 200 on ${results['ingress 200 on']}, gateway 200 on ${results['gateway 200 on']}, dashboard not run (no Headlamp image: its sources are not served here), rerun ${results.rerun}\n`);
+  }, process.env.CLUSTER_TEST_HOLD ? 86_400_000 : 300_000);
+
+  test(`./scripts/bootstrap.mjs takes the bare nodes to a cluster: init, joins with the CA pinned, add-ons applied, ${CHECKS}`, async () => {
+    const started = Date.now();
+    const first = await bootstrapOk('bootstrap, first run');
+    const out = first.stdout;
+    for (const phase of ['connect', 'facts', 'prep', 'init', 'join', 'apply', 'verify', 'summary']) expect(out).toContain(`==> ${phase}`);
+    for (const n of NODES) {
+      expect(out).toMatch(new RegExp(`${n.name} +ssh root@${n.address.replaceAll('.', '\\.')}:22`));
+      // The facts say what the node is, and the cgroup v1 opt-in is a warning per node.
+      expect(out).toMatch(new RegExp(`${n.name} +facts done: Debian GNU/Linux 12 \\(bookworm\\) \\(debian\\), system container \\(systemd-nspawn\\), .*cgroup v1, machine-id [0-9a-f]{32}`));
+      expect(out).toContain(`warning: ${n.name} runs cgroup v1`);
+      expect(out).toMatch(new RegExp(`${n.name} +prep done: \\d+ step\\(s\\) changed`));
+      timings[`prep ${n.name}`] = phaseSeconds(out, n.name, 'prep');
+    }
+    expect(out).toMatch(/k8s-node1 +init done: initialised/);
+    timings['kubeadm init'] = phaseSeconds(out, 'k8s-node1', 'init');
+    const hash = caCertHash(controlPlane().sh('cat /etc/kubernetes/pki/ca.crt'));
+    for (const worker of WORKERS) {
+      expect(out).toMatch(new RegExp(`${worker.name} +join done: joined \\(`));
+      // The join step's own line, in the worker's log: the control plane's address and its real CA, pinned.
+      expect(logFile(worker.name)).toContain(`[${worker.name}] kubeadm join: joined 192.168.56.11:6443 (CA pinned to ${hash.slice(0, 19)}...)`);
+      timings[`join ${worker.name}`] = phaseSeconds(out, worker.name, 'join');
+    }
+    expect(out).toMatch(/apply done: flannel: \d+ object\(s\) created or changed; traefik: \d+ object\(s\) created or changed; tomcat6: \d+ object\(s\) created or changed/);
+    expect(out).toContain(`verify done: ${CHECKS}`);
+    expect(out).toContain('    system containers: k8s-node1 (systemd-nspawn), k8s-node2 (systemd-nspawn), k8s-node3 (systemd-nspawn); the host\'s kernel, modules and global settings are theirs');
+    // Apply stages, from the bootstrap's log of the control plane: each stage's kubectl apply to its last wait.
+    const logLines = logFile('k8s-node1').split('\n');
+    const stamp = (line: string) => Date.parse(line.split(' ')[0]);
+    const applies = logLines.map((l, i) => ({ l, i })).filter(({ l }) => /\$ kubectl .*apply .*-f -: exit 0/.test(l));
+    for (const [n, stage] of ['flannel', 'traefik', 'tomcat6'].entries()) {
+      if (!applies[n]) continue;
+      const end = applies[n + 1]?.i ?? logLines.findIndex((l, i) => i > applies[n].i && /\$ curl /.test(l));
+      const waits = logLines.slice(applies[n].i, end > 0 ? end : undefined).filter((l) => /\$ kubectl /.test(l));
+      // From the last line logged before the apply (its command's start) to the stage's last wait.
+      const before = logLines.slice(0, applies[n].i).reverse().find((l) => /^\d{4}-\d\d-\d\dT/.test(l)) ?? applies[n].l;
+      timings[`apply ${stage}`] = (stamp(waits[waits.length - 1]) - stamp(before)) / 1000;
+    }
+    const readySince = (await kubectl("get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type==\"Ready\")].lastTransitionTime}{\"\\n\"}{end}'")).split('\n').filter(Boolean).map(Date.parse);
+    timings['all nodes Ready'] = (Math.max(...readySince) - started) / 1000;
+  }, 3_600_000);
+
+  test('all 3 nodes Ready, every kube-system pod Running and ready; the workers joined with the control plane\'s CA', async () => {
+    const listed = (await kubectl("get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}'")).trim().split('\n');
+    results['nodes ready'] = `${listed.filter((l) => l.endsWith(' True')).length}/${NODES.length}`;
+    expect(listed.sort()).toEqual(NODES.map((n) => `${n.name} True`));
+    await waitFor('every kube-system pod ready', "! kubectl -n kube-system get pods --no-headers | awk '{split($2,a,\"/\"); if ($3!=\"Running\" || a[1]!=a[2]) bad=1} END {exit !bad}'", 600);
+    const pods = (await kubectl('-n kube-system get pods --no-headers')).trim().split('\n');
+    const running = pods.filter((l) => / Running /.test(l));
+    results['kube-system running'] = `${running.length}/${pods.length}`;
+    expect(running).toHaveLength(pods.length);
+    for (const name of ['etcd-k8s-node1', 'kube-apiserver-k8s-node1', 'kube-controller-manager-k8s-node1', 'kube-scheduler-k8s-node1']) expect(pods.join('\n')).toContain(name);
+    expect(pods.filter((p) => p.startsWith('kube-proxy-'))).toHaveLength(NODES.length);
+    expect(pods.filter((p) => p.startsWith('coredns-'))).toHaveLength(2);
+    const ca = controlPlane().sh('cat /etc/kubernetes/pki/ca.crt');
+    for (const worker of workers()) {
+      expect(worker.sh("grep certificate-authority-data /etc/kubernetes/kubelet.conf | awk '{print $2}' | base64 -d")).toBe(ca);
+      expect(worker.sh(`test -e ${JOIN_CONFIG_FILE} && echo present || echo gone`).trim()).toBe('gone');
+    }
+  });
+
+  test('flannel: a pod reaches a pod on the other worker (VXLAN across the test\'s bridge), and the API server\'s ClusterIP', async () => {
+    const pods = await tomcatPods();
+    const [from, to] = [pods.find((p) => p.node === 'k8s-node2'), pods.find((p) => p.node === 'k8s-node3')];
+    expect(from && to).toBeTruthy();
+    const request = (ip: string, port: number) => `exec 3<>/dev/tcp/${ip}/${port} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && head -c 200 <&3`;
+    expect(await kubectl(`exec ${from!.name} -- bash -c "${request(to!.ip, 8080)}"`)).toMatch(/^HTTP\/1\.1 200 OK/);
+    const apiServer = (await kubectl("get svc kubernetes -o jsonpath='{.spec.clusterIP}'")).trim();
+    expect(await kubectl(`exec ${to!.name} -- bash -c "exec 3<>/dev/tcp/${apiServer}/443 && echo connected"`)).toBe('connected\n');
+    for (const n of nodes) expect(n.sh('ip -d link show flannel.1')).toMatch(/vxlan id 1 .*dstport 8472/);
+    results['pod-to-pod across nodes'] = 'ok';
+  });
+
+  test('CoreDNS resolves kubernetes.default and the tomcat6 Service from a pod', async () => {
+    const [pod] = await tomcatPods();
+    const apiServer = (await kubectl("get svc kubernetes -o jsonpath='{.spec.clusterIP}'")).trim();
+    const tomcat = (await kubectl("get svc tomcat6 -o jsonpath='{.spec.clusterIP}'")).trim();
+    expect(await kubectl(`exec ${pod.name} -- getent hosts kubernetes.default`)).toMatch(new RegExp(`^${apiServer.replaceAll('.', '\\.')}\\s+kubernetes\\.default\\.svc\\.cluster\\.local`));
+    expect(await kubectl(`exec ${pod.name} -- getent hosts tomcat6`)).toMatch(new RegExp(`^${tomcat.replaceAll('.', '\\.')}\\s+tomcat6\\.default\\.svc\\.cluster\\.local`));
+    results.dns = 'ok';
+  });
+
+  test('tomcat6: its replicas ready on both workers; the NodePort answers on every node, the Ingress host on each worker, with Tomcat\'s page', async () => {
+    const pods = await tomcatPods();
+    expect(pods).toHaveLength(REPLICAS);
+    expect(new Set(pods.map((p) => p.node))).toEqual(new Set(WORKERS.map((w) => w.name)));
+    const answers = await serviceAnswers();
+    results['nodeport 200 on'] = `${answers.nodePort}/${NODES.length}`;
+    results['ingress 200 on'] = `${answers.ingress}/${WORKERS.length}`;
+    expect(answers.all).toEqual(ALL_200);
+    expect(await onControlPlane(`curl -s --max-time 10 -H 'Host: ${INGRESS_HOST}' http://${WORKERS[0].address}/`)).toContain('Apache Tomcat/6.0.53');
+    // Another host on the Ingress port is not routed; a page Tomcat does not have is its own 404.
+    expect(await status(`http://${WORKERS[1].address}/`, 'other.example.com')).toBe('404');
+    expect(await status(`http://${NODES[0].address}:${await nodePortOf()}/nope`)).toBe('404');
+  });
+
+  test('the tutorial\'s experiments: scale to 5 and back to 3, delete a pod and see it replaced; the service keeps answering', async () => {
+    await kubectl('scale deployment tomcat6 --replicas=5');
+    timings['scale to 5'] = await waitFor('5 tomcat6 replicas ready', "[ \"$(kubectl get deploy tomcat6 -o jsonpath='{.status.readyReplicas}')\" = 5 ]", 600);
+    expect(await tomcatPods()).toHaveLength(5);
+    expect((await serviceAnswers()).all).toEqual(ALL_200);
+    await kubectl(`scale deployment tomcat6 --replicas=${REPLICAS}`);
+    await waitFor(`${REPLICAS} tomcat6 pods left`, `[ "$(kubectl get pods -l app=tomcat6 --no-headers | wc -l)" = ${REPLICAS} ]`, 300);
+    const before = await tomcatPods();
+    expect(before).toHaveLength(REPLICAS);
+    await kubectl(`delete pod ${before[0].name} --wait=false`);
+    timings['pod replaced'] = await waitFor('a replacement pod ready', `[ "$(kubectl get deploy tomcat6 -o jsonpath='{.status.readyReplicas}')" = ${REPLICAS} ] && ! kubectl get pod ${before[0].name} >/dev/null 2>&1`, 600);
+    const after = await tomcatPods();
+    expect(after).toHaveLength(REPLICAS);
+    expect(after.map((p) => p.name)).not.toContain(before[0].name);
+    expect((await serviceAnswers()).all).toEqual(ALL_200);
+  });
+
+  test('every node: what prep did in a system container; containerd.io from Docker\'s layout with the mirror and its CA; packages pinned and held', async () => {
+    for (const n of nodes) {
+      // The modules are the host's kernel's: nothing loaded, nothing to load at boot; the sysctls are the node's own network namespace's.
+      expect(n.sh('test -e /etc/modules-load.d/kubernetes.conf && echo written || echo none').trim()).toBe('none');
+      expect(n.sh('sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables')).toBe('1\n1\n1\n');
+      expect(n.sh("dpkg-query -W -f='${Version}' containerd.io")).toBe(repos.containerdVersion);
+      expect(n.sh('containerd --version')).toContain(' 2.');
+      const dump = n.sh('containerd config dump');
+      expect(dump).toMatch(/SystemdCgroup = true/);
+      expect(dump).toMatch(/restrict_oom_score_adj = true/);
+      for (const upstream of UPSTREAM_REGISTRIES) {
+        const hosts = n.sh(`cat /etc/containerd/certs.d/${upstream}/hosts.toml`);
+        // mirrorFallback: false, so the mirror is the only server.
+        expect(hosts).toContain(`server = "https://${GATEWAY}/v2/${upstream}"`);
+        expect(hosts).toMatch(/ca = "\/etc\/containerd\/certs\.d\/.*"/);
+      }
+      // Images keep their upstream names: pulled through the mirror, not renamed.
+      const images = n.sh('ctr -n k8s.io images ls -q');
+      expect(images).toContain(`registry.k8s.io/kube-proxy:v${VERSION}`);
+      expect(images).toMatch(/^ghcr\.io\/flannel-io\/flannel:/m);
+      // The repository also holds the next patch release: the install pinned the configured version, and the hold keeps it.
+      expect(repos.kubernetesVersions).toEqual([`${VERSION}-1.1`, expect.not.stringMatching(VERSION)]);
+      expect(n.sh("dpkg-query -W -f='${Package} ${Version}\\n' kubelet kubeadm kubectl")).toBe(`kubeadm ${VERSION}-1.1\nkubectl ${VERSION}-1.1\nkubelet ${VERSION}-1.1\n`);
+      expect(n.sh('apt-mark showhold').split('\n').filter(Boolean).sort()).toEqual(['containerd.io', 'cri-tools', 'kubeadm', 'kubectl', 'kubelet']);
+      const upgrade = n.sh('apt-get -s upgrade');
+      expect(upgrade).toMatch(/kept back:\n +kubeadm kubectl kubelet\n/);
+      expect(upgrade).not.toMatch(/^Inst kube(let|adm|ctl) /m);
+      // Its node name, and each node in /etc/hosts once.
+      expect(n.sh('hostname').trim()).toBe(n.name);
+      const hosts = n.sh('cat /etc/hosts');
+      for (const other of NODES) expect(hosts.match(new RegExp(`^${other.address.replaceAll('.', '\\.')}\\s+${other.name}\\b`, 'gm'))).toHaveLength(1);
+    }
+    expect(controlPlane().sh('ctr -n k8s.io images ls -q')).toContain(`registry.k8s.io/kube-apiserver:v${VERSION}`);
+    // kube-proxy was told to leave the conntrack table's size to the host (which a container may not set).
+    expect(await kubectl("-n kube-system get cm kube-proxy -o jsonpath='{.data.config\\.conf}'")).toMatch(/^ {2}maxPerCore: 0$/m);
+  });
+
+  test('a second run changes nothing on any node or in the cluster, and takes at most 15% of the first', async () => {
+    const before = nodes.map(state);
+    const objectsBefore = await objects();
+    for (const n of nodes) n.sh(`touch ${MARK}`);
+    const second = await bootstrapOk('bootstrap, second run');
+    for (const n of NODES) expect(second.stdout).toMatch(new RegExp(`${n.name} +prep done: nothing to change`));
+    expect(second.stdout).toMatch(/k8s-node1 +init done: already initialised/);
+    for (const worker of WORKERS) expect(second.stdout).toMatch(new RegExp(`${worker.name} +join done: already joined`));
+    expect(second.stdout).toContain('apply done: 3 stages unchanged');
+    expect(second.stdout).toContain(`verify done: ${CHECKS}`);
+    expect(nodes.map(state)).toEqual(before);
+    expect(await objects()).toBe(objectsBefore);
+    for (const n of nodes) expect(`${n.name}: ${writtenSinceMark(n)}`).toBe(`${n.name}: `);
+    const ratio = timings['bootstrap, second run'] / timings['bootstrap, first run'];
+    results.rerun = `${Math.round(ratio * 100)}% of first`;
+    expect(ratio).toBeLessThanOrEqual(0.15);
+  });
+
+  test('kubectl on the control plane and the kubeconfig `bootstrap.mjs kubeconfig` fetches both work', async () => {
+    expect(await onControlPlane('kubectl get nodes --no-headers | wc -l')).toBe(`${NODES.length}\n`);
+    const fetched = await bootstrap('bootstrap.mjs kubeconfig', ['kubeconfig']);
+    expect(fetched.code).toBe(0);
+    expect(execFileSync('stat', ['-c', '%a', path.join(workstation, 'kubeconfig')], { encoding: 'utf8' }).trim()).toBe('600');
+    const listed = await network.run([path.join(versionDir(VERSION), 'bin', 'kubectl'), '--kubeconfig', path.join(workstation, 'kubeconfig'), 'get', 'nodes', '-o', 'name']);
+    expect(listed.stdout).toBe(NODES.map((n) => `node/${n.name}`).join('\n') + '\n');
+  });
+
+  test('a worker restarted comes back Ready, its pods run again, and the NodePort and Ingress answer again', async () => {
+    const worker = node('k8s-node3');
+    const restarted = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    timings['restart k8s-node3'] = await worker.reboot();
+    expect(worker.sh('sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables')).toBe('1\n1\n');
+    expect(worker.sh('ip -4 route show default')).toMatch(new RegExp(`^default via ${GATEWAY.replaceAll('.', '\\.')}`));
+    // Ready, as its restarted kubelet reported it (a heartbeat after the restart began).
+    timings['k8s-node3 Ready again'] = await waitFor('k8s-node3 Ready', `[ "$(kubectl get node k8s-node3 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ] && [ ! "$(kubectl get node k8s-node3 -o jsonpath='{.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}')" \\< ${restarted} ]`, 600);
+    await waitFor('the pods on k8s-node3 running again', "[ -z \"$(kubectl get pods -A --field-selector spec.nodeName=k8s-node3 --no-headers | awk '{split($3,a,\"/\"); if ($4!=\"Running\" || a[1]!=a[2]) print}')\" ]", 600);
+    await waitFor('NodePort and Ingress on k8s-node3', `[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://192.168.56.13:$(kubectl get svc tomcat6 -o jsonpath='{.spec.ports[0].nodePort}')/)" = 200 ] && [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Host: ${INGRESS_HOST}' http://192.168.56.13/)" = 200 ]`, 600);
+  });
+
+  test('reset takes the cluster down; a bootstrap with ingress.api: gateway makes it again, and tomcat6 answers through the HTTPRoute on each worker', async () => {
+    const reset = await bootstrap('reset', ['reset', '--yes']);
+    expect(reset.code).toBe(0);
+    for (const n of nodes) {
+      expect(n.sh('test -e /etc/kubernetes/kubelet.conf && echo left || echo gone').trim()).toBe('gone');
+      expect(n.sh('ip link show flannel.1 >/dev/null 2>&1 && echo left || echo gone').trim()).toBe('gone');
+    }
+    // The same cluster.yaml with the Gateway API instead of the Ingress.
+    const doc = parseDocument(readFileSync(path.join(workstation, 'cluster.yaml'), 'utf8'));
+    doc.setIn(['ingress', 'api'], 'gateway');
+    writeFileSync(path.join(workstation, 'cluster-gateway.yaml'), doc.toString());
+    const gateway = await bootstrapOk('bootstrap with the Gateway API', ['--config', 'cluster-gateway.yaml']);
+    expect(gateway.stdout).toMatch(/apply done: flannel: \d+ object\(s\) created or changed; gateway-api: \d+ object\(s\) created or changed; traefik: \d+ object\(s\) created or changed; tomcat6: \d+ object\(s\) created or changed/);
+    expect(gateway.stdout).toContain(`verify done: ${CHECKS}`);
+    expect(await kubectl("get httproute tomcat6 -o jsonpath='{.status.parents[0].conditions[?(@.type==\"Accepted\")].status}'")).toBe('True');
+    expect(await kubectl('get ingress -A --no-headers 2>&1')).toMatch(/No resources found/);
+    const answers = await Promise.all(WORKERS.map((w) => status(`http://${w.address}/`, INGRESS_HOST)));
+    results['gateway 200 on'] = `${answers.filter((a) => a === '200').length}/${WORKERS.length}`;
+    expect(answers).toEqual(WORKERS.map(() => '200'));
+    expect(await onControlPlane(`curl -s --max-time 10 -H 'Host: ${INGRESS_HOST}' http://${WORKERS[1].address}/`)).toContain('Apache Tomcat/6.0.53');
+  }, 1_800_000);
+
+  test('no join token and no private key in anything the runs printed or logged', () => {
+    const tokens = controlPlane().sh("kubeadm token list -o jsonpath='{.token}{\"\\n\"}' --kubeconfig /etc/kubernetes/admin.conf").split('\n').filter(Boolean);
+    expect(tokens.length).toBeGreaterThan(0);
+    const caKey = controlPlane().sh('cat /etc/kubernetes/pki/ca.key').split('\n').filter((l) => l && !l.startsWith('-----'));
+    const everything = [...printed, execFileSync('sh', ['-c', `cat ${workstation}/logs/*/*.log`], { encoding: 'utf8', maxBuffer: 1 << 28 })].join('\n');
+    for (const token of tokens) {
+      expect(everything).not.toContain(token);
+      expect(everything).not.toContain(token.split('.')[1]);
+    }
+    expect(everything).not.toContain('PRIVATE KEY');
+    for (const line of caKey) expect(everything).not.toContain(line);
+  });
+
+  test('the nodes reached nothing outside the test\'s network but Debian\'s archive (through the proxy), the test\'s repositories and its registry', async () => {
+    expect(egress.refused).toEqual([]);
+    expect([...egress.passed.keys()]).toContain('deb.debian.org');
+    const code = async (args: string) => (await controlPlane().run(`curl -s -o /dev/null -w '%{http_code}' --max-time 10 ${args} || true`)).stdout.trim();
+    const release = `/k8s/core:/stable:/v${VERSION.split('.').slice(0, 2).join('.')}/deb/Release`;
+    expect(await code(`http://${GATEWAY}${release}`)).toBe('200');
+    expect(await code(`--cacert /etc/containerd/certs.d/registry.k8s.io/mirror-ca.crt https://${GATEWAY}/v2/`)).toBe('200');
+    expect(await code(`-x http://${GATEWAY}:${PROXY_PORT} http://example.invalid/`)).toBe('403');
+    expect(egress.refused).toEqual(['GET http://example.invalid/']);
+  });
+}
