@@ -118,6 +118,10 @@ function kubeadmConfigurations(release: string): { name: string; text: string }[
   } });
   found.push({ name: 'init: every timeout set, extra flags for each component, ECDSA keys', text: initConfig(slow, controlPlane(slow)) });
   for (const worker of workers(slow)) found.push({ name: `join ${worker.name}: every timeout set`, text: joinConfig(slow, worker, details) });
+  // System-container nodes on a cgroup v1 host (the real-cluster test's): kube-proxy's conntrack left alone, the cgroup v1 opt-in.
+  const containers = configWith({ kubernetes: { version: release, allowCgroupV1: true } });
+  found.push({ name: 'init: system-container nodes, cgroup v1 allowed', text: initConfig(containers, controlPlane(containers), { containerNodes: true }) });
+  found.push({ name: 'join: cgroup v1 allowed', text: joinConfig(containers, workers(containers)[0], details) });
   return found;
 }
 
@@ -148,7 +152,7 @@ function validatesConfigurations(release: BuiltKubernetes) {
     test(`${configurations.length} configurations`, () => {
       // Per family: init for 3 topologies x 3 image sources, join for the 2 workers of the three-node ones;
       // then other networks (init), and every kubeadm timeout set (init and the 2 joins).
-      expect(configurations.length).toBe(3 * (2 * 3 + 2 * 3) + 1 + 3);
+      expect(configurations.length).toBe(3 * (2 * 3 + 2 * 3) + 1 + 3 + 2);
       process.stderr.write(`kubeadm v${release.version} config validate: ${configurations.length} configurations valid\n`);
     });
   });
