@@ -194,6 +194,24 @@ if (sshd) {
       expect(Object.values(mutating(cluster)).flat()).toEqual([]);
     });
 
+    test('system containers: the host\'s product_uuid shared by all is no duplicate; a shared machine-id is, refused before any change', () => {
+      const container = (machineId: string) => ({
+        '/run/systemd/container': 'lxc', '/.fake/container': 'lxc', '/etc/machine-id': `${machineId}\n`,
+        // The host's DMI, the same in every container.
+        '/sys/class/dmi/id/product_uuid': '4c4c4544-0042-3510-8052-b7c04f4d3232\n',
+        '/proc/filesystems': 'nodev\toverlay\n', '/proc/sys/net/bridge/bridge-nf-call-iptables': '1\n',
+      });
+      const cloned = '9c6920b5374fcd4bdfa2611f04cde636';
+      const cluster = makeCluster(sshd, { files: { 'k8s-node1': container('0dd5a88d8fc7029696d18b25d941e2d9'), 'k8s-node2': container(cloned), 'k8s-node3': container(cloned) } });
+      const before = trees(cluster);
+      const result = bootstrap(cluster, sshd);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(`k8s-node3 and k8s-node2 have the same machine-id ${cloned}; cloned machines or containers need a new machine-id (rm /etc/machine-id && systemd-machine-id-setup, then reboot) before kubeadm can tell them apart\n`);
+      expect(result.stdout).toMatch(/k8s-node2 +facts done: .*system container \(lxc\), .*machine-id 9c6920b5374fcd4bdfa2611f04cde636/);
+      expect(trees(cluster)).toEqual(before);
+      expect(Object.values(mutating(cluster)).flat()).toEqual([]);
+    });
+
     test('a refused SSH login: one line with the fix, nothing touched', () => {
       const cluster = makeCluster(sshd);
       const otherKey = path.join(cluster.dir, 'other_key');
