@@ -9,7 +9,8 @@ import { UserError } from '../config/errors';
 import { mirrorHost } from '../config/images';
 import { redact } from '../hosts/engine/redact';
 import { controlParent } from '../hosts/engine/ssh';
-import { NodeRun } from '../hosts/engine/steps';
+import { NodeRun, StepFailed } from '../hosts/engine/steps';
+import { API_UNAVAILABLE } from '../hosts/cluster/apply';
 import { describeFacts, identityLabel, KUBELET_KERNEL_SETTINGS, nodeIdentity, parseAddresses, parseListeningPorts, preflightProblems, preflightWarnings, type NodeFacts } from '../hosts/node/facts';
 import {
   containerdConfig, fstabWithoutSwap, fstabWithSwapRestored, hostsFile, hostsFileWithoutBlock, hostsToml, modulesConf,
@@ -326,6 +327,26 @@ describe('a secret file in a dry-run plan', () => {
     expect(lines).toContain('  | token: abcdef.****************');
     expect(lines).toContain(`  | caCertHash: sha256:${'1'.repeat(64)}`);
     expect(lines.join('\n')).not.toContain('0123456789abcdef');
+  });
+});
+
+describe('the answers of an API server that is only busy, which the apply tries again', () => {
+  // As kubectl prints them (apimachinery's StatusError messages, etcd's error text, Go's io.EOF), in a StepFailed line.
+  const failed = (stderr: string) => new StepFailed('k8s-node1', 'apply tomcat6', ['kubectl', 'apply', '-f', '-'], { code: 1, stdout: '', stderr }).message;
+  test.each([
+    'Error from server (TooManyRequests): the server has received too many requests and has asked us to try again later',
+    'Error from server (Timeout): the server was unable to return a response in the time allotted, but may still be processing the request',
+    'Unable to connect to the server: EOF',
+    'Error from server: etcdserver: leader changed',
+    'error: error when retrieving current configuration of:\nResource: "apps/v1, Resource=deployments"\nfrom server for: "STDIN": Get "https://192.168.83.133:6443/apis/apps/v1/namespaces/default/deployments/tomcat6": EOF',
+    'The connection to the server 192.168.83.133:6443 was refused - did you specify the right host or port?',
+  ])('%s', (stderr) => {
+    expect(API_UNAVAILABLE.test(failed(stderr))).toBe(true);
+  });
+  test('a real refusal is not tried again', () => {
+    for (const stderr of ['Error from server (Invalid): error when creating "STDIN": Deployment.apps "tomcat6" is invalid', 'Error from server (NotFound): deployments.apps "tomcat6" not found', 'error: the path "EOF.yaml" does not exist']) {
+      expect(API_UNAVAILABLE.test(failed(stderr))).toBe(false);
+    }
   });
 });
 

@@ -77,7 +77,12 @@ export interface ApplyOptions {
  * or overloaded control plane the kubelet restarts it when its liveness probe
  * times out, and for a minute or two nothing listens on 6443.
  */
-export const API_UNAVAILABLE = /connection to the server \S+ was refused|connection refused|connection reset by peer|TLS handshake timeout|i\/o timeout|http2: client connection lost|the server is currently unable to handle the request|etcdserver: request timed out|unexpected EOF/;
+export const API_UNAVAILABLE = new RegExp([
+  'connection to the server \\S+ was refused', 'connection refused', 'connection reset by peer', 'TLS handshake timeout', 'i/o timeout',
+  'http2: client connection lost', 'the server is currently unable to handle the request', 'etcdserver: request timed out', 'unexpected EOF',
+  // An overloaded API server (apimachinery's 429 and 504 messages), a connection cut mid-answer, an etcd election under way.
+  'the server has received too many requests', 'the server was unable to return a response in the time allotted', ': EOF( \\||$)', 'etcdserver: leader changed',
+].join('|'), 'm');
 /** Tries of one kubectl call while the API server does not answer: with the bootstrap's 5 s between them, 3 minutes. */
 export const API_ATTEMPTS = 36;
 
