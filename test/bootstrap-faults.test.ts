@@ -82,6 +82,21 @@ if (sshd) {
       expect(readFileSync(path.join(state, 'api-down'), 'utf8')).toBe('0');
     });
 
+    test('reset --only a worker while the API server does not answer for a while: the Node look-up is tried again, then the worker is drained and its Node deleted', () => {
+      const cluster = makeCluster(sshd);
+      const state = cluster.nodes['k8s-node1'].cluster;
+      expect(bootstrap(cluster, sshd).code).toBe(0);
+      writeFileSync(path.join(state, 'api-down'), '2');
+      const result = bootstrap(cluster, sshd, ['reset', '--only', 'k8s-node3', '--yes']);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      const log = readFileSync(path.join(state, 'kubectl.log'), 'utf8');
+      expect(log.match(/^refused get node$/gm)).toEqual(['refused get node', 'refused get node']);
+      expect(log.indexOf('deleted node k8s-node3')).toBeGreaterThan(log.indexOf('drained k8s-node3'));
+      expect(log.indexOf('drained k8s-node3')).toBeGreaterThan(log.lastIndexOf('refused get node'));
+      expect(readdirSync(path.join(state, 'nodes')).sort()).toEqual(['k8s-node1', 'k8s-node2']);
+    });
+
     test('a dist/ of another config lies in the folder: the run applies its own config\'s manifests', () => {
       const cluster = makeCluster(sshd);
       synthesize(configWith({ network: { podCidr: '172.20.0.0/16' } }), path.join(cluster.dir, 'dist'));

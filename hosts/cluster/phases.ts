@@ -23,7 +23,7 @@ import type { JoinDetails } from '../node/kubeadm';
 import { DEFAULT_TICKET_FILE } from '../node/kubeadm';
 import { prepSteps } from '../node/prep';
 import { resetSteps, undoPrepSteps } from '../node/reset';
-import { applyStages, kubectl, WAIT_TIMEOUT } from './apply';
+import { API_ATTEMPTS, API_UNAVAILABLE, applyStages, kubectl, WAIT_TIMEOUT } from './apply';
 import { TOKEN_GONE } from './join-tokens';
 import type { ClusterRun, Phase } from './manager';
 import { checksSkipped, verify } from './verify';
@@ -209,6 +209,25 @@ const leavingWorkers = (cluster: ClusterRun) => (cluster.options.only ? selected
 const ifWorkersLeave = (cluster: ClusterRun) => (leavingWorkers(cluster).length ? theControlPlane(cluster) : []);
 
 /**
+ * Whether the cluster has a Node of this name: only NotFound says no (a worker that never joined). An API
+ * server that does not answer right now is asked again; any other failure fails the phase.
+ */
+async function hasNode(run: NodeRun, name: string, retryDelayMs: number): Promise<boolean> {
+  const argv = kubectl('get', 'node', name, '-o', 'name');
+  return retry(async () => {
+    const result = await run.query(argv);
+    if (result.code === 0) return true;
+    if (/\(NotFound\)/.test(result.stderr)) return false;
+    throw new StepFailed(run.nodeName, run.stepTitle, argv, result);
+  }, {
+    attempts: API_ATTEMPTS,
+    delayMs: retryDelayMs,
+    retryOn: (error) => error instanceof StepFailed && API_UNAVAILABLE.test(error.message),
+    onRetry: (_attempt, error) => run.out.detail(`retrying: ${error instanceof Error ? error.message.split('\n')[0] : argv.join(' ')}`),
+  });
+}
+
+/**
  * One kubectl command per leaving worker that has a Node object (a worker
  * that never joined has none), on the control plane; returns the workers it ran for.
  */
@@ -217,7 +236,7 @@ async function forEachLeavingNode(cluster: ClusterRun, cp: ClusterNode, step: st
   const done: string[] = [];
   for (const worker of leavingWorkers(cluster)) {
     run.stepTitle = `${step} ${worker.name}`;
-    if ((await run.query(kubectl('get', 'node', worker.name, '-o', 'name'))).code !== 0) continue;
+    if (!(await hasNode(run, worker.name, cluster.options.retryDelayMs ?? 5000))) continue;
     await run.run(command(worker.name));
     done.push(worker.name);
   }

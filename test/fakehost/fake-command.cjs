@@ -381,9 +381,10 @@ function applied() { try { return JSON.parse(fs.readFileSync(clusterFile('applie
 function waited(what) { return fs.existsSync(clusterFile('kubectl.log')) && fs.readFileSync(clusterFile('kubectl.log'), 'utf8').split('\n').includes(`waited ${what}`); }
 
 function kubectl(args) {
-  // Failure injection: $FAKE_CLUSTER/api-down holds how many more applies and waits find no API server (it restarts, say).
+  // Failure injection: $FAKE_CLUSTER/api-down holds how many more applies, waits and Node look-ups find no API server (it restarts, say).
   const down = Number(fs.existsSync(clusterFile('api-down')) ? fs.readFileSync(clusterFile('api-down'), 'utf8') : 0);
-  if (down > 0 && ['apply', 'wait', 'rollout'].some((verb) => args.includes(verb))) {
+  const nodeLookup = args.includes('get') && args.includes('node');
+  if (down > 0 && (['apply', 'wait', 'rollout'].some((verb) => args.includes(verb)) || nodeLookup)) {
     fs.writeFileSync(clusterFile('api-down'), String(down - 1));
     kubectlLog(`refused ${args.filter((a) => !a.startsWith('--kubeconfig=')).slice(0, 2).join(' ')}`);
     fail(1, 'The connection to the server 192.168.83.133:6443 was refused - did you specify the right host or port?');
