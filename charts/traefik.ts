@@ -48,6 +48,11 @@ export const TRAEFIK_NAME = 'traefik';
 export const TRAEFIK_INGRESS_CLASS = 'traefik';
 export const TRAEFIK_GATEWAY_CLASS = 'traefik';
 /** The chart's Gateway, in Traefik's namespace, and its one listener (HTTP, on the web entry point). */
+/**
+ * Traefik's metrics entry point. Not the chart's 9100: on the host network that is every node's, and
+ * node-exporter (also on the host network, on 9100) would crashloop beside it, as the chart's values warn.
+ */
+export const TRAEFIK_METRICS_PORT = 8082;
 export const TRAEFIK_GATEWAY = { name: 'traefik-gateway', namespace: 'traefik', listener: 'web' } as const;
 
 const NS = TRAEFIK_NAMESPACE;
@@ -176,14 +181,14 @@ export class TraefikChart extends Chart {
     const ping = { httpGet: { path: '/ping', port: IntOrString.fromNumber(8080), scheme: 'HTTP' }, initialDelaySeconds: 2, periodSeconds: 10, successThreshold: 1, timeoutSeconds: 2 };
     return {
       metadata: {
-        annotations: { 'prometheus.io/path': '/metrics', 'prometheus.io/port': '9100', 'prometheus.io/scrape': 'true' },
+        annotations: { 'prometheus.io/path': '/metrics', 'prometheus.io/port': String(TRAEFIK_METRICS_PORT), 'prometheus.io/scrape': 'true' },
         labels: selector,
       },
       spec: {
         automountServiceAccountToken: true,
         containers: [{
           args: [
-            '--entryPoints.metrics.address=:9100/tcp',
+            `--entryPoints.metrics.address=:${TRAEFIK_METRICS_PORT}/tcp`,
             '--entryPoints.traefik.address=:8080/tcp',
             `--entryPoints.web.address=:${web}/tcp`,
             `--entryPoints.websecure.address=:${websecure}/tcp`,
@@ -215,7 +220,7 @@ export class TraefikChart extends Chart {
           livenessProbe: { failureThreshold: 3, ...ping },
           name: 'traefik',
           ports: [
-            { containerPort: 9100, name: 'metrics', protocol: 'TCP' },
+            { containerPort: TRAEFIK_METRICS_PORT, name: 'metrics', protocol: 'TCP' },
             { containerPort: 8080, name: 'traefik', protocol: 'TCP' },
             { containerPort: web, ...hostPort(web), name: 'web', protocol: 'TCP' },
             { containerPort: websecure, ...hostPort(websecure), name: 'websecure', protocol: 'TCP' },

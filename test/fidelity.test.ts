@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { GATEWAY_API_DIR, GATEWAY_API_MODULE, GATEWAY_API_VERSION, gatewayApiFiles } from '../charts/gateway-api';
+import { TRAEFIK_METRICS_PORT } from '../charts/traefik';
 import { HELM_VERSION, helmPath } from '../scripts/kube-build/helm';
 import { missingPrerequisite } from './prerequisites';
 import { configWith, defaultConfig, describeWithShared, readYamlObjects, REFERENCE_DIR, synthCharts, withIngressNginx, type K8sObject } from './helpers';
@@ -140,7 +141,10 @@ describeWithShared('traefik chart vs the official Helm chart 41.3.0 (helm templa
 
   function render(exposure: Exposure, kubeVersion: string, api: Api = 'ingress'): K8sObject[] {
     const values = path.join(work, `${exposure}-${api}.yaml`);
-    writeFileSync(values, stringify({ ...exposures[exposure], ...(api === 'gateway' ? gateway(webPort[exposure]) : ingress) }));
+    // The metrics port through the chart's own value (ports.metrics.port): the port moves it off node-exporter's 9100.
+    const base = exposures[exposure] as Record<string, any>;
+    const metrics = { ports: { ...(base.ports ?? {}), metrics: { port: TRAEFIK_METRICS_PORT } } };
+    writeFileSync(values, stringify({ ...base, ...metrics, ...(api === 'gateway' ? gateway(webPort[exposure]) : ingress) }));
     const result = spawnSync(helm, ['template', 'traefik', TRAEFIK_CHART, '--namespace', 'traefik', '--kube-version', kubeVersion, '-f', values], { encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`helm template failed: ${result.stderr}`);
     return parseAllDocuments(result.stdout).map((d) => d.toJS()).filter(Boolean);

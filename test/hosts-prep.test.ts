@@ -146,7 +146,7 @@ describe('prep on a worker', () => {
     const ports = worker.fakeState<{ ports: string[] }>('firewalld.json').ports;
     expect(ports).toEqual(expect.arrayContaining(['80/tcp', '443/tcp', '10250/tcp']));
     expect(ports).not.toContain('8080/tcp');
-    expect(ports).not.toContain('9100/tcp');
+    expect(ports).not.toContain('8082/tcp');
     expect(ports).not.toContain('6443/tcp');
   });
 });

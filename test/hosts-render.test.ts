@@ -425,7 +425,7 @@ describe('facts and preflight', () => {
     expect(preflightProblems(config, cp, { ...facts, listeningPorts: [6443, 10250] }, true)).toEqual([]);
     expect(preflightProblems(config, worker, { ...facts, cpus: 1, memoryMb: 900, addresses: ['192.168.83.134'] }, false)).toEqual([]);
     // Traefik on the host network: web, websecure, its ping entry point and its metrics; ingress-nginx: its admission webhook instead.
-    expect(portsToBeUsed(config, worker)).toEqual([80, 443, 8080, 9100, 10250]);
+    expect(portsToBeUsed(config, worker)).toEqual([80, 443, 8080, 8082, 10250]);
     expect(portsToBeUsed(withIngressNginx(), worker)).toEqual([80, 443, 8443, 10250]);
     expect(portsToBeUsed(configWith({ ingress: { exposure: 'nodePort' } }), worker)).toEqual([10250]);
   });

@@ -513,7 +513,7 @@ if (!kube) {
           expect(cp.mustKubectl(['-n', 'kube-flannel', 'get', 'daemonset', 'kube-flannel-ds', '-o', 'name'])).toBe('daemonset.apps/kube-flannel-ds\n');
           const controller = JSON.parse(cp.mustKubectl(['-n', 'traefik', 'get', 'daemonset', 'traefik', '-o', 'json']));
           expect(controller.spec.template.spec.hostNetwork).toBe(true);
-          expect(controller.spec.template.spec.containers[0].ports.map((p: any) => [p.containerPort, p.hostPort])).toEqual([[9100, undefined], [8080, undefined], [80, 80], [443, 443]]);
+          expect(controller.spec.template.spec.containers[0].ports.map((p: any) => [p.containerPort, p.hostPort])).toEqual([[8082, undefined], [8080, undefined], [80, 80], [443, 443]]);
           const nginx = JSON.parse(cp.mustKubectl(['-n', 'ingress-nginx', 'get', 'daemonset', 'ingress-nginx-controller', '-o', 'json']));
           expect(nginx.spec.template.spec.containers[0].ports.map((p: any) => p.containerPort)).toEqual([80, 443, 8443]);
           const tomcat6 = JSON.parse(cp.mustKubectl(['get', 'service', 'tomcat6', '-o', 'json'])).spec;

@@ -43,7 +43,7 @@ const INGRESS_PORT_RULES: Record<ClusterConfig['ingress']['controller'], PortRul
     { port: '80/tcp', on: 'ingress nodes', bound: true, open: true }, // web
     { port: '443/tcp', on: 'ingress nodes', bound: true, open: true }, // websecure
     { port: '8080/tcp', on: 'ingress nodes', bound: true, open: false }, // ping and API entry point: the kubelet's probes, on the node itself
-    { port: '9100/tcp', on: 'ingress nodes', bound: true, open: false }, // metrics
+    { port: '8082/tcp', on: 'ingress nodes', bound: true, open: false }, // metrics (not 9100: node-exporter's)
   ],
   'ingress-nginx': [
     { port: '80/tcp', on: 'ingress nodes', bound: true, open: true },
@@ -58,7 +58,7 @@ function rulesFor(config: ClusterConfig, node: ClusterNode): PortRule[] {
     || (rule.on === 'ingress nodes' && config.ingress.exposure === 'hostNetwork' && ingressNodes(config).some((n) => n.name === node.name)));
 }
 
-/** The host ports an ingress controller binds on the host network, e.g. [80, 443, 8080, 9100] for traefik. */
+/** The host ports an ingress controller binds on the host network, e.g. [80, 443, 8080, 8082] for traefik. */
 export function ingressHostPorts(controller: ClusterConfig['ingress']['controller']): number[] {
   return INGRESS_PORT_RULES[controller].map((rule) => Number(rule.port.split('/')[0]));
 }

@@ -170,7 +170,7 @@ if (missing.length) {
     const live = vm.sh('iptables -S ufw-user-input');
     expect(live).toMatch(/--dport 6443 -j ACCEPT/);
     expect(live).toMatch(/--dport 10250 -j ACCEPT/);
-    expect(live).not.toContain('--dport 9100');
+    expect(live).not.toContain('--dport 8082');
   });
 
   test('a second run changes nothing and writes no file', async () => {
