@@ -168,8 +168,11 @@ if (missing.length) {
   const bootstrapOk = async (label: string, args: string[] = []) => {
     const result = await bootstrap(label, args);
     if (result.code !== 0) {
-      const logs = execFileSync('sh', ['-c', `tail -n 60 ${workstation}/logs/*/*.log 2>&1 || true`], { encoding: 'utf8' });
-      throw new Error(`bootstrap exited ${result.code}\n${result.stdout}${result.stderr}\n--- logs ---\n${logs}`);
+      // The cause first (CI keeps only the start of a long message): the run's own error lines, then the cluster's state, then the logs' tails.
+      const tail = (text: string, lines: number) => text.trimEnd().split('\n').slice(-lines).join('\n');
+      const cluster = (await controlPlane().run('export KUBECONFIG=/etc/kubernetes/admin.conf; kubectl get nodes,pods -A -o wide 2>&1; kubectl get events -A --field-selector type=Warning 2>&1 | tail -n 30')).stdout;
+      const logs = execFileSync('sh', ['-c', `for f in ${workstation}/logs/*/*.log; do echo "== $f"; tail -n 25 "$f"; done 2>&1 || true`], { encoding: 'utf8' });
+      throw new Error(`bootstrap exited ${result.code}\n--- its error ---\n${tail(result.stderr, 15)}\n--- the end of its output ---\n${tail(result.stdout, 25)}\n--- the cluster ---\n${cluster}\n--- logs ---\n${logs}`);
     }
     return result;
   };
