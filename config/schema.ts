@@ -9,6 +9,7 @@ import isFQDN from 'validator/lib/isFQDN';
 import { z } from 'zod';
 
 import { FULL_VERSION, INGRESS_NGINX_MAX_MINOR, minorOf, NEWEST_RELEASE, SUPPORTED_MINORS, SUPPORTED_VERSION, testedRelease } from './versions';
+import { containerdNeeds, containerdSupported, DISTRO_CONTAINERD } from './containerd-support';
 
 /**
  * A hint for a value that is present but wrong; a missing value falls through
@@ -178,7 +179,7 @@ export const clusterConfigSchema = z.strictObject({
       .default('https://pkgs.k8s.io/core:/stable:')
       .describe('Base of the per-minor Kubernetes package repositories: <base>/v1.35/deb/ and <base>/v1.35/rpm/.'),
     containerd: z.enum(['docker', 'distro'], hint('must be docker or distro')).default('docker')
-      .describe("docker: containerd.io (2.x) from Docker's repository, on every family; distro: the OS's own containerd package (Debian 12: 1.6, Ubuntu 24.04: 2.2; EL9 has none)."),
+      .describe("docker: containerd.io (2.x) from Docker's repository, on every family; distro: the OS's own containerd package, where it is new enough for kubernetes.version (1.35: 1.7.28+ or 2.1.5+; 1.36 and later: 2.2+): Ubuntu 24.04's 2.2 is; Debian 12's 1.6.20 is not, and EL9 has none."),
     docker: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. https://download.docker.com/linux' })
       .transform((url) => url.replace(/\/+$/, ''))
       .refine((url) => !/\/(centos|rhel|debian|ubuntu)$/.test(url), 'is the base of Docker\'s repositories, without the distribution: drop the last part (prep adds centos, debian or ubuntu), e.g. https://download.docker.com/linux')
@@ -262,6 +263,11 @@ export const clusterConfigSchema = z.strictObject({
   config.nodes.forEach((node, i) => {
     if (node.os === 'el9' && config.packages.containerd === 'distro') {
       ctx.addIssue({ code: 'custom', path: ['packages', 'containerd'], input: 'distro', message: `EL9 has no containerd package of its own (nodes[${i}] is el9): use docker, Docker's containerd.io` });
+    }
+    // The debian family is Debian 12, whose own containerd is known and too old.
+    const distro = DISTRO_CONTAINERD['debian 12'];
+    if (node.os === 'debian' && config.packages.containerd === 'distro' && !containerdSupported(distro, config.kubernetes.version)) {
+      ctx.addIssue({ code: 'custom', path: ['packages', 'containerd'], input: 'distro', message: `Debian 12's own containerd is ${distro} (nodes[${i}] is debian), too old: Kubernetes ${config.kubernetes.version} needs containerd ${containerdNeeds(config.kubernetes.version)}; use docker, Docker's containerd.io` });
     }
   });
   const names = new Map<string, number>();

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
+import { containerdRelease, containerdSupported } from '../config/containerd-support';
 import { addonImage, clusterRegistries, controlPlaneImageRepository, registryMirrors } from '../config/images';
 import { UserError } from '../config/errors';
 import { loadClusterConfig, parseClusterConfig, resolveConfigPath } from '../config/load';
@@ -176,6 +177,7 @@ describe('each mistake gives one line naming the file position, the field, the v
     ['package mirror that is not a URL', edited((c) => { c.packages = { kubernetes: 'mirrors.aliyun.com/kubernetes-new' }; }), /packages\.kubernetes: "mirrors\.aliyun\.com\/kubernetes-new" must be an http\(s\) URL, e\.g\. https:\/\/pkgs\.k8s\.io\/core:\/stable:$/],
     ['Docker repository given with the distribution', edited((c) => { c.packages = { docker: 'https://mirrors.aliyun.com/docker-ce/linux/centos' }; }), /packages\.docker: "https:\/\/mirrors\.aliyun\.com\/docker-ce\/linux\/centos" is the base of Docker's repositories, without the distribution: drop the last part/],
     ['the distribution\'s containerd on EL9', edited((c) => { c.nodes[0].os = 'el9'; c.packages = { containerd: 'distro' }; }), /packages\.containerd: "distro" EL9 has no containerd package of its own \(nodes\[0\] is el9\): use docker, Docker's containerd\.io$/],
+    ['Debian 12\'s own containerd, too old for the version', edited((c) => { c.nodes[0].os = 'debian'; c.packages = { containerd: 'distro' }; }), /packages\.containerd: "distro" Debian 12's own containerd is 1\.6\.20 \(nodes\[0\] is debian\), too old: Kubernetes 1\.35\.1 needs containerd 1\.7\.28 or later on 1\.7, or 2\.1\.5 or later; use docker, Docker's containerd\.io$/],
     ['unknown containerd source', edited((c) => { c.packages = { containerd: 'apt' }; }), /packages\.containerd: "apt" must be docker or distro$/],
     ['unknown firewall mode', edited((c) => { c.firewall = 'off'; }), /firewall: "off" must be open, disable or leave$/],
     ['a section that is not a mapping', edited((c) => { c.tomcat6 = 'tomcat:6'; }), /tomcat6: "tomcat:6" must be a mapping of fields$/],
@@ -295,5 +297,22 @@ describe('the JSON Schema editors read', () => {
     expect(validate('1.34.9')).toBe(false);
     expect(validate('1.38.0')).toBe(false);
     expect(validate('1.17.3')).toBe(false);
+  });
+});
+
+describe('which containerd each Kubernetes minor takes (containerd\'s RELEASES.md)', () => {
+  test.each([
+    ['1.35.3', '1.7.28', true], ['1.35.3', '1.7.27', false], ['1.35.3', '1.6.20', false],
+    ['1.35.3', '2.0.7', false], ['1.35.3', '2.1.4', false], ['1.35.3', '2.1.5', true], ['1.35.3', '2.2.1', true],
+    ['1.36.1', '1.7.28', false], ['1.36.1', '2.1.9', false], ['1.36.1', '2.2.0', true], ['1.37.2', '2.10.0', true], ['1.37.2', '3.0.0', true],
+  ])('Kubernetes %s with containerd %s: %s', (kubernetes, containerd, supported) => {
+    expect(containerdSupported(containerd, kubernetes)).toBe(supported);
+  });
+
+  test('the versions packages write are read by their whole release', () => {
+    expect(containerdRelease('1.6.20~ds1-1+b1')).toBe('1.6.20');
+    expect(containerdRelease('2.2.1-1~debian.12~bookworm')).toBe('2.2.1');
+    expect(containerdRelease('1.7.3')).toBe('1.7.3');
+    expect(containerdSupported(containerdRelease('1.7.3')!, '1.35.1')).toBe(false);
   });
 });

@@ -50,6 +50,9 @@ if (!kube) {
       expect(sections.get(`${runc}.options`)?.get('SystemdCgroup')).toBe('true');
       expect(sections.get("plugins.'io.containerd.cri.v1.images'.pinned_images")?.get('sandbox')).toBe("'registry.k8s.io/pause:3.10.1'");
       expect(sections.get("plugins.'io.containerd.cri.v1.images'.registry")?.get('config_path')).toBe("'/etc/containerd/certs.d'");
+      // The CNI plugins' folder as containerd 2 reads it (1.x's bin_dir migrated to bin_dirs): flannel's and kubernetes-cni's.
+      expect(sections.get("plugins.'io.containerd.cri.v1.runtime'.cni")?.get('bin_dirs')).toBe("['/opt/cni/bin']");
+      expect(sections.get("plugins.'io.containerd.cri.v1.runtime'.cni")?.get('conf_dir')).toBe("'/etc/cni/net.d'");
     });
 
     test('the check can fail: containerd\'s own default leaves SystemdCgroup off', () => {

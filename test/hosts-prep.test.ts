@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { PAUSE_VERSION_BY_MINOR } from '../hosts/node/plan-model';
 import type { OsFamily } from '../hosts/os/release';
+import { testedRelease } from '../config/versions';
 import { Sandbox } from './fakehost/sandbox';
 import { defaultConfig, ROOT } from './helpers';
 
@@ -173,32 +174,63 @@ describe('nodes prepared by an earlier version, which trusted the service networ
 });
 
 describe('where containerd comes from', () => {
-  const withPackages = (packages: string) => {
+  const withPackages = (packages: string, version = defaultConfig().kubernetes.version) => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'cfg-')), 'cluster.yaml');
-    writeFileSync(file, readFileSync(path.join(ROOT, 'cluster.yaml'), 'utf8').replace('containerd: docker', `containerd: ${packages}`));
+    writeFileSync(file, readFileSync(path.join(ROOT, 'cluster.yaml'), 'utf8').replace('containerd: docker', `containerd: ${packages}`).replace(/^  version: ".*"$/m, `  version: "${version}"`));
     return file;
   };
 
-  test('packages.containerd: distro on Debian 12: its own containerd 1.6, the version 2 format, held; no Docker repository', () => {
-    const node = new Sandbox('debian');
-    const result = node.run('prep', ['--config', withPackages('distro')]);
-    expect(result.stderr).toBe('');
-    expect(node.fakeState<Record<string, string>>('packages.json').containerd).toBe('1.6.20~ds1-1+b1');
-    const toml = node.readFile('/etc/containerd/config.toml')!;
-    expect(toml).toMatch(/^version = 2$/m);
-    expect(toml).toContain(`sandbox_image = "${PAUSE}"`);
-    expect(node.fakeState<string[]>('holds.json')).toContain('containerd');
-    expect(node.readFile('/etc/apt/sources.list.d/docker.list')).toBeUndefined();
+  /** A Debian node where Debian's containerd package of that version is installed and running. */
+  const withDebianContainerd = (version: string) => new Sandbox('debian', {
+    files: { '/.fake/packages.json': JSON.stringify({ containerd: version }), '/.fake/services.json': JSON.stringify({ containerd: { enabled: true, active: true } }) },
   });
 
-  test('a node that already has Debian\'s containerd keeps it (prep never swaps the runtime), says so, and writes the format it reads', () => {
+  test('packages.containerd: distro on Debian 12: refused before any change, its own containerd 1.6.20 is too old', () => {
     const node = new Sandbox('debian');
-    expect(node.run('prep', ['--config', withPackages('distro')]).code).toBe(0);
+    const result = node.run('prep', ['--config', withPackages('distro')]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(`k8s-node1: Debian GNU/Linux 12 (bookworm)'s own containerd package is 1.6.20, too old: Kubernetes ${defaultConfig().kubernetes.version} needs containerd 2.2.0 or later; set packages.containerd: docker (Docker's containerd.io)\n`);
+    expect(node.mutatingCommands()).toEqual([]);
+  });
+
+  test('a node that already has Debian\'s containerd 1.6.20 is refused before any change: prep would keep it', () => {
+    const node = withDebianContainerd('1.6.20~ds1-1+b1');
     const result = node.run('prep');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(`k8s-node1: the installed containerd 1.6.20 (package containerd) is too old: Kubernetes ${defaultConfig().kubernetes.version} needs containerd 2.2.0 or later; prep keeps an installed runtime, so upgrade it, or remove it (apt-get remove containerd) and set packages.containerd: docker for Docker's containerd.io\n`);
+    expect(node.mutatingCommands()).toEqual([]);
+  });
+
+  test('Kubernetes 1.35 still takes containerd 1.7.28 or later on 1.7: an installed one is kept, says so, and gets the version 2 format', () => {
+    const node = withDebianContainerd('1.7.28~ds1-1');
+    const config = withPackages('docker', testedRelease(35)!);
+    const result = node.run('prep', ['--config', config]);
+    expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('note: containerd comes from the installed containerd, not containerd.io (packages.containerd: docker); remove containerd first to switch');
     expect(node.fakeState<Record<string, string>>('packages.json')['containerd.io']).toBeUndefined();
+    expect(node.fakeState<string[]>('holds.json')).toContain('containerd');
     expect(node.readFile('/etc/containerd/config.toml')).toMatch(/^version = 2$/m);
+    // One patch release older is refused, by the whole version (1.7.3 is not 1.7.28 and up).
+    for (const old of ['1.7.27~ds1-1', '1.7.3~ds1-1']) {
+      const older = withDebianContainerd(old);
+      const refused = older.run('prep', ['--config', config]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(`the installed containerd ${old.split('~')[0]} (package containerd) is too old: Kubernetes ${testedRelease(35)} needs containerd 1.7.28 or later on 1.7, or 2.1.5 or later;`);
+    }
+  });
+
+  test('an OS package whose version is not known in advance is checked once installed, before it is configured', () => {
+    const node = new Sandbox('ubuntu', { files: { '/.fake/repo-versions.json': JSON.stringify({ containerd: '1.7.12-0ubuntu4' }) } });
+    const result = node.run('prep', ['--config', withPackages('distro')]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`k8s-node1: containerd 1.7.12 is installed, too old: Kubernetes ${defaultConfig().kubernetes.version} needs containerd 2.2.0 or later; set packages.containerd: docker (Docker's containerd.io), or upgrade containerd on the node`);
+    expect(node.readFile('/etc/containerd/config.toml')).toBeUndefined();
+    // A new enough one goes on.
+    const current = new Sandbox('ubuntu', { files: { '/.fake/repo-versions.json': JSON.stringify({ containerd: '2.2.1-0ubuntu1~24.04.1' }) } });
+    const ok = current.run('prep', ['--config', withPackages('distro')]);
+    expect(ok.stderr).toBe('');
+    expect(current.readFile('/etc/containerd/config.toml')).toMatch(/^version = 3$/m);
   });
 
   test('packages.containerd: distro on EL9: refused before any change, it has no containerd of its own', () => {

@@ -102,9 +102,11 @@ describe('kernel, runtime and repository files', () => {
     expect(text).toContain('sandbox_image = "mirror.example.com/pause:3.10.1"');
     expect(text).toContain('[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"');
     expect(text).not.toContain('disabled_plugins');
+    // Debian's containerd 1.x looks for CNI plugins in /usr/lib/cni unless told: flannel's and kubernetes-cni's are in /opt/cni/bin.
+    expect(text).toContain('[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "/opt/cni/bin"\n  conf_dir = "/etc/cni/net.d"\n');
   });
 
-  test('containerd 2.x: the version 3 format, with the 2.x plugin ids', () => {
+  test('containerd 2.x: the version 3 format, with the 2.x plugin ids and the CNI folders written out', () => {
     expect(containerdConfig('registry.k8s.io/pause:3.10.1', 2)).toBe(`# containerd 2.x for kubelet (managed by hosts/prep.mjs)
 version = 3
 
@@ -119,6 +121,10 @@ version = 3
 
 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
   SystemdCgroup = true
+
+[plugins.'io.containerd.cri.v1.runtime'.cni]
+  bin_dirs = ["/opt/cni/bin"]
+  conf_dir = "/etc/cni/net.d"
 `);
   });
 

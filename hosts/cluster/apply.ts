@@ -86,14 +86,14 @@ export const API_UNAVAILABLE = new RegExp([
 /** Tries of one kubectl call while the API server does not answer: with the bootstrap's 5 s between them, 3 minutes. */
 export const API_ATTEMPTS = 36;
 
-const unavailable = (error: unknown) => error instanceof StepFailed && API_UNAVAILABLE.test(error.message);
+const unavailable = (error: unknown) => error instanceof StepFailed && API_UNAVAILABLE.test(error.output);
 
 /** kubectl apply of one manifest; retried while the admission webhook is not yet answering, or the API server at all. */
 async function apply(run: NodeRun, manifest: string, retryDelayMs: number): Promise<string> {
   const applied = await retry(() => run.run(kubectl('apply', '-f', '-'), { input: manifest }), {
     attempts: API_ATTEMPTS,
     delayMs: retryDelayMs,
-    retryOn: (error) => unavailable(error) || (error instanceof StepFailed && /failed calling webhook/.test(error.message)),
+    retryOn: (error) => unavailable(error) || (error instanceof StepFailed && /failed calling webhook/.test(error.output)),
     onRetry: (_attempt, error) => run.out.detail(`retrying: ${error instanceof Error ? error.message.split('\n')[0] : 'kubectl apply'}`),
   });
   return applied.stdout;

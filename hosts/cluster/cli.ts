@@ -333,7 +333,7 @@ export async function runBootstrap(argv: string[] = process.argv.slice(2), env: 
     const args = commandFirst(argv);
     const resetOnly = args[0] === 'apply' ? args.find((a) => ['--yes', '--undo-prep'].includes(a)) : undefined;
     if (resetOnly) throw new UserError([`${resetOnly} goes with reset: ${PROGRAM} reset ${resetOnly}`]);
-    if (!parseWith(program(env, (chosen) => { run = chosen; }), args)) return;
+    if (!parseWith(program(env, (chosen) => { run = chosen; }), args, env)) return;
     await run?.();
   });
 }

@@ -140,7 +140,7 @@ const join: Phase = {
     })), {
       ...runtimeRetries(cluster, run, node),
       retryOn: (error) => {
-        tokenGone = !tokenReplaced && used !== undefined && error instanceof StepFailed && TOKEN_GONE.test(error.message);
+        tokenGone = !tokenReplaced && used !== undefined && error instanceof StepFailed && TOKEN_GONE.test(error.output);
         tokenReplaced ||= tokenGone;
         return tokenGone || runtimeUnanswered(error);
       },
@@ -158,7 +158,7 @@ const join: Phase = {
  */
 export const RUNTIME_UNANSWERED = /\[ERROR CRI\]: could not connect to the container runtime/;
 export const RUNTIME_ATTEMPTS = 6;
-const runtimeUnanswered = (error: unknown) => error instanceof StepFailed && RUNTIME_UNANSWERED.test(error.message);
+const runtimeUnanswered = (error: unknown) => error instanceof StepFailed && RUNTIME_UNANSWERED.test(error.output);
 const runtimeRetryLine = (node: ClusterNode) => `[${node.name}] the container runtime did not answer kubeadm's preflight within its fixed 2 s (a busy node); trying again`;
 function runtimeRetries(cluster: ClusterRun, run: NodeRun, node: ClusterNode) {
   return {
@@ -222,7 +222,7 @@ async function hasNode(run: NodeRun, name: string, retryDelayMs: number): Promis
   }, {
     attempts: API_ATTEMPTS,
     delayMs: retryDelayMs,
-    retryOn: (error) => error instanceof StepFailed && API_UNAVAILABLE.test(error.message),
+    retryOn: (error) => error instanceof StepFailed && API_UNAVAILABLE.test(error.output),
     onRetry: (_attempt, error) => run.out.detail(`retrying: ${error instanceof Error ? error.message.split('\n')[0] : argv.join(' ')}`),
   });
 }

@@ -5,6 +5,7 @@
  * printed as its lines with its exit code (1, or 2 for a refusal), anything
  * else left to crash with its stack (a bug).
  */
+import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { UserError } from '../../config/errors';
 
@@ -51,8 +52,26 @@ export function strict(command: Command): Command {
     .configureOutput({ outputError: () => undefined });
 }
 
+/**
+ * The flags of this command (and its subcommands) that npm kept for itself: `npm run bootstrap --dry-run`,
+ * without the `--`, hands the script no flag and sets npm_config_dry_run=true instead (npm takes every flag
+ * before `--`; a value after one becomes the script's argument). Only when npm runs this very script
+ * (npm_lifecycle_script names it); a flag npm leaves empty by default (npm_config_yes=) counts once set.
+ */
+export function npmSwallowedFlags(command: Command, env: NodeJS.ProcessEnv = process.env, script: string | undefined = process.argv[1]): string[] {
+  const lifecycle = env.npm_lifecycle_script;
+  if (!lifecycle || !script || !lifecycle.split(/\s+/).some((word) => path.resolve(word) === path.resolve(script))) return [];
+  const longs = [command, ...command.commands].flatMap((c) => c.options.map((o) => o.long)).filter((long): long is string => Boolean(long));
+  return [...new Set(longs)].filter((long) => (env[`npm_config_${long.slice(2).replaceAll('-', '_')}`] ?? '') !== '');
+}
+
 /** Parses with commander; a mistake on the command line is a UserError; help printed is a clean exit (returns false). */
-export function parseWith(command: Command, args: string[]): boolean {
+export function parseWith(command: Command, args: string[], env: NodeJS.ProcessEnv = process.env): boolean {
+  const swallowed = npmSwallowedFlags(command, env);
+  if (swallowed.length) {
+    const run = env.npm_lifecycle_event ? `npm run ${env.npm_lifecycle_event}` : 'npm run <script>';
+    throw new UserError([`npm took ${swallowed.join(', ')} as its own option${swallowed.length > 1 ? 's' : ''}, so the script did not get ${swallowed.length > 1 ? 'them' : 'it'}: put -- before the script's flags (${run} -- ${swallowed[0]} ...); nothing was done`]);
+  }
   try {
     command.parse(args, { from: 'user' });
     return true;

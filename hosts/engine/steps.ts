@@ -39,11 +39,18 @@ export function consoleOutput(log?: (line: string) => void): Output {
   };
 }
 
-/** A command that failed: one line naming the node, the step, the command, its exit code and its last stderr lines. */
+/**
+ * A command that failed: one line naming the node, the step, the command, its exit code and its last stderr
+ * lines. What decides a retry reads `output`, the command's whole stderr and stdout (redacted): the cause is
+ * not always in the last lines (kubeadm prints its hints and the failed phase after the [ERROR ...] line).
+ */
 export class StepFailed extends UserError {
+  readonly output: string;
+
   constructor(node: string, step: string, argv: string[], result: CommandResult) {
     const tail = (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-3).join(' | ');
     super([redact(`${node}: step "${step}" failed: \`${shellLine(argv)}\` exited ${result.code}${tail ? `: ${tail}` : ''}`)]);
+    this.output = redact(`${result.stderr}\n${result.stdout}`);
   }
 }
 

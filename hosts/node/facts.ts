@@ -8,6 +8,7 @@ import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import type { NodeRun } from '../engine/steps';
 import { OS_ADAPTERS } from '../os/adapters';
 import { type OsFamily, osFamily, type OsRelease, parseOsRelease } from '../os/release';
+import { containerdNeeds, containerdRelease, containerdSupported, DISTRO_CONTAINERD } from '../../config/containerd-support';
 import { KERNEL_MODULES, type KernelModule, sysctlPath } from './files';
 import { API_SERVER_MANIFEST, KUBELET_CONF } from './kubeadm';
 import { portsToBeUsed } from './ports';
@@ -38,6 +39,8 @@ export interface NodeFacts {
   modules: Record<KernelModule, boolean>;
   /** The global kernel settings the kubelet insists on, as the node sees them (undefined: not readable). */
   kubeletKernelSettings: Record<string, string | undefined>;
+  /** The containerd package already installed (the first of the family's containerd packages found), and its release. */
+  containerd?: { package: string; release: string };
   /** The Kubernetes versions already on the node: installed packages, and the control plane it runs. */
   kubernetes: { kubeadm?: string; kubelet?: string; controlPlane?: string };
 }
@@ -113,6 +116,12 @@ export async function gatherFacts(run: NodeRun, config: ClusterConfig, node: Clu
     if (mac && !/^(00:)+00$/.test(mac)) macs.add(mac);
   }
   const id = await run.query(['id', '-u'], { mustSucceed: true });
+  let containerd: NodeFacts['containerd'];
+  for (const name of os.containerdPackages) {
+    const installed = containerd === undefined ? await os.installedVersion(run, name) : undefined;
+    const release = installed === undefined ? undefined : containerdRelease(installed);
+    if (release) containerd = { package: name, release };
+  }
   return {
     os: osRelease.prettyName,
     family,
@@ -131,6 +140,7 @@ export async function gatherFacts(run: NodeRun, config: ClusterConfig, node: Clu
     machineId: (await run.read('/etc/machine-id'))?.trim() || undefined,
     modules: Object.fromEntries(await Promise.all(KERNEL_MODULES.map(async (m) => [m, await hasModule(run, m)] as const))) as Record<KernelModule, boolean>,
     kubeletKernelSettings: Object.fromEntries(await Promise.all(Object.keys(KUBELET_KERNEL_SETTINGS).map(async (key) => [key, (await run.read(sysctlPath(key)))?.trim()] as const))),
+    containerd,
     kubernetes: {
       // pkgs.k8s.io's deb versions carry a packaging suffix (1.35.1-1.1).
       kubeadm: (await os.installedVersion(run, 'kubeadm'))?.replace(/-.*$/, ''),
@@ -190,6 +200,7 @@ export function preflightProblems(config: ClusterConfig, node: ClusterNode, fact
   if (facts.family === 'el9' && config.packages.containerd === 'distro') {
     problems.push(`${node.name}: ${facts.os} has no containerd package of its own; set packages.containerd: docker (Docker's containerd.io)`);
   }
+  problems.push(...containerdProblem(config, node, facts));
   if (node.role === 'control-plane') {
     if (facts.cpus < MIN_CONTROL_PLANE.cpus) problems.push(`${node.name}: a control-plane node needs at least ${MIN_CONTROL_PLANE.cpus} CPUs; it has ${facts.cpus}`);
     if (facts.memoryMb < MIN_CONTROL_PLANE.memoryMb) problems.push(`${node.name}: a control-plane node needs at least ${MIN_CONTROL_PLANE.memoryMb} MB of memory; it has ${facts.memoryMb} MB`);
@@ -206,6 +217,24 @@ export function preflightProblems(config: ClusterConfig, node: ClusterNode, fact
     if (busy.length) problems.push(`${node.name}: port(s) ${busy.join(', ')} already in use; stop what listens there (ss -ltnp) before setting up Kubernetes`);
   }
   return problems;
+}
+
+/**
+ * A containerd the configured Kubernetes does not support, found before anything is touched: the one already
+ * installed (prep keeps it), or else the OS's own package where it is known to be too old.
+ */
+export function containerdProblem(config: ClusterConfig, node: ClusterNode, facts: NodeFacts): string[] {
+  const { version } = config.kubernetes;
+  const needs = `Kubernetes ${version} needs containerd ${containerdNeeds(version)}`;
+  if (facts.containerd) {
+    if (containerdSupported(facts.containerd.release, version)) return [];
+    return [`${node.name}: the installed containerd ${facts.containerd.release} (package ${facts.containerd.package}) is too old: ${needs}; prep keeps an installed runtime, so upgrade it, or remove it (${facts.family === 'el9' ? 'dnf' : 'apt-get'} remove ${facts.containerd.package}) and set packages.containerd: docker for Docker's containerd.io`];
+  }
+  const distro = DISTRO_CONTAINERD[`${facts.release.id} ${facts.release.versionId}`];
+  if (config.packages.containerd === 'distro' && distro && !containerdSupported(distro, version)) {
+    return [`${node.name}: ${facts.os}'s own containerd package is ${distro}, too old: ${needs}; set packages.containerd: docker (Docker's containerd.io)`];
+  }
+  return [];
 }
 
 /**

@@ -102,6 +102,13 @@ export function sysctlPath(key: string): string {
 // ---- container runtime -------------------------------------------------------
 
 export const CONTAINERD_CONFIG = '/etc/containerd/config.toml';
+/**
+ * Where the CNI plugins are (kubernetes-cni's and flannel's: /opt/cni/bin) and their configs. Written out
+ * because distributions move the default: Debian's containerd 1.x looks in /usr/lib/cni, where neither is,
+ * and pods then stay in ContainerCreating (`failed to find plugin "flannel" in path [/usr/lib/cni]`).
+ */
+export const CNI_BIN_DIR = '/opt/cni/bin';
+export const CNI_CONF_DIR = '/etc/cni/net.d';
 /** Where containerd finds each registry's hosts.toml (mirrors, CAs). */
 export const CONTAINERD_CERTS_DIR = '/etc/containerd/certs.d';
 
@@ -144,6 +151,10 @@ ${restrict ? `\n[plugins.'io.containerd.cri.v1.runtime']${restrict}\n` : ''}
 
 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
   SystemdCgroup = true
+
+[plugins.'io.containerd.cri.v1.runtime'.cni]
+  bin_dirs = ["${CNI_BIN_DIR}"]
+  conf_dir = "${CNI_CONF_DIR}"
 `;
   }
   return `${head}
@@ -160,6 +171,10 @@ version = 2
 
 [plugins."io.containerd.grpc.v1.cri".registry]
   config_path = "${CONTAINERD_CERTS_DIR}"
+
+[plugins."io.containerd.grpc.v1.cri".cni]
+  bin_dir = "${CNI_BIN_DIR}"
+  conf_dir = "${CNI_CONF_DIR}"
 `;
 }
 

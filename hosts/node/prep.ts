@@ -4,6 +4,7 @@
  * what differs. The steps, in order, are prepSteps() below.
  */
 import { readFileSync } from 'node:fs';
+import { containerdNeeds, containerdSupported } from '../../config/containerd-support';
 import { UserError } from '../../config/errors';
 import { controlPlaneImageRepository, registryMirrors } from '../../config/images';
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
@@ -209,6 +210,10 @@ export function prepSteps(config: ClusterConfig, node: ClusterNode, facts: NodeF
         const image = await sandboxImage(run, config);
         // The format the installed containerd reads natively: version 2 for 1.x, version 3 for 2.x.
         const version = parseContainerdVersion((await run.query(['containerd', '--version'], { mustSucceed: true })).stdout);
+        // What the packages gave (an OS package not known in advance, say) is checked before it is configured.
+        if (!containerdSupported(version.text, config.kubernetes.version)) {
+          throw new UserError([`${node.name}: containerd ${version.text} is installed, too old: Kubernetes ${config.kubernetes.version} needs containerd ${containerdNeeds(config.kubernetes.version)}; set packages.containerd: docker (Docker's containerd.io), or upgrade containerd on the node`]);
+        }
         const inContainer = facts.container !== undefined;
         const configChanged = await run.write(CONTAINERD_CONFIG, containerdConfig(image, version.major, { inContainer }));
         if (configChanged) done.push(`${CONTAINERD_CONFIG} for containerd ${version.text}: SystemdCgroup = true, sandbox image ${image}${inContainer ? `, restrict_oom_score_adj = true (a system container may not lower OOM scores)` : ''}`);

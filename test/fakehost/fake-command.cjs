@@ -48,11 +48,19 @@ const PACKAGE_VERSIONS = {
   deb: { containerd: '1.6.20~ds1-1+b1', 'containerd.io': '2.2.1-1~debian.12~bookworm', curl: '7.88.1-10', 'ca-certificates': '20230311', 'cri-tools': '1.35.0-1.1' },
   rpm: { 'containerd.io': '2.2.1', 'cri-tools': '1.35.0' },
 };
-/** What `containerd --version` prints, by the package that installed it. */
+/**
+ * What `containerd --version` prints, by the package that installed it (recorded from Debian 12's 1.6.20 and
+ * Docker's 2.2.1). Another version of the OS's package (a test's repository offers one in
+ * .fake/repo-versions.json) prints the same way: upstream version, then the package's.
+ */
 const CONTAINERD_VERSION = {
-  containerd: 'containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+b1',
-  'containerd.io': 'containerd containerd.io 2.2.1 05044ec0a9a75232cad458027ca83437aae3f4da',
+  containerd: (version) => `containerd github.com/containerd/containerd ${version.replace(/-[^-]*$/, '')} ${version}`,
+  'containerd.io': () => 'containerd containerd.io 2.2.1 05044ec0a9a75232cad458027ca83437aae3f4da',
 };
+/** The version a repository offers: the fake's default, or what the test's repository offers instead. */
+function offered(kind, name) {
+  return json('repo-versions.json', {})[name] ?? PACKAGE_VERSIONS[kind][name];
+}
 /** Packages of the Kubernetes repository that are not pinned to kubernetes.version. */
 const KUBE_REPO_UNPINNED = ['cri-tools'];
 
@@ -93,11 +101,11 @@ function dnf(args) {
       const repo = read('/etc/yum.repos.d/kubernetes.repo', '');
       if (!repo) fail(1, `Error: Unable to find a match: ${spec}`);
       if (new RegExp(`exclude=.*${spec}`).test(repo) && !disableExcludes) fail(1, `Error: Unable to find a match: ${spec} (excluded)`);
-      installPackage(spec, PACKAGE_VERSIONS.rpm[spec]);
+      installPackage(spec, offered('rpm', spec));
     } else if (spec === 'containerd.io') {
       if (!exists('/etc/yum.repos.d/docker-ce.repo')) fail(1, 'Error: Unable to find a match: containerd.io');
       if (/exclude=.*containerd\.io/.test(read('/etc/yum.repos.d/docker-ce.repo', '')) && !lifted.includes('docker-ce-stable')) fail(1, 'Error: Unable to find a match: containerd.io (excluded)');
-      installPackage(spec, PACKAGE_VERSIONS.rpm[spec]);
+      installPackage(spec, offered('rpm', spec));
     } else fail(1, `Error: Unable to find a match: ${spec}`);
   }
   return 'Complete!\n';
@@ -135,11 +143,11 @@ function aptGet(args) {
       const version = /^(\d+\.\d+\.\d+)-\*$/.exec(wanted ?? '');
       if (!version) fail(100, `E: Version '${wanted}' for '${name}' was not found`);
       installPackage(name, `${version[1]}-1.1`);
-    } else if (PACKAGE_VERSIONS.deb[name]) {
+    } else if (offered('deb', name)) {
       if (!exists('.fake/apt-updated.json')) fail(100, `E: Unable to locate package ${name}`);
       if (KUBE_REPO_UNPINNED.includes(name) && !json('apt-updated.json', {}).kubernetes) fail(100, `E: Unable to locate package ${name}`);
       if (name === 'containerd.io' && !json('apt-updated.json', {}).docker) fail(100, `E: Unable to locate package ${name}`);
-      installPackage(name, PACKAGE_VERSIONS.deb[name]);
+      installPackage(name, offered('deb', name));
     } else fail(100, `E: Unable to locate package ${name}`);
   }
   return '';
@@ -611,7 +619,7 @@ const COMMANDS = {
     const installed = Object.keys(CONTAINERD_VERSION).find((name) => packages()[name]);
     if (!installed) fail(127, 'containerd: command not found');
     if (args[0] !== '--version') fail(1, `fake containerd: unsupported ${args.join(' ')}`);
-    return `${CONTAINERD_VERSION[installed]}\n`;
+    return `${CONTAINERD_VERSION[installed](packages()[installed])}\n`;
   },
   // As the real one answers: the container's name and exit 0 inside one, `none` and exit 1 on a VM or bare metal.
   'systemd-detect-virt': (args) => {
