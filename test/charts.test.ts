@@ -70,6 +70,18 @@ describe('what the variants change', () => {
     expect((find(synthCharts(defaultConfig()).tomcat6, 'Ingress', 'tomcat6') as any).spec.ingressClassName).toBe('traefik');
   });
 
+  test('traefik on the host network rolls out one node at a time and never surges: two pods cannot hold one host port', () => {
+    const daemonSet = find(synthCharts(defaultConfig()).traefik, 'DaemonSet', 'traefik') as any;
+    expect(daemonSet.spec.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } });
+  });
+
+  test.each([['view'], ['admin']] as const)('the dashboard\'s login account is bound to the built-in %s role, and to no other', (access) => {
+    const objects = synthCharts(configWith({ dashboard: { enabled: true, access } })).dashboard;
+    const bindings = objects.filter((o) => o.kind === 'ClusterRoleBinding' && (o as any).subjects.some((s: any) => s.name === 'headlamp-login'));
+    const roles = bindings.map((b: any) => b.roleRef.name).filter((name: string) => ['view', 'edit', 'admin', 'cluster-admin'].includes(name));
+    expect(roles).toEqual([access]);
+  });
+
   test('traefik: nodePort is the chart\'s Deployment, non-root on the pod network, behind a NodePort Service', () => {
     const objects = synthCharts(configWith({ ingress: { exposure: 'nodePort' } })).traefik;
     const pod = (find(objects, 'Deployment', 'traefik') as any).spec.template.spec;

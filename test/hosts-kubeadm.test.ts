@@ -92,6 +92,7 @@ describe('a control plane and a worker', () => {
   test('reset removes what kubeadm leaves behind; --undo-prep restores the prep edits', () => {
     worker.writeFile('/etc/cni/net.d/10-flannel.conflist', '{}');
     worker.writeFile('/sys/class/net/cni0/address', '52:54:00:aa:bb:cc\n');
+    worker.writeFile('/sys/class/net/flannel.1/address', '52:54:00:aa:bb:cd\n');
     const rules = '*filter\n:INPUT DROP [0:0]\n:ufw-user-input - [0:0]\n-A INPUT -j ufw-user-input\n:KUBE-FIREWALL - [0:0]\n-A INPUT -j KUBE-FIREWALL\nCOMMIT\n*nat\n:KUBE-SERVICES - [0:0]\n:FLANNEL-POSTRTG - [0:0]\nCOMMIT\n';
     worker.writeFile('/.fake/iptables', rules);
     worker.writeFile('/.fake/ip6tables', rules.replace(/ufw-/g, 'ufw6-'));
@@ -100,6 +101,9 @@ describe('a control plane and a worker', () => {
     expect(worker.readFile('/etc/kubernetes/kubelet.conf')).toBeUndefined();
     expect(worker.readFile('/etc/cni/net.d/10-flannel.conflist')).toBeUndefined();
     expect(worker.readFile('/sys/class/net/cni0/address')).toBeUndefined();
+    // flannel's VXLAN device too: left behind, it keeps the old VTEP address and a rejoin's flannel cannot take it.
+    expect(worker.readFile('/sys/class/net/flannel.1/address')).toBeUndefined();
+    expect(reset.stdout).toMatch(/cni0 deleted; flannel\.1 deleted/);
     // Only the Kubernetes and flannel rules go; the firewall's own rules stay.
     expect(worker.readFile('/.fake/iptables')).toBe('*filter\n:INPUT DROP [0:0]\n:ufw-user-input - [0:0]\n-A INPUT -j ufw-user-input\nCOMMIT\n*nat\nCOMMIT\n');
     // The same for IPv6: kube-proxy and flannel leave KUBE- and FLANNEL rules in ip6tables too.

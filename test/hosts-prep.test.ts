@@ -116,11 +116,13 @@ describe.each(FAMILIES)('prep on %s', (family) => {
     if (family === 'el9') {
       expect(cp.readFile('/sys/fs/selinux/enforce')).toBe('0');
       expect(cp.readFile('/etc/selinux/config')).toMatch(/^SELINUX=permissive$/m);
-      const firewalld = cp.fakeState<{ ports: string[]; sources: string[]; running: boolean }>('firewalld.json');
+      const firewalld = cp.fakeState<{ ports: string[]; sources: string[]; running: boolean; runtime: { ports: string[]; sources: string[] } }>('firewalld.json');
       expect(firewalld.running).toBe(true);
       expect(firewalld.ports).toEqual(expect.arrayContaining(['22/tcp', '6443/tcp', '2379-2380/tcp', '10250/tcp', '8472/udp', '30000-32767/tcp']));
       // The pod network only: no packet carries a service (ClusterIP) address as its source.
       expect(firewalld.sources).toEqual(['10.244.0.0/16']);
+      // In force now, not only after the next boot: the permanent rules were loaded (firewall-cmd --reload).
+      expect(firewalld.runtime).toEqual({ ports: firewalld.ports, sources: firewalld.sources });
     } else {
       expect(cp.readFile('/etc/selinux/config')).toBeUndefined();
     }
@@ -313,6 +315,33 @@ describe('a command fails midway', () => {
     expect(rerun.stdout).toMatch(/swap: ok, nothing to change/);
     expect(rerun.stdout).toMatch(new RegExp(`packages: installed containerd\\.io, kubelet ${VERSION_RE}`));
     expect(node.mutatingCommands().map((c) => c[0])).not.toContain('swapoff');
+  });
+});
+
+describe('containerd runs with the config prep wrote', () => {
+  type Services = { containerd: { runningConfig?: string; restartCount?: number } };
+  test.each([['debian'], ['el9']] as const)('%s: a fresh node, and a node whose config prep rewrites (restarted, not only written)', (family) => {
+    const node = new Sandbox(family);
+    expect(node.run('prep').code).toBe(0);
+    expect(node.fakeState<Services>('services.json').containerd.runningConfig).toBe(node.readFile('/etc/containerd/config.toml'));
+    // Someone edits the file; the next prep puts its own back and restarts containerd, so that is what runs.
+    node.writeFile('/etc/containerd/config.toml', 'version = 3\n');
+    expect(node.run('prep').code).toBe(0);
+    expect(node.readFile('/etc/containerd/config.toml')).toMatch(/SystemdCgroup = true/);
+    expect(node.fakeState<Services>('services.json').containerd.runningConfig).toBe(node.readFile('/etc/containerd/config.toml'));
+  });
+});
+
+describe('the Kubernetes packages are pinned by their whole version', () => {
+  test('kubeadm 1.37.20 installed is not the configured 1.37.2: the pinned version is installed', () => {
+    const version = defaultConfig().kubernetes.version;
+    const longer = `${version}0-1.1`;
+    const node = new Sandbox('debian', { files: { '/.fake/packages.json': JSON.stringify({ kubelet: longer, kubeadm: longer, kubectl: longer }) } });
+    const result = node.run('prep');
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toContain(`installed containerd.io, kubelet ${version}, kubeadm ${version}, kubectl ${version}, cri-tools`);
+    const installed = node.fakeState<Record<string, string>>('packages.json');
+    expect([installed.kubelet, installed.kubeadm, installed.kubectl]).toEqual([`${version}-1.1`, `${version}-1.1`, `${version}-1.1`]);
   });
 });
 

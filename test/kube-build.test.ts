@@ -1,10 +1,11 @@
 /** npm run kube:build's pure parts: the build module it writes for k8s.io/kubernetes, and the version stamp. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { TESTED_RELEASES } from '../config/versions';
-import { kubernetesBuildModule, stagingModules, versionLdflags } from '../scripts/kube-build/build';
-import { versionDir } from '../scripts/kube-build/cache';
+import { kubernetesBuildModule, RECIPE, stagingModules, versionLdflags } from '../scripts/kube-build/build';
+import { buildFiles, CACHE_ENV, CNI_PLUGINS, KUBERNETES_BINARIES, OTHER_BINARIES, readBuild, versionDir } from '../scripts/kube-build/cache';
 import { definitionsDir, definitionsFromSwagger } from '../scripts/kube-build/openapi';
 import { describeWithShared, SHARED } from './helpers';
 import { missingPrerequisite } from './prerequisites';
@@ -113,4 +114,47 @@ describe('the API definitions cdk8s import reads, made from the OpenAPI spec in 
       });
     });
   }
+});
+
+describe('a cached build counts only when every part of it is there', () => {
+  const record = { recipe: RECIPE, kubernetes: '1.37.2', etcd: '3.6.5', crictl: '1.35.0', cni: '1.8.0', containerd: '2.2.9', builtAt: '2026-12-01T00:00:00Z', seconds: 1 };
+  /** A cache with a build of 1.37.2 whose files are all there, except those left out. */
+  const cache = (leaveOut: string[] = []) => {
+    const root = mkdtempSync(path.join(tmpdir(), 'kube-cache-'));
+    const env = { [CACHE_ENV]: root };
+    const dir = versionDir('1.37.2', env);
+    for (const file of [...KUBERNETES_BINARIES, ...OTHER_BINARIES].map((b) => `bin/${b}`).concat(CNI_PLUGINS.map((p) => `cni/bin/${path.basename(p)}`))) {
+      if (leaveOut.includes(file)) continue;
+      mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+      writeFileSync(path.join(dir, file), '');
+    }
+    writeFileSync(path.join(dir, 'build.json'), JSON.stringify(record));
+    return env;
+  };
+
+  test('complete: read back', () => {
+    expect(readBuild('1.37.2', cache())).toEqual(record);
+  });
+
+  test('a node build serves a control plane too; a control-plane build (the other tested releases) serves no node', () => {
+    expect(readBuild('1.37.2', cache(), 'control-plane')).toEqual(record);
+    const root = mkdtempSync(path.join(tmpdir(), 'kube-cache-'));
+    const env = { [CACHE_ENV]: root };
+    const dir = versionDir('1.35.8', env);
+    for (const file of buildFiles('control-plane')) {
+      mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+      writeFileSync(path.join(dir, file), '');
+    }
+    const controlPlane = { recipe: RECIPE, kubernetes: '1.35.8', scope: 'control-plane', etcd: '3.6.5', builtAt: '2026-12-01T00:00:00Z', seconds: 1 };
+    writeFileSync(path.join(dir, 'build.json'), JSON.stringify(controlPlane));
+    expect(buildFiles('control-plane')).toEqual(['bin/kubeadm', 'bin/kubectl', 'bin/kube-apiserver', 'bin/kube-controller-manager', 'bin/kube-scheduler', 'bin/etcd']);
+    expect(readBuild('1.35.8', env, 'control-plane')).toEqual(controlPlane);
+    expect(readBuild('1.35.8', env)).toBeUndefined();
+    rmSync(path.join(dir, 'bin', 'kube-apiserver'));
+    expect(readBuild('1.35.8', env, 'control-plane')).toBeUndefined();
+  });
+
+  test.each([['bin/kubelet'], ['bin/containerd'], [`cni/bin/${path.basename(CNI_PLUGINS[0])}`], [`cni/bin/${path.basename(CNI_PLUGINS[CNI_PLUGINS.length - 1])}`]])('without %s: not a build (it is made again)', (missing) => {
+    expect(readBuild('1.37.2', cache([missing]))).toBeUndefined();
+  });
 });

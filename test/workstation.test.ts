@@ -6,7 +6,7 @@
  * heartbeat on long steps, connect failures in the log).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -98,6 +98,10 @@ if (sshd) {
       test('again: left alone; a different file at that path is kept as a backup, mode 0600', () => {
         expect(command(cluster, sshd, ['kubeconfig'])).toMatchObject({ code: 0, stdout: expect.stringContaining('kubeconfig is already the admin kubeconfig of k8s-node1') });
         expect(readdirSync(cluster.dir).filter((f) => f.startsWith('kubeconfig.bak-'))).toEqual([]);
+        // Already current but readable by others (a user's chmod, a copy): made private again, not left as it was.
+        chmodSync(file(), 0o644);
+        expect(command(cluster, sshd, ['kubeconfig']).code).toBe(0);
+        expect(statSync(file()).mode & 0o777).toBe(0o600);
         writeFileSync(file(), 'my other cluster\n', { mode: 0o644 });
         const result = command(cluster, sshd, ['kubeconfig']);
         expect(result.code).toBe(0);

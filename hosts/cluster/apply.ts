@@ -88,15 +88,39 @@ export const API_ATTEMPTS = 36;
 
 const unavailable = (error: unknown) => error instanceof StepFailed && API_UNAVAILABLE.test(error.output);
 
+/**
+ * Stages applied server-side, as upstream installs them: the Gateway API's CRDs. Client-side, kubectl keeps
+ * a copy of each object in its last-applied annotation, and the httproutes CRD's alone is about 242 KB of the
+ * 256 KB an annotation may hold: the next release's would not fit.
+ */
+export const SERVER_SIDE_STAGES: readonly Stage[] = ['gateway-api'];
+
 /** kubectl apply of one manifest; retried while the admission webhook is not yet answering, or the API server at all. */
-async function apply(run: NodeRun, manifest: string, retryDelayMs: number): Promise<string> {
-  const applied = await retry(() => run.run(kubectl('apply', '-f', '-'), { input: manifest }), {
+async function apply(run: NodeRun, manifest: string, retryDelayMs: number, serverSide: boolean): Promise<string> {
+  // --force-conflicts: the project owns these objects, also where an earlier run applied them client-side.
+  const argv = serverSide ? kubectl('apply', '--server-side', '--force-conflicts', '-f', '-') : kubectl('apply', '-f', '-');
+  const applied = await retry(() => run.run(argv, { input: manifest }), {
     attempts: API_ATTEMPTS,
     delayMs: retryDelayMs,
     retryOn: (error) => unavailable(error) || (error instanceof StepFailed && /failed calling webhook/.test(error.output)),
     onRetry: (_attempt, error) => run.out.detail(`retrying: ${error instanceof Error ? error.message.split('\n')[0] : 'kubectl apply'}`),
   });
   return applied.stdout;
+}
+
+/**
+ * Each object's resourceVersion, by name (absent ones left out): a server-side apply says `serverside-applied`
+ * of every object, changed or not, so what it changed is what got a new resourceVersion.
+ */
+async function resourceVersions(run: NodeRun, manifest: string, retryDelayMs: number): Promise<Map<string, string>> {
+  const argv = kubectl('get', '--ignore-not-found', '-f', '-', '-o', 'custom-columns=NAME:.metadata.name,RV:.metadata.resourceVersion', '--no-headers');
+  const result = await retry(() => run.query(argv, { input: manifest, mustSucceed: true }), {
+    attempts: API_ATTEMPTS,
+    delayMs: retryDelayMs,
+    retryOn: unavailable,
+    onRetry: (_attempt, error) => run.out.detail(`retrying: ${error instanceof Error ? error.message.split('\n')[0] : 'kubectl get'}`),
+  });
+  return new Map(result.stdout.split('\n').map((line) => line.trim().split(/\s+/)).filter((words) => words.length === 2) as [string, string][]);
 }
 
 /** A wait between stages; tried again while the API server does not answer (its own timeout is the wait's). */
@@ -134,8 +158,16 @@ export async function applyStages(run: NodeRun, config: ClusterConfig, nodes: st
       const note = admissionJobs ? ' (without its admission Jobs once their Secret exists)' : '';
       run.out.line(`  # input of the next command: ${file}, rendered from the cluster config${note}`);
     }
-    const output = await apply(run, manifest, options.retryDelayMs);
-    const changed = output.split('\n').filter((l) => / (created|configured)$/.test(l.trim())).length;
+    let changed: number;
+    if (SERVER_SIDE_STAGES.includes(stage)) {
+      const before = await resourceVersions(run, manifest, options.retryDelayMs);
+      await apply(run, manifest, options.retryDelayMs, true);
+      const after = await resourceVersions(run, manifest, options.retryDelayMs);
+      changed = [...after].filter(([name, version]) => before.get(name) !== version).length;
+    } else {
+      const output = await apply(run, manifest, options.retryDelayMs, false);
+      changed = output.split('\n').filter((l) => / (created|configured)$/.test(l.trim())).length;
+    }
     if (changed) changes.push(`${stage}: ${changed} object(s) created or changed`);
     for (const argv of stageWaits(config, stage, nodes, options.waitTimeout)) await wait(run, argv, options.retryDelayMs);
   }

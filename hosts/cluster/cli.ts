@@ -79,7 +79,7 @@ const DASHBOARD_FLAGS = {
 type RunFlags = FlagValues<typeof RESET_FLAGS>;
 
 /** Numbers the environment may set for a run (tests shorten the waits): whole, in range, or one line saying which. */
-function envNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number, min = 0): number {
+export function envNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number, min = 0): number {
   const value = env[name];
   if (value === undefined || value === '') return fallback;
   const n = Number(value);

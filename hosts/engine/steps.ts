@@ -48,7 +48,10 @@ export class StepFailed extends UserError {
   readonly output: string;
 
   constructor(node: string, step: string, argv: string[], result: CommandResult) {
-    const tail = (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-3).join(' | ');
+    // The program's own [ERROR ...] lines where it prints them (kubeadm's preflight), else its last lines.
+    const lines = (result.stderr.trim() || result.stdout.trim()).split('\n');
+    const errors = lines.filter((line) => /^\s*\[ERROR /.test(line)).map((line) => line.trim());
+    const tail = (errors.length ? errors.slice(0, 3) : lines.slice(-3)).join(' | ');
     super([redact(`${node}: step "${step}" failed: \`${shellLine(argv)}\` exited ${result.code}${tail ? `: ${tail}` : ''}`)]);
     this.output = redact(`${result.stderr}\n${result.stdout}`);
   }

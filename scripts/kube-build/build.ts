@@ -14,7 +14,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { UserError } from '../../config/errors';
-import { type BuildRecord, CNI_PLUGINS, KUBERNETES_BINARIES } from './cache';
+import { type BuildRecord, type BuildScope, CNI_PLUGINS, CONTROL_PLANE_BINARIES, KUBERNETES_BINARIES } from './cache';
 
 /** Bump when the way of building changes: older builds are then rebuilt. */
 export const RECIPE = 'kube-build/2: CGO_ENABLED=0 -trimpath -tags selinux,notest,grpcnotrace -s -w; version stamped as upstream; containerd';
@@ -33,6 +33,8 @@ export interface BuildOptions {
   version: string;
   /** The version's folder in the cache. */
   dir: string;
+  /** What to build. @default node */
+  scope?: BuildScope;
   log(line: string): void;
 }
 
@@ -143,7 +145,8 @@ function servedCrictl(pinned: string, log: (line: string) => void): string {
 
 const seconds = (started: number) => Math.round((Date.now() - started) / 1000);
 
-export function buildKubernetes({ version, dir, log }: BuildOptions): BuildRecord {
+export function buildKubernetes({ version, dir, log, scope = 'node' }: BuildOptions): BuildRecord {
+  const binaries: readonly string[] = scope === 'node' ? KUBERNETES_BINARIES : CONTROL_PLANE_BINARIES;
   const started = Date.now();
   const bin = path.join(dir, 'bin');
   const src = path.join(dir, 'src');
@@ -157,9 +160,9 @@ export function buildKubernetes({ version, dir, log }: BuildOptions): BuildRecor
   mkdirSync(kubeSrc, { recursive: true });
   writeFileSync(path.join(kubeSrc, 'go.mod'), kubernetesBuildModule(version, readFileSync(upstream.GoMod, 'utf8')));
   let step = Date.now();
-  log(`k8s.io/kubernetes v${version}: building ${KUBERNETES_BINARIES.join(', ')} (a first build takes minutes)`);
+  log(`k8s.io/kubernetes v${version}: building ${binaries.join(', ')} (a first build takes minutes)`);
   go(['build', '-mod=mod', '-trimpath', '-tags', TAGS, '-ldflags', `all=${versionLdflags(version, buildDate)} -s -w`, '-o', `${bin}/`,
-    ...KUBERNETES_BINARIES.map((b) => `k8s.io/kubernetes/cmd/${b}`)], { cwd: kubeSrc });
+    ...binaries.map((b) => `k8s.io/kubernetes/cmd/${b}`)], { cwd: kubeSrc });
   log(`k8s.io/kubernetes v${version}: built in ${seconds(step)} s`);
 
   const { etcd, crictl, cni } = pins(upstream.Dir, path.join(bin, 'kubeadm'), version);
@@ -176,6 +179,12 @@ export function buildKubernetes({ version, dir, log }: BuildOptions): BuildRecor
   ].join('\n'));
   go(['build', '-mod=mod', '-trimpath', '-ldflags', `-X go.etcd.io/etcd/api/v3/version.GitSHA=v${etcd} -s -w`, '-o', path.join(bin, 'etcd'), 'go.etcd.io/etcd/server/v3'], { cwd: etcdSrc });
   log(`etcd v${etcd} (kubeadm's pin): built in ${seconds(step)} s`);
+
+  if (scope === 'control-plane') {
+    const record: BuildRecord = { recipe: RECIPE, kubernetes: version, scope, etcd, builtAt: new Date().toISOString(), seconds: seconds(started) };
+    writeFileSync(path.join(dir, 'build.json'), `${JSON.stringify(record, null, 2)}\n`);
+    return record;
+  }
 
   step = Date.now();
   const crictlBuilt = servedCrictl(crictl, log);
@@ -195,7 +204,7 @@ export function buildKubernetes({ version, dir, log }: BuildOptions): BuildRecor
     `github.com/containerd/containerd/v2/cmd/containerd@v${CONTAINERD_VERSION}`], { env: { GOBIN: bin } });
   log(`containerd v${CONTAINERD_VERSION}: built in ${seconds(step)} s`);
 
-  const record: BuildRecord = { recipe: RECIPE, kubernetes: version, etcd, crictl: crictlBuilt, cni, containerd: CONTAINERD_VERSION, builtAt: new Date().toISOString(), seconds: seconds(started) };
+  const record: BuildRecord = { recipe: RECIPE, kubernetes: version, scope, etcd, crictl: crictlBuilt, cni, containerd: CONTAINERD_VERSION, builtAt: new Date().toISOString(), seconds: seconds(started) };
   writeFileSync(path.join(dir, 'build.json'), `${JSON.stringify(record, null, 2)}\n`);
   return record;
 }

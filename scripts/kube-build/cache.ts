@@ -16,6 +16,14 @@ export const CACHE_ENV = 'KUBE_BUILD_CACHE';
 
 export const KUBERNETES_BINARIES = ['kubeadm', 'kubelet', 'kubectl', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'] as const;
 export const OTHER_BINARIES = ['etcd', 'crictl', 'containerd'] as const;
+/**
+ * What a build holds. `node`: everything a node runs (every binary above and the CNI plugins); the
+ * cluster.yaml's version is built so. `control-plane`: kubeadm, kubectl, the control-plane components and
+ * etcd only, what the tests run of the other tested releases (kubeadm's checks, a control plane without
+ * kubelets): about half the compile.
+ */
+export type BuildScope = 'node' | 'control-plane';
+export const CONTROL_PLANE_BINARIES = ['kubeadm', 'kubectl', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
 /** The plugins of the kubernetes-cni package: plugins/{main,ipam,meta}/* of containernetworking/plugins, Linux only. */
 export const CNI_PLUGINS = [
   'main/bridge', 'main/dummy', 'main/host-device', 'main/ipvlan', 'main/loopback', 'main/macvlan', 'main/ptp', 'main/tap', 'main/vlan',
@@ -28,10 +36,13 @@ export interface BuildRecord {
   /** Changes whenever the way of building changes, so an older build is rebuilt. */
   recipe: string;
   kubernetes: string;
+  /** Absent in a build of an earlier recipe: node. */
+  scope?: BuildScope;
   etcd: string;
-  crictl: string;
-  cni: string;
-  containerd: string;
+  /** crictl, the CNI plugins and containerd: in a node build only. */
+  crictl?: string;
+  cni?: string;
+  containerd?: string;
   builtAt: string;
   seconds: number;
 }
@@ -47,14 +58,20 @@ export function versionDir(version: string, env: NodeJS.ProcessEnv = process.env
 }
 
 /** The finished build of a version, or undefined. */
-export function readBuild(version: string, env: NodeJS.ProcessEnv = process.env): BuildRecord | undefined {
+/** The files a build of that scope holds, relative to its folder. */
+export function buildFiles(scope: BuildScope): string[] {
+  if (scope === 'control-plane') return [...CONTROL_PLANE_BINARIES, 'etcd'].map((b) => `bin/${b}`);
+  return [...KUBERNETES_BINARIES, ...OTHER_BINARIES].map((b) => `bin/${b}`).concat(CNI_PLUGINS.map((p) => `cni/bin/${path.basename(p)}`));
+}
+
+/** The finished build of a version that holds at least what `scope` needs (a node build holds a control plane's), or undefined. */
+export function readBuild(version: string, env: NodeJS.ProcessEnv = process.env, scope: BuildScope = 'node'): BuildRecord | undefined {
   const dir = versionDir(version, env);
   const file = path.join(dir, 'build.json');
   if (!existsSync(file)) return undefined;
   const record = JSON.parse(readFileSync(file, 'utf8')) as BuildRecord;
-  const complete = [...KUBERNETES_BINARIES, ...OTHER_BINARIES].every((b) => existsSync(path.join(dir, 'bin', b)))
-    && CNI_PLUGINS.every((p) => existsSync(path.join(dir, 'cni', 'bin', path.basename(p))));
-  return complete ? record : undefined;
+  if ((record.scope ?? 'node') === 'control-plane' && scope === 'node') return undefined;
+  return buildFiles(scope).every((f) => existsSync(path.join(dir, f))) ? record : undefined;
 }
 
 /** Where a test tool built from source is kept: <cache>/tools/<name>-v<version>/<name>. */

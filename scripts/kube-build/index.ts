@@ -15,7 +15,7 @@ import { loadClusterConfig, resolveConfigPath } from '../../config/load';
 import { TESTED_RELEASES, versionProblem } from '../../config/versions';
 import { parseFlags, runCommand } from '../../hosts/engine/command-line';
 import { buildKubernetes, RECIPE } from './build';
-import { CACHE_ENV, readBuild, versionDir } from './cache';
+import { type BuildScope, CACHE_ENV, readBuild, versionDir } from './cache';
 import { ensureHelm } from './helm';
 import { ensureDefinitions } from './openapi';
 import { ensureTraefik } from './traefik';
@@ -30,8 +30,8 @@ Each version's folder also gets openapi/_definitions.json, the API definitions
 The last line printed is the folder they are in.
   --config FILE      cluster config (default: $CLUSTER_CONFIG, else ./cluster.yaml, else the repository's)
   --version X.Y.Z    another Kubernetes version of the supported window instead
-  --tested           the config's version and every release the tests run (${TESTED_RELEASES.join(', ')}),
-                     helm, which one test renders the reference Traefik chart with, and Traefik,
+  --tested           the config's version and, of every other release the tests run (${TESTED_RELEASES.join(', ')}),
+                     kubeadm, kubectl, the control plane and etcd; helm, which one test renders the reference Traefik chart with, and Traefik,
                      which one test runs against a real API server
   --definitions      only the API definitions (seconds), no binaries
   --help             show this help
@@ -40,16 +40,17 @@ Environment: ${CACHE_ENV} (where builds are kept; default ~/.cache/kube-hosts/ku
 const diskUsage = (dir: string) => spawnSync('du', ['-sh', dir], { encoding: 'utf8' }).stdout.split('\t')[0];
 
 /** Builds one version unless a finished build of it is there (with --definitions: its API definitions only); returns its folder. */
-function ensureBuilt(version: string, definitionsOnly: boolean): string {
+function ensureBuilt(version: string, definitionsOnly: boolean, scope: BuildScope = 'node'): string {
   const dir = versionDir(version);
   console.log(`Kubernetes v${version} API definitions: ${ensureDefinitions(version)}/_definitions.json`);
   if (definitionsOnly) return dir;
-  const built = readBuild(version);
+  const built = readBuild(version, process.env, scope);
   if (built && built.recipe === RECIPE) {
-    console.log(`Kubernetes v${version} already built (${built.builtAt}, in ${built.seconds} s): etcd v${built.etcd}, crictl v${built.crictl}, CNI plugins v${built.cni}, containerd v${built.containerd}`);
+    const parts = built.crictl ? `etcd v${built.etcd}, crictl v${built.crictl}, CNI plugins v${built.cni}, containerd v${built.containerd}` : `the control plane and etcd v${built.etcd}`;
+    console.log(`Kubernetes v${version} already built (${built.builtAt}, in ${built.seconds} s): ${parts}`);
   } else {
     mkdirSync(dir, { recursive: true });
-    const record = buildKubernetes({ version, dir, log: (line) => console.log(line) });
+    const record = buildKubernetes({ version, dir, scope, log: (line) => console.log(line) });
     console.log(`Kubernetes v${version} built in ${record.seconds} s; ${diskUsage(dir)} in ${dir}`);
   }
   return dir;
@@ -73,6 +74,7 @@ void runCommand(() => {
     ensureHelm((line) => console.log(line));
     ensureTraefik((line) => console.log(line));
   }
-  for (const release of others) ensureBuilt(release, Boolean(flags.definitions));
+  // The other releases: what their tests run (kubeadm, a control plane), not a whole node.
+  for (const release of others) ensureBuilt(release, Boolean(flags.definitions), 'control-plane');
   console.log(ensureBuilt(version, Boolean(flags.definitions)));
 });

@@ -73,7 +73,8 @@ function installPackage(name, version) {
     // Like the real packages: Docker's containerd.io disables CRI; Debian's ships no config.
     if (name === 'containerd.io') write('/etc/containerd/config.toml', 'disabled_plugins = ["cri"]\n');
     const services = json('services.json', {});
-    services.containerd = { enabled: name === 'containerd', active: name === 'containerd' };
+    // Debian's package starts it at once, with its own (absent) config.
+    services.containerd = { enabled: name === 'containerd', active: name === 'containerd', ...(name === 'containerd' ? { runningConfig: '' } : {}) };
     saveJson('services.json', services);
   }
   if (name === 'kubelet') {
@@ -185,6 +186,9 @@ function systemctl(args) {
   }
   if (verb === 'is-enabled') { if (!unit.enabled) throw new Exit(1, 'disabled\n'); return 'enabled\n'; }
   if (verb === 'is-active') { if (!unit.active) throw new Exit(3, 'inactive\n'); return 'active\n'; }
+  // What a starting containerd reads: the config it runs with until its next (re)start.
+  const starts = verb === 'restart' || ((verb === 'start' || (verb === 'enable' && args.includes('--now'))) && !unit.active);
+  if (starts && name === 'containerd') unit.runningConfig = read('/etc/containerd/config.toml', '');
   if (verb === 'enable') { unit.enabled = true; if (args.includes('--now')) unit.active = true; }
   else if (verb === 'disable') { unit.enabled = false; if (args.includes('--now')) unit.active = false; }
   else if (verb === 'restart' || verb === 'start') unit.active = true;
@@ -228,15 +232,24 @@ function firewallCmd(args) {
   if (!fw) fail(127, 'firewall-cmd: command not found');
   if (args[0] === '--state') { if (!fw.running) throw new Exit(252, 'not running\n'); return 'running\n'; }
   if (!fw.running) fail(252, 'FirewallD is not running');
-  if (args.includes('--list-ports')) return fw.ports.join(' ') + '\n';
-  if (args.includes('--list-sources')) return fw.sources.join(' ') + '\n';
-  if (args[0] === '--reload') { fw.reloads = (fw.reloads ?? 0) + 1; saveJson('firewalld.json', fw); return 'success\n'; }
+  // As firewalld keeps them: the permanent configuration (ports, sources) and what is in force (runtime), which
+  // starts as the permanent one and takes it again only at a --reload; a change without --permanent is runtime only.
+  fw.runtime ??= { ports: [...fw.ports], sources: [...fw.sources] };
+  const target = args.includes('--permanent') ? fw : fw.runtime;
+  if (args.includes('--list-ports')) return target.ports.join(' ') + '\n';
+  if (args.includes('--list-sources')) return target.sources.join(' ') + '\n';
+  if (args[0] === '--reload') {
+    fw.reloads = (fw.reloads ?? 0) + 1;
+    fw.runtime = { ports: [...fw.ports], sources: [...fw.sources] };
+    saveJson('firewalld.json', fw);
+    return 'success\n';
+  }
   for (const arg of args) {
     const [flag, value] = arg.split('=');
-    if (flag === '--add-port' && !fw.ports.includes(value)) fw.ports.push(value);
-    if (flag === '--remove-port') fw.ports = fw.ports.filter((p) => p !== value);
-    if (flag === '--add-source' && !fw.sources.includes(value)) fw.sources.push(value);
-    if (flag === '--remove-source') fw.sources = fw.sources.filter((s) => s !== value);
+    if (flag === '--add-port' && !target.ports.includes(value)) target.ports.push(value);
+    if (flag === '--remove-port') target.ports = target.ports.filter((p) => p !== value);
+    if (flag === '--add-source' && !target.sources.includes(value)) target.sources.push(value);
+    if (flag === '--remove-source') target.sources = target.sources.filter((s) => s !== value);
   }
   saveJson('firewalld.json', fw);
   return 'success\n';
@@ -280,7 +293,10 @@ function kubeadm(args) {
   const slow = Number(read('.fake/cri-slow', '0'));
   if (slow > 0 && (args[0] === 'init' || args[0] === 'join')) {
     write('.fake/cri-slow', String(slow - 1));
-    fail(1, '[preflight] Running pre-flight checks\n[preflight] Some fatal errors occurred:\n\t[ERROR CRI]: could not connect to the container runtime: failed to create new CRI runtime service: validate service connection: validate CRI v1 runtime API for endpoint "unix:///var/run/containerd/containerd.sock": rpc error: code = DeadlineExceeded desc = context deadline exceeded\nerror: error execution phase preflight: preflight checks failed');
+    // What kubeadm v1.35.8 printed against a socket that accepts and never answers (recorded; a prepared node has no warnings).
+    const unanswered = 'could not connect to the container runtime: failed to create new CRI runtime service: validate service connection: validate CRI v1 runtime API for endpoint "unix:///var/run/containerd/containerd.sock": rpc error: code = DeadlineExceeded desc = context deadline exceeded while waiting for connections to become ready';
+    throw new Exit(1, `${args[0] === 'init' ? `[init] Using Kubernetes version: v${semver}\n` : ''}[preflight] Running pre-flight checks\n`,
+      `[preflight] Some fatal errors occurred:\n\t[ERROR CRI]: ${unanswered}\n\t[ERROR ContainerRuntimeVersion]: ${unanswered}\n[preflight] If you know what you are doing, you can make a check non-fatal with \`--ignore-preflight-errors=...\`\nerror: error execution phase preflight: preflight checks failed\nTo see the stack trace of this error execute with --v=5 or higher\n`);
   }
   if (sub === 'config images list') {
     const k8s = args.find((a) => a.startsWith('--kubernetes-version=')).split('=')[1];
@@ -397,6 +413,14 @@ function kubectl(args) {
     kubectlLog(`refused ${args.filter((a) => !a.startsWith('--kubeconfig=')).slice(0, 2).join(' ')}`);
     fail(1, 'The connection to the server 192.168.83.133:6443 was refused - did you specify the right host or port?');
   }
+  // Failure injection: $FAKE_CLUSTER/api-down-waits holds how many more waits (kubectl wait, rollout status) find no API
+  // server: an outage that begins after an apply went through.
+  const downForWaits = Number(fs.existsSync(clusterFile('api-down-waits')) ? fs.readFileSync(clusterFile('api-down-waits'), 'utf8') : 0);
+  if (downForWaits > 0 && (args.includes('wait') || args.includes('rollout'))) {
+    fs.writeFileSync(clusterFile('api-down-waits'), String(downForWaits - 1));
+    kubectlLog(`refused ${args.filter((a) => !a.startsWith('--kubeconfig=')).slice(0, 2).join(' ')}`);
+    fail(1, 'Unable to connect to the server: dial tcp 192.168.83.133:6443: connect: connection refused');
+  }
   const kubeconfig = (args.find((a) => a.startsWith('--kubeconfig=')) ?? '').split('=')[1];
   if (!kubeconfig || !exists(kubeconfig)) fail(1, `error: stat ${kubeconfig}: no such file or directory`);
   args = args.filter((a) => !a.startsWith('--kubeconfig='));
@@ -415,7 +439,10 @@ function kubectl(args) {
       if (doc.kind === 'Ingress' && has('ValidatingWebhookConfiguration', 'ingress-nginx-admission') && !waited('webhook-ca')) fail(1, `Error from server (InternalError): error when creating "STDIN": Internal error occurred: failed calling webhook "validate.nginx.ingress.kubernetes.io": failed to call webhook: no endpoints available for service "ingress-nginx-controller-admission"`);
       const key = `${doc.kind}/${doc.metadata.namespace ?? ''}/${doc.metadata.name}`;
       const body = JSON.stringify(doc);
-      out.push(`${doc.kind.toLowerCase()}/${doc.metadata.name} ${objects[key] === undefined ? 'created' : objects[key] === body ? 'unchanged' : 'configured'}`);
+      // Server-side, kubectl says the same of every object, changed or not (a resourceVersion tells).
+      const kind = doc.kind === 'CustomResourceDefinition' ? 'customresourcedefinition.apiextensions.k8s.io' : doc.kind.toLowerCase();
+      if (args.includes('--server-side')) out.push(`${kind}/${doc.metadata.name} serverside-applied`);
+      else out.push(`${kind}/${doc.metadata.name} ${objects[key] === undefined ? 'created' : objects[key] === body ? 'unchanged' : 'configured'}`);
       objects[key] = body;
       // The admission Jobs write the certificate Secret, then delete themselves (ttlSecondsAfterFinished: 0).
       if (doc.kind === 'Job') { fs.writeFileSync(clusterFile('secret-ingress-nginx-admission'), ''); delete objects[key]; }
@@ -425,6 +452,13 @@ function kubectl(args) {
     return `${out.join('\n')}\n`;
   }
   const line = args.join(' ');
+  // The objects of a manifest with their resourceVersions, which change when an object does (here: its content's hash).
+  if (args[0] === 'get' && args.includes('-f') && args.includes('--ignore-not-found')) {
+    const docs = parseYamlDocs(fs.readFileSync(0, 'utf8')).filter(Boolean);
+    const version = (body) => String(parseInt(crypto.createHash('sha256').update(body).digest('hex').slice(0, 8), 16));
+    return docs.map((doc) => objects[`${doc.kind}/${doc.metadata.namespace ?? ''}/${doc.metadata.name}`])
+      .filter(Boolean).map((body) => `${JSON.parse(body).metadata.name}   ${version(body)}\n`).join('');
+  }
   // Failure injection: a wait whose command line contains the text in $FAKE_CLUSTER/fail-wait times out.
   const failWait = fs.existsSync(clusterFile('fail-wait')) ? fs.readFileSync(clusterFile('fail-wait'), 'utf8').trim() : '';
   if (failWait && (args[0] === 'wait' || line.includes('rollout status')) && line.includes(failWait)) {
@@ -527,6 +561,12 @@ function kubectl(args) {
   }
   if (args[0] === 'drain') {
     if (!fs.existsSync(clusterFile(`nodes/${args[1]}`))) fail(1, `Error from server (NotFound): nodes "${args[1]}" not found`);
+    // Every node runs kube-proxy's and flannel's DaemonSet pods: the real kubectl cordons, then refuses to evict them
+    // unless told to leave them (its drain filters' words).
+    if (!args.includes('--ignore-daemonsets')) {
+      const pods = `kube-flannel/kube-flannel-ds-${args[1]}, kube-system/kube-proxy-${args[1]}`;
+      throw new Exit(1, `node/${args[1]} cordoned\n`, `error: unable to drain node "${args[1]}" due to error: cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): ${pods}, continuing command...\nThere are pending nodes to be drained:\n ${args[1]}\ncannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): ${pods}`);
+    }
     kubectlLog(`drained ${args[1]}`);
     return `node/${args[1]} cordoned\nnode/${args[1]} drained\n`;
   }

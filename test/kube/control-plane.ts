@@ -23,7 +23,7 @@ import { chmodSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writ
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
-import { readBuild, versionDir } from '../../scripts/kube-build/cache';
+import { type BuildScope, readBuild, versionDir } from '../../scripts/kube-build/cache';
 
 export interface BuiltKubernetes {
   version: string;
@@ -32,8 +32,8 @@ export interface BuiltKubernetes {
 }
 
 /** The binaries npm run kube:build made for this version, or undefined. */
-export function builtKubernetes(version: string): BuiltKubernetes | undefined {
-  if (!readBuild(version)) return undefined;
+export function builtKubernetes(version: string, scope: BuildScope = 'node'): BuiltKubernetes | undefined {
+  if (!readBuild(version, process.env, scope)) return undefined;
   const binDir = path.join(versionDir(version), 'bin');
   return { version, binDir, bin: (name) => path.join(binDir, name) };
 }

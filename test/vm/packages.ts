@@ -134,6 +134,8 @@ export async function startPackageRepos(workDir: string, kubeDir: string, build:
   const served = path.join(dir, 'served');
   const staging = path.join(dir, 'staging');
   const version = build.kubernetes;
+  const { crictl, cni, containerd } = build;
+  if (!crictl || !cni || !containerd) throw new Error(`the Kubernetes ${version} build holds no node parts (crictl, CNI, containerd): build it with npm run kube:build`);
   const [major, minor, patch] = version.split('.').map(Number);
   const k8s = path.join(served, 'k8s', 'core:', 'stable:', `v${major}.${minor}`, 'deb');
   const docker = path.join(served, 'docker', 'debian');
@@ -145,12 +147,12 @@ export async function startPackageRepos(workDir: string, kubeDir: string, build:
   const cniBin = path.join(kubeDir, 'cni', 'bin');
   const packages: Package[] = [
     ...kubernetesVersions.flatMap((v) => kubernetesPackages(bin, v)),
-    { name: 'cri-tools', version: `${build.crictl}-1.1`, files: { 'usr/bin/crictl': path.join(bin, 'crictl') } },
-    { name: 'kubernetes-cni', version: `${build.cni}-1.1`, files: Object.fromEntries(readdirSync(cniBin).map((p) => [`opt/cni/bin/${p}`, path.join(cniBin, p)])) },
+    { name: 'cri-tools', version: `${crictl}-1.1`, files: { 'usr/bin/crictl': path.join(bin, 'crictl') } },
+    { name: 'kubernetes-cni', version: `${cni}-1.1`, files: Object.fromEntries(readdirSync(cniBin).map((p) => [`opt/cni/bin/${p}`, path.join(cniBin, p)])) },
   ];
   for (const pkg of packages) buildDeb(staging, k8s, pkg);
 
-  const containerdVersion = `${build.containerd}-1~debian.12~bookworm`;
+  const containerdVersion = `${containerd}-1~debian.12~bookworm`;
   buildDeb(staging, pool, {
     name: 'containerd.io', version: containerdVersion, depends: 'libc6, libseccomp2',
     extra: ['Provides: containerd, runc', 'Conflicts: containerd, runc', 'Replaces: containerd, runc'],
@@ -159,7 +161,7 @@ export async function startPackageRepos(workDir: string, kubeDir: string, build:
       'usr/bin/containerd-shim-runc-v2': parts.shim,
       'usr/bin/ctr': parts.ctr,
       'usr/bin/runc': parts.runc,
-      'lib/systemd/system/containerd.service': { text: containerdUnit(build.containerd) },
+      'lib/systemd/system/containerd.service': { text: containerdUnit(containerd) },
       'etc/containerd/config.toml': { text: CONTAINERD_IO_CONFIG },
     },
     scripts: { postinst: CONTAINERD_IO_POSTINST },
