@@ -5,6 +5,7 @@
  */
 // Before anything else: an older Node.js gets one line saying so (package.json's engines).
 require('./hosts/engine/node-version.cjs').requireSupportedNode();
+import * as path from 'node:path';
 import { DEFAULT_OUTDIR, synthesize } from './charts/app';
 import { loadClusterConfig, resolveConfigPath } from './config/load';
 import { configWarnings } from './config/schema';
@@ -23,5 +24,8 @@ void runCommand(() => {
   for (const warning of configWarnings(config)) console.error(warning);
   const outdir = process.env.CDK8S_OUTDIR ?? DEFAULT_OUTDIR;
   synthesize(config, outdir);
-  console.log(`wrote ${outdir}/ for ${config.nodes.length} node(s), Kubernetes ${config.kubernetes.version}`);
+  // npm runs the script in the repository; said from the folder the user ran npm in (../dist/ from a subfolder, say).
+  const userDir = process.env.INIT_CWD ?? process.cwd();
+  const shown = path.relative(userDir, path.resolve(outdir)) || '.';
+  console.log(`wrote ${shown}/ for ${config.nodes.length} node(s), Kubernetes ${config.kubernetes.version}`);
 });

@@ -5,7 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Document, isMap, isSeq, LineCounter, parseDocument, type Node, type ParsedNode } from 'yaml';
+import { Document, isMap, isSeq, LineCounter, parseDocument, type Node, type ParsedNode, type YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { UserError } from './errors';
 import { clusterConfigSchema, type ClusterConfig } from './schema';
@@ -37,7 +37,12 @@ export function loadClusterConfig(file: string = resolveConfigPath()): ClusterCo
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR') {
+      const inside = path.join(shown, DEFAULT_CONFIG_FILE);
+      throw new UserError([`${shown}: is a folder, not a cluster config; name the file itself with --config or CLUSTER_CONFIG${existsSync(path.join(file, DEFAULT_CONFIG_FILE)) ? `, e.g. ${inside}` : ''}`]);
+    }
+    const reason = code === 'ENOENT' ? 'no such file' : (error as Error).message;
     throw new UserError([`${shown}: cannot read the cluster config (${reason}); pass an existing file with --config or CLUSTER_CONFIG`]);
   }
   return parseClusterConfig(text, shown, path.dirname(file));
@@ -60,6 +65,33 @@ function certificateProblem(file: string): string | undefined {
   }
 }
 
+/** A YAML parse error in words, with what to write instead (the parser's own first line where there is no better one). */
+function yamlProblem(error: YAMLError, text: string, lines: LineCounter): string {
+  const offset = error.pos[0];
+  switch (error.code) {
+    case 'DUPLICATE_KEY': {
+      const key = /^("[^"]*"|'[^']*'|[^:#\n]+?)\s*:/.exec(text.slice(offset))?.[1] ?? '';
+      // The first one: the last line before it with the same key in the same column.
+      const { col } = lines.linePos(offset);
+      const firstAt = text.slice(0, offset).split('\n').map((line, i) => (line.slice(col - 1).startsWith(`${key}:`) && !line.slice(0, col - 1).trim().replace(/^-$/, '') ? i + 1 : 0)).filter(Boolean).pop();
+      return `the key ${key.replace(/^["']|["']$/g, '')} appears twice in one mapping${firstAt ? ` (first on line ${firstAt})` : ''}; keep one of them`;
+    }
+    case 'TAB_AS_INDENT':
+      return 'a tab indents this line; YAML indents with spaces only: replace the tab with spaces';
+    case 'BAD_INDENT':
+      if (/^Flow/.test(error.message)) return `${firstLine(error.message)}: close the [ or { on the line it opened, or write the list one "- item" per line`;
+      return 'this line is indented more or less than the keys before it at its level; line it up with them, with spaces';
+    case 'MISSING_CHAR':
+      if (/quote/.test(error.message)) return 'a quoted value is not closed: add the closing quote on the same line';
+      if (/Sequence item/.test(error.message)) return 'this line is indented like a list item\'s but has no "- ": indent it like the keys of the item above, or start it with "- "';
+      return firstLine(error.message);
+    case 'MULTILINE_IMPLICIT_KEY':
+      return 'a key without its colon (or a value spread over lines): write "key: value", with a space after the colon';
+    default:
+      return firstLine(error.message);
+  }
+}
+
 /** `baseDir`: where relative paths in the config are taken from (the folder of cluster.yaml). */
 export function parseClusterConfig(text: string, source = DEFAULT_CONFIG_FILE, baseDir = process.cwd()): ClusterConfig {
   const lineCounter = new LineCounter();
@@ -71,7 +103,7 @@ export function parseClusterConfig(text: string, source = DEFAULT_CONFIG_FILE, b
   };
 
   if (doc.errors.length > 0) {
-    throw new UserError(doc.errors.map((e) => `${at(e.pos[0])}: YAML syntax error: ${firstLine(e.message)}`));
+    throw new UserError(doc.errors.map((e) => `${at(e.pos[0])}: YAML syntax error: ${yamlProblem(e, text, lineCounter)}`));
   }
   const raw: unknown = doc.toJS();
   if (raw === null || raw === undefined) {

@@ -2,9 +2,12 @@
  * The limits of the numbers and durations a user gives on the command line or in the environment: each
  * boundary itself is allowed, one past it is refused with the one line naming the setting and the range.
  */
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { envNumber } from '../hosts/cluster/cli';
 import { tokenDurationProblem } from '../config/schema';
 import { UserError } from '../config/errors';
+import { ROOT } from './helpers';
 
 const problem = (name: string, value: string, fallback: number, max: number, min?: number) => {
   try {
@@ -37,5 +40,33 @@ describe('dashboard token durations', () => {
   });
   test.each([['9m', 'must be from 10m to 24h'], ['25h', 'must be from 10m to 24h'], ['1441m', 'must be from 10m to 24h'], ['0h', 'must be minutes or hours, e.g. 30m or 1h'], ['1d', 'must be minutes or hours, e.g. 30m or 1h']])('%s is refused', (duration, message) => {
     expect(tokenDurationProblem(duration)).toBe(message);
+  });
+});
+
+describe('scripts/bootstrap.mjs on its command line', () => {
+  const run = (args: string[]) => {
+    const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), ...args], { encoding: 'utf8', cwd: ROOT });
+    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+  };
+
+  test('--help shows the commands and apply\'s main options (the default command)', () => {
+    const help = run(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('With no command, apply. Its main options (all of them: scripts/bootstrap.mjs apply --help):');
+    for (const flag of ['--dry-run', '--config FILE', '--ssh-config FILE', '--only NODE[,NODE]', '--verbose']) expect(help.stdout).toMatch(new RegExp(`^  ${flag.replace(/[[\]]/g, '\\$&')} +\\S`, 'm'));
+  });
+
+  test.each([[['frobnicate', '--help']], [['frobnicate']], [['--config', 'x.yaml', 'statsu']]])('an unknown command is said to be unknown, with --help too: %j', (args) => {
+    const result = run(args);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe(`unknown command '${args.find((a) => !a.startsWith('-') && a !== 'x.yaml')}'; the commands: apply, reset, kubeconfig, status, dashboard (see scripts/bootstrap.mjs --help)\n`);
+  });
+
+  test('a known command\'s --help is its own', () => {
+    const reset = run(['reset', '--help']);
+    expect(reset.code).toBe(0);
+    expect(reset.stdout).toMatch(/^Usage: scripts\/bootstrap\.mjs reset \[options\]/);
+    expect(reset.stdout).toContain('--yes');
   });
 });

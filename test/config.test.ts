@@ -1,6 +1,6 @@
 /** cluster.yaml loading: defaults, and one clear line per problem for every kind of mistake. */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
@@ -50,6 +50,13 @@ describe('the committed cluster.yaml', () => {
     expect(config.network).toEqual({ podCidr: '10.244.0.0/16', serviceCidr: '10.96.0.0/16' });
     expect(config.ingress.exposure).toBe('hostNetwork');
     expect(config.tomcat6).toEqual({ image: 'tomcat:6.0.53-jre8', replicas: 3, host: 'tomcat6.touch.air.mall.com' });
+  });
+
+  test('package.json describes what it makes by default: Traefik first, ingress-nginx only as the other choice', () => {
+    const { description } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { description: string };
+    expect(defaultConfig().ingress.controller).toBe('traefik');
+    expect(description.indexOf('Traefik')).toBeGreaterThanOrEqual(0);
+    expect(description.indexOf('Traefik')).toBeLessThan(description.indexOf('ingress-nginx'));
   });
 });
 
@@ -105,7 +112,12 @@ describe('defaults', () => {
 describe('each mistake gives one line naming the file position, the field, the value and the fix', () => {
   const cases: [string, string, RegExp][] = [
     ['YAML syntax error', 'kubernetes:\n  version: "1.35.1\nnodes: [', /^cluster\.yaml:\d+:\d+: YAML syntax error: /],
-    ['duplicate key', 'kubernetes:\n  version: "1.35.1"\nkubernetes:\n  version: "1.35.1"\n', /^cluster\.yaml:3:1: YAML syntax error: Map keys must be unique/],
+    ['duplicate key', 'kubernetes:\n  version: "1.35.1"\nkubernetes:\n  version: "1.35.1"\n', /^cluster\.yaml:3:1: YAML syntax error: the key kubernetes appears twice in one mapping \(first on line 1\); keep one of them$/],
+    ['duplicate key in a node', 'nodes:\n  - name: a\n    address: x\n  - name: b\n    address: y\n    address: z\n', /^cluster\.yaml:6:5: YAML syntax error: the key address appears twice in one mapping \(first on line 5\); keep one of them$/],
+    ['a tab as indentation', 'kubernetes:\n\tversion: "1.35.1"\n', /^cluster\.yaml:2:1: YAML syntax error: a tab indents this line; YAML indents with spaces only: replace the tab with spaces$/],
+    ['a key indented one space too far', 'kubernetes:\n  version: "1.35.1"\n   extra: 1\nnodes: []\n', /^cluster\.yaml:3:1: YAML syntax error: this line is indented more or less than the keys before it at its level; line it up with them, with spaces$/],
+    ['a node\'s key indented like a list item', 'nodes:\n  - name: a\n   address: b\n', /^cluster\.yaml:3:1: YAML syntax error: this line is indented like a list item's but has no "- ": indent it like the keys of the item above, or start it with "- "$/],
+    ['a key without its colon', 'kubernetes\n  version: "1.35.1"\n', /^cluster\.yaml:1:1: YAML syntax error: a key without its colon \(or a value spread over lines\): write "key: value", with a space after the colon$/],
     ['unknown top-level key', edited((c) => { c.tomcat = {}; }), /^cluster\.yaml:\d+:1: tomcat: unknown field; check its spelling \(allowed: kubernetes, network, nodes, images, packages, firewall, ingress, tomcat6, dashboard\)$/],
     ['unknown node key (typo)', edited((c) => { c.nodes[1].adress = '1.2.3.4'; }), /^cluster\.yaml:\d+:5: nodes\[1\]\.adress: unknown field; check its spelling \(allowed: name, address, role, os, ssh\)$/],
     ['missing version', edited((c) => { delete c.kubernetes.version; }), /^cluster\.yaml:\d+:\d+: kubernetes\.version: is required$/],
@@ -225,6 +237,13 @@ describe('finding the file', () => {
   test('a missing file is one line that says how to pass another', () => {
     const missing = path.join(mkdtempSync(path.join(tmpdir(), 'cfg-')), 'nope.yaml');
     expect(() => loadClusterConfig(missing)).toThrow(/nope\.yaml: cannot read the cluster config \(no such file\); pass an existing file with --config or CLUSTER_CONFIG$/);
+  });
+
+  test('a folder instead of a file is one line naming the file it holds', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cfg-'));
+    expect(() => loadClusterConfig(dir)).toThrow(/cfg-\w+: is a folder, not a cluster config; name the file itself with --config or CLUSTER_CONFIG$/);
+    writeFileSync(path.join(dir, 'cluster.yaml'), 'kubernetes: {}\n');
+    expect(() => loadClusterConfig(dir)).toThrow(/cfg-\w+: is a folder, not a cluster config; name the file itself with --config or CLUSTER_CONFIG, e\.g\. .*cfg-\w+\/cluster\.yaml$/);
   });
 
   test('a file on disk is read and validated', () => {

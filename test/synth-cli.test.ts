@@ -79,6 +79,15 @@ test('CLUSTER_CONFIG selects another config and the output replaces dist/ whole'
   expect(readFileSync(path.join(ws.outdir, '0001-traefik.yaml'), 'utf8')).toContain('kind: Deployment');
 });
 
+test('from another folder (npm runs the script in the repository), it says where dist/ went, from that folder', () => {
+  const { outdir } = workspace();
+  const from = path.join(ROOT, 'charts');
+  const result = synth([], { INIT_CWD: from, CDK8S_OUTDIR: outdir });
+  expect(result.code).toBe(0);
+  expect(result.stdout).toBe(`wrote ${path.relative(from, outdir)}/ for 3 node(s), Kubernetes ${defaultConfig().kubernetes.version}\n`);
+  expect(path.relative(from, outdir)).toMatch(/^\.\.\//);
+});
+
 test('--help prints usage; an unknown flag is one line, with the flag it resembles, and exit 1', () => {
   expect(synth(['--help'], {})).toMatchObject({ code: 0, stdout: expect.stringContaining('Usage: npm run synth') });
   const bad = synth(['--cofnig', 'x.yaml'], {});

@@ -273,7 +273,13 @@ function program(env: NodeJS.ProcessEnv, chosen: (run: () => Promise<void>) => v
   const root = strict(new Command(PROGRAM))
     .usage('[command] [options]')
     .description(DESCRIPTION)
-    .addHelpText('after', `\nWith no command, apply. Each command's options: ${PROGRAM} <command> --help.
+    .addHelpText('after', `\nWith no command, apply. Its main options (all of them: ${PROGRAM} apply --help):
+${(['dry-run', 'config', 'ssh-config', 'only', 'verbose'] as const).map((name) => {
+    const spec = APPLY_FLAGS[name];
+    const flag = `--${name}${spec.type === 'string' ? ` ${spec.valueName}` : ''}`;
+    return `  ${flag.padEnd(22)}${spec.description}`;
+  }).join('\n')}
+Each command's options: ${PROGRAM} <command> --help.
 Exit code: 0 when the command did all it set out to (apply: the final HTTP checks passed;
 status: every node Ready and every check passed), 1 otherwise, 2 when reset was not confirmed.`);
 
@@ -312,6 +318,7 @@ status: every node Ready and every check passed), 1 otherwise, 2 when reset was 
 }
 
 const HELP_FLAGS = ['--help', '-h'];
+const COMMANDS = ['apply', 'reset', 'kubeconfig', 'status', 'dashboard', 'help'];
 const VALUE_FLAGS = new Set(Object.entries({ ...RESET_FLAGS, ...KUBECONFIG_FLAGS, ...STATUS_FLAGS, ...DASHBOARD_FLAGS }).filter(([, spec]) => spec.type === 'string').map(([name]) => `--${name}`));
 
 /**
@@ -331,6 +338,10 @@ export async function runBootstrap(argv: string[] = process.argv.slice(2), env: 
   await runCommand(async () => {
     let run: (() => Promise<void>) | undefined;
     const args = commandFirst(argv);
+    // An unknown command is said to be unknown, --help or not (commander would show the general help instead).
+    if (!args[0].startsWith('-') && !COMMANDS.includes(args[0])) {
+      throw new UserError([`unknown command '${args[0]}'; the commands: ${COMMANDS.filter((c) => c !== 'help').join(', ')} (see ${PROGRAM} --help)`]);
+    }
     const resetOnly = args[0] === 'apply' ? args.find((a) => ['--yes', '--undo-prep'].includes(a)) : undefined;
     if (resetOnly) throw new UserError([`${resetOnly} goes with reset: ${PROGRAM} reset ${resetOnly}`]);
     if (!parseWith(program(env, (chosen) => { run = chosen; }), args, env)) return;
