@@ -165,7 +165,7 @@ if (sshd) {
       const cluster = makeCluster(sshd);
       // Its own temporary folder (short: the SSH control sockets live there), which must be empty afterwards.
       const tmp = mkdtempSync('/tmp/kh-');
-      const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--config', cluster.config, '--ssh-config', sshd.sshConfig, '--log-dir', cluster.logs], {
+      const child = spawn(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--config', cluster.config, '--ssh-config', sshd.sshConfig, '--log-dir', cluster.logs, '--yes'], {
         cwd: cluster.dir, env: { ...process.env, TMPDIR: tmp, KUBE_HOSTS_SANDBOX: path.join(cluster.dir, 'nodes'), BOOTSTRAP_RETRY_DELAY_MS: '10', INIT_CWD: cluster.dir },
       });
       let output = '';
@@ -191,7 +191,7 @@ if (sshd) {
       const cluster = makeCluster(sshd);
       const deep = path.join(mkdtempSync(path.join(tmpdir(), 'a-rather-long-temporary-folder-')), 'and-deeper-still');
       mkdirSync(deep);
-      const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--config', cluster.config, '--ssh-config', sshd.sshConfig, '--log-dir', cluster.logs], {
+      const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--config', cluster.config, '--ssh-config', sshd.sshConfig, '--log-dir', cluster.logs, '--yes'], {
         cwd: cluster.dir, encoding: 'utf8', timeout: 240_000,
         env: { ...process.env, TMPDIR: deep, KUBE_HOSTS_SANDBOX: path.join(cluster.dir, 'nodes'), BOOTSTRAP_RETRY_DELAY_MS: '10', INIT_CWD: cluster.dir },
       });

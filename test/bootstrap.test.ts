@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFi
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { caCertHash } from '../hosts/node/kubeadm';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { renderManifests } from '../charts/app';
 import { loadClusterConfig } from '../config/load';
 import { bootstrap, type Cluster, clearAll, clusterFile, command, makeCluster, mutating, onTerminal, trees } from './fakehost/cluster';
@@ -92,9 +92,36 @@ if (sshd) {
   describe('a three-node cluster from bare fake hosts', () => {
     let cluster: Cluster;
     let first: ReturnType<typeof bootstrap>;
+    let refusedFirst: ReturnType<typeof bootstrap>;
+    let declinedFirst: ReturnType<typeof onTerminal>;
+    let changedByRefusals: string[][];
     beforeAll(() => {
       cluster = makeCluster(sshd);
+      // Asked first, with no terminal and no --yes; then on a terminal, answered no; then with --yes.
+      refusedFirst = bootstrap(cluster, sshd, [], {}, true);
+      declinedFirst = onTerminal(cluster, sshd, [], 'no\n');
+      changedByRefusals = Object.values(mutating(cluster)).flat();
       first = bootstrap(cluster, sshd);
+    });
+
+    test('a run that will change the nodes says what first and asks: no terminal and no --yes is a refusal (exit 2), anything but yes too; nothing touched', () => {
+      expect(refusedFirst.code).toBe(2);
+      const said = refusedFirst.stdout.slice(refusedFirst.stdout.indexOf('    this run will change:'));
+      expect(said.split('\n').slice(0, 5)).toEqual([
+        '    this run will change:',
+        '      k8s-node1 (127.0.0.1): prepared (containerd, kubelet/kubeadm/kubectl 1.35.1 held, swap off, kernel settings, firewall ports); then kubeadm init: a new cluster, Kubernetes 1.35.1',
+        '      k8s-node2 (127.0.0.2): prepared (containerd, kubelet/kubeadm/kubectl 1.35.1 held, swap off, kernel settings, firewall ports); then kubeadm join',
+        '      k8s-node3 (127.0.0.3): prepared (containerd, kubelet/kubeadm/kubectl 1.35.1 held, swap off, kernel settings, firewall ports); then kubeadm join',
+        '      then the manifests of flannel, traefik, tomcat6, applied on the control plane',
+      ]);
+      expect(refusedFirst.stdout).not.toContain('==> prep');
+      expect(refusedFirst.stderr).toBe('the run would change the nodes above; there is no terminal to ask on, so pass --yes to go on (or --dry-run to see the whole plan); nothing was touched\n');
+      expect(declinedFirst.code).toBe(2);
+      expect(declinedFirst.output).toContain('Type yes to go on: ');
+      expect(declinedFirst.output).toContain('bootstrap not confirmed (answer: "no"); nothing was touched');
+      expect(declinedFirst.output).not.toContain('==> prep');
+      expect(changedByRefusals).toEqual([]);
+      expect(first.stdout).toContain('    this run will change:');
     });
 
     test('exits 0 with every phase in order, the workers over SSH', () => {
@@ -178,8 +205,10 @@ if (sshd) {
     test('a second run changes nothing on any node and says so', () => {
       const before = trees(cluster);
       clearAll(cluster);
-      const again = bootstrap(cluster, sshd);
+      // Nothing to ask on a converged cluster: no --yes needed, none asked for.
+      const again = bootstrap(cluster, sshd, [], {}, true);
       expect(again.code).toBe(0);
+      expect(again.stdout).not.toContain('this run will change:');
       expect(again.stdout).toMatch(/k8s-node2 +prep done: nothing to change/);
       expect(again.stdout).toMatch(/k8s-node1 +init done: already initialised/);
       expect(again.stdout).toMatch(/k8s-node3 +join done: already joined/);
@@ -190,6 +219,27 @@ if (sshd) {
       expect(changed['k8s-node3']).toEqual([]);
       // On the control plane only the (idempotent) kubectl applies run.
       expect(changed['k8s-node1'].map((c) => c.join(' '))).toEqual(Array(3).fill('kubectl --kubeconfig=/etc/kubernetes/admin.conf apply -f -'));
+    });
+
+    test('a dry run against the real nodes (--dry-run --connect) reads them, changes nothing, and says what a run would change: only the edited replicas', () => {
+      clearAll(cluster);
+      const before = trees(cluster);
+      // The config asks for 5 replicas now: the plan names the Deployment and nothing else, and changes nothing.
+      const original = readFileSync(cluster.config, 'utf8');
+      writeFileSync(cluster.config, stringify({ ...parse(original), tomcat6: { replicas: 5 } }));
+      const plan = bootstrap(cluster, sshd, ['--dry-run', '--connect']);
+      writeFileSync(cluster.config, original);
+      expect(plan.stderr).toBe('');
+      expect(plan.code).toBe(0);
+      expect(plan.stdout).toContain('dry run against the real nodes: facts, files and checks are read from them; nothing is written there and no command that changes anything runs');
+      expect(plan.stdout).toMatch(/k8s-node2 +ssh root@127\.0\.0\.2:\d+ \(connected; read only\)/);
+      for (const stage of ['flannel', 'traefik']) expect(plan.stdout).toContain(`  # ${stage}: no object would change`);
+      expect(plan.stdout).toContain('  # tomcat6: would change 1 object(s): apps.v1.Deployment.default.tomcat6');
+      // The nodes are prepared as configured: no file would be written on any of them.
+      expect(plan.stdout).not.toContain('  --- write ');
+      expect(trees(cluster)).toEqual(before);
+      expect(Object.values(mutating(cluster)).flat()).toEqual([]);
+      expect(bootstrap(cluster, sshd, ['--connect']).stderr).toBe('--connect goes with --dry-run: it plans against the real nodes without changing them (a run without --dry-run connects anyway)\n');
     });
 
     test('a changed kubernetes.version is refused before any change, one line per node with the ways out', () => {
@@ -291,8 +341,10 @@ if (sshd) {
 
     test('a re-run leaves the admission Jobs out once their Secret exists, and changes nothing', () => {
       clearAll(cluster);
-      const again = bootstrap(cluster, sshd);
+      // Nothing to ask on a converged cluster: no --yes needed, none asked for.
+      const again = bootstrap(cluster, sshd, [], {}, true);
       expect(again.code).toBe(0);
+      expect(again.stdout).not.toContain('this run will change:');
       expect(again.stdout).toMatch(/apply done: 3 stages unchanged/);
       const applied = clusterFile(cluster, 'kubectl.log').trim().split('\n').filter((l) => l.startsWith('apply Namespace/ingress-nginx'));
       // The first run's apply had them; the second's does not.
@@ -336,8 +388,10 @@ if (sshd) {
 
     test('a re-run changes nothing', () => {
       clearAll(cluster);
-      const again = bootstrap(cluster, sshd);
+      // Nothing to ask on a converged cluster: no --yes needed, none asked for.
+      const again = bootstrap(cluster, sshd, [], {}, true);
       expect(again.code).toBe(0);
+      expect(again.stdout).not.toContain('this run will change:');
       expect(again.stdout).toMatch(/apply done: 4 stages unchanged/);
     });
   });
@@ -406,7 +460,7 @@ describe('a cluster of one node (the control plane, no worker)', () => {
     mkdirSync(path.join(dir, 'nodes'));
     symlinkSync(node.base, path.join(dir, 'nodes', 'k8s-node1'));
     writeFileSync(path.join(dir, 'cluster.yaml'), stringify({ kubernetes: { version: '1.35.1' }, nodes: [{ name: 'k8s-node1', address: '127.0.0.1', role: 'control-plane' }] }));
-    result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--config', 'cluster.yaml', '--log-dir', path.join(dir, 'logs')], {
+    result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--config', 'cluster.yaml', '--log-dir', path.join(dir, 'logs'), '--yes'], {
       cwd: dir, encoding: 'utf8', timeout: 240_000,
       env: { ...process.env, KUBE_HOSTS_SANDBOX: path.join(dir, 'nodes'), BOOTSTRAP_RETRY_DELAY_MS: '10', INIT_CWD: dir },
     });

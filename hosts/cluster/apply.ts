@@ -70,6 +70,19 @@ export interface ApplyOptions {
   retryDelayMs: number;
   /** How long each wait may take. @default WAIT_TIMEOUT */
   waitTimeout?: string;
+  /** A plan against the real cluster (--dry-run --connect): each stage says which objects it would change (kubectl diff). */
+  live?: boolean;
+}
+
+/**
+ * The objects of a manifest a real cluster would change, from `kubectl diff` (server-side dry run: read
+ * only): its file names are <group>.<version>.<Kind>.<namespace>.<name>.
+ */
+async function wouldChange(run: NodeRun, manifest: string, serverSide: boolean): Promise<string[]> {
+  const argv = kubectl('diff', ...(serverSide ? ['--server-side', '--force-conflicts'] : []), '-f', '-');
+  const result = await run.query(argv, { input: manifest });
+  if (result.code > 1) throw new StepFailed(run.nodeName, run.stepTitle, argv, result);
+  return [...result.stdout.matchAll(/^diff -u -N \S+\/(\S+) \S+$/gm)].map((m) => m[1]);
 }
 
 /**
@@ -157,6 +170,11 @@ export async function applyStages(run: NodeRun, config: ClusterConfig, nodes: st
     if (run.planning) {
       const note = admissionJobs ? ' (without its admission Jobs once their Secret exists)' : '';
       run.out.line(`  # input of the next command: ${file}, rendered from the cluster config${note}`);
+    }
+    if (run.planning && options.live) {
+      const objects = await wouldChange(run, manifest, SERVER_SIDE_STAGES.includes(stage));
+      run.out.line(`  # ${stage}: ${objects.length ? `would change ${objects.length} object(s): ${objects.join(', ')}` : 'no object would change'}`);
+      if (objects.length) changes.push(`${stage}: ${objects.length} object(s) would change`);
     }
     let changed: number;
     if (SERVER_SIDE_STAGES.includes(stage)) {

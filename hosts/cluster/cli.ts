@@ -45,6 +45,7 @@ const CONCURRENCY_FLAG = {
 const RUN_FLAGS = {
   ...CONFIG_FLAGS,
   'dry-run': { type: 'boolean', description: 'print the plan (phases, nodes, commands; file contents with --verbose); needs no root, no network, no SSH' },
+  connect: { type: 'boolean', description: 'with --dry-run: plan against the real nodes as they are now, over SSH, read only (what would change on each node of a running cluster, and which objects each stage would change)' },
   only: { type: 'string', valueName: 'NODE[,NODE]', description: 'only these nodes' },
   ...CONCURRENCY_FLAG,
   'log-dir': { type: 'string', valueName: 'DIR', description: 'where the logs go (default: logs/<time>/)' },
@@ -54,6 +55,7 @@ const RUN_FLAGS = {
 const APPLY_FLAGS = {
   ...RUN_FLAGS,
   only: { ...RUN_FLAGS.only, description: 'prep and join only these nodes (e.g. a worker added later)' },
+  yes: { type: 'boolean', description: 'go on without asking what the run will change (needed where there is no terminal to ask on)' },
 } as const satisfies FlagSpec;
 
 const RESET_FLAGS = {
@@ -92,6 +94,26 @@ export function envNumber(env: NodeJS.ProcessEnv, name: string, fallback: number
  * --yes, or when the user types `yes` on a terminal; with neither, refuse
  * (exit code 2) before anything is touched.
  */
+/**
+ * A bootstrap that will change the nodes asks first, like reset: what it will change, then `yes` typed on a
+ * terminal, or --yes; with neither, it refuses (exit code 2) before anything is touched.
+ */
+async function confirmApply(changes: string[], yes: boolean, progress: (line: string) => void): Promise<void> {
+  progress('    this run will change:');
+  for (const change of changes) progress(`      ${change}`);
+  if (yes) return;
+  if (!process.stdin.isTTY || !process.stdout.isTTY) {
+    throw new UserError(['the run would change the nodes above; there is no terminal to ask on, so pass --yes to go on (or --dry-run to see the whole plan); nothing was touched'], 2);
+  }
+  const prompt = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    const answer = await prompt.question('Type yes to go on: ');
+    if (answer.trim() !== 'yes') throw new UserError([`bootstrap not confirmed (answer: ${JSON.stringify(answer.trim())}); nothing was touched`], 2);
+  } finally {
+    prompt.close();
+  }
+}
+
 async function confirmReset(names: string[], undoPrep: boolean, yes: boolean): Promise<void> {
   if (yes) return;
   const what = `reset runs kubeadm reset --force on ${names.join(', ')}${undoPrep ? ' and undoes their preparation' : ''}: what Kubernetes kept there is deleted`;
@@ -170,6 +192,7 @@ async function runCluster(command: 'apply' | 'reset', flags: RunFlags, env: Node
   const heartbeatMs = envNumber(env, 'BOOTSTRAP_HEARTBEAT_SECONDS', 30, 3600) * 1000;
   const waitSeconds = envNumber(env, 'BOOTSTRAP_WAIT_SECONDS', 300, 86_400, 1);
   const planning = Boolean(flags['dry-run']);
+  if (flags.connect && !planning) throw new UserError(['--connect goes with --dry-run: it plans against the real nodes without changing them (a run without --dry-run connects anyway)']);
   if (resetting && !planning) await confirmReset(only ?? config.nodes.map((n) => n.name), Boolean(flags['undo-prep']), Boolean(flags.yes));
 
   const logDir = planning ? undefined : path.resolve(cwd, flags['log-dir'] ?? path.join('logs', compactTimestamp(new Date())));
@@ -245,13 +268,17 @@ async function runPhases(config: ClusterConfig, configFile: string, settings: Ru
   const phases = resetting ? RESET : BOOTSTRAP;
   let cluster: ClusterRun | undefined;
   try {
-    const targets = await connect(config, { planning, env: settings.env, sshConfig: settings.sshConfig, progress, resetting, concurrency: settings.concurrency });
-    if (planning) {
-      progress(`    dry run: each node is planned as a fresh machine of its nodes[].os (default el9); facts and file contents it reads there are assumed, not observed${flags.verbose ? '' : '; --verbose shows the files written'}`);
+    const live = planning && Boolean(flags.connect);
+    const targets = await connect(config, { planning, live, env: settings.env, sshConfig: settings.sshConfig, progress, resetting, concurrency: settings.concurrency });
+    if (live) {
+      progress(`    dry run against the real nodes: facts, files and checks are read from them; nothing is written there and no command that changes anything runs${flags.verbose ? '' : '; --verbose shows the files that would be written'}`);
+    } else if (planning) {
+      progress(`    dry run: each node is planned as a fresh machine of its nodes[].os (default el9); facts and file contents it reads there are assumed, not observed${flags.verbose ? '' : '; --verbose shows the files written'}; --connect plans against the real nodes instead`);
     }
     cluster = new ClusterRun(config, targets, {
-      mode: planning ? 'plan' : 'apply', only: settings.only, concurrency: planning ? 1 : settings.concurrency, manifests, nodeOutput, progress,
+      mode: planning ? 'plan' : 'apply', live, only: settings.only, concurrency: planning ? 1 : settings.concurrency, manifests, nodeOutput, progress,
       undoPrep: Boolean(flags['undo-prep']), retryDelayMs: settings.retryDelayMs, heartbeatMs: settings.heartbeatMs, waitSeconds: settings.waitSeconds,
+      confirm: resetting ? undefined : (changes) => confirmApply(changes, Boolean(flags.yes), progress),
     });
     await cluster.runPhases(phases);
   } finally {
@@ -342,7 +369,7 @@ export async function runBootstrap(argv: string[] = process.argv.slice(2), env: 
     if (!args[0].startsWith('-') && !COMMANDS.includes(args[0])) {
       throw new UserError([`unknown command '${args[0]}'; the commands: ${COMMANDS.filter((c) => c !== 'help').join(', ')} (see ${PROGRAM} --help)`]);
     }
-    const resetOnly = args[0] === 'apply' ? args.find((a) => ['--yes', '--undo-prep'].includes(a)) : undefined;
+    const resetOnly = args[0] === 'apply' ? args.find((a) => a === '--undo-prep') : undefined;
     if (resetOnly) throw new UserError([`${resetOnly} goes with reset: ${PROGRAM} reset ${resetOnly}`]);
     if (!parseWith(program(env, (chosen) => { run = chosen; }), args, env)) return;
     await run?.();

@@ -1,11 +1,13 @@
 /**
  * How each node is reached: this machine's node locally, every other node
- * over SSH, or (dry run) a model of a fresh node. Every unreachable node is
- * reported at once, before anything runs anywhere.
+ * over SSH, or (dry run) a model of a fresh node; a live dry run (--connect)
+ * reaches the real nodes and keeps what the plan writes in memory. Every
+ * unreachable node is reported at once, before anything runs anywhere.
  */
 import { UserError } from '../../config/errors';
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import { type Host, LocalHost, spawnCommand } from '../engine/host';
+import { OverlayHost } from '../engine/overlay';
 import { nodeSandbox } from '../engine/sandbox';
 import { SshHost } from '../engine/ssh';
 import { parseAddresses } from '../node/facts';
@@ -14,6 +16,8 @@ import { mapLimit, type Target } from './manager';
 
 export interface ConnectOptions {
   planning: boolean;
+  /** With planning: the real nodes, read (never changed) through an OverlayHost, instead of the model. */
+  live?: boolean;
   env: NodeJS.ProcessEnv;
   sshConfig?: string;
   progress(line: string): void;
@@ -28,7 +32,8 @@ export interface ConnectOptions {
 export async function connect(config: ClusterConfig, options: ConnectOptions): Promise<Target[]> {
   options.progress('==> connect');
   // A dry run touches nothing, not even this machine's interfaces: every node is planned alike.
-  const localAddresses = options.planning ? [] : parseAddresses((await spawnCommand(['ip', '-o', '-4', 'addr', 'show'])).stdout);
+  const model = options.planning && !options.live;
+  const localAddresses = model ? [] : parseAddresses((await spawnCommand(['ip', '-o', '-4', 'addr', 'show'])).stdout);
   const targets: Target[] = [];
   const problems: string[] = [];
   const nodes = options.nodes ?? config.nodes;
@@ -38,7 +43,7 @@ export async function connect(config: ClusterConfig, options: ConnectOptions): P
     const sandbox = nodeSandbox(options.env, node.name);
     let host: Host;
     let via: string;
-    if (options.planning) {
+    if (model) {
       host = new PlanHost(node.os ?? PLAN_DEFAULT_FAMILY, config, node, options.resetting ? 'in-cluster' : 'fresh');
       via = `local, or ssh ${node.ssh.user}@${node.ssh.host ?? node.address}:${node.ssh.port}`;
     } else if (local) {
@@ -56,8 +61,10 @@ export async function connect(config: ClusterConfig, options: ConnectOptions): P
       host = ssh;
       via = `ssh ${ssh.target}`;
     }
+    if (options.planning && !model) host = new OverlayHost(host);
     targets.push({ node, host, via });
-    options.progress(`    ${node.name.padEnd(14)} ${via}${options.planning ? ' (planned, not connected)' : ''} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+    const how = model ? ' (planned, not connected)' : options.planning ? ' (connected; read only)' : '';
+    options.progress(`    ${node.name.padEnd(14)} ${via}${how} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
   });
   if (problems.length) {
     await SshHost.closeAll();

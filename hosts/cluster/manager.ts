@@ -35,6 +35,8 @@ export interface NodeReport {
 
 export interface ClusterOptions {
   mode: Mode;
+  /** A plan against the real nodes (--dry-run --connect): phases a node is not ready for yet are said, not planned. */
+  live?: boolean;
   /** Nodes to prep and join, or reset (all when unset); the control plane is always reached. */
   only?: string[];
   concurrency: number;
@@ -53,6 +55,12 @@ export interface ClusterOptions {
   /** While a node's part of a phase runs, a line this often saying which step it is on (none when unset). */
   heartbeatMs?: number;
   now?: () => Date;
+  /**
+   * Asked once every node's facts are read and checked, before anything changes, with what the run will
+   * change (which nodes are prepared, initialised, joined; which stages applied); it throws to stop the
+   * run. Not asked when the nodes already form the configured cluster, nor in a dry run.
+   */
+  confirm?(changes: string[]): Promise<void>;
 }
 
 /** One step of the whole-cluster run: what it is called, where it runs, what a failure means, what it does on a node. */

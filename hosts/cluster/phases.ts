@@ -67,8 +67,10 @@ const CLONE_FIX: Record<string, string> = {
 async function checkTogether(cluster: ClusterRun): Promise<void> {
   const problems: string[] = [];
   const factsOf = (node: ClusterNode) => cluster.facts.get(node.name)!;
+  const inCluster = new Map<string, boolean>();
   for (const node of cluster.nodes) {
-    problems.push(...preflightProblems(cluster.config, node, factsOf(node), await isInCluster(cluster.nodeRun(node))));
+    inCluster.set(node.name, await isInCluster(cluster.nodeRun(node)));
+    problems.push(...preflightProblems(cluster.config, node, factsOf(node), inCluster.get(node.name)!));
   }
   const duplicates = (label: string, values: (node: ClusterNode) => string[]) => {
     const seen = new Map<string, string>();
@@ -92,6 +94,34 @@ async function checkTogether(cluster: ClusterRun): Promise<void> {
   for (const [hostname, names] of byHostname) {
     if (names.length > 1) cluster.options.progress(`    note: ${names.join(', ')} share the hostname ${hostname}${cluster.planning ? ' (assumed, as for fresh clones)' : ''}; prep renames each to its node name`);
   }
+  if (!cluster.planning && cluster.options.confirm) {
+    const changes = plannedChanges(cluster, inCluster);
+    if (changes.length) await cluster.options.confirm(changes);
+  }
+}
+
+/**
+ * What a bootstrap will change, from the facts just read: nodes without the configured Kubernetes
+ * prepared, a control plane without a cluster initialised, workers outside it joined, and then the
+ * manifests applied. Empty when the selected nodes already form the configured cluster (a re-run: prep
+ * and the apply then change only what differs from cluster.yaml).
+ */
+export function plannedChanges(cluster: ClusterRun, inCluster: Map<string, boolean>): string[] {
+  const { version } = cluster.config.kubernetes;
+  const selectedNodes = selected(cluster);
+  const lines: string[] = [];
+  for (const node of selectedNodes) {
+    const facts = cluster.facts.get(node.name)!;
+    const prepared = facts.kubernetes.kubeadm === version && facts.kubernetes.kubelet === version && facts.containerd !== undefined;
+    const joined = inCluster.get(node.name) === true;
+    const work = [
+      ...(prepared ? [] : [`prepared (containerd, kubelet/kubeadm/kubectl ${version} held, swap off, kernel settings, firewall ports)`]),
+      ...(joined ? [] : [node.role === 'control-plane' ? 'kubeadm init: a new cluster, Kubernetes ' + version : 'kubeadm join']),
+    ];
+    if (work.length) lines.push(`${node.name} (${node.address}): ${work.join('; then ')}`);
+  }
+  if (lines.length) lines.push(`then the manifests of ${cluster.options.manifests.map((m) => m.stage).join(', ')}, applied on the control plane`);
+  return lines;
 }
 
 const prep: Phase = {
@@ -115,6 +145,8 @@ const init: Phase = {
     return failed ? `${cp.name}: the control-plane node failed: ${failed}` : undefined;
   },
   async run(cluster, node) {
+    const notYet = notReadyForKubeadm(cluster, node);
+    if (notYet) return notYet;
     const run = cluster.nodeRun(node);
     const containerNodes = [...cluster.facts.values()].some((facts) => facts.container !== undefined);
     const changed = await retry(() => run.runSteps('init', initSteps(cluster.config, node, { containerNodes })), runtimeRetries(cluster, run, node));
@@ -128,6 +160,8 @@ const join: Phase = {
   onFailure: 'continue',
   reaches: 'joined',
   async run(cluster, node) {
+    const notYet = notReadyForKubeadm(cluster, node);
+    if (notYet) return notYet;
     const run = cluster.nodeRun(node);
     let used: JoinDetails | undefined;
     // The token expired (or was deleted) between minting and joining: a fresh one, once.
@@ -149,6 +183,15 @@ const join: Phase = {
     return changed ? 'joined' : 'already joined';
   },
 };
+
+/**
+ * A live plan (--dry-run --connect) cannot ask a node's kubeadm before prep has installed it: the phase is
+ * said to come after prep instead of planned.
+ */
+function notReadyForKubeadm(cluster: ClusterRun, node: ClusterNode): string | undefined {
+  if (!cluster.options.live || cluster.facts.get(node.name)?.kubernetes.kubeadm === cluster.config.kubernetes.version) return undefined;
+  return `planned once prep has installed kubeadm ${cluster.config.kubernetes.version} (the node has ${cluster.facts.get(node.name)?.kubernetes.kubeadm ?? 'none'} now)`;
+}
 
 /**
  * kubeadm's preflight gives the container runtime a fixed 2 seconds to answer
@@ -177,10 +220,11 @@ const apply: Phase = {
   nodes: theControlPlane,
   onFailure: 'stop',
   async run(cluster, cp) {
+    if (cluster.options.live && !cluster.facts.get(cp.name)?.kubernetes.controlPlane) return 'planned once init has run: the control plane has no cluster yet';
     // The control plane and the workers that joined (now or before): a node that never joined is not waited for.
     const inCluster = cluster.nodes.filter((n) => n.name === cp.name || cluster.report(n).state === 'joined').map((n) => n.name);
     const { manifests, retryDelayMs = 5000 } = cluster.options;
-    const changes = await applyStages(cluster.nodeRun(cp), cluster.config, inCluster, { manifests, retryDelayMs, waitTimeout: waitTimeout(cluster) });
+    const changes = await applyStages(cluster.nodeRun(cp), cluster.config, inCluster, { manifests, retryDelayMs, waitTimeout: waitTimeout(cluster), live: cluster.options.live });
     return changes.length ? changes.join('; ') : `${manifests.length} stages unchanged`;
   },
 };

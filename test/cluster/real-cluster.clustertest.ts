@@ -276,9 +276,14 @@ if (missing.length) {
 
   test(`./scripts/bootstrap.mjs takes the bare nodes to a cluster: init, joins with the CA pinned, add-ons applied, ${CHECKS}`, async () => {
     const started = Date.now();
-    const first = await bootstrapOk('bootstrap, first run');
+    // With no terminal to ask on, a run that changes the nodes needs --yes (a user at a terminal types yes).
+    const first = await bootstrapOk('bootstrap, first run', ['--yes']);
     const out = first.stdout;
     for (const phase of ['connect', 'facts', 'prep', 'init', 'join', 'apply', 'verify', 'summary']) expect(out).toContain(`==> ${phase}`);
+    // What it would change was said before it changed anything: every node prepared, then init or join.
+    expect(out).toContain('    this run will change:\n');
+    for (const n of NODES) expect(out).toContain(`      ${n.name} (${n.address}): prepared (`);
+    expect(out.indexOf('this run will change:')).toBeLessThan(out.indexOf('==> prep'));
     for (const n of NODES) {
       expect(out).toMatch(new RegExp(`${n.name} +ssh root@${n.address.replaceAll('.', '\\.')}:22`));
       // The facts say what the node is, and the cgroup v1 opt-in is a warning per node.
@@ -427,7 +432,9 @@ if (missing.length) {
     const before = nodes.map(state);
     const objectsBefore = await objects();
     for (const n of nodes) n.sh(`touch ${MARK}`);
+    // A converged cluster: nothing to ask (no --yes, no terminal), nothing said to change.
     const second = await bootstrapOk('bootstrap, second run');
+    expect(second.stdout).not.toContain('this run will change:');
     for (const n of NODES) expect(second.stdout).toMatch(new RegExp(`${n.name} +prep done: nothing to change`));
     expect(second.stdout).toMatch(/k8s-node1 +init done: already initialised/);
     for (const worker of WORKERS) expect(second.stdout).toMatch(new RegExp(`${worker.name} +join done: already joined`));
@@ -473,7 +480,7 @@ if (missing.length) {
     const doc = parseDocument(readFileSync(path.join(workstation, 'cluster.yaml'), 'utf8'));
     doc.setIn(['ingress', 'api'], 'gateway');
     writeFileSync(path.join(workstation, 'cluster-gateway.yaml'), doc.toString());
-    const gateway = await bootstrapOk('bootstrap with the Gateway API', ['--config', 'cluster-gateway.yaml']);
+    const gateway = await bootstrapOk('bootstrap with the Gateway API', ['--config', 'cluster-gateway.yaml', '--yes']);
     expect(gateway.stdout).toMatch(/apply done: flannel: \d+ object\(s\) created or changed; gateway-api: \d+ object\(s\) created or changed; traefik: \d+ object\(s\) created or changed; tomcat6: \d+ object\(s\) created or changed/);
     expect(gateway.stdout).toContain(`verify done: ${CHECKS}`);
     expect(await kubectl("get httproute tomcat6 -o jsonpath='{.status.parents[0].conditions[?(@.type==\"Accepted\")].status}'")).toBe('True');

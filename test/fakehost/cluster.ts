@@ -54,8 +54,13 @@ export function makeCluster(sshd: TestSshd, options: { ports?: Record<string, nu
   return { dir, config, nodes, logs: path.join(dir, 'logs') };
 }
 
-export function bootstrap(cluster: Cluster, sshd: TestSshd, args: string[] = [], env: Record<string, string> = {}) {
-  const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--config', cluster.config, '--ssh-config', sshd.sshConfig, '--log-dir', cluster.logs, ...args], {
+/** Whether a command line of scripts/bootstrap.mjs runs apply (the default command). */
+export const runsApply = (args: string[]) => !['reset', 'kubeconfig', 'status', 'dashboard'].some((c) => args.includes(c));
+
+/** scripts/bootstrap.mjs as a script runs it (no terminal): apply gets --yes, as it needs there, unless `ask` (to see it refuse). */
+export function bootstrap(cluster: Cluster, sshd: TestSshd, args: string[] = [], env: Record<string, string> = {}, ask = false) {
+  const yes = runsApply(args) && !ask ? ['--yes'] : [];
+  const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bootstrap.mjs'), '--config', cluster.config, '--ssh-config', sshd.sshConfig, '--log-dir', cluster.logs, ...yes, ...args], {
     // Run from the cluster's folder: its dist/ is synthesized there, never in the repository.
     cwd: cluster.dir,
     encoding: 'utf8',

@@ -452,6 +452,18 @@ function kubectl(args) {
     return `${out.join('\n')}\n`;
   }
   const line = args.join(' ');
+  // kubectl diff: each object that would change, as the real one names its files (<group>.<version>.<Kind>.<namespace>.<name>
+  // under LIVE- and MERGED- folders); exit 1 when any would, 0 when none.
+  if (args[0] === 'diff') {
+    const docs = parseYamlDocs(fs.readFileSync(0, 'utf8')).filter(Boolean);
+    const differing = docs.filter((doc) => objects[`${doc.kind}/${doc.metadata.namespace ?? ''}/${doc.metadata.name}`] !== JSON.stringify(doc));
+    if (!differing.length) return '';
+    // As kubectl names them: the namespace the object goes to (default when the manifest names none), empty for cluster-wide kinds.
+    const CLUSTER_WIDE = ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'IngressClass', 'GatewayClass', 'ValidatingWebhookConfiguration', 'PriorityClass'];
+    const namespace = (doc) => (CLUSTER_WIDE.includes(doc.kind) ? '' : doc.metadata.namespace ?? 'default');
+    const file = (doc) => `${doc.apiVersion.includes('/') ? doc.apiVersion.replace('/', '.') : doc.apiVersion}.${doc.kind}.${namespace(doc)}.${doc.metadata.name}`;
+    throw new Exit(1, differing.map((doc) => `diff -u -N /tmp/LIVE-1234/${file(doc)} /tmp/MERGED-5678/${file(doc)}\n--- /tmp/LIVE-1234/${file(doc)}\n+++ /tmp/MERGED-5678/${file(doc)}\n`).join(''), '');
+  }
   // The objects of a manifest with their resourceVersions, which change when an object does (here: its content's hash).
   if (args[0] === 'get' && args.includes('-f') && args.includes('--ignore-not-found')) {
     const docs = parseYamlDocs(fs.readFileSync(0, 'utf8')).filter(Boolean);
