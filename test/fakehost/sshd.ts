@@ -36,6 +36,8 @@ export async function startSshd(addresses: string[], port = 20000 + Math.floor(M
   writeFileSync(path.join(dir, 'authorized_keys'), readFileSync(`${identityFile}.pub`));
   mkdirSync('/run/sshd', { recursive: true });
   const config = path.join(dir, 'sshd_config');
+  const home = path.join(dir, 'home');
+  mkdirSync(home);
   writeFileSync(config, [
     ...addresses.map((a) => `ListenAddress ${a}:${port}`),
     `HostKey ${hostKey}`,
@@ -48,6 +50,9 @@ export async function startSshd(addresses: string[], port = 20000 + Math.floor(M
     'UsePAM no',
     'MaxStartups 100',
     'MaxSessions 100',
+    // The login shell (root's bash) reads ~/.bashrc for every command sshd runs; this machine's sets up pyenv
+    // there (about half a second a command). The sessions get a HOME of their own, with no shell start-up files.
+    `SetEnv HOME=${home}`,
     '',
   ].join('\n'));
   const log = path.join(dir, 'sshd.log');
