@@ -138,6 +138,8 @@ export interface ImageInputs {
   workDir: string;
   /** Where Tomcat's jars are cached. */
   cacheDir: string;
+  /** The server the Headlamp image runs: the cluster test's stand-in (test/cluster/headlamp-stand-in.ts), as none can be built here. */
+  headlamp?: string;
 }
 
 /**
@@ -171,6 +173,10 @@ export async function clusterImages(inputs: ImageInputs): Promise<ImageRecipe[]>
         return { name: image, layers: [base.debian, fileLayer(layerDir, 'flannel-cni', { flannel: parts.flannelCni })], entrypoint: ['/flannel'] };
       case 'docker.io/library/traefik':
         return { name: image, layers: [base.static, usrLocal('traefik', inputs.traefik)], entrypoint: ['/usr/local/bin/traefik'] };
+      case 'ghcr.io/headlamp-k8s/headlamp':
+        // A stand-in, labelled as such (its page says so): Headlamp's backend is not served by the Go module proxy here.
+        if (!inputs.headlamp) return undefined;
+        return { name: image, layers: [base.static, fileLayer(layerDir, 'headlamp', { 'headlamp/headlamp-server': inputs.headlamp })], entrypoint: ['/headlamp/headlamp-server'], user: '100:101' };
       case 'docker.io/library/tomcat': {
         const root = path.join(layerDir, 'tomcat-root');
         rmSync(root, { recursive: true, force: true });
