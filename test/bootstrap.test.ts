@@ -430,15 +430,17 @@ if (sshd) {
       const result = command(cluster, sshd, ['dashboard']);
       expect(result.code).toBe(0);
       const lines = result.stdout.trim().split('\n');
-      expect(lines[0]).toBe('dashboard: http://dashboard.touch.air.mall.com/   (Headlamp; on your laptop, add to the hosts file: 127.0.0.2  dashboard.touch.air.mall.com)');
-      expect(lines[1]).toBe('sign in with this token, valid 1h (ServiceAccount headlamp/headlamp-login, ClusterRole view; stored nowhere, run this again for a new one):');
-      expect(lines[2]).toMatch(/^eyJhbGciOiJSUzI1NiJ9\.fake-token-for-headlamp-login\.[0-9a-f]{24}$/);
+      // The way to sign in keeps the token off the network: kubectl's port-forward through the API server's TLS.
+      expect(lines[0]).toBe('dashboard: KUBECONFIG=./kubeconfig kubectl -n headlamp port-forward service/headlamp 4466:80 then open http://127.0.0.1:4466/   (Headlamp, through the API server\'s TLS: the token never crosses the network in clear)');
+      expect(lines[1]).toBe('also at http://dashboard.touch.air.mall.com/ through the ingress controller (hosts file: 127.0.0.2  dashboard.touch.air.mall.com): plain HTTP, so not for signing in on a network you do not trust');
+      expect(lines[2]).toBe('sign in with this token, valid 1h (ServiceAccount headlamp/headlamp-login, ClusterRole view; stored nowhere, run this again for a new one):');
+      expect(lines[3]).toMatch(/^eyJhbGciOiJSUzI1NiJ9\.fake-token-for-headlamp-login\.[0-9a-f]{24}$/);
       expect(clusterFile(cluster, 'kubectl.log')).toContain('token headlamp-login --duration=60m');
       // Nowhere on disk: not in the run's logs, not in the cluster's folder (the fake nodes included).
-      const grep = spawnSync('grep', ['-rlF', lines[2].split('.')[2], cluster.dir], { encoding: 'utf8' });
+      const grep = spawnSync('grep', ['-rlF', lines[3].split('.')[2], cluster.dir], { encoding: 'utf8' });
       expect(grep.stdout).toBe('');
       const again = command(cluster, sshd, ['dashboard', '--duration', '30m']);
-      expect(again.stdout.split('\n')[2]).not.toBe(lines[2]);
+      expect(again.stdout.split('\n')[3]).not.toBe(lines[3]);
       expect(clusterFile(cluster, 'kubectl.log')).toContain('token headlamp-login --duration=30m');
     });
 

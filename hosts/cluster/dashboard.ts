@@ -18,6 +18,11 @@ import { kubectl } from './apply';
 import { connect } from './connect';
 import { ingressUrls } from './verify';
 
+/** Where `kubectl port-forward` makes Headlamp answer on the workstation. */
+const LOCAL_PORT = 4466;
+/** The port-forward to Headlamp's Service, with the kubeconfig `scripts/bootstrap.mjs kubeconfig` writes. */
+export const PORT_FORWARD = `KUBECONFIG=./kubeconfig kubectl -n ${HEADLAMP_NAMESPACE} port-forward service/headlamp ${LOCAL_PORT}:80`;
+
 export interface DashboardOptions {
   env: NodeJS.ProcessEnv;
   sshConfig?: string;
@@ -49,7 +54,9 @@ export async function dashboardAccess(config: ClusterConfig, options: DashboardO
     const [first] = await ingressUrls(run, config);
     const host = dashboardHost(config);
     const url = new URL(first.url);
-    options.print(`dashboard: http://${host}${url.port ? `:${url.port}` : ''}/   (Headlamp; on your laptop, add to the hosts file: ${url.hostname}  ${host})`);
+    // The token is a credential: the way to sign in keeps it inside kubectl's TLS connection to the API server.
+    options.print(`dashboard: ${PORT_FORWARD} then open http://127.0.0.1:${LOCAL_PORT}/   (Headlamp, through the API server's TLS: the token never crosses the network in clear)`);
+    options.print(`also at http://${host}${url.port ? `:${url.port}` : ''}/ through the ingress controller (hosts file: ${url.hostname}  ${host}): plain HTTP, so not for signing in on a network you do not trust`);
     options.print(`sign in with this token, valid ${duration} (ServiceAccount ${HEADLAMP_NAMESPACE}/${HEADLAMP_LOGIN}, ClusterRole ${config.dashboard.access}; stored nowhere, run this again for a new one):`);
     options.print(token);
   } finally {

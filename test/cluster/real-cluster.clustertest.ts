@@ -503,7 +503,8 @@ if (missing.length) {
     const access = await bootstrap('bootstrap.mjs dashboard', ['dashboard', '--config', 'cluster-gateway.yaml', '--duration', '10m']);
     expect(access.stderr).toBe('');
     expect(access.code).toBe(0);
-    const dashboardHost = /^dashboard: https?:\/\/([^/:\s]+)/m.exec(access.stdout)?.[1];
+    expect(access.stdout).toMatch(/^dashboard: KUBECONFIG=\.\/kubeconfig kubectl -n headlamp port-forward service\/headlamp 4466:80 then open http:\/\/127\.0\.0\.1:4466\//m);
+    const dashboardHost = /^also at http:\/\/([^/:\s]+)/m.exec(access.stdout)?.[1];
     expect(dashboardHost).toBe(`dashboard.${INGRESS_HOST.split('.').slice(1).join('.')}`);
     const token = access.stdout.trim().split('\n').pop()!;
     expect(token).toMatch(/^eyJ[\w-]+\.[\w-]+\.[\w-]+$/);
@@ -511,6 +512,9 @@ if (missing.length) {
     results.dashboard = pages.every((p) => p === '200') ? '200' : `200 on ${pages.filter((p) => p === '200').length}/${WORKERS.length} only`;
     expect(pages).toEqual(WORKERS.map(() => '200'));
     expect(await onControlPlane(`curl -s --max-time 10 -H 'Host: ${dashboardHost}' http://${WORKERS[0].address}/`)).toContain('Headlamp stand-in');
+    // The way it prints to sign in: kubectl's port-forward, with the kubeconfig `bootstrap.mjs kubeconfig` wrote (here from the control plane).
+    const forwarded = await controlPlane().run(`kubectl --kubeconfig /etc/kubernetes/admin.conf -n headlamp port-forward service/headlamp 4466:80 >/dev/null 2>&1 & pf=$!; for i in $(seq 30); do code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:4466/) && [ "$code" = 200 ] && break; sleep 1; done; kill $pf; echo "$code"`);
+    expect(forwarded.stdout.trim()).toBe('200');
     const api = async (args: string) => (await controlPlane().run(`curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert /etc/kubernetes/pki/ca.crt -H "Authorization: Bearer $(cat /run/clustertest-token)" ${args} || true`)).stdout.trim();
     controlPlane().sh(`umask 077; cat > /run/clustertest-token <<'EOF'\n${token}\nEOF`);
     try {
