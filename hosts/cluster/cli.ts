@@ -13,7 +13,7 @@ import { UserError } from '../../config/errors';
 import { loadClusterConfig, resolveConfigPath } from '../../config/load';
 import { controlPlane, nodeByName, workers } from '../../config/nodes';
 import { type ClusterConfig, type ClusterNode, configWarnings } from '../../config/schema';
-import { addFlags, type FlagSpec, type FlagValues, parseWith, runCommand, strict } from '../engine/command-line';
+import { addFlags, type FlagSpec, type FlagValues, parseWith, refuseSwallowedFlags, runCommand, strict } from '../engine/command-line';
 import { redact } from '../engine/redact';
 import { shellQuote } from '../engine/shell';
 import { SshHost } from '../engine/ssh';
@@ -364,6 +364,9 @@ export function commandFirst(argv: string[]): string[] {
 export async function runBootstrap(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<void> {
   await runCommand(async () => {
     let run: (() => Promise<void>) | undefined;
+    const commands = program(env, (chosen) => { run = chosen; });
+    // First: a flag npm kept leaves its value behind as an argument, which would look like an unknown command.
+    refuseSwallowedFlags(commands, env);
     const args = commandFirst(argv);
     // An unknown command is said to be unknown, --help or not (commander would show the general help instead).
     if (!args[0].startsWith('-') && !COMMANDS.includes(args[0])) {
@@ -371,7 +374,7 @@ export async function runBootstrap(argv: string[] = process.argv.slice(2), env: 
     }
     const resetOnly = args[0] === 'apply' ? args.find((a) => a === '--undo-prep') : undefined;
     if (resetOnly) throw new UserError([`${resetOnly} goes with reset: ${PROGRAM} reset ${resetOnly}`]);
-    if (!parseWith(program(env, (chosen) => { run = chosen; }), args, env)) return;
+    if (!parseWith(commands, args, env)) return;
     await run?.();
   });
 }

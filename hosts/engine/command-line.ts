@@ -65,13 +65,17 @@ export function npmSwallowedFlags(command: Command, env: NodeJS.ProcessEnv = pro
   return [...new Set(longs)].filter((long) => (env[`npm_config_${long.slice(2).replaceAll('-', '_')}`] ?? '') !== '');
 }
 
+/** A UserError when npm kept flags of this command for itself (npmSwallowedFlags): checked before anything else is read of the command line. */
+export function refuseSwallowedFlags(command: Command, env: NodeJS.ProcessEnv = process.env): void {
+  const swallowed = npmSwallowedFlags(command, env);
+  if (!swallowed.length) return;
+  const run = env.npm_lifecycle_event ? `npm run ${env.npm_lifecycle_event}` : 'npm run <script>';
+  throw new UserError([`npm took ${swallowed.join(', ')} as its own option${swallowed.length > 1 ? 's' : ''}, so the script did not get ${swallowed.length > 1 ? 'them' : 'it'}: put -- before the script's flags (${run} -- ${swallowed[0]} ...); nothing was done`]);
+}
+
 /** Parses with commander; a mistake on the command line is a UserError; help printed is a clean exit (returns false). */
 export function parseWith(command: Command, args: string[], env: NodeJS.ProcessEnv = process.env): boolean {
-  const swallowed = npmSwallowedFlags(command, env);
-  if (swallowed.length) {
-    const run = env.npm_lifecycle_event ? `npm run ${env.npm_lifecycle_event}` : 'npm run <script>';
-    throw new UserError([`npm took ${swallowed.join(', ')} as its own option${swallowed.length > 1 ? 's' : ''}, so the script did not get ${swallowed.length > 1 ? 'them' : 'it'}: put -- before the script's flags (${run} -- ${swallowed[0]} ...); nothing was done`]);
-  }
+  refuseSwallowedFlags(command, env);
   try {
     command.parse(args, { from: 'user' });
     return true;
