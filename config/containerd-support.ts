@@ -24,6 +24,12 @@ export function containerdRelease(version: string): string | undefined {
   return /^v?(\d+\.\d+\.\d+)/.exec(version.trim())?.[1];
 }
 
+/** The oldest supported release of each major line, for a Kubernetes version. */
+function oldestFor(kubernetesVersion: string): string[] {
+  const minor = Number(kubernetesVersion.split('.')[1]);
+  return (MINIMUMS.find((m) => minor >= m.fromMinor) ?? MINIMUMS[MINIMUMS.length - 1]).oldest;
+}
+
 function compare(a: string, b: string): number {
   const [x, y] = [a, b].map((v) => v.split('.').map(Number));
   for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i] - y[i];
@@ -32,9 +38,7 @@ function compare(a: string, b: string): number {
 
 /** What the minor needs, in words: "1.7.28 or later on 1.7, or 2.1.5 or later". */
 export function containerdNeeds(kubernetesVersion: string): string {
-  const minor = Number(kubernetesVersion.split('.')[1]);
-  const { oldest } = MINIMUMS.find((m) => minor >= m.fromMinor) ?? MINIMUMS[MINIMUMS.length - 1];
-  return oldest.map((v) => (v.startsWith('1.') ? `${v} or later on 1.7` : `${v} or later`)).join(', or ');
+  return oldestFor(kubernetesVersion).map((v) => (v.startsWith('1.') ? `${v} or later on 1.7` : `${v} or later`)).join(', or ');
 }
 
 /**
@@ -42,8 +46,7 @@ export function containerdNeeds(kubernetesVersion: string): string {
  * major line; a major line newer than any listed counts as supported.
  */
 export function containerdSupported(release: string, kubernetesVersion: string): boolean {
-  const minor = Number(kubernetesVersion.split('.')[1]);
-  const { oldest } = MINIMUMS.find((m) => minor >= m.fromMinor) ?? MINIMUMS[MINIMUMS.length - 1];
+  const oldest = oldestFor(kubernetesVersion);
   const major = Number(release.split('.')[0]);
   const line = oldest.find((v) => Number(v.split('.')[0]) === major);
   if (line) return compare(release, line) >= 0;

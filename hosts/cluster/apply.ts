@@ -127,18 +127,13 @@ async function apply(run: NodeRun, manifest: string, retryDelayMs: number, serve
  */
 async function resourceVersions(run: NodeRun, manifest: string, retryDelayMs: number): Promise<Map<string, string>> {
   const argv = kubectl('get', '--ignore-not-found', '-f', '-', '-o', 'custom-columns=NAME:.metadata.name,RV:.metadata.resourceVersion', '--no-headers');
-  const result = await retry(() => run.query(argv, { input: manifest, mustSucceed: true }), {
-    attempts: API_ATTEMPTS,
-    delayMs: retryDelayMs,
-    retryOn: unavailable,
-    onRetry: (_attempt, error) => run.out.detail(`retrying: ${error instanceof Error ? error.message.split('\n')[0] : 'kubectl get'}`),
-  });
+  const result = await queryRetried(run, argv, retryDelayMs, manifest);
   return new Map(result.stdout.split('\n').map((line) => line.trim().split(/\s+/)).filter((words) => words.length === 2) as [string, string][]);
 }
 
-/** A wait between stages; tried again while the API server does not answer (its own timeout is the wait's). */
-async function wait(run: NodeRun, argv: string[], retryDelayMs: number): Promise<void> {
-  await retry(() => run.query(argv, { mustSucceed: true }), {
+/** A read-only kubectl call (a wait between stages, a look-up); tried again while the API server does not answer (a wait's own timeout is its). */
+async function queryRetried(run: NodeRun, argv: string[], retryDelayMs: number, input?: string) {
+  return retry(() => run.query(argv, { input, mustSucceed: true }), {
     attempts: API_ATTEMPTS,
     delayMs: retryDelayMs,
     retryOn: unavailable,
@@ -187,7 +182,7 @@ export async function applyStages(run: NodeRun, config: ClusterConfig, nodes: st
       changed = output.split('\n').filter((l) => / (created|configured)$/.test(l.trim())).length;
     }
     if (changed) changes.push(`${stage}: ${changed} object(s) created or changed`);
-    for (const argv of stageWaits(config, stage, nodes, options.waitTimeout)) await wait(run, argv, options.retryDelayMs);
+    for (const argv of stageWaits(config, stage, nodes, options.waitTimeout)) await queryRetried(run, argv, options.retryDelayMs);
   }
   return changes;
 }

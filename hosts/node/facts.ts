@@ -118,9 +118,11 @@ export async function gatherFacts(run: NodeRun, config: ClusterConfig, node: Clu
   const id = await run.query(['id', '-u'], { mustSucceed: true });
   let containerd: NodeFacts['containerd'];
   for (const name of os.containerdPackages) {
-    const installed = containerd === undefined ? await os.installedVersion(run, name) : undefined;
-    const release = installed === undefined ? undefined : containerdRelease(installed);
-    if (release) containerd = { package: name, release };
+    const release = containerdRelease((await os.installedVersion(run, name)) ?? '');
+    if (release) {
+      containerd = { package: name, release };
+      break;
+    }
   }
   return {
     os: osRelease.prettyName,

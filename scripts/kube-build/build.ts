@@ -180,31 +180,30 @@ export function buildKubernetes({ version, dir, log, scope = 'node' }: BuildOpti
   go(['build', '-mod=mod', '-trimpath', '-ldflags', `-X go.etcd.io/etcd/api/v3/version.GitSHA=v${etcd} -s -w`, '-o', path.join(bin, 'etcd'), 'go.etcd.io/etcd/server/v3'], { cwd: etcdSrc });
   log(`etcd v${etcd} (kubeadm's pin): built in ${seconds(step)} s`);
 
-  if (scope === 'control-plane') {
-    const record: BuildRecord = { recipe: RECIPE, kubernetes: version, scope, etcd, builtAt: new Date().toISOString(), seconds: seconds(started) };
-    writeFileSync(path.join(dir, 'build.json'), `${JSON.stringify(record, null, 2)}\n`);
-    return record;
+  // A control plane's build stops here; a node's adds crictl, the CNI plugins and containerd.
+  let nodeParts: Pick<BuildRecord, 'crictl' | 'cni' | 'containerd'> = {};
+  if (scope === 'node') {
+    step = Date.now();
+    const crictlBuilt = servedCrictl(crictl, log);
+    go(['install', '-trimpath', '-ldflags', `-X sigs.k8s.io/cri-tools/pkg/version.Version=${crictlBuilt} -s -w`, `sigs.k8s.io/cri-tools/cmd/crictl@v${crictlBuilt}`], { env: { GOBIN: bin } });
+    log(`crictl v${crictlBuilt}: built in ${seconds(step)} s`);
+
+    step = Date.now();
+    const cniBin = path.join(dir, 'cni', 'bin');
+    mkdirSync(cniBin, { recursive: true });
+    go(['install', '-trimpath', '-ldflags', `-X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=v${cni} -s -w`,
+      ...CNI_PLUGINS.map((p) => `github.com/containernetworking/plugins/plugins/${p}@v${cni}`)], { env: { GOBIN: cniBin } });
+    log(`CNI plugins v${cni}: ${CNI_PLUGINS.length} built in ${seconds(step)} s`);
+
+    step = Date.now();
+    // Static, without the snapshotters that need cgo (btrfs, devmapper, zfs).
+    go(['install', '-trimpath', '-tags', 'no_btrfs no_devmapper no_zfs', '-ldflags', `-X github.com/containerd/containerd/v2/version.Version=${CONTAINERD_VERSION} -s -w`,
+      `github.com/containerd/containerd/v2/cmd/containerd@v${CONTAINERD_VERSION}`], { env: { GOBIN: bin } });
+    log(`containerd v${CONTAINERD_VERSION}: built in ${seconds(step)} s`);
+    nodeParts = { crictl: crictlBuilt, cni, containerd: CONTAINERD_VERSION };
   }
 
-  step = Date.now();
-  const crictlBuilt = servedCrictl(crictl, log);
-  go(['install', '-trimpath', '-ldflags', `-X sigs.k8s.io/cri-tools/pkg/version.Version=${crictlBuilt} -s -w`, `sigs.k8s.io/cri-tools/cmd/crictl@v${crictlBuilt}`], { env: { GOBIN: bin } });
-  log(`crictl v${crictlBuilt}: built in ${seconds(step)} s`);
-
-  step = Date.now();
-  const cniBin = path.join(dir, 'cni', 'bin');
-  mkdirSync(cniBin, { recursive: true });
-  go(['install', '-trimpath', '-ldflags', `-X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=v${cni} -s -w`,
-    ...CNI_PLUGINS.map((p) => `github.com/containernetworking/plugins/plugins/${p}@v${cni}`)], { env: { GOBIN: cniBin } });
-  log(`CNI plugins v${cni}: ${CNI_PLUGINS.length} built in ${seconds(step)} s`);
-
-  step = Date.now();
-  // Static, without the snapshotters that need cgo (btrfs, devmapper, zfs).
-  go(['install', '-trimpath', '-tags', 'no_btrfs no_devmapper no_zfs', '-ldflags', `-X github.com/containerd/containerd/v2/version.Version=${CONTAINERD_VERSION} -s -w`,
-    `github.com/containerd/containerd/v2/cmd/containerd@v${CONTAINERD_VERSION}`], { env: { GOBIN: bin } });
-  log(`containerd v${CONTAINERD_VERSION}: built in ${seconds(step)} s`);
-
-  const record: BuildRecord = { recipe: RECIPE, kubernetes: version, scope, etcd, crictl: crictlBuilt, cni, containerd: CONTAINERD_VERSION, builtAt: new Date().toISOString(), seconds: seconds(started) };
+  const record: BuildRecord = { recipe: RECIPE, kubernetes: version, scope, etcd, ...nodeParts, builtAt: new Date().toISOString(), seconds: seconds(started) };
   writeFileSync(path.join(dir, 'build.json'), `${JSON.stringify(record, null, 2)}\n`);
   return record;
 }

@@ -20,7 +20,7 @@ export const OTHER_BINARIES = ['etcd', 'crictl', 'containerd'] as const;
  * What a build holds. `node`: everything a node runs (every binary above and the CNI plugins); the
  * cluster.yaml's version is built so. `control-plane`: kubeadm, kubectl, the control-plane components and
  * etcd only, what the tests run of the other tested releases (kubeadm's checks, a control plane without
- * kubelets): about half the compile.
+ * kubelets).
  */
 export type BuildScope = 'node' | 'control-plane';
 export const CONTROL_PLANE_BINARIES = ['kubeadm', 'kubectl', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
