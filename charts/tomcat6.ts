@@ -7,6 +7,7 @@
 import { Chart, Duration, Size, type ChartProps } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-25';
 import type { Construct } from 'constructs';
+import { IntOrString as K8sIntOrString, KubePodDisruptionBudget } from '../imports/k8s';
 import type { ClusterConfig } from '../config/schema';
 import { gatewayRoute, type HostRoute } from './ingress-controller';
 
@@ -15,6 +16,8 @@ export const TOMCAT6_NAME = 'tomcat6';
 export const TOMCAT6_NAMESPACE = 'default';
 export const TOMCAT6_PORT = 8080;
 export const TOMCAT6_SERVICE_PORT = 80;
+/** How long an evicted tomcat6 pod keeps serving before it is stopped (its preStop sleep). */
+export const TOMCAT6_PRESTOP_SECONDS = 10;
 /** The label the tutorial's `kubectl create deployment tomcat6` put on its pods. */
 export const TOMCAT6_LABELS = { app: TOMCAT6_NAME };
 
@@ -66,9 +69,18 @@ export class Tomcat6Chart extends Chart {
         startup: kplus.Probe.fromTcpSocket({ port: TOMCAT6_PORT, periodSeconds: Duration.seconds(5), failureThreshold: 30 }),
         readiness: kplus.Probe.fromHttpGet('/', { port: TOMCAT6_PORT, periodSeconds: Duration.seconds(10), failureThreshold: 3 }),
         liveness: kplus.Probe.fromTcpSocket({ port: TOMCAT6_PORT, periodSeconds: Duration.seconds(20), failureThreshold: 3 }),
+        // A pod being evicted (a drain, an upgrade) keeps serving for a while after it is taken out of the
+        // Service's endpoints, so the ingress controller (Traefik applies endpoint changes up to 2 s later)
+        // never sends a request to a Tomcat that has already stopped. The image's own sleep (Debian's coreutils).
+        lifecycle: { preStop: kplus.Handler.fromCommand(['sleep', String(TOMCAT6_PRESTOP_SECONDS)]) },
       }],
     });
     deployment.select(kplus.LabelSelector.of({ labels: TOMCAT6_LABELS }));
+    // Drains (scripts/bootstrap.mjs upgrade, kubectl drain) take at most one replica away at a time.
+    new KubePodDisruptionBudget(this, 'disruption-budget', {
+      metadata: { name: TOMCAT6_NAME, labels: TOMCAT6_LABELS },
+      spec: { maxUnavailable: K8sIntOrString.fromNumber(1), selector: { matchLabels: TOMCAT6_LABELS } },
+    });
 
     const service = new kplus.Service(this, 'service', {
       metadata: { name: TOMCAT6_NAME, labels: TOMCAT6_LABELS },

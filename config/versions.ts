@@ -36,3 +36,17 @@ export function versionProblem(version: string): string | undefined {
   if (!SUPPORTED_VERSION.test(version)) return `is outside the supported window 1.${SUPPORTED_MINORS.min}-1.${SUPPORTED_MINORS.max}`;
   return undefined;
 }
+
+/** Orders two MAJOR.MINOR.PATCH versions (a leading v allowed): negative when a is older, 0 when equal. */
+export function compareVersions(a: string, b: string): number {
+  const parts = (v: string) => v.replace(/^v/, '').split('.').map(Number);
+  const [x, y] = [parts(a), parts(b)];
+  for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return (x[i] ?? 0) - (y[i] ?? 0);
+  return 0;
+}
+
+/** The release a cluster would be upgraded from: the tested release of the minor before, else its .0 (what an upgrade's plan assumes). */
+export function releaseBefore(version: string): string {
+  const minor = minorOf(version) - 1;
+  return testedRelease(minor) ?? `1.${minor}.0`;
+}

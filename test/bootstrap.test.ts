@@ -252,7 +252,7 @@ if (sshd) {
       expect(result.code).toBe(1);
       const lines = result.stderr.trimEnd().split('\n');
       expect(lines).toEqual([
-        expect.stringMatching(/^k8s-node1: has the control plane 1\.35\.1, kubeadm 1\.35\.1, kubelet 1\.35\.1, but kubernetes\.version is 1\.35\.4; changing the version of a cluster is an upgrade \(kubeadm upgrade\), which this tool does not do yet: set kubernetes\.version back to 1\.35\.1, or take the cluster down first \(scripts\/bootstrap\.mjs reset\) and bootstrap it anew$/),
+        expect.stringMatching(/^k8s-node1: has the control plane 1\.35\.1, kubeadm 1\.35\.1, kubelet 1\.35\.1, but kubernetes\.version is 1\.35\.4; changing the version of a cluster is an upgrade: run scripts\/bootstrap\.mjs upgrade \(npm run upgrade\), or set kubernetes\.version back to 1\.35\.1$/),
         expect.stringMatching(/^k8s-node2: has kubeadm 1\.35\.1, kubelet 1\.35\.1, but kubernetes\.version is 1\.35\.4;/),
         expect.stringMatching(/^k8s-node3: has kubeadm 1\.35\.1, kubelet 1\.35\.1, but kubernetes\.version is 1\.35\.4;/),
       ]);
@@ -413,7 +413,7 @@ if (sshd) {
       expect(log).toEqual([
         'apply Namespace/kube-flannel ClusterRole/flannel', 'waited nodes-ready',
         'apply Namespace/traefik ServiceAccount/traefik', 'waited rollout traefik',
-        'apply Deployment/tomcat6 Service/tomcat6', 'waited rollout tomcat6',
+        'apply Deployment/tomcat6 PodDisruptionBudget/tomcat6', 'waited rollout tomcat6',
         'apply Namespace/headlamp ServiceAccount/headlamp', 'waited rollout headlamp',
       ]);
     });

@@ -110,6 +110,18 @@ describe('what the variants change', () => {
     expect(service.spec.ports).toEqual([{ name: 'http', nodePort: 30080, port: 80, targetPort: 8080 }]);
   });
 
+  test('drains take at most one tomcat6 pod at a time (its PodDisruptionBudget selects its pods), and an evicted pod keeps serving for 10 s', () => {
+    const objects = synthCharts(configWith({ tomcat6: { replicas: 3 } })).tomcat6;
+    const budget = find(objects, 'PodDisruptionBudget', 'tomcat6') as any;
+    const deployment = find(objects, 'Deployment', 'tomcat6') as any;
+    expect(budget.apiVersion).toBe('policy/v1');
+    expect(budget.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: { app: 'tomcat6' } } });
+    expect(deployment.spec.template.metadata.labels).toMatchObject(budget.spec.selector.matchLabels);
+    expect(deployment.spec.template.spec.containers[0].lifecycle).toEqual({ preStop: { exec: { command: ['sleep', '10'] } } });
+    // The sleep ends well inside the pod's grace period (30 s unless set).
+    expect(deployment.spec.template.spec.terminationGracePeriodSeconds ?? 30).toBeGreaterThan(10);
+  });
+
   test('flanneld uses the node address by default and a named interface when configured', () => {
     const args = (config: ReturnType<typeof defaultConfig>) =>
       (find(synthCharts(config).flannel, 'DaemonSet', 'kube-flannel-ds') as any).spec.template.spec.containers[0].args;

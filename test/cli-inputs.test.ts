@@ -60,7 +60,7 @@ describe('scripts/bootstrap.mjs on its command line', () => {
     const result = run(args);
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toBe(`unknown command '${args.find((a) => !a.startsWith('-') && a !== 'x.yaml')}'; the commands: apply, reset, kubeconfig, status, dashboard (see scripts/bootstrap.mjs --help)\n`);
+    expect(result.stderr).toBe(`unknown command '${args.find((a) => !a.startsWith('-') && a !== 'x.yaml')}'; the commands: apply, reset, upgrade, backup, restore, certs, kubeconfig, status, dashboard (see scripts/bootstrap.mjs --help)\n`);
   });
 
   test('a known command\'s --help is its own', () => {

@@ -101,6 +101,16 @@ export const API_ATTEMPTS = 36;
 
 const unavailable = (error: unknown) => error instanceof StepFailed && API_UNAVAILABLE.test(error.output);
 
+/** A kubectl call that changes something (a drain, an uncordon); tried again while the API server does not answer. */
+export async function runRetried(run: NodeRun, argv: string[], retryDelayMs: number) {
+  return retry(() => run.run(argv), {
+    attempts: API_ATTEMPTS,
+    delayMs: retryDelayMs,
+    retryOn: unavailable,
+    onRetry: (_attempt, error) => run.out.detail(`retrying: ${error instanceof Error ? error.message.split('\n')[0] : argv.join(' ')}`),
+  });
+}
+
 /**
  * Stages applied server-side, as upstream installs them: the Gateway API's CRDs. Client-side, kubectl keeps
  * a copy of each object in its last-applied annotation, and the httproutes CRD's alone is about 242 KB of the
@@ -122,17 +132,20 @@ async function apply(run: NodeRun, manifest: string, retryDelayMs: number, serve
 }
 
 /**
- * Each object's resourceVersion, by name (absent ones left out): a server-side apply says `serverside-applied`
- * of every object, changed or not, so what it changed is what got a new resourceVersion.
+ * Each object's resourceVersion, by kind, namespace and name (absent ones left out). What an apply changed is what
+ * got a new resourceVersion: a server-side apply says `serverside-applied` of every object, changed or not, and a
+ * client-side one says `configured` of a PodDisruptionBudget every time (its selector's patch strategy is
+ * "replace", so kubectl's patch is never empty) though the API server stores nothing new.
  */
 async function resourceVersions(run: NodeRun, manifest: string, retryDelayMs: number): Promise<Map<string, string>> {
-  const argv = kubectl('get', '--ignore-not-found', '-f', '-', '-o', 'custom-columns=NAME:.metadata.name,RV:.metadata.resourceVersion', '--no-headers');
+  const argv = kubectl('get', '--ignore-not-found', '-f', '-', '-o', 'custom-columns=KIND:.kind,NAMESPACE:.metadata.namespace,NAME:.metadata.name,RV:.metadata.resourceVersion', '--no-headers');
   const result = await queryRetried(run, argv, retryDelayMs, manifest);
-  return new Map(result.stdout.split('\n').map((line) => line.trim().split(/\s+/)).filter((words) => words.length === 2) as [string, string][]);
+  const rows = result.stdout.split('\n').map((line) => line.trim().split(/\s+/)).filter((words) => words.length === 4);
+  return new Map(rows.map((words) => [words.slice(0, 3).join('/'), words[3]] as [string, string]));
 }
 
 /** A read-only kubectl call (a wait between stages, a look-up); tried again while the API server does not answer (a wait's own timeout is its). */
-async function queryRetried(run: NodeRun, argv: string[], retryDelayMs: number, input?: string) {
+export async function queryRetried(run: NodeRun, argv: string[], retryDelayMs: number, input?: string) {
   return retry(() => run.query(argv, { input, mustSucceed: true }), {
     attempts: API_ATTEMPTS,
     delayMs: retryDelayMs,
@@ -171,16 +184,10 @@ export async function applyStages(run: NodeRun, config: ClusterConfig, nodes: st
       run.out.line(`  # ${stage}: ${objects.length ? `would change ${objects.length} object(s): ${objects.join(', ')}` : 'no object would change'}`);
       if (objects.length) changes.push(`${stage}: ${objects.length} object(s) would change`);
     }
-    let changed: number;
-    if (SERVER_SIDE_STAGES.includes(stage)) {
-      const before = await resourceVersions(run, manifest, options.retryDelayMs);
-      await apply(run, manifest, options.retryDelayMs, true);
-      const after = await resourceVersions(run, manifest, options.retryDelayMs);
-      changed = [...after].filter(([name, version]) => before.get(name) !== version).length;
-    } else {
-      const output = await apply(run, manifest, options.retryDelayMs, false);
-      changed = output.split('\n').filter((l) => / (created|configured)$/.test(l.trim())).length;
-    }
+    const before = await resourceVersions(run, manifest, options.retryDelayMs);
+    await apply(run, manifest, options.retryDelayMs, SERVER_SIDE_STAGES.includes(stage));
+    const after = await resourceVersions(run, manifest, options.retryDelayMs);
+    const changed = [...after].filter(([object, version]) => before.get(object) !== version).length;
     if (changed) changes.push(`${stage}: ${changed} object(s) created or changed`);
     for (const argv of stageWaits(config, stage, nodes, options.waitTimeout)) await queryRetried(run, argv, options.retryDelayMs);
   }

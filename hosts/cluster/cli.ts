@@ -1,6 +1,6 @@
 /**
- * scripts/bootstrap.mjs: its commands (apply, the default; reset;
- * kubeconfig; status; dashboard) and their flags, checked before anything is touched;
+ * scripts/bootstrap.mjs: its commands (apply, the default; reset; upgrade; backup; restore;
+ * certs; kubeconfig; status; dashboard) and their flags, checked before anything is touched;
  * then the run itself: logs, connect, the phase list (phases.ts), the
  * summary and the exit code.
  */
@@ -12,6 +12,7 @@ import { renderManifests } from '../../charts/app';
 import { UserError } from '../../config/errors';
 import { loadClusterConfig, resolveConfigPath } from '../../config/load';
 import { controlPlane, nodeByName, workers } from '../../config/nodes';
+import { releaseBefore } from '../../config/versions';
 import { type ClusterConfig, type ClusterNode, configWarnings } from '../../config/schema';
 import { addFlags, type FlagSpec, type FlagValues, parseWith, refuseSwallowedFlags, runCommand, strict } from '../engine/command-line';
 import { redact } from '../engine/redact';
@@ -22,8 +23,10 @@ import { compactTimestamp } from '../engine/time';
 import { connect } from './connect';
 import { dashboardAccess } from './dashboard';
 import { fetchKubeconfig } from './kubeconfig';
-import { ClusterRun } from './manager';
-import { BOOTSTRAP, RESET } from './phases';
+import { ClusterRun, type Phase } from './manager';
+import { BACKUP_DIR, type BackupTarget, readSnapshotFile } from './backup';
+import { certificateReport } from './certs';
+import { BACKUP, BOOTSTRAP, RENEW, RESET, RESTORE, UPGRADE } from './phases';
 import { clusterStatus } from './status';
 import { summary } from './summary';
 
@@ -78,7 +81,42 @@ const DASHBOARD_FLAGS = {
   duration: { type: 'string', valueName: 'TIME', description: 'how long the login token is valid, 10m to 24h (default: dashboard.tokenDuration, 1h)' },
 } as const satisfies FlagSpec;
 
-type RunFlags = FlagValues<typeof RESET_FLAGS>;
+const UPGRADE_FLAGS = {
+  ...CONFIG_FLAGS,
+  'dry-run': { type: 'boolean', description: 'print the plan, node by node (on assumed facts: every node at the release before; with --connect, on the real nodes, read only)' },
+  connect: RUN_FLAGS.connect,
+  'workers-at-once': { type: 'string', valueName: 'N', description: 'workers drained and upgraded at the same time (default 1)' },
+  'log-dir': RUN_FLAGS['log-dir'],
+  verbose: RUN_FLAGS.verbose,
+  yes: { type: 'boolean', description: 'go on without asking what the upgrade will change (needed where there is no terminal to ask on)' },
+} as const satisfies FlagSpec;
+
+const CONTROL_PLANE_FLAGS = {
+  ...CONFIG_FLAGS,
+  'dry-run': { type: 'boolean', description: 'print the plan (the commands on the control plane); needs no SSH' },
+  'log-dir': RUN_FLAGS['log-dir'],
+  verbose: RUN_FLAGS.verbose,
+} as const satisfies FlagSpec;
+
+const BACKUP_FLAGS = {
+  ...CONTROL_PLANE_FLAGS,
+  output: { type: 'string', valueName: 'DIR', description: `where the backup goes (default: ./${BACKUP_DIR}/)` },
+} as const satisfies FlagSpec;
+
+const RESTORE_FLAGS = {
+  ...CONTROL_PLANE_FLAGS,
+  yes: { type: 'boolean', description: 'go on without asking (needed where there is no terminal to ask on)' },
+} as const satisfies FlagSpec;
+
+type RunFlags = FlagValues<typeof RESET_FLAGS> & FlagValues<typeof UPGRADE_FLAGS> & FlagValues<typeof BACKUP_FLAGS>;
+
+/** The commands that run phases over the nodes (phases.ts), and what each runs. */
+type ClusterCommand = 'apply' | 'reset' | 'upgrade' | 'backup' | 'restore' | 'renew';
+const COMMAND_PHASES: Record<ClusterCommand, readonly Phase[]> = { apply: BOOTSTRAP, reset: RESET, upgrade: UPGRADE, backup: BACKUP, restore: RESTORE, renew: RENEW };
+/** How the command is named in "run ... again". */
+const COMMAND_LINE: Record<ClusterCommand, string> = { apply: '', reset: ' reset', upgrade: ' upgrade', backup: ' backup', restore: ' restore FILE', renew: ' certs renew' };
+/** What a run of it is called in its last line. */
+const COMMAND_NAME: Record<ClusterCommand, string> = { apply: 'bootstrap', reset: 'reset', upgrade: 'upgrade', backup: 'backup', restore: 'restore', renew: 'certificate renewal' };
 
 /** Numbers the environment may set for a run (tests shorten the waits): whole, in range, or one line saying which. */
 export function envNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number, min = 0): number {
@@ -90,40 +128,40 @@ export function envNumber(env: NodeJS.ProcessEnv, name: string, fallback: number
 }
 
 /**
- * reset deletes the cluster's state on every node it touches: go on only on
- * --yes, or when the user types `yes` on a terminal; with neither, refuse
- * (exit code 2) before anything is touched.
- */
-/**
  * A bootstrap that will change the nodes asks first, like reset: what it will change, then `yes` typed on a
  * terminal, or --yes; with neither, it refuses (exit code 2) before anything is touched.
  */
-async function confirmApply(changes: string[], yes: boolean, progress: (line: string) => void): Promise<void> {
-  progress('    this run will change:');
+async function confirmApply(changes: string[], yes: boolean, progress: (line: string) => void, what: 'run' | 'upgrade' = 'run'): Promise<void> {
+  progress(`    this ${what} will change:`);
   for (const change of changes) progress(`      ${change}`);
   if (yes) return;
   if (!process.stdin.isTTY || !process.stdout.isTTY) {
-    throw new UserError(['the run would change the nodes above; there is no terminal to ask on, so pass --yes to go on (or --dry-run to see the whole plan); nothing was touched'], 2);
+    throw new UserError([`the ${what} would change the nodes above; there is no terminal to ask on, so pass --yes to go on (or --dry-run to see the whole plan); nothing was touched`], 2);
   }
   const prompt = createInterface({ input: process.stdin, output: process.stdout });
   try {
     const answer = await prompt.question('Type yes to go on: ');
-    if (answer.trim() !== 'yes') throw new UserError([`bootstrap not confirmed (answer: ${JSON.stringify(answer.trim())}); nothing was touched`], 2);
+    if (answer.trim() !== 'yes') throw new UserError([`${what === 'run' ? 'bootstrap' : 'upgrade'} not confirmed (answer: ${JSON.stringify(answer.trim())}); nothing was touched`], 2);
   } finally {
     prompt.close();
   }
 }
 
+/** reset deletes the cluster's state on every node it touches: it asks first. */
 async function confirmReset(names: string[], undoPrep: boolean, yes: boolean): Promise<void> {
+  await confirmDestructive(`reset runs kubeadm reset --force on ${names.join(', ')}${undoPrep ? ' and undoes their preparation' : ''}: what Kubernetes kept there is deleted`, 'reset', yes);
+}
+
+/** A command that deletes what cannot be had back asks first: `yes` typed on a terminal, or --yes; else exit 2, nothing touched. */
+async function confirmDestructive(what: string, command: string, yes: boolean): Promise<void> {
   if (yes) return;
-  const what = `reset runs kubeadm reset --force on ${names.join(', ')}${undoPrep ? ' and undoes their preparation' : ''}: what Kubernetes kept there is deleted`;
   if (!process.stdin.isTTY || !process.stdout.isTTY) {
     throw new UserError([`${what}; there is no terminal to ask on, so pass --yes to go on`], 2);
   }
   const prompt = createInterface({ input: process.stdin, output: process.stdout });
   try {
     const answer = await prompt.question(`${what}.\nType yes to go on: `);
-    if (answer.trim() !== 'yes') throw new UserError([`reset not confirmed (answer: ${JSON.stringify(answer.trim())}); nothing was touched`], 2);
+    if (answer.trim() !== 'yes') throw new UserError([`${command} not confirmed (answer: ${JSON.stringify(answer.trim())}); nothing was touched`], 2);
   } finally {
     prompt.close();
   }
@@ -139,10 +177,10 @@ function parseOnly(config: ClusterConfig, only: string | undefined): string[] | 
   return names;
 }
 
-function parseConcurrency(value: string | undefined): number {
-  if (value === undefined) return 10;
+function parseConcurrency(value: string | undefined, flag = '--concurrency', fallback = 10): number {
+  if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 100) throw new UserError([`--concurrency ${value}: must be a whole number from 1 to 100`]);
+  if (!Number.isInteger(n) || n < 1 || n > 100) throw new UserError([`${flag} ${value}: must be a whole number from 1 to 100`]);
   return n;
 }
 
@@ -178,10 +216,14 @@ function sameInputs(flags: FlagValues<typeof CONFIG_FLAGS>, env: NodeJS.ProcessE
     + (flags['ssh-config'] !== undefined ? ` --ssh-config ${shown(path.resolve(cwd, flags['ssh-config']))}` : '');
 }
 
-/** apply or reset: every input checked, then the phases over the nodes, with logs and a summary. */
-async function runCluster(command: 'apply' | 'reset', flags: RunFlags, env: NodeJS.ProcessEnv): Promise<void> {
+/** A command over the nodes: every input checked, then its phases, with logs and a summary. */
+async function runCluster(command: ClusterCommand, flags: RunFlags, env: NodeJS.ProcessEnv, restoreFile?: string): Promise<void> {
   const resetting = command === 'reset';
   const { cwd, configFile, config, sshConfig } = commonInputs(flags, env);
+  const workersAtOnce = parseConcurrency(flags['workers-at-once'], '--workers-at-once', 1);
+  // The snapshot is checked here, before any node is reached.
+  const snapshot = restoreFile === undefined ? undefined : readSnapshotFile(path.resolve(cwd, restoreFile));
+  const backup = command === 'backup' ? { dir: path.resolve(cwd, flags.output ?? BACKUP_DIR), name: `${path.basename(configFile).replace(/\.ya?ml$/, '')}-${compactTimestamp(new Date())}` } : undefined;
   const only = parseOnly(config, flags.only);
   const cp = controlPlane(config);
   if (resetting && only && only.includes(cp.name) && only.length < config.nodes.length) {
@@ -194,6 +236,11 @@ async function runCluster(command: 'apply' | 'reset', flags: RunFlags, env: Node
   const planning = Boolean(flags['dry-run']);
   if (flags.connect && !planning) throw new UserError(['--connect goes with --dry-run: it plans against the real nodes without changing them (a run without --dry-run connects anyway)']);
   if (resetting && !planning) await confirmReset(only ?? config.nodes.map((n) => n.name), Boolean(flags['undo-prep']), Boolean(flags.yes));
+  if (snapshot && !planning) {
+    const taken = snapshot.record ? `, taken ${snapshot.record.takenAt} at etcd revision ${snapshot.record.etcd.revision}` : '';
+    await confirmDestructive(`restore replaces the whole state of the cluster (every object) with the snapshot ${restoreFile}${taken}: what was made or changed since is lost; the control plane stops for a minute or two`, 'restore', Boolean(flags.yes));
+  }
+  if (backup && !planning) mkdirSync(backup.dir, { recursive: true, mode: 0o700 });
 
   const logDir = planning ? undefined : path.resolve(cwd, flags['log-dir'] ?? path.join('logs', compactTimestamp(new Date())));
   const progress = (line: string) => {
@@ -206,7 +253,7 @@ async function runCluster(command: 'apply' | 'reset', flags: RunFlags, env: Node
     progress(`logs: ${logDir}/`);
   }
   try {
-    await runPhases(config, configFile, { resetting, planning, only, concurrency, sshConfig, retryDelayMs, heartbeatMs, waitSeconds, logDir, progress, flags, env, cwd });
+    await runPhases(config, configFile, { command, planning, only, concurrency, workersAtOnce, sshConfig, retryDelayMs, heartbeatMs, waitSeconds, logDir, progress, flags, env, cwd, backup, snapshot: snapshot?.data });
   } catch (error) {
     // What stopped the run (an unreachable node, a refusal) is in the log too, not only on the terminal.
     if (error instanceof UserError && logDir) appendFileSync(path.join(logDir, 'bootstrap.log'), error.problems.map((p) => `${redact(p)}\n`).join(''));
@@ -215,7 +262,10 @@ async function runCluster(command: 'apply' | 'reset', flags: RunFlags, env: Node
 }
 
 interface RunSettings {
-  resetting: boolean;
+  command: ClusterCommand;
+  workersAtOnce: number;
+  backup?: BackupTarget;
+  snapshot?: Buffer;
   planning: boolean;
   only?: string[];
   concurrency: number;
@@ -232,7 +282,8 @@ interface RunSettings {
 }
 
 async function runPhases(config: ClusterConfig, configFile: string, settings: RunSettings): Promise<void> {
-  const { resetting, planning, logDir, progress, flags, cwd } = settings;
+  const { command, planning, logDir, progress, flags, cwd } = settings;
+  const applies = command === 'apply' || command === 'upgrade';
   const nodeOutput = (node: ClusterNode): Output => {
     if (planning) return { ...consoleOutput(), brief: !flags.verbose };
     const file = path.join(logDir!, `${node.name}.log`);
@@ -250,7 +301,7 @@ async function runPhases(config: ClusterConfig, configFile: string, settings: Ru
   };
 
   // The manifests of this very config (not a dist/ another config may have written), with a copy beside the logs.
-  const manifests = resetting ? [] : renderManifests(config);
+  const manifests = applies ? renderManifests(config) : [];
   if (logDir && manifests.length) {
     mkdirSync(path.join(logDir, 'manifests'), { recursive: true });
     for (const manifest of manifests) writeFileSync(path.join(logDir, 'manifests', manifest.file), manifest.yaml);
@@ -260,25 +311,30 @@ async function runPhases(config: ClusterConfig, configFile: string, settings: Ru
   // Ctrl-C (or a TERM): close the SSH connections, say where the logs are, and leave with a failing code;
   // every step checks before it changes anything, so a re-run continues where this one stopped.
   const interrupted = (signal: NodeJS.Signals) => {
-    progress(`interrupted (${signal}): what ran on the nodes at that moment may have stopped halfway; run ${PROGRAM} again to continue${logDir ? `; logs: ${logDir}/` : ''}`);
+    progress(`interrupted (${signal}): what ran on the nodes at that moment may have stopped halfway; run ${PROGRAM}${COMMAND_LINE[command]} again to continue${logDir ? `; logs: ${logDir}/` : ''}`);
     void SshHost.closeAll().finally(() => process.exit(130));
   };
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
-  const phases = resetting ? RESET : BOOTSTRAP;
+  const phases = COMMAND_PHASES[command];
   let cluster: ClusterRun | undefined;
   try {
     const live = planning && Boolean(flags.connect);
-    const targets = await connect(config, { planning, live, env: settings.env, sshConfig: settings.sshConfig, progress, resetting, concurrency: settings.concurrency });
+    // A plan of a command for a running cluster models nodes in it; an upgrade's, at the release before the configured one.
+    const planState = command === 'apply' ? 'fresh' : 'in-cluster';
+    const planVersion = command === 'upgrade' ? releaseBefore(config.kubernetes.version) : undefined;
+    const targets = await connect(config, { planning, live, env: settings.env, sshConfig: settings.sshConfig, progress, planState, planVersion, concurrency: settings.concurrency });
     if (live) {
       progress(`    dry run against the real nodes: facts, files and checks are read from them; nothing is written there and no command that changes anything runs${flags.verbose ? '' : '; --verbose shows the files that would be written'}`);
     } else if (planning) {
-      progress(`    dry run: each node is planned as a fresh machine of its nodes[].os (default el9); facts and file contents it reads there are assumed, not observed${flags.verbose ? '' : '; --verbose shows the files written'}; --connect plans against the real nodes instead`);
+      const model = planState === 'fresh' ? 'a fresh machine' : `a node of a running cluster${planVersion ? ` at Kubernetes ${planVersion}` : ''}`;
+      progress(`    dry run: each node is planned as ${model} of its nodes[].os (default el9); facts and file contents it reads there are assumed, not observed${flags.verbose ? '' : '; --verbose shows the files written'}; --connect plans against the real nodes instead`);
     }
     cluster = new ClusterRun(config, targets, {
       mode: planning ? 'plan' : 'apply', live, only: settings.only, concurrency: planning ? 1 : settings.concurrency, manifests, nodeOutput, progress,
       undoPrep: Boolean(flags['undo-prep']), retryDelayMs: settings.retryDelayMs, heartbeatMs: settings.heartbeatMs, waitSeconds: settings.waitSeconds,
-      confirm: resetting ? undefined : (changes) => confirmApply(changes, Boolean(flags.yes), progress),
+      workersAtOnce: settings.workersAtOnce, backup: settings.backup, snapshot: settings.snapshot,
+      confirm: applies ? (changes) => confirmApply(changes, Boolean(flags.yes), progress, command === 'upgrade' ? 'upgrade' : 'run') : undefined,
     });
     await cluster.runPhases(phases);
   } finally {
@@ -286,12 +342,20 @@ async function runPhases(config: ClusterConfig, configFile: string, settings: Ru
     process.off('SIGTERM', interrupted);
     await SshHost.closeAll();
     // Once past the facts, every run ends with the summary, also when a phase stopped it.
-    if (cluster?.finished.includes('facts')) for (const line of summary(config, phases, [...cluster.reports.values()], cluster.checks, logDir, planning, sameInputs(flags, settings.env, configFile, cwd), cluster.facts)) progress(line);
+    if (cluster?.finished.includes('facts')) {
+      const lines = summary(config, phases, [...cluster.reports.values()], cluster.checks, logDir, planning, sameInputs(flags, settings.env, configFile, cwd), cluster.facts);
+      const upgraded = cluster.upgraded.map((u) => `${u.node} ${u.from} -> ${u.to} in ${(cluster!.report(nodeByName(config, u.node)!).seconds[u.node === controlPlane(config).name ? 'upgrade control plane' : 'upgrade workers'] ?? 0).toFixed(1)}s`);
+      const notes = planning ? [] : [...(upgraded.length ? [`upgraded: ${upgraded.join(', ')}`] : []), ...cluster.notes];
+      // What the command made (a backup's file, the new expiry, what was upgraded), before the logs' line.
+      const at = lines.length && lines[lines.length - 1].startsWith('    logs: ') ? lines.length - 1 : lines.length;
+      lines.splice(at, 0, ...notes.map((n) => `    ${n}`));
+      for (const line of lines) progress(line);
+    }
   }
   const failed = [...cluster.reports.values()].filter((r) => r.failed);
   if (planning) return;
-  if (failed.length || (!resetting && !cluster.checks.every((c) => c.ok))) {
-    throw new UserError([`${resetting ? 'reset' : 'bootstrap'} did not finish: ${failed.length ? `${failed.map((r) => r.node.name).join(', ')} failed` : 'the final check failed'}; fix it and run ${PROGRAM}${resetting ? ' reset' : ''} again (finished work is skipped)`]);
+  if (failed.length || (applies && !cluster.checks.every((c) => c.ok))) {
+    throw new UserError([`${COMMAND_NAME[command]} did not finish: ${failed.length ? `${failed.map((r) => r.node.name).join(', ')} failed` : 'the final check failed'}; fix it and run ${PROGRAM}${COMMAND_LINE[command]} again (finished work is skipped)`]);
   }
 }
 
@@ -334,6 +398,31 @@ status: every node Ready and every check passed), 1 otherwise, 2 when reset was 
     await clusterStatus(config, { env, sshConfig, concurrency: parseConcurrency(flags.concurrency), print: (line) => console.log(redact(line)) });
   }));
 
+  const upgrade = root.command('upgrade').description('move the running cluster to kubernetes.version of cluster.yaml (one minor at a time): the control plane with kubeadm upgrade apply, then each worker drained, upgraded and uncordoned; then the add-ons from the new config and the checks (asks first)');
+  const upgradeFlags = addFlags(upgrade, UPGRADE_FLAGS);
+  upgrade.action(() => chosen(() => runCluster('upgrade', upgradeFlags() as RunFlags, env)));
+
+  const backup = root.command('backup').description(`an etcd snapshot of the cluster, checked, copied to ./${BACKUP_DIR}/<config>-<time>.db (0600) with the PKI a control plane is rebuilt from, and removed from the node`);
+  const backupFlags = addFlags(backup, BACKUP_FLAGS);
+  backup.action(() => chosen(() => runCluster('backup', backupFlags() as RunFlags, env)));
+
+  const restore = root.command('restore').argument('<file>', `a snapshot scripts/bootstrap.mjs backup wrote (${BACKUP_DIR}/<config>-<time>.db)`)
+    .description('replace the cluster\'s whole state with a backup: the control plane stopped, etcd\'s data restored from the snapshot (the old data kept), the control plane started, every node Ready again (asks first)');
+  const restoreFlags = addFlags(restore, RESTORE_FLAGS);
+  restore.action((file: string) => chosen(() => runCluster('restore', restoreFlags() as RunFlags, env, file)));
+
+  const certs = root.command('certs').argument('[action]', 'renew: renew them; none: show when each expires')
+    .description('the control plane\'s certificates: when each expires (changing nothing), or `certs renew`: kubeadm certs renew all, the control plane restarted to load them, root\'s kubeconfig on the node refreshed');
+  const certsFlags = addFlags(certs, CONTROL_PLANE_FLAGS);
+  certs.action((action: string | undefined) => chosen(async () => {
+    if (action !== undefined && action !== 'renew') throw new UserError([`certs ${action}: unknown action; ${PROGRAM} certs shows when the certificates expire, ${PROGRAM} certs renew renews them`]);
+    if (action === 'renew') return runCluster('renew', certsFlags() as RunFlags, env);
+    const flags = certsFlags();
+    if (flags['dry-run']) throw new UserError([`certs --dry-run: certs without an action only reads; the plan is for ${PROGRAM} certs renew --dry-run`]);
+    const { config, sshConfig } = commonInputs(flags, env);
+    await certificateReport(config, { env, sshConfig, print: (line) => console.log(line) });
+  }));
+
   const dashboard = root.command('dashboard').description('the dashboard\'s address and a short-lived token to sign in with (printed once, stored nowhere); with dashboard.enabled');
   const dashboardFlags = addFlags(dashboard, DASHBOARD_FLAGS);
   dashboard.action(() => chosen(async () => {
@@ -345,8 +434,8 @@ status: every node Ready and every check passed), 1 otherwise, 2 when reset was 
 }
 
 const HELP_FLAGS = ['--help', '-h'];
-const COMMANDS = ['apply', 'reset', 'kubeconfig', 'status', 'dashboard', 'help'];
-const VALUE_FLAGS = new Set(Object.entries({ ...RESET_FLAGS, ...KUBECONFIG_FLAGS, ...STATUS_FLAGS, ...DASHBOARD_FLAGS }).filter(([, spec]) => spec.type === 'string').map(([name]) => `--${name}`));
+const COMMANDS = ['apply', 'reset', 'upgrade', 'backup', 'restore', 'certs', 'kubeconfig', 'status', 'dashboard', 'help'];
+const VALUE_FLAGS = new Set(Object.entries({ ...RESET_FLAGS, ...UPGRADE_FLAGS, ...BACKUP_FLAGS, ...KUBECONFIG_FLAGS, ...STATUS_FLAGS, ...DASHBOARD_FLAGS }).filter(([, spec]) => spec.type === 'string').map(([name]) => `--${name}`));
 
 /**
  * The command first, wherever the user put it (`--config c.yaml reset --yes`

@@ -11,7 +11,7 @@ import { OverlayHost } from '../engine/overlay';
 import { nodeSandbox } from '../engine/sandbox';
 import { SshHost } from '../engine/ssh';
 import { parseAddresses } from '../node/facts';
-import { PLAN_DEFAULT_FAMILY, PlanHost } from '../node/plan-model';
+import { PLAN_DEFAULT_FAMILY, PlanHost, type PlanState } from '../node/plan-model';
 import { mapLimit, type Target } from './manager';
 
 export interface ConnectOptions {
@@ -21,7 +21,9 @@ export interface ConnectOptions {
   env: NodeJS.ProcessEnv;
   sshConfig?: string;
   progress(line: string): void;
-  resetting: boolean;
+  /** How a plan models each node: a fresh machine, or one of a running cluster (at `planVersion`, else the configured one). @default fresh */
+  planState?: PlanState;
+  planVersion?: string;
   concurrency: number;
   /** Only these nodes (default: every node of the config). */
   nodes?: ClusterNode[];
@@ -44,7 +46,7 @@ export async function connect(config: ClusterConfig, options: ConnectOptions): P
     let host: Host;
     let via: string;
     if (model) {
-      host = new PlanHost(node.os ?? PLAN_DEFAULT_FAMILY, config, node, options.resetting ? 'in-cluster' : 'fresh');
+      host = new PlanHost(node.os ?? PLAN_DEFAULT_FAMILY, config, node, options.planState ?? 'fresh', options.planVersion);
       via = `local, or ssh ${node.ssh.user}@${node.ssh.host ?? node.address}:${node.ssh.port}`;
     } else if (local) {
       host = new LocalHost(sandbox?.root ?? '/', { ...options.env, ...sandbox?.env });

@@ -40,7 +40,7 @@ export async function dashboardAccess(config: ClusterConfig, options: DashboardO
   if (problem) throw new UserError([`--duration ${duration}: ${problem}`]);
   const cp = controlPlane(config);
   const [target] = await connect(config, {
-    planning: false, env: options.env, sshConfig: options.sshConfig, progress: () => undefined, resetting: false, concurrency: 1, nodes: [cp],
+    planning: false, env: options.env, sshConfig: options.sshConfig, progress: () => undefined, concurrency: 1, nodes: [cp],
   });
   try {
     const run = new NodeRun(cp.name, target.host, 'observe', { line: () => undefined, detail: () => undefined });

@@ -102,7 +102,7 @@ export async function fetchKubeconfig(config: ClusterConfig, options: Kubeconfig
   const file = outputPath(options.cwd, options.output);
   const cp = controlPlane(config);
   const [target] = await connect(config, {
-    planning: false, env: options.env, sshConfig: options.sshConfig, progress: () => undefined, resetting: false, concurrency: 1, nodes: [cp],
+    planning: false, env: options.env, sshConfig: options.sshConfig, progress: () => undefined, concurrency: 1, nodes: [cp],
   });
   let text: string | undefined;
   try {

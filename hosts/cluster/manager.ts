@@ -12,6 +12,7 @@ import type { Host } from '../engine/host';
 import { type Mode, NodeRun, type Output } from '../engine/steps';
 import type { NodeFacts } from '../node/facts';
 import { JoinTokens } from './join-tokens';
+import type { BackupTarget } from './backup';
 import type { Check } from './verify';
 
 /** How far a node got. */
@@ -44,6 +45,12 @@ export interface ClusterOptions {
   manifests: Manifest[];
   /** reset: undo the node preparation too. */
   undoPrep?: boolean;
+  /** upgrade: how many workers are drained and upgraded at once. @default 1 */
+  workersAtOnce?: number;
+  /** backup: where the backup goes on this machine, and its name. */
+  backup?: BackupTarget;
+  /** restore: the snapshot to restore. */
+  snapshot?: Buffer;
   /** Per-node output: the node's log file, and the terminal with --verbose or --dry-run. */
   nodeOutput(node: ClusterNode): Output;
   /** Progress lines, one per phase and node as it starts and ends. */
@@ -69,6 +76,8 @@ export interface Phase {
   title: string;
   /** The nodes it works on, given the run so far; a phase with none is left out. */
   nodes(cluster: ClusterRun): ClusterNode[];
+  /** How many of its nodes it works on at once. @default the run's concurrency */
+  concurrency?(cluster: ClusterRun): number;
   /** stop: a failure on any node ends the run after this phase; continue: the node sits out the later phases. */
   onFailure: 'stop' | 'continue';
   /** The node's state once its part succeeded. */
@@ -110,6 +119,10 @@ export class ClusterRun {
   readonly reports = new Map<string, NodeReport>();
   /** The HTTP checks of the verify phase. */
   checks: Check[] = [];
+  /** What an upgrade moved, node by node, for the summary. */
+  readonly upgraded: { node: string; from: string; to: string }[] = [];
+  /** Lines a phase leaves for the end of the summary (a backup's file, the certificates' new expiry). */
+  readonly notes: string[] = [];
   /** The phases that ran to their end (a failed node in a phase that continues does not stop it). */
   readonly finished: string[] = [];
   readonly joinTokens: JoinTokens;
@@ -171,7 +184,7 @@ export class ClusterRun {
     }
     const { progress } = this.options;
     progress(`==> ${phase.title}`);
-    const results = await mapLimit(nodes, this.options.concurrency, async (node) => {
+    const results = await mapLimit(nodes, phase.concurrency?.(this) ?? this.options.concurrency, async (node) => {
       const started = Date.now();
       const report = this.report(node);
       if (!this.planning) progress(`    ${node.name.padEnd(14)} ${phase.title} started`);

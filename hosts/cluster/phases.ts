@@ -7,10 +7,13 @@
  *   bootstrap: facts (checked together) -> prep -> init -> join -> apply -> verify
  *   reset:     facts -> drain -> reset workers -> remove nodes -> reset control plane
  *              (drain and remove nodes only for workers leaving a cluster that stays: reset --only)
+ *   upgrade:   facts (checked together, with what an upgrade cannot do) -> upgrade control plane
+ *              -> upgrade workers -> apply -> verify (upgrade.ts has each node's steps)
  *
  * Nothing changes anywhere until every node is reachable and fit: facts only
  * reads, and refuses the whole run before prep.
  */
+import * as path from 'node:path';
 import { UserError } from '../../config/errors';
 import { controlPlane } from '../../config/nodes';
 import type { ClusterNode } from '../../config/schema';
@@ -26,6 +29,9 @@ import { resetSteps, undoPrepSteps } from '../node/reset';
 import { API_ATTEMPTS, API_UNAVAILABLE, applyStages, kubectl, WAIT_TIMEOUT } from './apply';
 import { TOKEN_GONE } from './join-tokens';
 import type { ClusterRun, Phase } from './manager';
+import { backupSteps, restoreSteps, waitNodesReady } from './backup';
+import { expiryText, renewSteps } from './certs';
+import { upgradeChanges, upgradeNode, upgradeProblems } from './upgrade';
 import { checksSkipped, verify } from './verify';
 
 // ---- which nodes a phase works on ---------------------------------------------
@@ -39,8 +45,11 @@ const changedSteps = (changed: number) => (changed ? `${changed} step(s) changed
 
 // ---- the phases -------------------------------------------------------------------
 
-/** Every node's facts; with `preflight`, every reason any node is unfit, all at once, before any change. */
-function factsPhase(preflight: boolean): Phase {
+/**
+ * Every node's facts; with a check, every reason any node is unfit, all at once, before any change:
+ * `bootstrap`, fit to be set up as configured; `upgrade`, fit and able to move to kubernetes.version.
+ */
+function factsPhase(check?: 'bootstrap' | 'upgrade'): Phase {
   return {
     title: 'facts',
     nodes: everyNode,
@@ -51,7 +60,7 @@ function factsPhase(preflight: boolean): Phase {
       return describeFacts(facts);
     },
     async after(cluster) {
-      if (preflight) await checkTogether(cluster);
+      if (check) await checkTogether(cluster, check);
     },
   };
 }
@@ -64,14 +73,16 @@ const CLONE_FIX: Record<string, string> = {
 };
 
 /** Preflight of every node, and what only shows across nodes (cloned VMs). */
-async function checkTogether(cluster: ClusterRun): Promise<void> {
+async function checkTogether(cluster: ClusterRun, check: 'bootstrap' | 'upgrade'): Promise<void> {
   const problems: string[] = [];
   const factsOf = (node: ClusterNode) => cluster.facts.get(node.name)!;
   const inCluster = new Map<string, boolean>();
+  const upgrading = check === 'upgrade';
   for (const node of cluster.nodes) {
     inCluster.set(node.name, await isInCluster(cluster.nodeRun(node)));
-    problems.push(...preflightProblems(cluster.config, node, factsOf(node), inCluster.get(node.name)!));
+    problems.push(...preflightProblems(cluster.config, node, factsOf(node), inCluster.get(node.name)!, upgrading));
   }
+  if (upgrading) problems.push(...upgradeProblems(cluster.config, cluster.facts, inCluster));
   const duplicates = (label: string, values: (node: ClusterNode) => string[]) => {
     const seen = new Map<string, string>();
     for (const node of cluster.nodes) {
@@ -95,7 +106,7 @@ async function checkTogether(cluster: ClusterRun): Promise<void> {
     if (names.length > 1) cluster.options.progress(`    note: ${names.join(', ')} share the hostname ${hostname}${cluster.planning ? ' (assumed, as for fresh clones)' : ''}; prep renames each to its node name`);
   }
   if (!cluster.planning && cluster.options.confirm) {
-    const changes = plannedChanges(cluster, inCluster);
+    const changes = upgrading ? upgradeChanges(cluster.config, cluster.facts) : plannedChanges(cluster, inCluster);
     if (changes.length) await cluster.options.confirm(changes);
   }
 }
@@ -326,8 +337,95 @@ const resetControlPlane: Phase = {
   run: resetNode,
 };
 
+/** The control plane first (kubeadm upgrade apply), then its kubelet. */
+const upgradeControlPlane: Phase = {
+  title: 'upgrade control plane',
+  nodes: theControlPlane,
+  onFailure: 'stop',
+  reaches: 'control plane',
+  run: (cluster, node) => upgradeNode(cluster, node, true, waitTimeout(cluster)),
+};
+
+/** Then the workers, --workers-at-once at a time (default 1): each drained, upgraded, Ready again, uncordoned. */
+const upgradeWorkers: Phase = {
+  title: 'upgrade workers',
+  nodes: (cluster) => selected(cluster).filter((n) => n.role === 'worker'),
+  concurrency: (cluster) => (cluster.planning ? 1 : cluster.options.workersAtOnce ?? 1),
+  onFailure: 'stop',
+  // In the cluster: the apply's waits include it.
+  reaches: 'joined',
+  run: (cluster, node) => upgradeNode(cluster, node, false, waitTimeout(cluster)),
+};
+
+/** How the control plane's restarts are waited for: the run's wait, in 2 s steps. */
+const controlPlaneWaits = (cluster: ClusterRun) => ({ attempts: Math.max(1, Math.ceil((cluster.options.waitSeconds ?? 300) / 2)), delayMs: cluster.planning ? 0 : 2000 });
+
+const backupPhase: Phase = {
+  title: 'backup',
+  nodes: theControlPlane,
+  onFailure: 'stop',
+  async run(cluster, cp) {
+    const target = cluster.options.backup!;
+    let saved = '';
+    await cluster.nodeRun(cp).runSteps('backup', backupSteps(cp, target, cluster.options.retryDelayMs ?? 5000, (record, pkiDir) => {
+      saved = `${record.size} bytes, SHA-256 ${record.sha256}`;
+      cluster.notes.push(`backup: ${path.join(target.dir, record.file)} (${saved}; etcd revision ${record.etcd.revision}, ${record.etcd.totalKey} keys${record.kubernetes ? `, Kubernetes ${record.kubernetes}` : ''})`);
+      cluster.notes.push(`        ${pkiDir}/: the PKI a control plane is rebuilt from, the CA keys included: keep it as safe as the cluster itself`);
+      cluster.notes.push(`        restore it with: scripts/bootstrap.mjs restore ${path.join(target.dir, record.file)}`);
+    }));
+    return saved ? `saved (${saved})` : 'planned';
+  },
+};
+
+const restorePhase: Phase = {
+  title: 'restore',
+  nodes: theControlPlane,
+  onFailure: 'stop',
+  async run(cluster, cp) {
+    await cluster.nodeRun(cp).runSteps('restore', restoreSteps(cp, cluster.options.snapshot!, controlPlaneWaits(cluster), cluster.options.now ?? (() => new Date())));
+    return 'etcd runs on the snapshot';
+  },
+};
+
+const nodesReady: Phase = {
+  title: 'nodes ready',
+  nodes: theControlPlane,
+  onFailure: 'stop',
+  run: (cluster) => waitNodesReady(cluster, waitTimeout(cluster)),
+};
+
+const renewPhase: Phase = {
+  title: 'renew',
+  nodes: theControlPlane,
+  onFailure: 'stop',
+  async run(cluster, cp) {
+    const now = cluster.options.now ?? (() => new Date());
+    let moved = '';
+    await cluster.nodeRun(cp).runSteps('certs renew', renewSteps(cp, controlPlaneWaits(cluster), now, (before, after) => {
+      const [first, next] = [before.certificates[0], after.certificates[0]];
+      if (!first || !next) return;
+      moved = `earliest expiry ${first.expires.toISOString()} -> ${next.expires.toISOString()}`;
+      cluster.notes.push(`certificates: renewed; earliest expiry now ${next.name}, ${expiryText(next.expires, now())} (was ${expiryText(first.expires, now())})`);
+      cluster.notes.push('        the admin kubeconfig changed: fetch it again with scripts/bootstrap.mjs kubeconfig');
+    }));
+    return moved || 'planned';
+  },
+};
+
 /** bare nodes to a working Ingress. */
-export const BOOTSTRAP: readonly Phase[] = [factsPhase(true), prep, init, join, apply, verifyPhase];
+export const BOOTSTRAP: readonly Phase[] = [factsPhase('bootstrap'), prep, init, join, apply, verifyPhase];
 
 /** the cluster taken down. */
-export const RESET: readonly Phase[] = [factsPhase(false), drainWorkers, resetWorkers, deleteWorkerNodes, resetControlPlane];
+export const RESET: readonly Phase[] = [factsPhase(), drainWorkers, resetWorkers, deleteWorkerNodes, resetControlPlane];
+
+/** a running cluster moved to kubernetes.version, then its add-ons applied again from the new config. */
+export const UPGRADE: readonly Phase[] = [factsPhase('upgrade'), upgradeControlPlane, upgradeWorkers, apply, verifyPhase];
+
+/** an etcd snapshot of the running cluster, copied to this machine. */
+export const BACKUP: readonly Phase[] = [factsPhase(), backupPhase];
+
+/** the cluster's state replaced by a snapshot's, then every node Ready again. */
+export const RESTORE: readonly Phase[] = [factsPhase(), restorePhase, nodesReady];
+
+/** the control plane's certificates renewed and loaded. */
+export const RENEW: readonly Phase[] = [factsPhase(), renewPhase];

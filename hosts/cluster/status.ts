@@ -16,6 +16,7 @@ import { NodeRun } from '../engine/steps';
 import { gatherFacts, isInCluster, type NodeFacts } from '../node/facts';
 import { ADMIN_CONF } from '../node/kubeadm';
 import { kubectl } from './apply';
+import { expiryLine, readExpirations } from './certs';
 import { connect } from './connect';
 import { mapLimit, reason } from './manager';
 import { checkLine, checksSkipped, verify } from './verify';
@@ -81,7 +82,7 @@ export async function clusterStatus(config: ClusterConfig, options: StatusOption
   const { print } = options;
   const unreachable = new Map<string, string>();
   const targets = await connect(config, {
-    planning: false, env: options.env, sshConfig: options.sshConfig, progress: () => undefined, resetting: false,
+    planning: false, env: options.env, sshConfig: options.sshConfig, progress: () => undefined,
     concurrency: options.concurrency, unreachable: (node, problem) => unreachable.set(node.name, problem),
   });
   const quiet = { line: () => undefined, detail: () => undefined };
@@ -135,6 +136,16 @@ export async function clusterStatus(config: ClusterConfig, options: StatusOption
       if (other) problems.push(`${node.name} runs Kubernetes ${other}, the config says ${wanted}`);
     }
     if (admin) {
+      // The control plane's certificates: kubeadm makes them for a year.
+      try {
+        const expiry = expiryLine(await readExpirations(cpRun!), new Date());
+        print(`==> certificates (${cp.name})`);
+        print(`    ${expiry.line}`);
+        if (expiry.warning) print(`    ${expiry.warning}`);
+        if (expiry.problem) problems.push(expiry.problem);
+      } catch (error) {
+        print(`==> certificates: not read (${reason(error)})`);
+      }
       await clusterView(config, cpRun!, getJson, print, problems);
     } else {
       const why = cpStatus.problem ? `${cp.name} cannot be reached` : `${cp.name} has no ${ADMIN_CONF} (not initialised)`;

@@ -192,7 +192,7 @@ export function addressProblem(node: ClusterNode, facts: NodeFacts): string[] {
  * `inCluster`: the node has already been initialised or joined, so its
  * Kubernetes ports are expected to be in use.
  */
-export function preflightProblems(config: ClusterConfig, node: ClusterNode, facts: NodeFacts, inCluster: boolean): string[] {
+export function preflightProblems(config: ClusterConfig, node: ClusterNode, facts: NodeFacts, inCluster: boolean, upgrading = false): string[] {
   const problems = rootProblem(node, facts);
   const minor = Number(config.kubernetes.version.split('.')[1]);
   if (!facts.cgroupV2 && minor >= 35 && !config.kubernetes.allowCgroupV1) {
@@ -213,7 +213,8 @@ export function preflightProblems(config: ClusterConfig, node: ClusterNode, fact
   if (!facts.defaultRoute) {
     problems.push(`${node.name}: has no IPv4 default route; without one, Service addresses (the API server's first service address, say) cannot be reached from the node and flannel fails with "network is unreachable": add one (ip route add default via <gateway>, persisted in the network configuration), even to a gateway that leads nowhere`);
   }
-  if (inCluster) problems.push(...versionProblem(config, node, facts));
+  // An upgrade changes the version on purpose: its own checks (upgradeProblems) say what it cannot do.
+  if (inCluster && !upgrading) problems.push(...versionProblem(config, node, facts));
   if (!inCluster) {
     const busy = portsToBeUsed(config, node).filter((port) => facts.listeningPorts.includes(port));
     if (busy.length) problems.push(`${node.name}: port(s) ${busy.join(', ')} already in use; stop what listens there (ss -ltnp) before setting up Kubernetes`);
@@ -265,9 +266,9 @@ export function preflightWarnings(config: ClusterConfig, node: ClusterNode, fact
 /**
  * A node of a cluster that has another Kubernetes version than the config's:
  * prep would install the new packages beside the old control plane, a
- * silent skew. Changing versions is an upgrade (kubeadm upgrade), which
- * this tool does not do yet: refused, with the two ways out. (A node in no
- * cluster just gets the configured packages.)
+ * silent skew. Changing versions is the upgrade command's work (kubeadm
+ * upgrade): refused, naming it. (A node in no cluster just gets the
+ * configured packages.)
  */
 export function versionProblem(config: ClusterConfig, node: ClusterNode, facts: NodeFacts): string[] {
   const wanted = config.kubernetes.version;
@@ -276,7 +277,7 @@ export function versionProblem(config: ClusterConfig, node: ClusterNode, facts: 
     .map(([what, version]) => `${what} ${version}`);
   if (!found.length) return [];
   const had = facts.kubernetes.controlPlane ?? facts.kubernetes.kubelet ?? facts.kubernetes.kubeadm;
-  return [`${node.name}: has ${found.join(', ')}, but kubernetes.version is ${wanted}; changing the version of a cluster is an upgrade (kubeadm upgrade), which this tool does not do yet: set kubernetes.version back to ${had}, or take the cluster down first (scripts/bootstrap.mjs reset) and bootstrap it anew`];
+  return [`${node.name}: has ${found.join(', ')}, but kubernetes.version is ${wanted}; changing the version of a cluster is an upgrade: run scripts/bootstrap.mjs upgrade (npm run upgrade), or set kubernetes.version back to ${had}`];
 }
 
 /** Whether kubeadm has already made this node part of a cluster. */

@@ -43,16 +43,21 @@ export function initSteps(config: ClusterConfig, node: ClusterNode, options: Ini
         return `control plane initialised: Kubernetes v${config.kubernetes.version}, pod network ${config.network.podCidr}, service network ${config.network.serviceCidr}`;
       },
     },
-    {
-      title: 'admin kubeconfig',
-      async apply(run) {
-        const admin = await run.read(ADMIN_CONF);
-        if (admin !== undefined && admin === (await run.read(ROOT_KUBECONFIG)) && (await run.host.mode(ROOT_KUBECONFIG)) === 0o600) return undefined;
-        await run.run(['install', '-D', '-m', '0600', ADMIN_CONF, ROOT_KUBECONFIG]);
-        return `${ROOT_KUBECONFIG} (mode 0600) for root`;
-      },
-    },
+    adminKubeconfigStep(),
   ];
+}
+
+/** root's kubeconfig on the control plane: a copy of admin.conf, mode 0600 (again after the certificates are renewed). */
+export function adminKubeconfigStep(): Step {
+  return {
+    title: 'admin kubeconfig',
+    async apply(run) {
+      const admin = await run.read(ADMIN_CONF);
+      if (admin !== undefined && admin === (await run.read(ROOT_KUBECONFIG)) && (await run.host.mode(ROOT_KUBECONFIG)) === 0o600) return undefined;
+      await run.run(['install', '-D', '-m', '0600', ADMIN_CONF, ROOT_KUBECONFIG]);
+      return `${ROOT_KUBECONFIG} (mode 0600) for root`;
+    },
+  };
 }
 
 /** Writes a join ticket (a fresh token and the CA hash) for hosts/join.mjs on the workers. */

@@ -15,7 +15,7 @@
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import type { CommandResult, Host } from '../engine/host';
 import type { OsFamily } from '../os/release';
-import { KUBELET_CONF, ROOT_KUBECONFIG } from './kubeadm';
+import { API_SERVER_MANIFEST, KUBELET_CONF, ROOT_KUBECONFIG } from './kubeadm';
 
 export const PLAN_DEFAULT_FAMILY: OsFamily = 'el9';
 
@@ -63,14 +63,32 @@ export function freshNodeFiles(family: OsFamily, address = '192.168.0.1'): Recor
   return files;
 }
 
+/** The control plane's static pods as kubeadm writes them, the parts the commands read (images, etcd's flags). */
+function staticPods(node: ClusterNode, version: string): Record<string, string> {
+  const pod = (name: string, image: string, flags: string[] = []) => `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: kube-system\nspec:\n  containers:\n  - command:\n    - ${name}\n${flags.map((f) => `    - --${f}\n`).join('')}    image: ${image}\n    name: ${name}\n`;
+  const peer = `https://${node.address}:2380`;
+  return {
+    [`${MANIFESTS}/etcd.yaml`]: pod('etcd', 'registry.k8s.io/etcd:3.6.5-0', ['data-dir=/var/lib/etcd', `initial-advertise-peer-urls=${peer}`, `initial-cluster=${node.name}=${peer}`, `name=${node.name}`]),
+    [API_SERVER_MANIFEST]: pod('kube-apiserver', `registry.k8s.io/kube-apiserver:v${version}`),
+    [`${MANIFESTS}/kube-controller-manager.yaml`]: pod('kube-controller-manager', `registry.k8s.io/kube-controller-manager:v${version}`),
+    [`${MANIFESTS}/kube-scheduler.yaml`]: pod('kube-scheduler', `registry.k8s.io/kube-scheduler:v${version}`),
+  };
+}
+const MANIFESTS = '/etc/kubernetes/manifests';
+
 const ok = (stdout = ''): CommandResult => ({ code: 0, stdout, stderr: '' });
 const fail = (code: number, stderr = ''): CommandResult => ({ code, stdout: '', stderr });
 
 export class PlanHost implements Host {
   private readonly files: Map<string, { content: string; mode: number }>;
 
-  constructor(readonly family: OsFamily, private readonly config: ClusterConfig, private readonly node: ClusterNode, readonly state: PlanState = 'fresh') {
+  /**
+   * `running`: with state in-cluster, the node runs this Kubernetes (its packages installed at it, a control
+   * plane's API server too): what an upgrade's plan starts from. Unset: the node has no packages the model knows of.
+   */
+  constructor(readonly family: OsFamily, private readonly config: ClusterConfig, private readonly node: ClusterNode, readonly state: PlanState = 'fresh', private readonly running?: string) {
     const files = freshNodeFiles(family, node.address);
+    if (state === 'in-cluster' && node.role === 'control-plane') Object.assign(files, staticPods(node, running ?? config.kubernetes.version));
     if (state === 'in-cluster') {
       files[KUBELET_CONF] = 'apiVersion: v1\nkind: Config\n';
       files['/etc/kubernetes/manifests/.keep'] = '';
@@ -89,7 +107,11 @@ export class PlanHost implements Host {
     if (command === 'nproc') return ok('2\n');
     if (command === 'ip -4 route show default') return ok('default via 192.168.83.2 dev eth0\n');
     if (command === 'ip -o -4 addr show') return ok(`1: lo    inet 127.0.0.1/8 scope host lo\n2: eth0    inet ${this.node.address}/24 scope global eth0\n`);
-    if (argv[0] === 'rpm' || argv[0] === 'dpkg-query') return fail(1, `package ${argv[argv.length - 1]} is not installed`);
+    const pkg = argv[argv.length - 1];
+    if (this.running && (argv[0] === 'rpm' || argv[0] === 'dpkg-query') && ['kubelet', 'kubeadm', 'kubectl'].includes(pkg)) {
+      return ok(argv[0] === 'rpm' ? this.running : `hold ok installed ${this.running}-1.1`);
+    }
+    if (argv[0] === 'rpm' || argv[0] === 'dpkg-query') return fail(1, `package ${pkg} is not installed`);
     if (argv[0] === 'systemctl' && argv[1] === 'is-enabled') return { code: 1, stdout: 'disabled\n', stderr: '' };
     if (argv[0] === 'systemctl' && argv[1] === 'is-active') return { code: 3, stdout: 'inactive\n', stderr: '' };
     if (command === 'firewall-cmd --state') return this.family === 'el9' ? ok('running\n') : fail(127, 'firewall-cmd: command not found');

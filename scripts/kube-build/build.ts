@@ -66,7 +66,7 @@ export function download(module: string, version: string): ModuleInfo {
 }
 
 /** The `go` and `godebug` lines of a go.mod, which the build module repeats so the toolchain behaves as upstream's. */
-function toolchainLines(goMod: string): string[] {
+export function toolchainLines(goMod: string): string[] {
   return goMod.split('\n').filter((line) => /^(go|godebug) /.test(line));
 }
 

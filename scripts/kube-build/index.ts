@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { UserError } from '../../config/errors';
 import { loadClusterConfig, resolveConfigPath } from '../../config/load';
-import { TESTED_RELEASES, versionProblem } from '../../config/versions';
+import { minorOf, TESTED_RELEASES, testedRelease, versionProblem } from '../../config/versions';
 import { parseFlags, runCommand } from '../../hosts/engine/command-line';
 import { buildKubernetes, RECIPE } from './build';
 import { type BuildScope, CACHE_ENV, readBuild, versionDir } from './cache';
@@ -30,7 +30,8 @@ Each version's folder also gets openapi/_definitions.json, the API definitions
 The last line printed is the folder they are in.
   --config FILE      cluster config (default: $CLUSTER_CONFIG, else ./cluster.yaml, else the repository's)
   --version X.Y.Z    another Kubernetes version of the supported window instead
-  --tested           the config's version and, of every other release the tests run (${TESTED_RELEASES.join(', ')}),
+  --tested           the config's version and the release of the minor before it (the real-cluster test upgrades
+                     from it) whole, and of every other release the tests run (${TESTED_RELEASES.join(', ')}),
                      kubeadm, kubectl, the control plane and etcd; helm, which one test renders the reference Traefik chart with, and Traefik,
                      which one test runs against a real API server
   --definitions      only the API definitions (seconds), no binaries
@@ -74,7 +75,9 @@ void runCommand(() => {
     ensureHelm((line) => console.log(line));
     ensureTraefik((line) => console.log(line));
   }
-  // The other releases: what their tests run (kubeadm, a control plane), not a whole node.
-  for (const release of others) ensureBuilt(release, Boolean(flags.definitions), 'control-plane');
+  // The other releases: what their tests run (kubeadm, a control plane), not a whole node; the previous
+  // minor's whole, since the real-cluster test forms its cluster there and upgrades it to the config's.
+  const previous = testedRelease(minorOf(version) - 1);
+  for (const release of others) ensureBuilt(release, Boolean(flags.definitions), release === previous ? 'node' : 'control-plane');
   console.log(ensureBuilt(version, Boolean(flags.definitions)));
 });

@@ -21,11 +21,13 @@
  * apt proxy that refuses anything else (../vm/egress.ts).
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseDocument } from 'yaml';
 import { ADDON_IMAGES } from '../../config/images';
 import { caCertHash, JOIN_CONFIG_FILE } from '../../hosts/node/kubeadm';
+import { releaseBefore } from '../../config/versions';
 import { readBuild, versionDir } from '../../scripts/kube-build/cache';
 import { type ClusterParts, ensureClusterParts } from '../../scripts/kube-build/cluster-parts';
 import { traefikPath } from '../../scripts/kube-build/traefik';
@@ -42,6 +44,8 @@ const ROOT = path.resolve(__dirname, '../..');
 /** The repository's own cluster.yaml: its version, its add-ons, its app. */
 const DEFAULT_CONFIG = parseDocument(readFileSync(path.join(ROOT, 'cluster.yaml'), 'utf8'));
 const VERSION = String(DEFAULT_CONFIG.getIn(['kubernetes', 'version']));
+/** The release the cluster is formed at: the tested release of the minor before; `upgrade` moves it to VERSION. */
+const FIRST = releaseBefore(VERSION);
 const GATEWAY = '192.168.56.1';
 const NODES = [
   { name: 'k8s-node1', address: '192.168.56.11', role: 'control-plane' },
@@ -59,7 +63,13 @@ const PROXY_PORT = 3142;
 const UPSTREAM_REGISTRIES = ['registry.k8s.io', 'ghcr.io', 'docker.io'];
 /** Where runs keep their folders: not /tmp, which is often a small tmpfs (the nodes' images take gigabytes). */
 const WORK_PARENT = process.env.VM_WORK ?? '/var/tmp';
-const NEEDED_GB = 8;
+/** What a run writes in WORK_PARENT at most (the nodes' containerd stores, the registry, the repositories). */
+const RUN_GB = 12;
+/**
+ * The nodes' kubelets see this machine's filesystem as theirs and evict every pod once less than 15% of it is
+ * free (their default imagefs.available threshold): a run needs that much free besides its own.
+ */
+const EVICTION_SHARE = 0.15;
 /** One folder for every run: a run finds there what an earlier, killed one left in the kernel (reaper.cjs). */
 const STATE_DIR = path.join(WORK_PARENT, 'kube-hosts-cluster-state');
 
@@ -69,13 +79,17 @@ const toolsMissing = () => [
   ...(process.getuid?.() === 0 ? [] : ['root']),
 ];
 const buildMissing = () => [
-  ...(readBuild(VERSION) ? [] : [`the Kubernetes ${VERSION} build (npm run kube:build -- --tested)`]),
+  ...[VERSION, FIRST].flatMap((v) => (readBuild(v) ? [] : [`the Kubernetes ${v} build (npm run kube:build -- --tested)`])),
   ...(existsSync(traefikPath()) ? [] : ['the Traefik build (npm run kube:build -- --tested)']),
 ];
 const missing = [...toolsMissing(), ...registryMissing(), ...buildMissing()];
 const freeGb = () => {
   const stats = statfsSync(WORK_PARENT);
   return (stats.bavail * stats.bsize) / 2 ** 30;
+};
+const neededGb = () => {
+  const stats = statfsSync(WORK_PARENT);
+  return RUN_GB + EVICTION_SHARE * ((stats.blocks * stats.bsize) / 2 ** 30);
 };
 
 if (missing.length) {
@@ -123,6 +137,8 @@ if (missing.length) {
     doc.setIn(['packages', 'docker'], `http://${GATEWAY}/docker`);
     // This machine's cgroups are a v1 layout, and so are its containers'.
     doc.setIn(['kubernetes', 'allowCgroupV1'], true);
+    // Formed at the release before; the upgrade test moves it to the repository's version.
+    doc.setIn(['kubernetes', 'version'], FIRST);
     return doc.toString();
   };
 
@@ -200,26 +216,36 @@ if (missing.length) {
 
   beforeAll(async () => {
     removeEarlierRunFiles(work);
-    if (freeGb() < NEEDED_GB) throw new Error(`the real cluster test needs ${NEEDED_GB} GB free in ${WORK_PARENT} (VM_WORK); it has ${freeGb().toFixed(1)} GB`);
+    if (freeGb() < neededGb()) throw new Error(`the real cluster test needs ${neededGb().toFixed(1)} GB free in ${WORK_PARENT} (VM_WORK): ${RUN_GB} GB for its files, and 15% of the filesystem, below which the nodes' kubelets evict every pod (DiskPressure); it has ${freeGb().toFixed(1)} GB`);
     const log = (line: string) => process.stderr.write(`cluster test: ${line}\n`);
     const kubeDir = versionDir(VERSION);
     const build = readBuild(VERSION)!;
     const kubeBin = path.join(kubeDir, 'bin');
+    const firstBin = path.join(versionDir(FIRST), 'bin');
     reaper = new NodeReaper(STATE_DIR);
     image = await time('node image (build or cache)', () => nodeImage(CACHE));
+    // The parts of both releases (CoreDNS and etcd's tools follow kubeadm's images).
+    const firstParts = await time('cluster parts (build or cache)', () => ensureClusterParts(path.join(firstBin, 'kubeadm'), log));
     parts = await time('cluster parts (build or cache)', () => ensureClusterParts(path.join(kubeBin, 'kubeadm'), log));
 
     const base = await time('image base layers (build or cache)', () => baseLayers(CACHE, log));
     registry = await startRegistry(path.join(work, 'registry'), path.join(work, 'registry-storage'), GATEWAY, path.join(work, 'registry.log'));
-    const kubeadmImages = execFileSync(path.join(kubeBin, 'kubeadm'), ['config', 'images', 'list', `--kubernetes-version=v${VERSION}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    const kubeadmImagesOf = (bin: string, version: string) => execFileSync(path.join(bin, 'kubeadm'), ['config', 'images', 'list', `--kubernetes-version=v${version}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    const kubeadmImages = kubeadmImagesOf(kubeBin, VERSION);
+    // The images kubeadm of the first release runs (the cluster starts there); those both releases name are built once.
+    const firstImages = kubeadmImagesOf(firstBin, FIRST).filter((i) => !kubeadmImages.includes(i));
+    const firstRecipes = await time(`image builds (${FIRST})`, () => clusterImages({
+      kubeadmImages: firstImages, distImages: [], kubeBin: firstBin, parts: firstParts, traefik: traefikPath(), base, workDir: path.join(work, `images-${FIRST}`), cacheDir: CACHE,
+    }));
     const recipes = await time('image builds', () => clusterImages({
       // dist/ of the committed cluster.yaml, and the dashboard's image for the run with dashboard.enabled.
       kubeadmImages, distImages: [...distImages(path.join(ROOT, 'dist')), ADDON_IMAGES.headlamp], kubeBin, parts, traefik: traefikPath(), base, workDir: work, cacheDir: CACHE,
       headlamp: headlampStandIn(CACHE),
     }));
+    recipes.push(...firstRecipes);
     const pushed = await time('registry push', () => pushImages(parts.crane, registry.address, registry.caFile, recipes));
     log(`pushed ${pushed.length} images: ${recipes.map((r) => r.name).join(', ')}`);
-    repos = await time('package repositories', () => startPackageRepos(work, kubeDir, build, parts));
+    repos = await time('package repositories', () => startPackageRepos(work, kubeDir, build, parts, [{ kubeDir: versionDir(FIRST), build: readBuild(FIRST)! }]));
     egress = await startEgress();
 
     network = await startNetwork(GATEWAY, 24);
@@ -273,8 +299,11 @@ if (missing.length) {
     await repos?.stop();
     await egress?.stop();
     removeRunFiles(work);
+    // The nodes' writable layers and containerd stores (gigabytes): gone once the containers and their mounts are.
+    rmSync(path.join(work, 'nodes'), { recursive: true, force: true });
     process.stderr.write(`real cluster timings: ${summary()}${image?.buildSeconds ? ` (node image built in ${image.buildSeconds.toFixed(0)}s)` : ' (node image from the cache)'}; logs and consoles in ${work}\n`);
     // Last: the one line that says what the real cluster proved.
+    process.stderr.write(`day 2: ${results['day 2 upgrade'] ?? 'upgrade not run'}; ${results['day 2 restore'] ?? 'backup and restore not run'}; ${results['day 2 certs'] ?? 'certificates not renewed'}\n`);
     process.stderr.write(`real cluster: nodes ready ${results['nodes ready']}, kube-system running ${results['kube-system running']}, pod-to-pod across nodes ${results['pod-to-pod across nodes']}, dns ${results.dns}, nodeport 200 on ${results['nodeport 200 on']}, ingress 200 on ${results['ingress 200 on']}, gateway 200 on ${results['gateway 200 on']}, dashboard ${results.dashboard ?? 'not run'} (a stand-in for Headlamp's server, whose sources are not served here; the token read nodes and was refused writes), rerun ${results.rerun}\n`);
   }, process.env.CLUSTER_TEST_HOLD ? 86_400_000 : 300_000);
 
@@ -413,11 +442,11 @@ if (missing.length) {
       }
       // Images keep their upstream names: pulled through the mirror, not renamed.
       const images = n.sh('ctr -n k8s.io images ls -q');
-      expect(images).toContain(`registry.k8s.io/kube-proxy:v${VERSION}`);
+      expect(images).toContain(`registry.k8s.io/kube-proxy:v${FIRST}`);
       expect(images).toMatch(/^ghcr\.io\/flannel-io\/flannel:/m);
       // The repository also holds the next patch release: the install pinned the configured version, and the hold keeps it.
-      expect(repos.kubernetesVersions).toEqual([`${VERSION}-1.1`, expect.not.stringMatching(VERSION)]);
-      expect(n.sh("dpkg-query -W -f='${Package} ${Version}\\n' kubelet kubeadm kubectl")).toBe(`kubeadm ${VERSION}-1.1\nkubectl ${VERSION}-1.1\nkubelet ${VERSION}-1.1\n`);
+      expect(repos.versionsByRelease[FIRST]).toEqual([`${FIRST}-1.1`, expect.not.stringMatching(FIRST)]);
+      expect(n.sh("dpkg-query -W -f='${Package} ${Version}\\n' kubelet kubeadm kubectl")).toBe(`kubeadm ${FIRST}-1.1\nkubectl ${FIRST}-1.1\nkubelet ${FIRST}-1.1\n`);
       expect(n.sh('apt-mark showhold').split('\n').filter(Boolean).sort()).toEqual(['containerd.io', 'cri-tools', 'kubeadm', 'kubectl', 'kubelet']);
       const upgrade = n.sh('apt-get -s upgrade');
       expect(upgrade).toMatch(/kept back:\n +kubeadm kubectl kubelet\n/);
@@ -427,7 +456,7 @@ if (missing.length) {
       const hosts = n.sh('cat /etc/hosts');
       for (const other of NODES) expect(hosts.match(new RegExp(`^${other.address.replaceAll('.', '\\.')}\\s+${other.name}\\b`, 'gm'))).toHaveLength(1);
     }
-    expect(controlPlane().sh('ctr -n k8s.io images ls -q')).toContain(`registry.k8s.io/kube-apiserver:v${VERSION}`);
+    expect(controlPlane().sh('ctr -n k8s.io images ls -q')).toContain(`registry.k8s.io/kube-apiserver:v${FIRST}`);
     // kube-proxy was told to leave the conntrack table's size to the host (which a container may not set).
     expect(await kubectl("-n kube-system get cm kube-proxy -o jsonpath='{.data.config\\.conf}'")).toMatch(/^ {2}maxPerCore: 0$/m);
   });
@@ -457,7 +486,7 @@ if (missing.length) {
     const fetched = await bootstrap('bootstrap.mjs kubeconfig', ['kubeconfig']);
     expect(fetched.code).toBe(0);
     expect(execFileSync('stat', ['-c', '%a', path.join(workstation, 'kubeconfig')], { encoding: 'utf8' }).trim()).toBe('600');
-    const listed = await network.run([path.join(versionDir(VERSION), 'bin', 'kubectl'), '--kubeconfig', path.join(workstation, 'kubeconfig'), 'get', 'nodes', '-o', 'name']);
+    const listed = await network.run([path.join(versionDir(FIRST), 'bin', 'kubectl'), '--kubeconfig', path.join(workstation, 'kubeconfig'), 'get', 'nodes', '-o', 'name']);
     expect(listed.stdout).toBe(NODES.map((n) => `node/${n.name}`).join('\n') + '\n');
   });
 
@@ -472,6 +501,136 @@ if (missing.length) {
     await waitFor('the pods on k8s-node3 running again', "[ -z \"$(kubectl get pods -A --field-selector spec.nodeName=k8s-node3 --no-headers | awk '{split($3,a,\"/\"); if ($4!=\"Running\" || a[1]!=a[2]) print}')\" ]", 600);
     await waitFor('NodePort and Ingress on k8s-node3', `[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://192.168.56.13:$(kubectl get svc tomcat6 -o jsonpath='{.spec.ports[0].nodePort}')/)" = 200 ] && [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Host: ${INGRESS_HOST}' http://192.168.56.13/)" = 200 ]`, 600);
   });
+
+  /** cluster.yaml on the workstation with another kubernetes.version (comments kept). */
+  const setVersion = (version: string) => {
+    const doc = parseDocument(readFileSync(path.join(workstation, 'cluster.yaml'), 'utf8'));
+    doc.setIn(['kubernetes', 'version'], version);
+    writeFileSync(path.join(workstation, 'cluster.yaml'), doc.toString());
+  };
+  const LOOP_LOG = '/run/clustertest-requests';
+  const LOOP_STOP = '/run/clustertest-requests-stop';
+  /** A request to tomcat6 through the Ingress every second, from the control plane, each worker in turn; its answers go to LOOP_LOG. */
+  const startRequests = () => controlPlane().sh(`rm -f ${LOOP_LOG} ${LOOP_STOP}; setsid sh -c 'i=0; while [ ! -e ${LOOP_STOP} ]; do i=$((i+1)); if [ $((i % 2)) = 0 ]; then w=${WORKERS[0].address}; else w=${WORKERS[1].address}; fi; c=$(curl -s -o /dev/null -w "%{http_code}" --max-time 5 -H "Host: ${INGRESS_HOST}" http://$w/); echo "$(date +%s) $w $c" >> ${LOOP_LOG}; sleep 1; done' >/dev/null 2>&1 < /dev/null &`);
+  /** Stops the loop; its answers: every one, and the ones that were not 200. */
+  const stopRequests = async () => {
+    controlPlane().sh(`touch ${LOOP_STOP}`);
+    await new Promise((resolve) => setTimeout(resolve, 7000));
+    const lines = controlPlane().sh(`cat ${LOOP_LOG}`).split('\n').filter(Boolean);
+    return { total: lines.length, failed: lines.filter((l) => !l.endsWith(' 200')) };
+  };
+
+  test(`day 2: upgrade ${FIRST} -> ${VERSION} with \`npm run upgrade\` while tomcat6 is asked through the Ingress every second; every node at ${VERSION}, the add-ons and checks again`, async () => {
+    setVersion(VERSION);
+    // The plain bootstrap refuses the version change, naming the command that does it; nothing changes.
+    const refused = await bootstrap('bootstrap refuses a version change', ['--yes']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(new RegExp(`k8s-node1: has the control plane ${FIRST.replaceAll('.', '\\.')}, kubeadm ${FIRST.replaceAll('.', '\\.')}, kubelet ${FIRST.replaceAll('.', '\\.')}, but kubernetes.version is ${VERSION.replaceAll('.', '\\.')}; changing the version of a cluster is an upgrade: run scripts/bootstrap.mjs upgrade`));
+    expect(refused.stdout).not.toContain('==> prep');
+
+    startRequests();
+    let answers: Awaited<ReturnType<typeof stopRequests>>;
+    let upgraded;
+    try {
+      upgraded = await bootstrap(`upgrade ${FIRST} -> ${VERSION}`, ['upgrade', '--yes']);
+    } finally {
+      answers = await stopRequests();
+    }
+    if (upgraded.code !== 0) throw new Error(`upgrade exited ${upgraded.code}\n${upgraded.stderr}\n${upgraded.stdout.split('\n').slice(-40).join('\n')}`);
+    const out = upgraded.stdout;
+    results['day 2 upgrade'] = `upgrade ${FIRST} -> ${VERSION} ok in ${timings[`upgrade ${FIRST} -> ${VERSION}`].toFixed(0)}s, requests failed ${answers.failed.length}/${answers.total}`;
+    process.stderr.write(`cluster test: requests during the upgrade: ${answers.total}, not 200: ${answers.failed.length}${answers.failed.length ? ` (${answers.failed.slice(0, 10).join('; ')})` : ''}\n`);
+    // It said what it would change, did the control plane first, then each worker, then the add-ons and the checks.
+    expect(out).toContain('    this upgrade will change:\n');
+    expect(out).toContain(`      k8s-node1 (${NODES[0].address}): kubeadm upgrade apply v${VERSION} (control plane ${FIRST} -> ${VERSION})`);
+    expect(out.indexOf('==> upgrade control plane')).toBeLessThan(out.indexOf('==> upgrade workers'));
+    expect(out.indexOf('==> upgrade workers')).toBeLessThan(out.indexOf('==> apply'));
+    for (const n of NODES) expect(out).toMatch(new RegExp(`${n.name} +upgrade (control plane|workers) done: upgraded ${FIRST.replaceAll('.', '\\.')} -> ${VERSION.replaceAll('.', '\\.')}`));
+    expect(out).toContain(`verify done: ${CHECKS}`);
+    expect(out).toMatch(new RegExp(`upgraded: k8s-node1 ${FIRST.replaceAll('.', '\\.')} -> ${VERSION.replaceAll('.', '\\.')} in \\d+\\.\\ds, k8s-node2 .* in \\d+\\.\\ds, k8s-node3 .* in \\d+\\.\\ds`));
+    for (const w of WORKERS) timings[`upgrade ${w.name}`] = phaseSeconds(out, w.name, 'upgrade workers');
+    timings['upgrade k8s-node1'] = phaseSeconds(out, 'k8s-node1', 'upgrade control plane');
+    // One worker at a time: the second was drained only after the first was uncordoned (the control plane's log, in order).
+    const cpLog = logFile('k8s-node1');
+    const drained = (name: string) => cpLog.indexOf(`drain ${name} --ignore-daemonsets`);
+    const uncordoned = (name: string) => cpLog.indexOf(`uncordon ${name}: exit 0`);
+    expect(uncordoned('k8s-node2')).toBeGreaterThan(drained('k8s-node2'));
+    expect(drained('k8s-node3')).toBeGreaterThan(uncordoned('k8s-node2'));
+
+    // What the cluster and the nodes say now.
+    const kubelets = (await kubectl("get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.status.nodeInfo.kubeletVersion} {.spec.unschedulable} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}'")).trim().split('\n').sort();
+    expect(kubelets).toEqual(NODES.map((n) => `${n.name} v${VERSION}  True`));
+    expect(controlPlane().sh('grep -h "image:" /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/manifests/kube-controller-manager.yaml /etc/kubernetes/manifests/kube-scheduler.yaml')).toBe(['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'].map((c) => `    image: registry.k8s.io/${c}:v${VERSION}\n`).join(''));
+    expect(await kubectl("-n kube-system get ds kube-proxy -o jsonpath='{.spec.template.spec.containers[0].image}'")).toBe(`registry.k8s.io/kube-proxy:v${VERSION}`);
+    for (const n of nodes) {
+      expect(n.sh("dpkg-query -W -f='${Package} ${Version}\\n' kubelet kubeadm kubectl")).toBe(`kubeadm ${VERSION}-1.1\nkubectl ${VERSION}-1.1\nkubelet ${VERSION}-1.1\n`);
+      expect(n.sh('apt-mark showhold').split('\n').filter(Boolean).sort()).toEqual(['containerd.io', 'cri-tools', 'kubeadm', 'kubectl', 'kubelet']);
+      expect(n.sh('cat /etc/apt/sources.list.d/kubernetes.list')).toContain(`/v${VERSION.split('.').slice(0, 2).join('.')}/deb/ /`);
+    }
+    expect((await serviceAnswers()).all).toEqual(ALL_200);
+    // The tutorial's app never lost more than one replica: its PodDisruptionBudget (in dist/).
+    expect(await kubectl("get pdb tomcat6 -o jsonpath='{.spec.maxUnavailable}'")).toBe('1');
+
+    // Again: nothing left to do, nothing asked.
+    const again = await bootstrapOk('upgrade, second run', ['upgrade']);
+    expect(again.stdout).not.toContain('this upgrade will change:');
+    for (const n of NODES) expect(again.stdout).toMatch(new RegExp(`${n.name} +upgrade (control plane|workers) done: already at ${VERSION.replaceAll('.', '\\.')}`));
+    expect(answers.failed).toEqual([]);
+  }, 3_600_000);
+
+  test('day 2: backup, then a ConfigMap deleted and another made; restore brings the backup\'s state back, every node Ready', async () => {
+    await kubectl('create configmap day2-before-backup --from-literal=made=before');
+    const backup = await bootstrapOk('backup', ['backup']);
+    const saved = /backup: (\S+\.db) \((\d+) bytes, SHA-256 ([0-9a-f]{64}); etcd revision (\d+), (\d+) keys, Kubernetes ([\d.]+)\)/.exec(backup.stdout);
+    expect(saved).toBeTruthy();
+    const [, file, size, hash, , , kubernetes] = saved!;
+    expect(kubernetes).toBe(VERSION);
+    expect(path.dirname(file)).toBe(path.join(workstation, 'backups'));
+    const data = readFileSync(file);
+    expect(data.length).toBe(Number(size));
+    expect(createHash('sha256').update(data).digest('hex')).toBe(hash);
+    expect(execFileSync('stat', ['-c', '%a', file], { encoding: 'utf8' }).trim()).toBe('600');
+    const pki = file.replace(/\.db$/, '-pki');
+    expect(execFileSync('sh', ['-c', `cd ${pki} && find . -type f | sort && stat -c %a ca.key`], { encoding: 'utf8' })).toBe(['./ca.crt', './ca.key', './etcd/ca.crt', './etcd/ca.key', './front-proxy-ca.crt', './front-proxy-ca.key', './sa.key', './sa.pub', '600', ''].join('\n'));
+    expect(readFileSync(path.join(pki, 'ca.crt'), 'utf8')).toBe(controlPlane().sh('cat /etc/kubernetes/pki/ca.crt'));
+    // Nothing left on the node.
+    expect(controlPlane().sh('ls /var/lib/etcd')).toBe('member\n');
+
+    await kubectl('delete configmap day2-before-backup');
+    await kubectl('create configmap day2-after-backup --from-literal=made=after');
+    const restore = await bootstrapOk('restore', ['restore', path.relative(workstation, file), '--yes']);
+    expect(restore.stdout).toMatch(/k8s-node1 +restore done: etcd runs on the snapshot/);
+    expect(restore.stdout).toMatch(/nodes ready done: 3 node\(s\) Ready/);
+    expect(await kubectl("get configmap day2-before-backup -o jsonpath='{.data.made}'")).toBe('before');
+    expect((await controlPlane().run('kubectl --kubeconfig /etc/kubernetes/admin.conf get configmap day2-after-backup 2>&1')).stdout).toMatch(/NotFound/);
+    // The data it replaced is kept beside, and the nodes and the app are as before.
+    expect(controlPlane().sh('ls -d /var/lib/etcd.before-restore-*').trim()).toMatch(/^\/var\/lib\/etcd\.before-restore-\d{8}T\d{6}Z$/);
+    const ready = (await kubectl("get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}'")).trim().split('\n');
+    expect(ready).toEqual(NODES.map(() => 'True'));
+    await waitFor('tomcat6 answering through the Ingress again', `[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Host: ${INGRESS_HOST}' http://${WORKERS[0].address}/)" = 200 ]`, 300);
+    results['day 2 restore'] = 'backup and restore ok';
+  }, 1_800_000);
+
+  test('day 2: certs renew moves every expiry, the control plane runs on the new certificates, and a fetched kubeconfig works', async () => {
+    const expiry = (cert: string) => Date.parse(controlPlane().sh(`openssl x509 -enddate -noout -in /etc/kubernetes/pki/${cert}.crt`).trim().replace(/^notAfter=/, ''));
+    const before = { apiserver: expiry('apiserver'), etcd: expiry('etcd/server') };
+    const status = await bootstrap('status before renewal', ['status']);
+    expect(status.stdout).toMatch(/==> certificates \(k8s-node1\)\n {4}earliest expiry: \S+, \d{4}-\d\d-\d\d \d\d:\d\d UTC \(36[45] day\(s\)\)/);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const renewed = await bootstrapOk('certs renew', ['certs', 'renew']);
+    expect(renewed.stdout).toMatch(/certificates: renewed; earliest expiry now /);
+    expect(expiry('apiserver')).toBeGreaterThan(before.apiserver);
+    expect(expiry('etcd/server')).toBeGreaterThan(before.etcd);
+    // The API server serves the renewed certificate (it was restarted to load it).
+    const served = controlPlane().sh(`echo | openssl s_client -connect ${NODES[0].address}:6443 2>/dev/null | openssl x509 -noout -enddate`).trim().replace(/^notAfter=/, '');
+    expect(Date.parse(served)).toBe(expiry('apiserver'));
+    expect(controlPlane().sh('cmp /etc/kubernetes/admin.conf /root/.kube/config && echo same').trim()).toBe('same');
+    const fetched = await bootstrapOk('kubeconfig after renewal', ['kubeconfig']);
+    expect(fetched.stdout).toContain('kubeconfig');
+    const listed = await network.run([path.join(versionDir(VERSION), 'bin', 'kubectl'), '--kubeconfig', path.join(workstation, 'kubeconfig'), 'get', 'nodes', '-o', 'name']);
+    expect(listed.stdout).toBe(NODES.map((n) => `node/${n.name}`).join('\n') + '\n');
+    results['day 2 certs'] = 'certificates renewed ok';
+  }, 1_800_000);
 
   test('reset takes the cluster down; a bootstrap with ingress.api: gateway makes it again, and tomcat6 answers through the HTTPRoute on each worker', async () => {
     const reset = await bootstrap('reset', ['reset', '--yes']);

@@ -67,6 +67,7 @@ const KUBE_REPO_UNPINNED = ['cri-tools'];
 function packages() { return json('packages.json', {}); }
 function installPackage(name, version) {
   const all = packages();
+  const had = all[name] !== undefined;
   all[name] = version;
   saveJson('packages.json', all);
   if (name === 'containerd' || name === 'containerd.io') {
@@ -77,8 +78,9 @@ function installPackage(name, version) {
     services.containerd = { enabled: name === 'containerd', active: name === 'containerd', ...(name === 'containerd' ? { runningConfig: '' } : {}) };
     saveJson('services.json', services);
   }
-  if (name === 'kubelet') {
-    // Like the real package: it ships an empty manifests folder kept by a dotfile.
+  if (name === 'kubelet' && !had) {
+    // Like the real package: it ships an empty manifests folder kept by a dotfile. An upgrade of the package
+    // keeps the unit as it was (enabled, running the old binary until its next restart).
     write('/etc/kubernetes/manifests/.kubelet-keep', '');
     const services = json('services.json', {});
     services.kubelet = { enabled: false, active: false };
@@ -86,29 +88,44 @@ function installPackage(name, version) {
   }
 }
 
+/**
+ * pkgs.k8s.io has one repository per minor (.../core/stable/v1.35/deb/): only that minor's versions are in it.
+ * The minor a repository line or baseurl names, or undefined.
+ */
+function repoMinor(text) {
+  const match = /\/v1\.(\d+)\/(deb|rpm)\//.exec(text ?? '');
+  return match ? Number(match[1]) : undefined;
+}
+const minorOfVersion = (version) => Number(version.split('.')[1]);
+
 function dnf(args) {
   if (args[0] !== 'install') fail(1, `fake dnf: unsupported ${args.join(' ')}`);
   const specs = args.slice(1).filter((a) => !a.startsWith('-'));
   const lifted = (args.find((a) => a.startsWith('--disableexcludes=')) ?? '=').split('=')[1].split(',');
   const disableExcludes = lifted.includes('kubernetes');
+  // dnf resolves the whole transaction first: one package it cannot find fails the command, nothing installed.
+  const installs = [];
   for (const spec of specs) {
     const match = /^(kubelet|kubeadm|kubectl)-(\d+\.\d+\.\d+)$/.exec(spec);
     if (match) {
       const repo = read('/etc/yum.repos.d/kubernetes.repo', '');
       if (!/gpgcheck=1/.test(repo)) fail(1, `Error: Unable to find a match: ${spec}`);
       if (/exclude=.*kubelet/.test(repo) && !disableExcludes) fail(1, `Error: Unable to find a match: ${spec} (excluded)`);
-      installPackage(match[1], match[2]);
+      // The per-minor repository has no other minor's packages.
+      if (repoMinor(repo) !== minorOfVersion(match[2])) fail(1, `No match for argument: ${spec}\nError: Unable to find a match: ${spec}`);
+      installs.push(() => installPackage(match[1], match[2]));
     } else if (KUBE_REPO_UNPINNED.includes(spec)) {
       const repo = read('/etc/yum.repos.d/kubernetes.repo', '');
       if (!repo) fail(1, `Error: Unable to find a match: ${spec}`);
       if (new RegExp(`exclude=.*${spec}`).test(repo) && !disableExcludes) fail(1, `Error: Unable to find a match: ${spec} (excluded)`);
-      installPackage(spec, offered('rpm', spec));
+      installs.push(() => installPackage(spec, offered('rpm', spec)));
     } else if (spec === 'containerd.io') {
       if (!exists('/etc/yum.repos.d/docker-ce.repo')) fail(1, 'Error: Unable to find a match: containerd.io');
       if (/exclude=.*containerd\.io/.test(read('/etc/yum.repos.d/docker-ce.repo', '')) && !lifted.includes('docker-ce-stable')) fail(1, 'Error: Unable to find a match: containerd.io (excluded)');
-      installPackage(spec, offered('rpm', spec));
+      installs.push(() => installPackage(spec, offered('rpm', spec)));
     } else fail(1, `Error: Unable to find a match: ${spec}`);
   }
+  for (const install of installs) install();
   return 'Complete!\n';
 }
 
@@ -126,7 +143,8 @@ function aptGet(args) {
   if (command === 'update') {
     const source = read('/etc/apt/sources.list.d/kubernetes.list');
     if (source && !exists('/etc/apt/keyrings/kubernetes-apt-keyring.asc')) fail(100, 'E: The repository is not signed.');
-    saveJson('apt-updated.json', { at: Date.now(), kubernetes: Boolean(source), docker: exists('/etc/apt/sources.list.d/docker.list') });
+    // The index holds what the sources named at this update: the Kubernetes repository of one minor.
+    saveJson('apt-updated.json', { at: Date.now(), kubernetes: Boolean(source), kubernetesMinor: repoMinor(source), docker: exists('/etc/apt/sources.list.d/docker.list') });
     return 'Reading package lists... Done\n';
   }
   if (command !== 'install') fail(100, `fake apt-get: unsupported ${args.join(' ')}`);
@@ -136,6 +154,9 @@ function aptGet(args) {
   }
   const held = json('holds.json', []);
   const allowHeld = args.includes('--allow-change-held-packages');
+  // apt resolves every package before it installs any: one that cannot be had fails the command, nothing installed.
+  const installs = [];
+  const installPackageLater = (name, version) => installs.push([name, version]);
   for (const spec of words.slice(1)) {
     const [name, wanted] = spec.split('=');
     if (['kubelet', 'kubeadm', 'kubectl'].includes(name)) {
@@ -143,14 +164,17 @@ function aptGet(args) {
       if (held.includes(name) && !allowHeld) fail(100, `E: Held packages were changed and -y was used without --allow-change-held-packages.`);
       const version = /^(\d+\.\d+\.\d+)-\*$/.exec(wanted ?? '');
       if (!version) fail(100, `E: Version '${wanted}' for '${name}' was not found`);
-      installPackage(name, `${version[1]}-1.1`);
+      // The index knows the versions of the one minor whose repository it was read from.
+      if (json('apt-updated.json', {}).kubernetesMinor !== minorOfVersion(version[1])) fail(100, `E: Version '${wanted}' for '${name}' was not found`);
+      installPackageLater(name, `${version[1]}-1.1`);
     } else if (offered('deb', name)) {
       if (!exists('.fake/apt-updated.json')) fail(100, `E: Unable to locate package ${name}`);
       if (KUBE_REPO_UNPINNED.includes(name) && !json('apt-updated.json', {}).kubernetes) fail(100, `E: Unable to locate package ${name}`);
       if (name === 'containerd.io' && !json('apt-updated.json', {}).docker) fail(100, `E: Unable to locate package ${name}`);
-      installPackage(name, offered('deb', name));
+      installPackageLater(name, offered('deb', name));
     } else fail(100, `E: Unable to locate package ${name}`);
   }
+  for (const [name, version] of installs) installPackage(name, version);
   return '';
 }
 
@@ -177,6 +201,13 @@ function aptMark(args) {
 function systemctl(args) {
   const services = json('services.json', {});
   const verb = args[0];
+  // systemd reads its unit files again (a package's new unit or drop-in): counted, nothing else changes here.
+  if (verb === 'daemon-reload') {
+    const systemd = json('systemd.json', {});
+    systemd.daemonReloads = (systemd.daemonReloads ?? 0) + 1;
+    saveJson('systemd.json', systemd);
+    return '';
+  }
   const name = args[args.length - 1];
   const unit = services[name];
   if (!unit) {
@@ -196,6 +227,8 @@ function systemctl(args) {
   else fail(1, `fake systemctl: unsupported ${verb}`);
   unit[`${verb}Count`] = (unit[`${verb}Count`] ?? 0) + 1;
   saveJson('services.json', services);
+  // A kubelet that (re)starts runs the installed binary: its Node reports that version from now on.
+  if (starts && name === 'kubelet') kubeletStarted();
   if (name === 'firewalld' && verb === 'disable') { const fw = json('firewalld.json', null); if (fw) { fw.running = false; saveJson('firewalld.json', fw); } }
   return '';
 }
@@ -301,9 +334,7 @@ function kubeadm(args) {
   if (sub === 'config images list') {
     const k8s = args.find((a) => a.startsWith('--kubernetes-version=')).split('=')[1];
     const repo = (args.find((a) => a.startsWith('--image-repository=')) ?? '=registry.k8s.io').split('=')[1];
-    const minor = Number(k8s.split('.')[1]);
-    return ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'].map((c) => `${repo}/${c}:${k8s}`)
-      .concat([`${repo}/coredns/coredns:v1.12.1`, `${repo}/pause:${PAUSE[minor]}`, `${repo}/etcd:3.6.5-0`]).join('\n') + '\n';
+    return imagesOf(repo, k8s.replace(/^v/, '')).join('\n') + '\n';
   }
   if (args[0] === 'init') {
     if (exists('/etc/kubernetes/admin.conf')) fail(1, '[preflight] Some fatal errors occurred:\n\t[ERROR FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml]: already exists');
@@ -318,13 +349,19 @@ function kubeadm(args) {
     const keyFile = clusterFile('ca.key');
     execFileSync('/usr/bin/openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', clusterFile('ca.crt'), '-days', '1', '-subj', '/CN=kubernetes'], { stdio: 'ignore' });
     const ca = fs.readFileSync(clusterFile('ca.crt'), 'utf8');
-    write('/etc/kubernetes/pki/ca.crt', ca);
-    write('/etc/kubernetes/pki/ca.key', fs.readFileSync(keyFile, 'utf8'), 0o600);
-    const key = Buffer.from(fs.readFileSync(keyFile, 'utf8')).toString('base64');
-    write('/etc/kubernetes/admin.conf', `apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://${docs[0].localAPIEndpoint.advertiseAddress}:6443\n  name: kubernetes\nusers:\n- name: kubernetes-admin\n  user:\n    client-key-data: ${key}\n`, 0o600);
-    write('/etc/kubernetes/kubelet.conf', 'apiVersion: v1\nkind: Config\n', 0o600);
     const clusterConfiguration = docs.find((d) => d.kind === 'ClusterConfiguration');
-    write('/etc/kubernetes/manifests/kube-apiserver.yaml', `apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: kube-apiserver\n    image: ${clusterConfiguration.imageRepository ?? 'registry.k8s.io'}/kube-apiserver:${clusterConfiguration.kubernetesVersion}\n`);
+    const registration = docs[0].nodeRegistration;
+    const address = docs[0].localAPIEndpoint.advertiseAddress;
+    const repository = clusterConfiguration.imageRepository ?? 'registry.k8s.io';
+    const k8s = clusterConfiguration.kubernetesVersion.replace(/^v/, '');
+    writePki(ca, fs.readFileSync(keyFile, 'utf8'), address, new Date());
+    write('/etc/kubernetes/kubelet.conf', 'apiVersion: v1\nkind: Config\n', 0o600);
+    writeManifests(registration.name, address, repository, k8s);
+    // The images kubeadm pulled for this version (what `ctr images mount` can mount).
+    saveJson('images.json', imagesOf(repository, k8s));
+    write('/var/lib/kubelet/config.yaml', kubeletConfig(), 0o644);
+    fs.writeFileSync(clusterFile('version'), k8s);
+    fs.writeFileSync(clusterFile('etcd.json'), JSON.stringify({ revision: 1 }));
     saveJson('kubeadm-init.json', docs);
     registerNode(docs[0].nodeRegistration, true);
     const token = createToken('24h');
@@ -348,12 +385,15 @@ function kubeadm(args) {
     if (!bootstrap.caCertHashes.includes(expected)) fail(1, `error execution phase preflight: cluster CA found in cluster-info ConfigMap is invalid: none of the public keys "${expected}" are pinned`);
     write('/etc/kubernetes/kubelet.conf', 'apiVersion: v1\nkind: Config\n', 0o600);
     write('/etc/kubernetes/pki/ca.crt', fs.readFileSync(clusterFile('ca.crt'), 'utf8'));
+    write('/var/lib/kubelet/config.yaml', kubeletConfig());
     saveJson('kubeadm-join.json', config);
     registerNode(config.nodeRegistration, false);
     return 'This node has joined the cluster\n';
   }
+  if (args[0] === 'upgrade') return kubeadmUpgrade(args, semver);
+  if (args[0] === 'certs') return kubeadmCerts(args);
   if (args[0] === 'reset') {
-    for (const f of ['/etc/kubernetes/admin.conf', '/etc/kubernetes/kubelet.conf', '/etc/kubernetes/super-admin.conf', '/etc/kubernetes/manifests', '/etc/kubernetes/pki', '/var/lib/etcd', '/var/lib/kubelet']) remove(f);
+    for (const f of ['/etc/kubernetes/admin.conf', '/etc/kubernetes/kubelet.conf', '/etc/kubernetes/super-admin.conf', '/etc/kubernetes/controller-manager.conf', '/etc/kubernetes/scheduler.conf', '/etc/kubernetes/manifests', '/etc/kubernetes/pki', '/var/lib/etcd', '/var/lib/kubelet']) remove(f);
     return '[reset] Stopping the kubelet service\n';
   }
   fail(1, `fake kubeadm: unsupported ${args.join(' ')}`);
@@ -370,16 +410,41 @@ function registerNode(registration, controlPlane) {
   fs.writeFileSync(clusterFile(`nodes/${registration.name}`), address);
   fs.writeFileSync(clusterFile(`taints-${registration.name}.json`), JSON.stringify(taints));
   fs.writeFileSync(clusterFile(`kubelet-${registration.name}`), String(packages().kubelet ?? '').replace(/-.*$/, ''));
+  write('.fake/node-name', `${registration.name}\n`);
+  // A new Node object takes pods.
+  saveCordons(cordons().filter((n) => n !== registration.name), drainedNodes().filter((n) => n !== registration.name));
 }
 function nodeAddresses() {
   try { return fs.readdirSync(clusterFile('nodes')).map((n) => fs.readFileSync(clusterFile(`nodes/${n}`), 'utf8')); } catch { return []; }
 }
 /** Whether some node takes ordinary pods (no taint): without one, nothing but the DaemonSets that tolerate everything ever runs. */
-function schedulable() {
+function schedulable(except) {
   try {
-    return fs.readdirSync(clusterFile('nodes')).some((n) => JSON.parse(fs.readFileSync(clusterFile(`taints-${n}.json`), 'utf8')).length === 0);
+    return fs.readdirSync(clusterFile('nodes')).some((n) => n !== except && takesPods(n));
   } catch { return false; }
 }
+/** Whether a node takes ordinary pods: no taint, not cordoned. */
+function takesPods(n) {
+  return JSON.parse(fs.readFileSync(clusterFile(`taints-${n}.json`), 'utf8')).length === 0 && !cordons().includes(n);
+}
+/**
+ * The Nodes marked unschedulable (cordoned, by a drain), and those of them a drain emptied: $FAKE_CLUSTER/cordons.json.
+ * A drain that failed leaves its node cordoned with pods still on it.
+ */
+function cordonState() { try { return JSON.parse(fs.readFileSync(clusterFile('cordons.json'), 'utf8')); } catch { return { cordoned: [], drained: [] }; } }
+function cordons() { return cordonState().cordoned; }
+function drainedNodes() { return cordonState().drained; }
+function saveCordons(cordoned, drained) {
+  if (!fs.existsSync(CLUSTER)) return;
+  fs.writeFileSync(clusterFile('cordons.json'), JSON.stringify({ cordoned: [...new Set(cordoned)], drained: [...new Set(drained)] }));
+}
+/** etcd's revision moves on with every write to the cluster's state. */
+function bumpRevision(n = 1) {
+  const etcd = etcdState();
+  etcd.revision += n;
+  fs.writeFileSync(clusterFile('etcd.json'), JSON.stringify(etcd));
+}
+function etcdState() { try { return JSON.parse(fs.readFileSync(clusterFile('etcd.json'), 'utf8')); } catch { return { revision: 1 }; } }
 
 function createToken(ttl) {
   const token = `${crypto.randomBytes(3).toString('hex')}.${crypto.randomBytes(8).toString('hex')}`;
@@ -398,11 +463,289 @@ function caHash(pem) {
   return `sha256:${crypto.createHash('sha256').update(spki).digest('hex')}`;
 }
 
+// ---- the control plane kubeadm writes: certificates, kubeconfigs, static pods --------
+
+/**
+ * The certificates kubeadm makes and renews, in the order kubeadm lists them: name, file, CA, and how
+ * `kubeadm certs renew` calls it (kubeadm v1.37.2's words).
+ */
+const CERTIFICATES = [
+  ['admin.conf', '/etc/kubernetes/admin.conf', 'ca', 'certificate embedded in the kubeconfig file for the admin to use and for kubeadm itself'],
+  ['apiserver', '/etc/kubernetes/pki/apiserver.crt', 'ca', 'certificate for serving the Kubernetes API'],
+  ['apiserver-etcd-client', '/etc/kubernetes/pki/apiserver-etcd-client.crt', 'etcd-ca', 'certificate the apiserver uses to access etcd'],
+  ['apiserver-kubelet-client', '/etc/kubernetes/pki/apiserver-kubelet-client.crt', 'ca', 'certificate for the API server to connect to kubelet'],
+  ['controller-manager.conf', '/etc/kubernetes/controller-manager.conf', 'ca', 'certificate embedded in the kubeconfig file for the controller manager to use'],
+  ['etcd-healthcheck-client', '/etc/kubernetes/pki/etcd/healthcheck-client.crt', 'etcd-ca', 'certificate for liveness probes to healthcheck etcd'],
+  ['etcd-peer', '/etc/kubernetes/pki/etcd/peer.crt', 'etcd-ca', 'certificate for etcd nodes to communicate with each other'],
+  ['etcd-server', '/etc/kubernetes/pki/etcd/server.crt', 'etcd-ca', 'certificate for serving etcd'],
+  ['front-proxy-client', '/etc/kubernetes/pki/front-proxy-client.crt', 'front-proxy-ca', 'certificate for the front proxy client'],
+  ['scheduler.conf', '/etc/kubernetes/scheduler.conf', 'ca', 'certificate embedded in the kubeconfig file for the scheduler manager to use'],
+  ['super-admin.conf', '/etc/kubernetes/super-admin.conf', 'ca', 'certificate embedded in the kubeconfig file for the super-admin'],
+];
+const AUTHORITIES = [['ca', '/etc/kubernetes/pki/ca.crt'], ['etcd-ca', '/etc/kubernetes/pki/etcd/ca.crt'], ['front-proxy-ca', '/etc/kubernetes/pki/front-proxy-ca.crt']];
+const DAY_MS = 86_400_000;
+/** kubeadm makes certificates for a year and CAs for ten. */
+const CERTIFICATE_DAYS = 365;
+const AUTHORITY_DAYS = 3650;
+
+/**
+ * When the certificates and the CAs were issued: .fake/certs.json, { certificates: ISO time, authorities: ISO time }.
+ * A test may set it (certificates about to expire, say); renewals set `certificates` to the time they ran.
+ */
+function certTimes() { return json('certs.json', undefined); }
+const privateKeyPem = () => crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'sec1', format: 'pem' });
+/** A certificate's file: PEM armour around what it stands for (the fake reads its dates from .fake/certs.json). */
+function certificatePem(name, issued, days) {
+  const notAfter = new Date(issued.getTime() + days * DAY_MS).toISOString();
+  return `-----BEGIN CERTIFICATE-----\n${Buffer.from(`fake certificate ${name}, not before ${issued.toISOString()}, not after ${notAfter}`).toString('base64')}\n-----END CERTIFICATE-----\n`;
+}
+const b64 = (text) => Buffer.from(text).toString('base64');
+
+/** A kubeconfig kubeadm writes for a component, its client certificate embedded. */
+function kubeconfigFile(name, user, address, ca, key, issued) {
+  return `apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: ${b64(ca)}\n    server: https://${address}:6443\n  name: kubernetes\ncontexts:\n- context:\n    cluster: kubernetes\n    user: ${user}\n  name: ${user}@kubernetes\ncurrent-context: ${user}@kubernetes\nusers:\n- name: ${user}\n  user:\n    client-certificate-data: ${b64(certificatePem(name, issued, CERTIFICATE_DAYS))}\n    client-key-data: ${key}\n`;
+}
+const KUBECONFIG_USERS = { 'admin.conf': 'kubernetes-admin', 'super-admin.conf': 'kubernetes-super-admin', 'controller-manager.conf': 'system:kube-controller-manager', 'scheduler.conf': 'system:kube-scheduler' };
+
+/** Every certificate of /etc/kubernetes/pki and the kubeconfigs, as kubeadm init writes them (keys 0600). */
+function writePki(ca, caKey, address, issued) {
+  write('/etc/kubernetes/pki/ca.crt', ca);
+  write('/etc/kubernetes/pki/ca.key', caKey, 0o600);
+  for (const [, file] of AUTHORITIES.slice(1)) {
+    write(file, certificatePem(path.basename(file), issued, AUTHORITY_DAYS));
+    write(file.replace(/\.crt$/, '.key'), privateKeyPem(), 0o600);
+  }
+  write('/etc/kubernetes/pki/sa.key', privateKeyPem(), 0o600);
+  write('/etc/kubernetes/pki/sa.pub', crypto.createPublicKey(read('/etc/kubernetes/pki/sa.key')).export({ type: 'spki', format: 'pem' }));
+  const certIssued = new Date(issued.getTime() + 1000);
+  for (const [name, file] of CERTIFICATES) {
+    if (file.endsWith('.conf')) {
+      // admin.conf's key: the CA's own, base64 (a secret the tests look for in every output).
+      const key = name === 'admin.conf' ? b64(caKey) : b64(privateKeyPem());
+      write(file, kubeconfigFile(name, KUBECONFIG_USERS[name], address, ca, key, certIssued), 0o600);
+    } else {
+      write(file, certificatePem(name, certIssued, CERTIFICATE_DAYS));
+      write(file.replace(/\.crt$/, '.key'), privateKeyPem(), 0o600);
+    }
+  }
+  saveJson('certs.json', { certificates: certIssued.toISOString(), authorities: issued.toISOString() });
+}
+
+/** `kubeadm certs renew`'s effect: each certificate there is made anew, valid a year from now (the keys kept). */
+function renewCertificates(now) {
+  for (const [name, file] of CERTIFICATES) {
+    const content = read(file);
+    if (content === undefined) continue;
+    if (file.endsWith('.conf')) write(file, content.replace(/client-certificate-data: \S+/, `client-certificate-data: ${b64(certificatePem(name, now, CERTIFICATE_DAYS))}`), 0o600);
+    else write(file, certificatePem(name, now, CERTIFICATE_DAYS));
+  }
+  saveJson('certs.json', { ...certTimes(), certificates: now.toISOString() });
+}
+
+/** kubeadm's time format in its JSON output (RFC 3339, whole seconds). */
+const rfc3339 = (date) => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/** `kubeadm certs check-expiration -o json`: output.kubeadm.k8s.io/v1alpha3 CertificateExpirationInfo, as kubeadm v1.37.2 prints it. */
+function checkExpiration() {
+  const times = certTimes() ?? {};
+  const now = Date.now();
+  // A missing file: Go's zero time, nothing left.
+  const entry = (name, file, issued, days) => {
+    if (!exists(file) || !issued) return { name, expirationDate: '0001-01-01T00:00:00Z', residualTime: 0, externallyManaged: false };
+    const expires = new Date(new Date(issued).getTime() + days * DAY_MS);
+    return { name, expirationDate: rfc3339(expires), residualTime: Math.max(0, Math.floor((expires.getTime() - now) / 1000)), externallyManaged: false };
+  };
+  return `${JSON.stringify({
+    kind: 'CertificateExpirationInfo',
+    apiVersion: 'output.kubeadm.k8s.io/v1alpha3',
+    certificates: CERTIFICATES.map(([name, file, caName]) => ({ ...entry(name, file, times.certificates, CERTIFICATE_DAYS), caName, missing: !exists(file) })),
+    certificateAuthorities: AUTHORITIES.map(([name, file]) => ({ ...entry(name, file, times.authorities, AUTHORITY_DAYS), missing: !exists(file) })),
+  }, null, 4)}\n`;
+}
+
+/** What kubeadm (the v1.37.2 binary) prints for `kubeadm certs renew all` in a cluster. */
+function renewAllOutput() {
+  return '[renew] Reading configuration from the "kubeadm-config" ConfigMap in namespace "kube-system"...\n'
+    + "[renew] Use 'kubeadm init phase upload-config kubeadm --config your-config-file' to re-upload it.\n\n"
+    + CERTIFICATES.map(([, , , what]) => `${what} renewed\n`).join('')
+    + '\nDone renewing certificates. You must restart the kube-apiserver, kube-controller-manager, kube-scheduler and etcd, so that they can use the new certificates.\n';
+}
+
+/** The images kubeadm pulls for a version (what `kubeadm config images list` prints). */
+function imagesOf(repo, k8s) {
+  const minor = Number(k8s.split('.')[1]);
+  return ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'].map((c) => `${repo}/${c}:v${k8s}`)
+    .concat([`${repo}/coredns/coredns:v1.12.1`, `${repo}/pause:${PAUSE[minor]}`, `${repo}/etcd:${ETCD_IMAGE_TAG}`]);
+}
+/** The etcd kubeadm 1.35 to 1.37 run. */
+const ETCD_IMAGE_TAG = '3.6.5-0';
+const CONTROL_PLANE_PODS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
+const MANIFESTS = '/etc/kubernetes/manifests';
+
+/** A static pod's manifest in the shape kubeadm writes it (the command's flags sorted, one a line). */
+function staticPod(name, image, flags, volumes) {
+  return `apiVersion: v1\nkind: Pod\nmetadata:\n  labels:\n    component: ${name}\n    tier: control-plane\n  name: ${name}\n  namespace: kube-system\nspec:\n  containers:\n  - command:\n    - ${name}\n${flags.map((f) => `    - --${f}\n`).join('')}    image: ${image}\n    imagePullPolicy: IfNotPresent\n    name: ${name}\n    volumeMounts:\n${volumes.map(([volume, dir]) => `    - mountPath: ${dir}\n      name: ${volume}\n`).join('')}  hostNetwork: true\n  priority: 2000001000\n  priorityClassName: system-node-critical\n  volumes:\n${volumes.map(([volume, dir]) => `  - hostPath:\n      path: ${dir}\n      type: DirectoryOrCreate\n    name: ${volume}\n`).join('')}status: {}\n`;
+}
+
+/** The control plane's four static pods (kubeadm init), and etcd's data folder. */
+function writeManifests(node, address, repo, k8s) {
+  const pki = ['k8s-certs', '/etc/kubernetes/pki'];
+  write(`${MANIFESTS}/etcd.yaml`, staticPod('etcd', `${repo}/etcd:${ETCD_IMAGE_TAG}`, [
+    `advertise-client-urls=https://${address}:2379`, 'cert-file=/etc/kubernetes/pki/etcd/server.crt', 'client-cert-auth=true', 'data-dir=/var/lib/etcd',
+    `initial-advertise-peer-urls=https://${address}:2380`, `initial-cluster=${node}=https://${address}:2380`, 'key-file=/etc/kubernetes/pki/etcd/server.key',
+    `listen-client-urls=https://127.0.0.1:2379,https://${address}:2379`, `listen-peer-urls=https://${address}:2380`, `name=${node}`,
+    'peer-cert-file=/etc/kubernetes/pki/etcd/peer.crt', 'peer-client-cert-auth=true', 'peer-key-file=/etc/kubernetes/pki/etcd/peer.key',
+    'peer-trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt', 'snapshot-count=10000', 'trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt',
+  ], [['etcd-data', '/var/lib/etcd'], ['etcd-certs', '/etc/kubernetes/pki/etcd']]));
+  write(`${MANIFESTS}/kube-apiserver.yaml`, staticPod('kube-apiserver', `${repo}/kube-apiserver:v${k8s}`, [
+    `advertise-address=${address}`, 'client-ca-file=/etc/kubernetes/pki/ca.crt', 'etcd-servers=https://127.0.0.1:2379', 'secure-port=6443',
+    'tls-cert-file=/etc/kubernetes/pki/apiserver.crt', 'tls-private-key-file=/etc/kubernetes/pki/apiserver.key',
+  ], [pki]));
+  write(`${MANIFESTS}/kube-controller-manager.yaml`, staticPod('kube-controller-manager', `${repo}/kube-controller-manager:v${k8s}`, [
+    'kubeconfig=/etc/kubernetes/controller-manager.conf', 'leader-elect=true', 'use-service-account-credentials=true',
+  ], [pki, ['kubeconfig', '/etc/kubernetes/controller-manager.conf']]));
+  write(`${MANIFESTS}/kube-scheduler.yaml`, staticPod('kube-scheduler', `${repo}/kube-scheduler:v${k8s}`, [
+    'kubeconfig=/etc/kubernetes/scheduler.conf', 'leader-elect=true',
+  ], [['kubeconfig', '/etc/kubernetes/scheduler.conf']]));
+  // etcd's data, which it creates at its first start (0700, the database 0600).
+  fs.mkdirSync(at('/var/lib/etcd/member/snap'), { recursive: true, mode: 0o700 });
+  fs.chmodSync(at('/var/lib/etcd'), 0o700);
+  write('/var/lib/etcd/member/snap/db', `${JSON.stringify({ fakeEtcd: 'bbolt database', member: node, created: new Date().toISOString() })}\n`, 0o600);
+}
+
+/** What kubeadm writes from the cluster's kubelet-config ConfigMap (init, join, upgrade). */
+function kubeletConfig() {
+  return 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: systemd\nclusterDNS:\n- 10.96.0.10\nclusterDomain: cluster.local\n';
+}
+
+/** This node's name in the cluster (set when it was initialised or joined). */
+function nodeName() { return read('.fake/node-name', '').trim(); }
+
+/** A kubelet (re)started: its Node reports the installed kubelet's version (only a node in the cluster has one). */
+function kubeletStarted() {
+  const name = nodeName();
+  if (!name || !exists('/etc/kubernetes/kubelet.conf') || !fs.existsSync(clusterFile(`nodes/${name}`))) return;
+  fs.writeFileSync(clusterFile(`kubelet-${name}`), String(packages().kubelet ?? '').replace(/-.*$/, ''));
+}
+
+// ---- kubeadm upgrade -----------------------------------------------------------
+
+function compareVersions(a, b) {
+  const [x, y] = [a, b].map((v) => v.replace(/^v/, '').split('.').map(Number));
+  for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return 0;
+}
+
+/** kubeadm's version policy (cmd/kubeadm/app/phases/upgrade/policy.go): the mandatory errors, as it words them. */
+function upgradePolicy(target, kubeadmVersion, clusterVersion) {
+  const [t, k, c] = [target, kubeadmVersion, clusterVersion].map((v) => minorOfVersion(v.replace(/^v/, '')));
+  const errors = [];
+  if (t > c + 1) errors.push(`Specified version to upgrade to "v${target}" is too high; kubeadm can upgrade only 1 minor version at a time`);
+  if (t < c - 1) errors.push(`Specified version to downgrade to "v${target}" is too low; kubeadm can downgrade only 1 minor version at a time`);
+  if (compareVersions(kubeadmVersion, target) < 0) {
+    errors.push(t > k ? `Specified version to upgrade to "v${target}" is at least one minor release higher than the kubeadm minor release (${t} > ${k}). Such an upgrade is not supported`
+      : `Specified version to upgrade to "v${target}" is higher than the kubeadm version "v${kubeadmVersion}". Upgrade kubeadm first using the tool you used to install kubeadm`);
+  }
+  if (k > t) errors.push(`Kubeadm version v${kubeadmVersion} can only be used to upgrade to Kubernetes version 1.${k}`);
+  // not recorded: the product does not read this output
+  if (errors.length) fail(1, `[upgrade/version] FATAL: the --version argument is invalid due to these errors:\n\n${errors.map((e) => `\t- ${e}\n`).join('')}\nCan be bypassed if you pass the --force flag\nTo see the stack trace of this error execute with --v=5 or higher`);
+}
+
+/** The control plane's static pods moved to a version: the image tags of the API server, controller manager and scheduler (etcd's is the same for 1.35 to 1.37). */
+function upgradeManifests(k8s) {
+  for (const pod of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler']) {
+    const file = `${MANIFESTS}/${pod}.yaml`;
+    const content = read(file);
+    if (content !== undefined) write(file, content.replace(new RegExp(`(image: \\S+/${pod}):v\\S+`), `$1:v${k8s}`));
+  }
+}
+
+function kubeadmUpgrade(args, kubeadmVersion) {
+  const sub = args[1];
+  if (!exists('/etc/kubernetes/kubelet.conf')) {
+    // not recorded: the product does not read this output
+    fail(1, 'couldn\'t create a Kubernetes client from file "/etc/kubernetes/kubelet.conf": failed to load admin kubeconfig: open /etc/kubernetes/kubelet.conf: no such file or directory');
+  }
+  const clusterVersion = fs.readFileSync(clusterFile('version'), 'utf8').trim();
+  if (sub === 'plan' || sub === 'apply') {
+    if (!exists('/etc/kubernetes/admin.conf')) fail(1, 'couldn\'t create a Kubernetes client from file "/etc/kubernetes/admin.conf": failed to load admin kubeconfig: open /etc/kubernetes/admin.conf: no such file or directory'); // not recorded
+    const target = (args.slice(2).find((a) => /^v?\d+\.\d+\.\d+$/.test(a)) ?? `v${kubeadmVersion}`).replace(/^v/, '');
+    upgradePolicy(target, kubeadmVersion, clusterVersion);
+    // not recorded: the product does not read this output
+    if (sub === 'plan') return `[upgrade/versions] Target version: v${target}\n`;
+    // not recorded: the product does not read this output
+    if (!args.includes('--yes') && !args.includes('-y')) fail(1, "[upgrade] Are you sure you want to proceed? [y/N]: error: won't proceed; the user didn't answer (Y|y) in order to continue");
+    const repo = /image: (\S+)\/kube-apiserver:/.exec(read(`${MANIFESTS}/kube-apiserver.yaml`, ''))?.[1] ?? 'registry.k8s.io';
+    upgradeManifests(target);
+    saveJson('images.json', [...new Set([...json('images.json', []), ...imagesOf(repo, target)])]);
+    write('/var/lib/kubelet/config.yaml', kubeletConfig());
+    // By default (--certificate-renewal=true) an upgrade renews the control plane's certificates.
+    renewCertificates(new Date());
+    fs.writeFileSync(clusterFile('version'), target);
+    // CoreDNS and kube-proxy move with the cluster.
+    fs.writeFileSync(clusterFile('addons-version'), target);
+    // not recorded: the product does not read this output
+    return `[upgrade] SUCCESS! A control plane node of your cluster was upgraded to "v${target}".\n`;
+  }
+  if (sub === 'node') {
+    write('/var/lib/kubelet/config.yaml', kubeletConfig());
+    // A further control plane: its static pods move to the cluster's version, its certificates are renewed.
+    if (exists(`${MANIFESTS}/kube-apiserver.yaml`)) {
+      upgradeManifests(clusterVersion);
+      renewCertificates(new Date());
+    }
+    // not recorded: the product does not read this output
+    return '[upgrade] The configuration for this node was successfully upgraded!\n';
+  }
+  fail(1, `fake kubeadm: unsupported ${args.join(' ')}`);
+}
+
+function kubeadmCerts(args) {
+  if (args[1] === 'check-expiration' && args.slice(2).join(' ') === '-o json') return checkExpiration();
+  if (args.slice(1).join(' ') === 'renew all') {
+    if (!exists('/etc/kubernetes/pki/ca.key')) fail(1, 'error: failed to load CA: couldn\'t load the certificate file /etc/kubernetes/pki/ca.crt: open /etc/kubernetes/pki/ca.crt: no such file or directory'); // not recorded
+    renewCertificates(new Date());
+    return renewAllOutput();
+  }
+  fail(1, `fake kubeadm: unsupported ${args.join(' ')}`);
+}
+
 // ---- kubectl and curl against the fake cluster ------------------------------------
 
 function kubectlLog(line) { fs.appendFileSync(clusterFile('kubectl.log'), `${line}\n`); }
 function applied() { try { return JSON.parse(fs.readFileSync(clusterFile('applied.json'), 'utf8')); } catch { return {}; } }
 function waited(what) { return fs.existsSync(clusterFile('kubectl.log')) && fs.readFileSync(clusterFile('kubectl.log'), 'utf8').split('\n').includes(`waited ${what}`); }
+
+/**
+ * The Deployment (its name) whose PodDisruptionBudget stops its pods from all leaving at once: more replicas than
+ * the budget lets be unavailable (maxUnavailable, or replicas - minAvailable). Undefined when none.
+ */
+function budgetsBlocking(objects) {
+  const bodies = Object.values(objects).map((body) => JSON.parse(body));
+  for (const budget of bodies.filter((o) => o.kind === 'PodDisruptionBudget')) {
+    const labels = budget.spec.selector?.matchLabels ?? {};
+    const deployment = bodies.find((o) => o.kind === 'Deployment' && (o.metadata.namespace ?? '') === (budget.metadata.namespace ?? '')
+      && Object.entries(labels).every(([k, v]) => o.spec.template?.metadata?.labels?.[k] === v));
+    if (!deployment) continue;
+    const replicas = deployment.spec.replicas ?? 1;
+    const allowed = budget.spec.maxUnavailable !== undefined ? Number(budget.spec.maxUnavailable) : replicas - Number(budget.spec.minAvailable ?? 0);
+    if (replicas > allowed) return deployment.metadata.name;
+  }
+  return undefined;
+}
+
+/** kubectl exec into a pod of the control plane's node: etcd's, with etcdctl and etcdutl. */
+function kubectlExec(args) {
+  const [pod, dashes, program, ...rest] = args;
+  if (dashes !== '--') fail(1, `fake kubectl: unsupported exec ${args.join(' ')}`);
+  const node = nodeName();
+  const running = pod === `etcd-${node}` && exists(`${MANIFESTS}/etcd.yaml`) && json('services.json', {}).kubelet?.active;
+  if (!running) fail(1, `Error from server (NotFound): pods "${pod}" not found`);
+  if (program === 'etcdctl') return etcdctl(rest);
+  if (program === 'etcdutl') return etcdutl(rest, etcdPodPath);
+  // not recorded: the product does not read this output
+  fail(126, `error: Internal error occurred: error executing command in container: failed to exec in container: failed to start exec "0b1c": OCI runtime exec failed: exec failed: unable to start container process: exec: "${program}": executable file not found in $PATH: unknown`);
+}
 
 function kubectl(args) {
   // Failure injection: $FAKE_CLUSTER/api-down holds how many more applies, waits and Node look-ups find no API server (it restarts, say).
@@ -424,6 +767,14 @@ function kubectl(args) {
   const kubeconfig = (args.find((a) => a.startsWith('--kubeconfig=')) ?? '').split('=')[1];
   if (!kubeconfig || !exists(kubeconfig)) fail(1, `error: stat ${kubeconfig}: no such file or directory`);
   args = args.filter((a) => !a.startsWith('--kubeconfig='));
+  // The API server is a static pod of the control plane: with its manifest out of the kubelet's folder, it does not run.
+  const server = /server: https:\/\/(\S+)/.exec(read(kubeconfig, ''))?.[1] ?? '127.0.0.1:6443';
+  if (!exists(`${MANIFESTS}/kube-apiserver.yaml`)) fail(1, `The connection to the server ${server} was refused - did you specify the right host or port?`);
+  if (!exists(`${MANIFESTS}/etcd.yaml`)) {
+    // not recorded: the product does not read this output
+    if (args[0] === 'get' && args[1] === '--raw=/readyz') fail(1, 'Error from server (InternalError): an error on the server ("[+]ping ok\n[+]log ok\n[-]etcd failed: reason withheld\nreadyz check failed") has prevented the request from succeeding');
+    fail(1, 'Error from server: etcdserver: request timed out'); // not recorded
+  }
   const objects = applied();
   const has = (kind, name) => Object.keys(objects).some((k) => k.startsWith(`${kind}/`) && k.endsWith(`/${name}`));
   if (args[0] === 'apply') {
@@ -443,6 +794,7 @@ function kubectl(args) {
       const kind = doc.kind === 'CustomResourceDefinition' ? 'customresourcedefinition.apiextensions.k8s.io' : doc.kind.toLowerCase();
       if (args.includes('--server-side')) out.push(`${kind}/${doc.metadata.name} serverside-applied`);
       else out.push(`${kind}/${doc.metadata.name} ${objects[key] === undefined ? 'created' : objects[key] === body ? 'unchanged' : 'configured'}`);
+      if (objects[key] !== body) bumpRevision();
       objects[key] = body;
       // The admission Jobs write the certificate Secret, then delete themselves (ttlSecondsAfterFinished: 0).
       if (doc.kind === 'Job') { fs.writeFileSync(clusterFile('secret-ingress-nginx-admission'), ''); delete objects[key]; }
@@ -464,12 +816,12 @@ function kubectl(args) {
     const file = (doc) => `${doc.apiVersion.includes('/') ? doc.apiVersion.replace('/', '.') : doc.apiVersion}.${doc.kind}.${namespace(doc)}.${doc.metadata.name}`;
     throw new Exit(1, differing.map((doc) => `diff -u -N /tmp/LIVE-1234/${file(doc)} /tmp/MERGED-5678/${file(doc)}\n--- /tmp/LIVE-1234/${file(doc)}\n+++ /tmp/MERGED-5678/${file(doc)}\n`).join(''), '');
   }
-  // The objects of a manifest with their resourceVersions, which change when an object does (here: its content's hash).
+  // The objects of a manifest (kind, namespace, name) with their resourceVersions, which change when an object does (here: its content's hash).
   if (args[0] === 'get' && args.includes('-f') && args.includes('--ignore-not-found')) {
     const docs = parseYamlDocs(fs.readFileSync(0, 'utf8')).filter(Boolean);
     const version = (body) => String(parseInt(crypto.createHash('sha256').update(body).digest('hex').slice(0, 8), 16));
     return docs.map((doc) => objects[`${doc.kind}/${doc.metadata.namespace ?? ''}/${doc.metadata.name}`])
-      .filter(Boolean).map((body) => `${JSON.parse(body).metadata.name}   ${version(body)}\n`).join('');
+      .filter(Boolean).map((body) => JSON.parse(body)).map((o) => `${o.kind}   ${o.metadata.namespace ?? '<none>'}   ${o.metadata.name}   ${version(JSON.stringify(o))}\n`).join('');
   }
   // Failure injection: a wait whose command line contains the text in $FAKE_CLUSTER/fail-wait times out.
   const failWait = fs.existsSync(clusterFile('fail-wait')) ? fs.readFileSync(clusterFile('fail-wait'), 'utf8').trim() : '';
@@ -481,6 +833,20 @@ function kubectl(args) {
   if (args[0] === 'wait' && line.includes('--for=create node/')) {
     if (missing.length) fail(1, `error: timed out waiting for the condition on nodes/${missing[0]}`);
     return nodes.map((n) => `node/${n} condition met\n`).join('');
+  }
+  if (args[0] === 'wait' && line.includes('--for=jsonpath={.status.nodeInfo.kubeletVersion}=')) {
+    const wanted = /--for=jsonpath=\{\.status\.nodeInfo\.kubeletVersion\}=(\S+)/.exec(line)[1];
+    if (missing.length) fail(1, `Error from server (NotFound): nodes "${missing[0]}" not found`);
+    const behind = nodes.find((n) => `v${fs.readFileSync(clusterFile(`kubelet-${n}`), 'utf8')}` !== wanted);
+    if (behind) fail(1, `error: timed out waiting for the condition on nodes/${behind}`);
+    kubectlLog(`waited kubelet ${wanted} ${nodes.join(' ')}`);
+    return nodes.map((n) => `node/${n} condition met\n`).join('');
+  }
+  if (args[0] === 'wait' && line.includes('--for=condition=Ready node --all')) {
+    const all = fs.existsSync(clusterFile('nodes')) ? fs.readdirSync(clusterFile('nodes')).sort() : [];
+    if (!has('DaemonSet', 'kube-flannel-ds')) fail(1, `error: timed out waiting for the condition on nodes/${all[0]}`);
+    kubectlLog('waited all-nodes-ready');
+    return all.map((n) => `node/${n} condition met\n`).join('');
   }
   if (args[0] === 'wait' && line.includes('--for=condition=Ready node/')) {
     if (!has('DaemonSet', 'kube-flannel-ds') || missing.length) fail(1, `error: timed out waiting for the condition on nodes/${missing[0] ?? nodes[0]}`);
@@ -536,8 +902,23 @@ function kubectl(args) {
   }
   if (args[0] === 'get' && args[1] === 'node') {
     if (!fs.existsSync(clusterFile(`nodes/${args[2]}`))) fail(1, `Error from server (NotFound): nodes "${args[2]}" not found`);
+    const output = args[args.indexOf('-o') + 1];
+    // jsonpath prints the field's value with no newline; a field that is not set prints nothing.
+    if (output === 'jsonpath={.spec.unschedulable}') return cordons().includes(args[2]) ? 'true' : '';
+    if (output === 'jsonpath={.status.nodeInfo.kubeletVersion}') return `v${fs.readFileSync(clusterFile(`kubelet-${args[2]}`), 'utf8')}`;
+    if (args.includes('-o') && output !== 'name') fail(1, `fake kubectl: unsupported ${line}`);
     return `node/${args[2]}\n`;
   }
+  if (args[0] === 'uncordon') {
+    if (!fs.existsSync(clusterFile(`nodes/${args[1]}`))) fail(1, `Error from server (NotFound): nodes "${args[1]}" not found`);
+    const was = cordons().includes(args[1]);
+    saveCordons(cordons().filter((n) => n !== args[1]), drainedNodes().filter((n) => n !== args[1]));
+    if (!was) return `node/${args[1]} already uncordoned\n`;
+    bumpRevision();
+    kubectlLog(`uncordoned ${args[1]}`);
+    return `node/${args[1]} uncordoned\n`;
+  }
+  if (args[0] === '-n' && args[2] === 'exec') return kubectlExec(args.slice(3));
   if (args[0] === 'get' && args[1] === 'nodes' && line.endsWith('-o json')) {
     // Ready once the pod network runs (flannel's DaemonSet applied), as a real node becomes.
     const ready = has('DaemonSet', 'kube-flannel-ds');
@@ -545,6 +926,7 @@ function kubectl(args) {
     const items = names.map((name) => ({
       kind: 'Node',
       metadata: { name },
+      spec: cordons().includes(name) ? { unschedulable: true } : {},
       status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }], nodeInfo: { kubeletVersion: `v${fs.readFileSync(clusterFile(`kubelet-${name}`), 'utf8')}` } },
     }));
     return JSON.stringify({ kind: 'List', items });
@@ -577,14 +959,31 @@ function kubectl(args) {
     // unless told to leave them (its drain filters' words).
     if (!args.includes('--ignore-daemonsets')) {
       const pods = `kube-flannel/kube-flannel-ds-${args[1]}, kube-system/kube-proxy-${args[1]}`;
+      saveCordons([...cordons(), args[1]], drainedNodes());
       throw new Exit(1, `node/${args[1]} cordoned\n`, `error: unable to drain node "${args[1]}" due to error: cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): ${pods}, continuing command...\nThere are pending nodes to be drained:\n ${args[1]}\ncannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): ${pods}`);
     }
+    const cordoned = `node/${args[1]} ${cordons().includes(args[1]) ? 'already cordoned' : 'cordoned'}\n`;
+    // Evictions honour PodDisruptionBudgets: a Deployment's pods on this node can leave only while another node
+    // takes them, or as many as the budget lets go unavailable; else kubectl retries the eviction until its timeout.
+    const hadPods = takesPods(args[1]) || (cordons().includes(args[1]) && !drainedNodes().includes(args[1]));
+    saveCordons([...cordons(), args[1]], drainedNodes());
+    bumpRevision();
+    const blocked = hadPods && !schedulable() && budgetsBlocking(objects);
+    if (blocked) {
+      const timeout = (args.find((a) => a.startsWith('--timeout=')) ?? '--timeout=0s').split('=')[1];
+      const pod = `${blocked}-7d9c8b5f4-x2kq9`;
+      // not recorded: the product does not read this output
+      throw new Exit(1, `${cordoned}evicting pod default/${pod}\n`, `error when evicting pods/"${pod}" -n "default" (will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget.\nThere are pending nodes to be drained:\n ${args[1]}\nerror: unable to drain node "${args[1]}" due to error: [error when evicting pods/"${pod}" -n "default": global timeout reached: ${timeout}], continuing command...`);
+    }
+    saveCordons(cordons(), [...drainedNodes(), args[1]]);
     kubectlLog(`drained ${args[1]}`);
-    return `node/${args[1]} cordoned\nnode/${args[1]} drained\n`;
+    return `${cordoned}node/${args[1]} drained\n`;
   }
   if (args[0] === 'delete' && args[1] === 'node') {
     if (!fs.existsSync(clusterFile(`nodes/${args[2]}`))) fail(1, `Error from server (NotFound): nodes "${args[2]}" not found`);
     fs.rmSync(clusterFile(`nodes/${args[2]}`));
+    saveCordons(cordons().filter((n) => n !== args[2]), drainedNodes().filter((n) => n !== args[2]));
+    bumpRevision();
     kubectlLog(`deleted node ${args[2]}`);
     return `node "${args[2]}" deleted\n`;
   }
@@ -624,6 +1023,239 @@ function curl(args) {
   return '200';
 }
 
+// ---- etcd: snapshots, etcdctl and etcdutl ---------------------------------------------
+
+/** The first line of the fake's snapshot files (a real one is a bbolt database). */
+const SNAPSHOT_MAGIC = 'FAKE-ETCD-SNAPSHOT v1';
+/** A file as the etcd pod sees it: its hostPath folders are the node's, the rest is the container's own. */
+function etcdPodPath(file) {
+  return ['/var/lib/etcd/', '/etc/kubernetes/pki/etcd/'].some((dir) => file.startsWith(dir)) ? file : `/.fake/etcd-pod${file}`;
+}
+const flagValue = (args, name) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+
+function etcdctl(args) {
+  for (const flag of ['cacert', 'cert', 'key']) {
+    const file = flagValue(args, flag);
+    // not recorded: the product does not read this output
+    if (file !== undefined && !exists(etcdPodPath(file))) fail(1, `Error: open ${file}: no such file or directory`);
+  }
+  const words = args.filter((a) => !a.startsWith('--'));
+  if (words[0] !== 'snapshot' || words[1] !== 'save' || !words[2]) fail(1, `fake etcdctl: unsupported ${args.join(' ')}`);
+  const file = words[2];
+  const target = etcdPodPath(file);
+  if (!exists(path.dirname(target))) fail(1, `Error: could not open ${file}.part (open ${file}.part: no such file or directory)`); // not recorded
+  const { revision } = etcdState();
+  write(target, `${SNAPSHOT_MAGIC}\n${JSON.stringify({ member: nodeName(), revision, takenAt: new Date().toISOString(), objects: applied() })}\n`, 0o600);
+  // not recorded: the product does not read this output
+  return `Snapshot saved at ${file}\n`;
+}
+
+/** A snapshot file's content, or undefined when it is not one. */
+function parseSnapshot(content) {
+  if (!content?.startsWith(`${SNAPSHOT_MAGIC}\n`)) return undefined;
+  try { return JSON.parse(content.slice(SNAPSHOT_MAGIC.length + 1)); } catch { return undefined; }
+}
+
+/** etcdutl, in the etcd pod (`where` maps its paths) or from the mounted etcd image on the node. */
+function etcdutl(args, where) {
+  const words = args.filter((a) => !a.startsWith('-'));
+  if (words[0] !== 'snapshot' || !words[2]) fail(1, `fake etcdutl: unsupported ${args.join(' ')}`);
+  const file = words[2];
+  const content = exists(where(file)) ? fs.readFileSync(at(where(file))) : undefined;
+  // not recorded: the product does not read this output
+  if (content === undefined) fail(1, `Error: stat ${file}: no such file or directory`);
+  const snapshot = parseSnapshot(content.toString('utf8'));
+  // not recorded: the product does not read this output
+  if (!snapshot) fail(1, 'Error: invalid database');
+  if (words[1] === 'status') {
+    if (args[args.indexOf('-w') + 1] !== 'json') fail(1, `fake etcdutl: unsupported ${args.join(' ')}`);
+    const hash = Number.parseInt(crypto.createHash('sha256').update(content).digest('hex').slice(0, 8), 16);
+    // not recorded: the product parses this output (etcdutl's own fields)
+    return `${JSON.stringify({ hash, revision: snapshot.revision, totalKey: Object.keys(snapshot.objects).length, totalSize: content.length, version: '3.6.0' })}\n`;
+  }
+  if (words[1] === 'restore') {
+    const dataDir = flagValue(args, 'data-dir');
+    const name = flagValue(args, 'name');
+    const initialCluster = flagValue(args, 'initial-cluster') ?? '';
+    const bump = Number(flagValue(args, 'bump-revision') ?? 0);
+    // not recorded: the product does not read these outputs
+    if (!dataDir || !name) fail(1, `fake etcdutl: restore needs --data-dir and --name: ${args.join(' ')}`);
+    if (bump > 0 && !args.includes('--mark-compacted')) fail(1, 'Error: --mark-compacted required if --bump-revision > 0');
+    if (!initialCluster.split(',').some((m) => m.startsWith(`${name}=`))) fail(1, `Error: couldn't find local name "${name}" in the initial cluster configuration`);
+    if (exists(where(dataDir)) && fs.readdirSync(at(where(dataDir))).length) fail(1, `Error: data-dir "${dataDir}" not empty or could not be read`);
+    const target = where(dataDir);
+    fs.mkdirSync(at(`${target}/member/snap`), { recursive: true, mode: 0o700 });
+    fs.mkdirSync(at(`${target}/member/wal`), { recursive: true, mode: 0o700 });
+    fs.chmodSync(at(target), 0o700);
+    const restored = { revision: snapshot.revision + bump, compacted: args.includes('--mark-compacted'), objects: snapshot.objects };
+    write(`${target}/member/snap/db`, `${JSON.stringify({ fakeEtcd: 'bbolt database', member: name, initialCluster, restored, loaded: false })}\n`, 0o600);
+    write(`${target}/member/wal/0000000000000000-0000000000000000.wal`, `fake write-ahead log of ${name}\n`, 0o600);
+    // not recorded: etcdutl logs to stderr; the product does not read it
+    throw new Exit(0, '', `restored snapshot ${file} into ${dataDir}`);
+  }
+  fail(1, `fake etcdutl: unsupported ${args.join(' ')}`);
+}
+
+/**
+ * etcd started by the kubelet (its manifest back in the folder): on data restored from a snapshot, the cluster's
+ * state is the snapshot's from now on, at the restored revision.
+ */
+function etcdStarted() {
+  const dataDir = /- --data-dir=(\S+)/.exec(read(`${MANIFESTS}/etcd.yaml`, ''))?.[1] ?? '/var/lib/etcd';
+  const db = `${dataDir}/member/snap/db`;
+  let data;
+  try { data = JSON.parse(read(db, '')); } catch { return; }
+  if (!data.restored || data.loaded) return;
+  fs.writeFileSync(clusterFile('applied.json'), JSON.stringify(data.restored.objects));
+  fs.writeFileSync(clusterFile('etcd.json'), JSON.stringify({ revision: data.restored.revision, compacted: data.restored.compacted }));
+  fs.appendFileSync(clusterFile('etcd.log'), `started on restored data at revision ${data.restored.revision}\n`);
+  write(db, `${JSON.stringify({ ...data, loaded: true })}\n`, 0o600);
+}
+
+// ---- the node's own tools: coreutils, sh, crictl, ctr ------------------------------------
+
+function mkdir(args) {
+  const mode = args.includes('-m') ? Number.parseInt(args[args.indexOf('-m') + 1], 8) : undefined;
+  const dir = args[args.length - 1];
+  if (!args.includes('-p') && exists(dir)) fail(1, `mkdir: cannot create directory '${dir}': File exists`);
+  fs.mkdirSync(at(dir), { recursive: true });
+  if (mode !== undefined) fs.chmodSync(at(dir), mode);
+  return '';
+}
+
+function mv(args) {
+  const [src, dst] = args.filter((a) => !a.startsWith('-'));
+  if (!fs.existsSync(at(src))) fail(1, `mv: cannot stat '${src}': No such file or directory`);
+  const into = fs.existsSync(at(dst)) && fs.statSync(at(dst)).isDirectory() ? path.join(dst, path.basename(src)) : dst;
+  if (!fs.existsSync(path.dirname(at(into)))) fail(1, `mv: cannot move '${src}' to '${dst}': No such file or directory`);
+  fs.renameSync(at(src), at(into));
+  // The kubelet watches its manifests folder: a static pod's manifest back there starts that pod.
+  if (path.posix.normalize(into) === `${MANIFESTS}/etcd.yaml`) etcdStarted();
+  return '';
+}
+
+function rm(args) {
+  const flags = args.filter((a) => a.startsWith('-')).join('');
+  const force = flags.includes('f');
+  const recursive = /r|R/.test(flags);
+  for (const file of args.filter((a) => !a.startsWith('-'))) {
+    if (!fs.existsSync(at(file))) {
+      if (!force) fail(1, `rm: cannot remove '${file}': No such file or directory`);
+      continue;
+    }
+    if (fs.statSync(at(file)).isDirectory() && !recursive) fail(1, `rm: cannot remove '${file}': Is a directory`);
+    remove(file);
+  }
+  return '';
+}
+
+function rmdir(args) {
+  for (const dir of args.filter((a) => !a.startsWith('-'))) {
+    if (!fs.existsSync(at(dir))) fail(1, `rmdir: failed to remove '${dir}': No such file or directory`);
+    if (!fs.statSync(at(dir)).isDirectory()) fail(1, `rmdir: failed to remove '${dir}': Not a directory`);
+    if (fs.readdirSync(at(dir)).length) fail(1, `rmdir: failed to remove '${dir}': Directory not empty`);
+    fs.rmdirSync(at(dir));
+  }
+  return '';
+}
+
+/**
+ * sh -c SCRIPT NAME ARGS...: the real shell runs the script, its arguments that are absolute paths taken in the
+ * sandbox root (the script's commands are this folder's fakes, by PATH). A script naming a path itself is not emulated.
+ */
+function sh(args) {
+  if (args[0] !== '-c' || /(^|[\s>'"=])\//.test(args[1])) fail(2, `fake sh: unsupported ${args.join(' ')}`);
+  const result = require('node:child_process').spawnSync('/bin/sh', ['-c', args[1], ...args.slice(2, 3), ...args.slice(3).map((a) => (a.startsWith('/') ? at(a) : a))], { stdio: ['inherit', 'pipe', 'pipe'], env: process.env });
+  if (result.status !== 0) throw new Exit(result.status ?? 1, result.stdout.toString(), result.stderr.toString());
+  return result.stdout;
+}
+
+function base64(args) {
+  if (args[0] === '-d') {
+    const text = fs.readFileSync(0, 'utf8');
+    // not recorded: the product does not read this output
+    if (!/^[A-Za-z0-9+/=\s]*$/.test(text)) fail(1, 'base64: invalid input');
+    return Buffer.from(text, 'base64');
+  }
+  const file = args.filter((a) => !a.startsWith('-'))[0];
+  if (!fs.existsSync(at(file))) fail(1, `base64: ${file}: No such file or directory`);
+  const encoded = fs.readFileSync(at(file)).toString('base64');
+  return args.includes('-w0') ? encoded : `${encoded.replace(/(.{76})/g, '$1\n')}\n`;
+}
+
+function stat(args) {
+  if (args[0] !== '-c' || args[1] !== '%s') fail(1, `fake stat: unsupported ${args.join(' ')}`);
+  const file = args[2];
+  if (!fs.existsSync(at(file))) fail(1, `stat: cannot statx '${file}': No such file or directory`);
+  return `${fs.statSync(at(file)).size}\n`;
+}
+
+function sha256sum(args) {
+  return args.map((file) => {
+    if (!fs.existsSync(at(file))) fail(1, `sha256sum: ${file}: No such file or directory`);
+    return `${crypto.createHash('sha256').update(fs.readFileSync(at(file))).digest('hex')}  ${file}\n`;
+  }).join('');
+}
+
+/**
+ * crictl ps -q --name REGEX: the IDs of the running containers of the control plane's static pods (one per manifest
+ * in the kubelet's folder). .fake/stop-lag holds how many more listings still show the containers of manifests taken
+ * out (the kubelet stops them within seconds).
+ */
+function crictl(args) {
+  if (args[0] !== 'ps' || !args.includes('-q')) fail(1, `fake crictl: unsupported ${args.join(' ')}`);
+  // not recorded: the product does not read this output
+  if (json('services.json', {}).containerd?.active !== true) fail(1, 'time="2026-01-01T00:00:00Z" level=fatal msg="validate service connection: validate CRI v1 runtime API for endpoint \\"unix:///run/containerd/containerd.sock\\": rpc error: code = Unavailable desc = connection error"');
+  const pattern = args.includes('--name') ? new RegExp(args[args.indexOf('--name') + 1]) : /.*/;
+  const lag = Number(read('.fake/stop-lag', '0'));
+  const stopping = CONTROL_PLANE_PODS.some((pod) => !exists(`${MANIFESTS}/${pod}.yaml`)) && lag > 0;
+  if (stopping) write('.fake/stop-lag', String(lag - 1));
+  const kubelet = json('services.json', {}).kubelet?.active === true;
+  const running = CONTROL_PLANE_PODS.filter((pod) => exists(`${MANIFESTS}/${pod}.yaml`) ? kubelet : stopping && exists('/etc/kubernetes/admin.conf'));
+  return running.filter((pod) => pattern.test(pod)).map((pod) => `${crypto.createHash('sha256').update(`${nodeName()}/${pod}`).digest('hex')}\n`).join('');
+}
+
+/** ctr -n k8s.io images mount IMAGE DIR / images unmount --rm DIR: an image's filesystem at DIR, read only. */
+function ctr(args) {
+  const words = args.filter((a, i) => !a.startsWith('-') && args[i - 1] !== '-n');
+  // not recorded: the product does not read this output
+  if (json('services.json', {}).containerd?.active !== true) fail(1, 'ctr: failed to dial "/run/containerd/containerd.sock": context deadline exceeded');
+  const mounts = json('mounts.json', {});
+  if (words[0] === 'images' && words[1] === 'mount') {
+    const [image, dir] = words.slice(2);
+    if (!json('images.json', []).includes(image)) fail(1, `ctr: image "${image}": not found`);
+    // not recorded: the product does not read this output
+    if (!fs.existsSync(at(dir))) fail(1, `ctr: mount ${dir}: no such file or directory`);
+    // The etcd image's programs; etcdutl runs from there (see sandbox.ts: a program named by an absolute path).
+    for (const program of ['etcd', 'etcdctl', 'etcdutl']) {
+      const file = `${dir}/usr/local/bin/${program}`;
+      write(file, `#!/bin/sh\nexec "${process.execPath}" "${__filename}" "${file}" "$@"\n`, 0o755);
+    }
+    mounts[dir] = image;
+    saveJson('mounts.json', mounts);
+    // not recorded: the product does not read this output
+    return `${dir}\n`;
+  }
+  if (words[0] === 'images' && words[1] === 'unmount') {
+    const dir = words[2];
+    // not recorded: the product does not read this output
+    if (!mounts[dir]) fail(1, `ctr: failed to unmount ${dir}: invalid argument`);
+    for (const entry of fs.readdirSync(at(dir))) remove(`${dir}/${entry}`);
+    delete mounts[dir];
+    saveJson('mounts.json', mounts);
+    return `${dir}\n`;
+  }
+  fail(1, `fake ctr: unsupported ${args.join(' ')}`);
+}
+
+/** A program named by its absolute path: etcdutl from a mounted etcd image (ctr images mount). */
+function absoluteProgram(file, args) {
+  const mounted = Object.keys(json('mounts.json', {})).some((dir) => file.startsWith(`${dir}/`));
+  if (!mounted || !exists(file)) fail(127, `sh: 1: ${file}: not found`);
+  if (path.basename(file) === 'etcdutl') return etcdutl(args, (p) => p);
+  fail(1, `fake ${file}: unsupported ${args.join(' ')}`);
+}
+
 // ---- dispatch -------------------------------------------------------------------
 
 function ip(args) {
@@ -657,7 +1289,7 @@ const COMMANDS = {
   'apt-get': aptGet,
   'dpkg-query': dpkgQuery,
   'apt-mark': aptMark,
-  mkdir: (args) => { fs.mkdirSync(at(args[args.length - 1]), { recursive: true }); return ''; },
+  mkdir,
   curl,
   kubectl,
   install: (args) => { const [src, dst] = args.slice(-2); write(dst, fs.readFileSync(at(src), 'utf8'), Number.parseInt(args[args.indexOf('-m') + 1], 8)); return ''; },
@@ -682,6 +1314,15 @@ const COMMANDS = {
   },
   dpkg: (args) => (args[0] === '--print-architecture' ? 'amd64\n' : fail(1, `fake dpkg: unsupported ${args.join(' ')}`)),
   // SELinux: records which files got their default label back (the real one needs policycoreutils).
+  mv,
+  rm,
+  rmdir,
+  sh,
+  base64,
+  stat,
+  sha256sum,
+  crictl,
+  ctr,
   restorecon: (args) => { const done = json('restorecon.json', []); done.push(...args.filter((a) => !a.startsWith('-'))); saveJson('restorecon.json', done); return ''; },
 };
 
@@ -703,7 +1344,7 @@ function main() {
   }
   try {
     if (injected) fail(1, `injected failure for the test: ${line}\nE: something went wrong (token abcdef.0123456789abcdef)`);
-    const run = COMMANDS[name];
+    const run = name.startsWith('/') ? (a) => absoluteProgram(name, a) : COMMANDS[name];
     if (!run) fail(127, `fake: ${name}: command not emulated`);
     process.stdout.write(run(args) ?? '');
     process.exitCode = 0;

@@ -19,24 +19,44 @@ export const FAKE_COMMANDS = [
   'id', 'nproc', 'ip', 'ss', 'hostnamectl', 'swapoff', 'swapon', 'setenforce', 'modprobe', 'sysctl', 'firewall-cmd', 'ufw',
   'systemctl', 'dnf', 'rpm', 'apt-get', 'dpkg-query', 'apt-mark', 'mkdir', 'curl', 'install', 'kubeadm', 'iptables-save',
   'iptables-restore', 'ip6tables-save', 'ip6tables-restore', 'ipvsadm', 'env', 'kubectl', 'restorecon', 'containerd', 'dpkg',
-  'systemd-detect-virt',
+  'systemd-detect-virt', 'mv', 'rm', 'rmdir', 'sh', 'base64', 'stat', 'sha256sum', 'crictl', 'ctr',
 ];
+
+/**
+ * Sourced by every bash the bootstrap runs a node's command in (BASH_ENV): a program named by an absolute path
+ * (etcdutl inside an image `ctr images mount` mounted) is the sandbox's file of that path, not this machine's.
+ * zx hands bash one command line with every word quoted as needed; the trap runs before it and, when the first
+ * word is an absolute path the sandbox has as a program, runs that instead.
+ */
+const BASH_ENV = `__fake_absolute() {
+  case $BASH_COMMAND in
+    /*|\\$\\'/*) ;;
+    *) return 0 ;;
+  esac
+  local -a __words
+  eval "__words=($BASH_COMMAND)" 2>/dev/null || return 0
+  if [ -x "$FAKE_ROOT\${__words[0]}" ] && [ -f "$FAKE_ROOT\${__words[0]}" ]; then exec "$FAKE_ROOT\${__words[0]}" "\${__words[@]:1}"; fi
+}
+trap __fake_absolute DEBUG
+`;
 
 /** Calls that only read; anything else the scripts run changes the node. */
 export function isReadOnly([name, ...args]: string[]): boolean {
   const line = args.join(' ');
   switch (name) {
     case 'id': case 'nproc': case 'ss': case 'rpm': case 'dpkg-query': case 'iptables-save': case 'ip6tables-save': case 'containerd': case 'dpkg': case 'systemd-detect-virt': return true;
+    case 'base64': case 'stat': case 'sha256sum': case 'crictl': return true;
     case 'ipvsadm': return args[0] === '-Ln';
     case 'ip': return args.includes('addr') || line.startsWith('-4 route show');
     case 'systemctl': return args[0] === 'is-enabled' || args[0] === 'is-active';
     case 'apt-mark': return args[0] === 'showhold';
     case 'firewall-cmd': return args[0] === '--state' || /--list-/.test(line);
     case 'ufw': return line === 'status' || line === 'show added';
-    case 'kubeadm': return args[0] === 'version' || line.startsWith('config images list');
-    case 'kubectl': return !args.includes('apply') && !args.includes('drain') && !(args.includes('delete'));
+    case 'kubeadm': return args[0] === 'version' || line.startsWith('config images list') || line.startsWith('certs check-expiration') || line.startsWith('upgrade plan');
+    case 'kubectl': return !['apply', 'drain', 'delete', 'uncordon'].some((verb) => args.includes(verb)) && !(args.includes('exec') && args.includes('save'));
     case 'curl': return args.includes('-w');
-    default: return false;
+    // etcdutl from a mounted image: `snapshot status` only reads.
+    default: return name.endsWith('/etcdutl') && args[0] === 'snapshot' && args[1] === 'status';
   }
 }
 
@@ -85,7 +105,8 @@ export class Sandbox {
     };
     for (const [file, content] of Object.entries(files)) this.writeFile(file, content);
     // For the bootstrap: the environment its commands run with on this fake node.
-    writeFileSync(path.join(base, 'env'), `PATH=${this.bin}\nFAKE_ROOT=${this.root}\nFAKE_CLUSTER=${this.cluster}\n`);
+    writeFileSync(path.join(base, 'bash-env'), BASH_ENV);
+    writeFileSync(path.join(base, 'env'), `PATH=${this.bin}\nFAKE_ROOT=${this.root}\nFAKE_CLUSTER=${this.cluster}\nBASH_ENV=${path.join(base, 'bash-env')}\n`);
     this.base = base;
   }
 

@@ -134,7 +134,7 @@ export interface ImageInputs {
   parts: ClusterParts;
   traefik: string;
   base: BaseLayers;
-  /** Where this run's layers are written. */
+  /** Where this run's layers are written (one folder per Kubernetes release: the layers are named by what they hold). */
   workDir: string;
   /** Where Tomcat's jars are cached. */
   cacheDir: string;
@@ -162,7 +162,12 @@ export async function clusterImages(inputs: ImageInputs): Promise<ImageRecipe[]>
       case 'registry.k8s.io/kube-proxy':
         return { name: image, layers: [base.debian, usrLocal(short, path.join(kubeBin, short))], entrypoint: ['/usr/local/bin/kube-proxy'] };
       case 'registry.k8s.io/etcd':
-        return { name: image, layers: [base.static, usrLocal('etcd', path.join(kubeBin, 'etcd'))], entrypoint: ['/usr/local/bin/etcd'] };
+        // As upstream's image: etcd, etcdctl and etcdutl in /usr/local/bin (backup and restore run the two tools).
+        return {
+          name: image,
+          layers: [base.static, fileLayer(layerDir, 'etcd', { 'usr/local/bin/etcd': path.join(kubeBin, 'etcd'), 'usr/local/bin/etcdctl': parts.etcdctl, 'usr/local/bin/etcdutl': parts.etcdutl })],
+          entrypoint: ['/usr/local/bin/etcd'],
+        };
       case 'registry.k8s.io/coredns/coredns':
         return { name: image, layers: [base.static, fileLayer(layerDir, 'coredns', { coredns: parts.coredns })], entrypoint: ['/coredns'], user: '65532:65532' };
       case 'registry.k8s.io/pause':

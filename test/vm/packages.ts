@@ -3,7 +3,7 @@
  * binaries `npm run kube:build` made and laid out like the real ones, so
  * prep's own repository set-up, version pin and holds are what run:
  *
- *   <base>/k8s/core:/stable:/v1.37/deb/   like pkgs.k8s.io: a flat, signed repository with
+ *   <base>/k8s/core:/stable:/v1.37/deb/   like pkgs.k8s.io: a flat, signed repository (one per minor given) with
  *                                         kubelet (its systemd unit), kubeadm (the kubelet
  *                                         drop-in kubeadm needs), kubectl, cri-tools and
  *                                         kubernetes-cni, at the configured version and at
@@ -118,6 +118,8 @@ export interface PackageRepos {
   port: number;
   /** The kubelet/kubeadm/kubectl versions of the Kubernetes repository, oldest first (deb versions, e.g. 1.37.2-1.1). */
   kubernetesVersions: string[];
+  /** The same, of each release's repository (the config's and the others'). */
+  versionsByRelease: Record<string, string[]>;
   /** containerd.io's deb version. */
   containerdVersion: string;
   stop(): Promise<void>;
@@ -129,28 +131,39 @@ export interface PackageRepos {
  * the cluster parts, and serves them. The folder goes with the run's other
  * files (removeRunFiles).
  */
-export async function startPackageRepos(workDir: string, kubeDir: string, build: BuildRecord, parts: ClusterParts): Promise<PackageRepos> {
+export async function startPackageRepos(workDir: string, kubeDir: string, build: BuildRecord, parts: ClusterParts, otherReleases: { kubeDir: string; build: BuildRecord }[] = []): Promise<PackageRepos> {
   const dir = path.join(workDir, 'package-repos');
   const served = path.join(dir, 'served');
   const staging = path.join(dir, 'staging');
-  const version = build.kubernetes;
-  const { crictl, cni, containerd } = build;
-  if (!crictl || !cni || !containerd) throw new Error(`the Kubernetes ${version} build holds no node parts (crictl, CNI, containerd): build it with npm run kube:build`);
-  const [major, minor, patch] = version.split('.').map(Number);
-  const k8s = path.join(served, 'k8s', 'core:', 'stable:', `v${major}.${minor}`, 'deb');
   const docker = path.join(served, 'docker', 'debian');
   const pool = path.join(docker, 'pool', 'stable', 'c', 'containerd.io');
-  for (const d of [k8s, pool, staging]) mkdirSync(d, { recursive: true });
+  for (const d of [pool, staging]) mkdirSync(d, { recursive: true });
   const bin = path.join(kubeDir, 'bin');
 
-  const kubernetesVersions = [`${version}-1.1`, `${major}.${minor}.${patch + 1}-1.1`];
-  const cniBin = path.join(kubeDir, 'cni', 'bin');
-  const packages: Package[] = [
-    ...kubernetesVersions.flatMap((v) => kubernetesPackages(bin, v)),
-    { name: 'cri-tools', version: `${crictl}-1.1`, files: { 'usr/bin/crictl': path.join(bin, 'crictl') } },
-    { name: 'kubernetes-cni', version: `${cni}-1.1`, files: Object.fromEntries(readdirSync(cniBin).map((p) => [`opt/cni/bin/${p}`, path.join(cniBin, p)])) },
-  ];
-  for (const pkg of packages) buildDeb(staging, k8s, pkg);
+  // One minor's repository per release (the config's, and others a test upgrades from), each from its own build.
+  const minorRepos: string[] = [];
+  const versionsByRelease: Record<string, string[]> = {};
+  for (const release of [{ kubeDir, build }, ...otherReleases]) {
+    const version = release.build.kubernetes;
+    const { crictl, cni } = release.build;
+    if (!crictl || !cni || !release.build.containerd) throw new Error(`the Kubernetes ${version} build holds no node parts (crictl, CNI, containerd): build it with npm run kube:build -- --tested`);
+    const [major, minor, patch] = version.split('.').map(Number);
+    const k8s = path.join(served, 'k8s', 'core:', 'stable:', `v${major}.${minor}`, 'deb');
+    mkdirSync(k8s, { recursive: true });
+    const releaseBin = path.join(release.kubeDir, 'bin');
+    const versions = [`${version}-1.1`, `${major}.${minor}.${patch + 1}-1.1`];
+    versionsByRelease[version] = versions;
+    const cniBin = path.join(release.kubeDir, 'cni', 'bin');
+    const packages: Package[] = [
+      ...versions.flatMap((v) => kubernetesPackages(releaseBin, v)),
+      { name: 'cri-tools', version: `${crictl}-1.1`, files: { 'usr/bin/crictl': path.join(releaseBin, 'crictl') } },
+      { name: 'kubernetes-cni', version: `${cni}-1.1`, files: Object.fromEntries(readdirSync(cniBin).map((p) => [`opt/cni/bin/${p}`, path.join(cniBin, p)])) },
+    ];
+    for (const pkg of packages) buildDeb(staging, k8s, pkg);
+    minorRepos.push(k8s);
+  }
+  const kubernetesVersions = versionsByRelease[build.kubernetes];
+  const containerd = build.containerd!;
 
   const containerdVersion = `${containerd}-1~debian.12~bookworm`;
   buildDeb(staging, pool, {
@@ -177,11 +190,13 @@ export async function startPackageRepos(workDir: string, kubeDir: string, build:
     gpg(releaseDir, '-abs', '-o', 'Release.gpg', 'Release');
   };
 
-  // pkgs.k8s.io: flat (deb [signed-by=...] <base>/v1.37/deb/ /).
-  writeFileSync(path.join(k8s, 'Release.key'), key);
-  writeFileSync(path.join(k8s, 'Packages'), execFileSync('apt-ftparchive', ['packages', '.'], { cwd: k8s, maxBuffer: 1 << 26 }));
-  writeFileSync(path.join(k8s, 'Release'), execFileSync('apt-ftparchive', ['release', '.'], { cwd: k8s }));
-  sign(k8s);
+  // pkgs.k8s.io: flat (deb [signed-by=...] <base>/v1.37/deb/ /), one per minor, signed by the same key.
+  for (const k8s of minorRepos) {
+    writeFileSync(path.join(k8s, 'Release.key'), key);
+    writeFileSync(path.join(k8s, 'Packages'), execFileSync('apt-ftparchive', ['packages', '.'], { cwd: k8s, maxBuffer: 1 << 26 }));
+    writeFileSync(path.join(k8s, 'Release'), execFileSync('apt-ftparchive', ['release', '.'], { cwd: k8s }));
+    sign(k8s);
+  }
 
   // Docker's: deb [arch=amd64 signed-by=...] <base>/debian bookworm stable.
   writeFileSync(path.join(docker, 'gpg'), key);
@@ -208,6 +223,7 @@ export async function startPackageRepos(workDir: string, kubeDir: string, build:
   return {
     port: (server.address() as { port: number }).port,
     kubernetesVersions,
+    versionsByRelease,
     containerdVersion,
     stop: async () => {
       server.closeAllConnections();
