@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'yaml';
@@ -50,6 +50,17 @@ describe('plans (--dry-run): node by node, on assumed facts said to be assumed, 
     expect(workers).toContain('kubeadm upgrade node');
     expect(workers).not.toContain('upgrade apply');
     expect(out).toContain('dry run: nothing was run, nothing was written');
+  });
+
+  test('upgrade with kubernetes.allowCgroupV1: kubeadm\'s SystemVerification check is ignored, as at init and join', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'upgrade-cgroupv1-'));
+    writeFileSync(path.join(dir, 'cluster.yaml'), readFileSync(path.join(ROOT, 'cluster.yaml'), 'utf8').replace(/^kubernetes:\n/m, 'kubernetes:\n  allowCgroupV1: true\n'));
+    const result = plan(['upgrade', '--dry-run', '--config', path.join(dir, 'cluster.yaml')]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`$ kubeadm upgrade plan v${committedVersion} --ignore-preflight-errors=SystemVerification\n`);
+    expect(result.stdout).toContain(`$ kubeadm upgrade apply v${committedVersion} --yes --ignore-preflight-errors=SystemVerification\n`);
+    expect(result.stdout.match(/\$ kubeadm upgrade node --ignore-preflight-errors=SystemVerification\n/g)).toHaveLength(2);
+    expect(plan(['upgrade', '--dry-run']).stdout).not.toContain('--ignore-preflight-errors');
   });
 
   test('backup: etcdctl in the etcd pod, etcdutl checks, the copy, the removal; nothing written here', () => {
@@ -227,6 +238,51 @@ if (sshd) {
         expect(status.code).toBe(0);
         expect(status.stdout).toMatch(/k8s-node1 +control-plane .* kubelet 1\.36\.5, kubeadm 1\.36\.5, control plane 1\.36\.5, Node reports v1\.36\.5/);
         expect(status.stdout).toMatch(/k8s-node2 +worker .* kubelet 1\.36\.5, kubeadm 1\.36\.5, Node reports v1\.36\.5/);
+      });
+    });
+
+    describe('an upgrade stopped halfway', () => {
+      let other: Cluster;
+      let stopped: ReturnType<typeof bootstrap>;
+      let resumed: ReturnType<typeof bootstrap>;
+      let cordonedBetween: string[];
+      beforeAll(() => {
+        other = makeCluster(sshd);
+        const made = bootstrap(other, sshd);
+        if (made.code !== 0) throw new Error(`bootstrap failed: ${made.stderr}`);
+        writeFileSync(other.config, readFileSync(other.config, 'utf8').replace(/version: '?1\.35\.1'?/, 'version: 1.36.5'));
+        // k8s-node3's kubelet never reports the new version in time (a slow restart, say).
+        writeFileSync(path.join(other.nodes['k8s-node1'].cluster, 'fail-wait'), '=v1.36.5 node/k8s-node3');
+        stopped = bootstrap(other, sshd, ['upgrade']);
+        cordonedBetween = JSON.parse(clusterFile(other, 'cordons.json')).cordoned;
+        rmSync(path.join(other.nodes['k8s-node1'].cluster, 'fail-wait'));
+        resumed = bootstrap(other, sshd, ['upgrade'], {}, true);
+      });
+
+      test('stops at the node that failed, saying to run it again; that node stays cordoned, the next is not touched', () => {
+        expect(stopped.code).toBe(1);
+        // The wait ran on the control plane, but the failure is k8s-node3's, in its step.
+        expect(stopped.stderr).toBe('k8s-node3: step "ready" failed: `kubectl --kubeconfig=/etc/kubernetes/admin.conf wait \'--for=jsonpath={.status.nodeInfo.kubeletVersion}=v1.36.5\' node/k8s-node3 --timeout=300s` exited 1: error: timed out waiting for the condition\n');
+        expect(stopped.stdout).toMatch(/k8s-node3 +upgrade workers FAILED \(/);
+        // The summary says what was done before the failure.
+        expect(stopped.stdout).toMatch(/^ {4}upgraded: k8s-node1 1\.35\.1 -> 1\.36\.5 in \d+\.\ds, k8s-node2 1\.35\.1 -> 1\.36\.5 in \d+\.\ds$/m);
+        expect(stopped.stdout).toMatch(/k8s-node2 +upgrade workers done: upgraded 1\.35\.1 -> 1\.36\.5/);
+        expect(stopped.stdout).not.toContain('==> apply');
+        expect(cordonedBetween).toEqual(['k8s-node3']);
+      });
+
+      test('run again, it asks nothing (the work was confirmed), finishes that node (Ready, uncordoned), and goes on to the add-ons and checks', () => {
+        expect(resumed.stderr).toBe('');
+        expect(resumed.code).toBe(0);
+        expect(resumed.stdout).not.toContain('this upgrade will change:');
+        expect(resumed.stdout).toMatch(/k8s-node1 +upgrade control plane done: already at 1\.36\.5/);
+        expect(resumed.stdout).toMatch(/k8s-node2 +upgrade workers done: already at 1\.36\.5/);
+        expect(resumed.stdout).toMatch(/k8s-node3 +upgrade workers done: finished the upgrade to 1\.36\.5 that an earlier run began/);
+        expect(resumed.stdout).toMatch(/verify done: 5\/5 answered HTTP 200/);
+        expect(JSON.parse(clusterFile(other, 'cordons.json')).cordoned).toEqual([]);
+        // Not run twice: each node's kubeadm upgrade once, over both runs.
+        expect(other.nodes['k8s-node3'].commands().filter((c) => c.join(' ') === 'kubeadm upgrade node')).toHaveLength(1);
+        expect(other.nodes['k8s-node1'].commands().filter((c) => c.join(' ').startsWith('kubeadm upgrade apply'))).toHaveLength(1);
       });
     });
 

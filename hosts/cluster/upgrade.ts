@@ -11,7 +11,7 @@
 import { controlPlane, isSingleNode } from '../../config/nodes';
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import { compareVersions, minorOf, testedRelease } from '../../config/versions';
-import { type NodeRun, type Step, summarize } from '../engine/steps';
+import { type NodeRun, type Step, StepFailed, summarize } from '../engine/steps';
 import type { NodeFacts } from '../node/facts';
 import { API_SERVER_MANIFEST, KUBELET_CONF } from '../node/kubeadm';
 import { OS_ADAPTERS } from '../os/adapters';
@@ -105,6 +105,19 @@ async function movePackages(run: NodeRun, facts: NodeFacts, names: string[], ver
   return behind.map((p) => `${p.name} ${p.from} -> ${version}`).join(', ');
 }
 
+/**
+ * kubectl run on the control plane for a node's step (its drain, its wait, its uncordon): a failure is that
+ * node's, in that step (the control plane's own run may be doing something else meanwhile).
+ */
+async function forNode<T>(node: ClusterNode, step: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof StepFailed) throw new StepFailed(node.name, step, error.argv, error.result);
+    throw error;
+  }
+}
+
 /** The version the cluster's Node object reports for the node's kubelet ('' when not known yet). */
 async function reportedKubelet(cp: NodeRun, name: string, retryDelayMs: number): Promise<string> {
   const result = await queryRetried(cp, kubectl('get', 'node', name, '-o', 'jsonpath={.status.nodeInfo.kubeletVersion}'), retryDelayMs);
@@ -121,6 +134,8 @@ export function upgradeSteps(config: ClusterConfig, node: ClusterNode, first: bo
   const os = OS_ADAPTERS[options.facts.family];
   const { cp, retryDelayMs, waitTimeout } = options;
   const drains = !isSingleNode(config);
+  // As at init and join: on cgroup v1 (kubernetes.allowCgroupV1) kubeadm's SystemVerification check fails.
+  const ignoredChecks = config.kubernetes.allowCgroupV1 ? ['--ignore-preflight-errors=SystemVerification'] : [];
   const nodeLine = (run: NodeRun, text: string) => run.out.line(`[${node.name}] ${text}`);
   return [
     {
@@ -142,8 +157,8 @@ export function upgradeSteps(config: ClusterConfig, node: ClusterNode, first: bo
           return undefined;
         }
         // What kubeadm itself says can be upgraded to what (its output goes to the node's log).
-        await run.run(['kubeadm', 'upgrade', 'plan', `v${target}`]);
-        await run.run(['kubeadm', 'upgrade', 'apply', `v${target}`, '--yes']);
+        await run.run(['kubeadm', 'upgrade', 'plan', `v${target}`, ...ignoredChecks]);
+        await run.run(['kubeadm', 'upgrade', 'apply', `v${target}`, '--yes', ...ignoredChecks]);
         return `control plane ${running ?? '?'} -> ${target} (API server, controller manager, scheduler, etcd, CoreDNS, kube-proxy)`;
       },
     }] : [{
@@ -151,7 +166,7 @@ export function upgradeSteps(config: ClusterConfig, node: ClusterNode, first: bo
       async apply(run: NodeRun) {
         const kubelet = await os.installedVersion(run, 'kubelet');
         if (kubelet !== undefined && os.matches(kubelet, { name: 'kubelet', version: target })) return undefined;
-        await run.run(['kubeadm', 'upgrade', 'node']);
+        await run.run(['kubeadm', 'upgrade', 'node', ...ignoredChecks]);
         return "the kubelet's configuration from the upgraded cluster";
       },
     }]),
@@ -160,9 +175,9 @@ export function upgradeSteps(config: ClusterConfig, node: ClusterNode, first: bo
       async apply(run) {
         if (!drains) return undefined;
         const kubelet = await os.installedVersion(run, 'kubelet');
-        if (kubelet !== undefined && os.matches(kubelet, { name: 'kubelet', version: target }) && (await reportedKubelet(cp, node.name, retryDelayMs)) === target) return undefined;
+        if (kubelet !== undefined && os.matches(kubelet, { name: 'kubelet', version: target }) && (await forNode(node, 'drain', () => reportedKubelet(cp, node.name, retryDelayMs))) === target) return undefined;
         // Evictions honour PodDisruptionBudgets (tomcat6 loses at most one replica at a time).
-        await runRetried(cp, kubectl('drain', node.name, '--ignore-daemonsets', '--delete-emptydir-data', `--timeout=${waitTimeout}`), retryDelayMs);
+        await forNode(node, 'drain', () => runRetried(cp, kubectl('drain', node.name, '--ignore-daemonsets', '--delete-emptydir-data', `--timeout=${waitTimeout}`), retryDelayMs));
         return `${node.name} drained (its pods moved to the other nodes; DaemonSets stay)`;
       },
     },
@@ -170,7 +185,7 @@ export function upgradeSteps(config: ClusterConfig, node: ClusterNode, first: bo
       title: 'kubelet and kubectl',
       async apply(run) {
         const moved = await movePackages(run, options.facts, ['kubelet', 'kubectl'], target);
-        if (!moved && (await reportedKubelet(cp, node.name, retryDelayMs)) === target) return undefined;
+        if (!moved && (await forNode(node, 'kubelet and kubectl', () => reportedKubelet(cp, node.name, retryDelayMs))) === target) return undefined;
         await run.run(['systemctl', 'daemon-reload']);
         await run.run(['systemctl', 'restart', 'kubelet']);
         return `${moved ? `${moved}; ` : ''}kubelet restarted`;
@@ -179,17 +194,17 @@ export function upgradeSteps(config: ClusterConfig, node: ClusterNode, first: bo
     {
       title: 'ready',
       async apply() {
-        await queryRetried(cp, kubectl('wait', `--for=jsonpath={.status.nodeInfo.kubeletVersion}=v${target}`, `node/${node.name}`, `--timeout=${waitTimeout}`), retryDelayMs);
-        await queryRetried(cp, kubectl('wait', '--for=condition=Ready', `node/${node.name}`, `--timeout=${waitTimeout}`), retryDelayMs);
+        await forNode(node, 'ready', () => queryRetried(cp, kubectl('wait', `--for=jsonpath={.status.nodeInfo.kubeletVersion}=v${target}`, `node/${node.name}`, `--timeout=${waitTimeout}`), retryDelayMs));
+        await forNode(node, 'ready', () => queryRetried(cp, kubectl('wait', '--for=condition=Ready', `node/${node.name}`, `--timeout=${waitTimeout}`), retryDelayMs));
         return undefined;
       },
     },
     {
       title: 'uncordon',
       async apply() {
-        const unschedulable = (await queryRetried(cp, kubectl('get', 'node', node.name, '-o', 'jsonpath={.spec.unschedulable}'), retryDelayMs)).stdout.trim();
+        const unschedulable = (await forNode(node, 'uncordon', () => queryRetried(cp, kubectl('get', 'node', node.name, '-o', 'jsonpath={.spec.unschedulable}'), retryDelayMs))).stdout.trim();
         if (unschedulable !== 'true' && !cp.planning) return undefined;
-        await runRetried(cp, kubectl('uncordon', node.name), retryDelayMs);
+        await forNode(node, 'uncordon', () => runRetried(cp, kubectl('uncordon', node.name), retryDelayMs));
         return `${node.name} takes pods again`;
       },
     },
@@ -205,6 +220,8 @@ export async function upgradeNode(cluster: ClusterRun, node: ClusterNode, first:
   const target = cluster.config.kubernetes.version;
   if (!changed) return `already at ${target}`;
   const from = first ? controlPlaneVersion(facts) ?? before : before;
+  // An earlier run moved it and stopped before the end (Ready, uncordoned): this one finished the work.
+  if (from === target) return `finished the upgrade to ${target} that an earlier run began`;
   cluster.upgraded.push({ node: node.name, from: from ?? '?', to: target });
   return `upgraded ${from} -> ${target}`;
 }

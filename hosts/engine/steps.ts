@@ -47,7 +47,7 @@ export function consoleOutput(log?: (line: string) => void): Output {
 export class StepFailed extends UserError {
   readonly output: string;
 
-  constructor(node: string, step: string, argv: string[], result: CommandResult) {
+  constructor(node: string, step: string, readonly argv: string[], readonly result: CommandResult) {
     // The program's own [ERROR ...] lines where it prints them (kubeadm's preflight), else its last lines.
     const lines = (result.stderr.trim() || result.stdout.trim()).split('\n');
     const errors = lines.filter((line) => /^\s*\[ERROR /.test(line)).map((line) => line.trim());
