@@ -58,5 +58,6 @@ test('each part has one recipe, under its tools-cache name', () => {
   expect(partRecipes.map((r) => [r.part, r.tool])).toEqual([
     ['runc', 'runc'], ['shim', 'containerd-shim-runc-v2'], ['ctr', 'ctr'], ['crane', 'crane'],
     ['coredns', 'coredns'], ['flanneld', 'flanneld'], ['installConf', 'flannel-install-conf'], ['flannelCni', 'flannel-cni'], ['pause', 'pause'],
+    ['etcdctl', 'etcdctl'], ['etcdutl', 'etcdutl'],
   ]);
 });

@@ -23,7 +23,7 @@ import { type NodeRun, type Step, StepFailed } from '../engine/steps';
 import { compactTimestamp } from '../engine/time';
 import { ETCD_MANIFEST, manifestFlag, manifestImage, startControlPlane, stopControlPlane, type Waits } from '../node/control-plane';
 import { kubectl, queryRetried, runRetried } from './apply';
-import type { ClusterRun } from './manager';
+import type { BackupTarget, ClusterRun } from './manager';
 
 export const BACKUP_DIR = 'backups';
 const ETCD_PKI = '/etc/kubernetes/pki/etcd';
@@ -76,13 +76,6 @@ async function etcdSettings(run: NodeRun, node: ClusterNode) {
   const missing = Object.entries(settings).filter(([, v]) => !v).map(([k]) => k);
   if (missing.length) throw new UserError([`${node.name}: ${ETCD_MANIFEST} lacks ${missing.join(', ')}: not a manifest kubeadm wrote`]);
   return settings as Record<keyof typeof settings, string>;
-}
-
-export interface BackupTarget {
-  /** The folder the backups go to (on this machine). */
-  dir: string;
-  /** The backup's name: <config name>-<time>. */
-  name: string;
 }
 
 /** The backup, on the control plane; the files written on this machine are added to `written`. */

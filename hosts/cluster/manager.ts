@@ -12,7 +12,6 @@ import type { Host } from '../engine/host';
 import { type Mode, NodeRun, type Output } from '../engine/steps';
 import type { NodeFacts } from '../node/facts';
 import { JoinTokens } from './join-tokens';
-import type { BackupTarget } from './backup';
 import type { Check } from './verify';
 
 /** How far a node got. */
@@ -32,6 +31,14 @@ export interface NodeReport {
   failed?: string;
   /** Seconds each phase took on this node. */
   seconds: Record<string, number>;
+}
+
+/** Where a backup goes on this machine, and its name. */
+export interface BackupTarget {
+  /** The folder the backups go to. */
+  dir: string;
+  /** The backup's name: <config name>-<time>. */
+  name: string;
 }
 
 export interface ClusterOptions {

@@ -7,8 +7,12 @@
  * "workstation" (this checkout, in the test's network namespace) over SSH to
  * the three nodes, with the repository's cluster.yaml changed only in the
  * addresses, the logins, the mirror and its CA, and the cgroup v1 opt-in
- * (this machine's cgroups are v1, so the nodes' are). Nothing is installed
- * or loaded on a node behind the product's back.
+ * (this machine's cgroups are v1, so the nodes' are), and the version: the
+ * cluster is formed at the tested release of the minor before (1.36.5), then
+ * day 2 runs on it: `upgrade` to the repository's version while tomcat6 is
+ * asked through the Ingress every second, `backup` and `restore`, and
+ * `certs renew`. Nothing is installed or loaded on a node behind the
+ * product's back.
  *
  * Everything the cluster runs is real and built here from source (npm run
  * kube:build and scripts/kube-build/cluster-parts.ts): kubelet, kubeadm,
@@ -225,7 +229,7 @@ if (missing.length) {
     reaper = new NodeReaper(STATE_DIR);
     image = await time('node image (build or cache)', () => nodeImage(CACHE));
     // The parts of both releases (CoreDNS and etcd's tools follow kubeadm's images).
-    const firstParts = await time('cluster parts (build or cache)', () => ensureClusterParts(path.join(firstBin, 'kubeadm'), log));
+    const firstParts = await time(`cluster parts of ${FIRST} (build or cache)`, () => ensureClusterParts(path.join(firstBin, 'kubeadm'), log));
     parts = await time('cluster parts (build or cache)', () => ensureClusterParts(path.join(kubeBin, 'kubeadm'), log));
 
     const base = await time('image base layers (build or cache)', () => baseLayers(CACHE, log));

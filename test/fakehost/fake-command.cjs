@@ -67,7 +67,6 @@ const KUBE_REPO_UNPINNED = ['cri-tools'];
 function packages() { return json('packages.json', {}); }
 function installPackage(name, version) {
   const all = packages();
-  const had = all[name] !== undefined;
   all[name] = version;
   saveJson('packages.json', all);
   if (name === 'containerd' || name === 'containerd.io') {
@@ -78,7 +77,7 @@ function installPackage(name, version) {
     services.containerd = { enabled: name === 'containerd', active: name === 'containerd', ...(name === 'containerd' ? { runningConfig: '' } : {}) };
     saveJson('services.json', services);
   }
-  if (name === 'kubelet' && !had) {
+  if (name === 'kubelet' && !json('services.json', {}).kubelet) {
     // Like the real package: it ships an empty manifests folder kept by a dotfile. An upgrade of the package
     // keeps the unit as it was (enabled, running the old binary until its next restart).
     write('/etc/kubernetes/manifests/.kubelet-keep', '');
