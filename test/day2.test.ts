@@ -289,6 +289,7 @@ if (sshd) {
     describe('backup and restore', () => {
       let backup: ReturnType<typeof command>;
       let file: string;
+      let leftBehind = '';
       beforeAll(() => {
         clearAll(cluster);
         backup = command(cluster, sshd, ['backup']);
@@ -342,6 +343,26 @@ if (sshd) {
         expect(refused.stdout).toBe('');
       });
 
+      test('a restore whose swap fails halfway puts the old data back and starts the control plane on it: nothing lost', () => {
+        const appliedBefore = clusterFile(cluster, 'applied.json');
+        const dbBefore = cp().readFile('/var/lib/etcd/member/snap/db');
+        // The restored data cannot be moved into place (after the old data was set aside).
+        cp().failOn('mv /var/lib/etcd-restore-');
+        const failed = command(cluster, sshd, ['restore', file, '--yes']);
+        cp().failOn();
+        expect(failed.code).toBe(1);
+        expect(failed.stderr).toMatch(/^k8s-node1: step "swap data" failed: `mv \/var\/lib\/etcd-restore-\d{8}T\d{6}Z\/data \/var\/lib\/etcd` exited 1/);
+        expect(cp().readFile('/var/lib/etcd/member/snap/db')).toBe(dbBefore);
+        expect(readdirSync(path.join(cp().root, 'var/lib')).filter((d) => d.startsWith('etcd.before-restore-'))).toEqual([]);
+        expect(readdirSync(path.join(cp().root, 'etc/kubernetes/manifests')).filter((f) => f.endsWith('.yaml')).sort()).toEqual(['etcd.yaml', 'kube-apiserver.yaml', 'kube-controller-manager.yaml', 'kube-scheduler.yaml']);
+        expect(clusterFile(cluster, 'applied.json')).toBe(appliedBefore);
+        // Its work folder stays for a look (0700: it holds the snapshot), as the README's troubleshooting says.
+        const left = readdirSync(path.join(cp().root, 'var/lib')).filter((d) => d.startsWith('etcd-restore-'));
+        expect(left).toHaveLength(1);
+        expect(cp().mode(`/var/lib/${left[0]}`)).toBe(0o700);
+        leftBehind = `/var/lib/${left[0]}`;
+      });
+
       test('restore --yes: the state of the backup back (what was applied since gone), at a revision moved on; the old data kept beside; every node Ready', () => {
         const revisionAtBackup = JSON.parse(readFileSync(file.replace(/\.db$/, '.json'), 'utf8')).etcd.revision;
         const appliedAtBackup = clusterFile(cluster, 'applied.json');
@@ -363,7 +384,9 @@ if (sshd) {
         expect(kept[0]).toMatch(/^etcd\.before-restore-\d{8}T\d{6}Z$/);
         // Every static pod back, the image unmounted, the work folder gone.
         expect(readdirSync(path.join(cp().root, 'etc/kubernetes/manifests')).filter((f) => f.endsWith('.yaml')).sort()).toEqual(['etcd.yaml', 'kube-apiserver.yaml', 'kube-controller-manager.yaml', 'kube-scheduler.yaml']);
-        expect(JSON.parse(cp().readFile('/.fake/mounts.json') ?? '{}')).toEqual({});
+        // Only the failed restore's image is still mounted (see above); this one's is not, and its folder is gone.
+        expect(Object.keys(JSON.parse(cp().readFile('/.fake/mounts.json') ?? '{}'))).toEqual([`${leftBehind}/image`]);
+        expect(readdirSync(path.join(cp().root, 'var/lib')).filter((d) => d.startsWith('etcd-restore-')).map((d) => `/var/lib/${d}`)).toEqual([leftBehind]);
         setVersion('1.36.5');
       });
     });

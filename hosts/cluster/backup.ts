@@ -199,11 +199,17 @@ export function restoreSteps(node: ClusterNode, snapshot: Buffer, waits: Waits, 
         const stash = `/etc/kubernetes/manifests-stopped-${stamp}`;
         const kept = `${settings.dataDir}.before-restore-${stamp}`;
         const moved = await stopControlPlane(run, stash, waits);
+        let setAside = false;
+        let swapped = false;
         try {
           await run.run(['mv', settings.dataDir, kept]);
+          setAside = true;
           await run.run(['mv', restored, settings.dataDir]);
+          swapped = true;
         } finally {
-          // Whatever happened, the control plane runs again (on its old data if the swap failed).
+          // Whatever happened, the control plane runs again: on its old data if the swap failed halfway
+          // (etcd started on no data folder would make a new, empty cluster).
+          if (setAside && !swapped) await run.run(['mv', kept, settings.dataDir]);
           await startControlPlane(run, stash, moved, waits);
         }
         return `the control plane runs on the restored data; the data it had is kept in ${kept}`;
