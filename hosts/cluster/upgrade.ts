@@ -13,7 +13,7 @@ import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import { compareVersions, minorOf, testedRelease } from '../../config/versions';
 import { type NodeRun, type Step, StepFailed, summarize } from '../engine/steps';
 import type { NodeFacts } from '../node/facts';
-import { API_SERVER_MANIFEST, KUBELET_CONF } from '../node/kubeadm';
+import { API_SERVER_MANIFEST, apiServerVersion, KUBELET_CONF } from '../node/kubeadm';
 import { OS_ADAPTERS } from '../os/adapters';
 import { kubectl, queryRetried, runRetried } from './apply';
 import type { ClusterRun } from './manager';
@@ -151,7 +151,7 @@ export function upgradeSteps(config: ClusterConfig, node: ClusterNode, first: bo
     ...(first ? [{
       title: 'kubeadm upgrade apply',
       async apply(run: NodeRun) {
-        const running = /\/kube-apiserver:v(\d+\.\d+\.\d+)\b/.exec((await run.read(API_SERVER_MANIFEST)) ?? '')?.[1];
+        const running = apiServerVersion(await run.read(API_SERVER_MANIFEST));
         if (running === target) {
           nodeLine(run, `the control plane already runs ${target}: kubeadm upgrade apply skipped`);
           return undefined;

@@ -7,7 +7,7 @@
 import { UserError } from '../../config/errors';
 import { retry } from '../engine/retry';
 import type { NodeRun } from '../engine/steps';
-import { ADMIN_CONF } from './kubeadm';
+import { READYZ } from './kubeadm';
 
 export const MANIFESTS_DIR = '/etc/kubernetes/manifests';
 export const ETCD_MANIFEST = `${MANIFESTS_DIR}/etcd.yaml`;
@@ -57,7 +57,7 @@ export async function startControlPlane(run: NodeRun, stash: string, pods: strin
 
 /** The API server answers /readyz again (after a restart of the control plane). */
 export async function waitForApiServer(run: NodeRun, waits: Waits): Promise<void> {
-  const argv = ['kubectl', `--kubeconfig=${ADMIN_CONF}`, 'get', '--raw=/readyz'];
+  const argv = READYZ;
   if (run.planning) {
     await run.query(argv);
     return;

@@ -10,7 +10,7 @@ import { OS_ADAPTERS } from '../os/adapters';
 import { type OsFamily, osFamily, type OsRelease, parseOsRelease } from '../os/release';
 import { containerdNeeds, containerdRelease, containerdSupported, DISTRO_CONTAINERD } from '../../config/containerd-support';
 import { KERNEL_MODULES, type KernelModule, sysctlPath } from './files';
-import { API_SERVER_MANIFEST, KUBELET_CONF } from './kubeadm';
+import { API_SERVER_MANIFEST, apiServerVersion, KUBELET_CONF } from './kubeadm';
 import { portsToBeUsed } from './ports';
 
 export interface NodeFacts {
@@ -147,7 +147,7 @@ export async function gatherFacts(run: NodeRun, config: ClusterConfig, node: Clu
       // pkgs.k8s.io's deb versions carry a packaging suffix (1.35.1-1.1).
       kubeadm: (await os.installedVersion(run, 'kubeadm'))?.replace(/-.*$/, ''),
       kubelet: (await os.installedVersion(run, 'kubelet'))?.replace(/-.*$/, ''),
-      controlPlane: /\/kube-apiserver:v(\d+\.\d+\.\d+)\b/.exec((await run.read(API_SERVER_MANIFEST)) ?? '')?.[1],
+      controlPlane: apiServerVersion(await run.read(API_SERVER_MANIFEST)),
     },
   };
 }

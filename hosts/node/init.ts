@@ -15,6 +15,7 @@ import {
   initConfig,
   type InitOptions,
   mintJoinDetails,
+  READYZ,
   renderTicket,
   ROOT_KUBECONFIG,
   TOKEN_TTL_MINUTES,
@@ -27,7 +28,7 @@ export function initSteps(config: ClusterConfig, node: ClusterNode, options: Ini
       async apply(run) {
         if ((await run.read(ADMIN_CONF)) !== undefined) {
           // kubeadm writes admin.conf before it waits for the control plane: a failed init leaves one too.
-          const ready = await run.query(['kubectl', `--kubeconfig=${ADMIN_CONF}`, 'get', '--raw=/readyz']);
+          const ready = await run.query(READYZ);
           if (ready.code !== 0) {
             throw new UserError([`${node.name}: ${ADMIN_CONF} exists but the API server does not answer (an earlier kubeadm init did not finish?): run hosts/reset.mjs on this node, then init again`]);
           }

@@ -18,9 +18,13 @@ export const CRI_SOCKET = 'unix:///var/run/containerd/containerd.sock';
 export const INIT_CONFIG_FILE = '/etc/kubernetes/kubeadm-init.yaml';
 export const JOIN_CONFIG_FILE = '/etc/kubernetes/kubeadm-join.yaml';
 export const ADMIN_CONF = '/etc/kubernetes/admin.conf';
+/** Whether the API server is ready: `kubectl get --raw=/readyz` with the admin kubeconfig (exit 0 when it is). */
+export const READYZ = ['kubectl', `--kubeconfig=${ADMIN_CONF}`, 'get', '--raw=/readyz'];
 export const KUBELET_CONF = '/etc/kubernetes/kubelet.conf';
 /** The API server's static pod: its image tag is the version the control plane runs. */
 export const API_SERVER_MANIFEST = '/etc/kubernetes/manifests/kube-apiserver.yaml';
+/** The Kubernetes version the control plane runs: the API server manifest's image tag (undefined when there is none). */
+export const apiServerVersion = (manifest: string | undefined) => /\/kube-apiserver:v(\d+\.\d+\.\d+)\b/.exec(manifest ?? '')?.[1];
 export const CA_CERT = '/etc/kubernetes/pki/ca.crt';
 export const ROOT_KUBECONFIG = '/root/.kube/config';
 export const DEFAULT_TICKET_FILE = '/root/kubeadm-join-ticket.yaml';
