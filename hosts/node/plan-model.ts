@@ -15,6 +15,7 @@
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import type { CommandResult, Host } from '../engine/host';
 import type { OsFamily } from '../os/release';
+import { ETCD_MANIFEST, MANIFESTS_DIR } from './control-plane';
 import { API_SERVER_MANIFEST, KUBELET_CONF, ROOT_KUBECONFIG } from './kubeadm';
 
 export const PLAN_DEFAULT_FAMILY: OsFamily = 'el9';
@@ -68,14 +69,12 @@ function staticPods(node: ClusterNode, version: string): Record<string, string> 
   const pod = (name: string, image: string, flags: string[] = []) => `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: kube-system\nspec:\n  containers:\n  - command:\n    - ${name}\n${flags.map((f) => `    - --${f}\n`).join('')}    image: ${image}\n    name: ${name}\n`;
   const peer = `https://${node.address}:2380`;
   return {
-    [`${MANIFESTS}/etcd.yaml`]: pod('etcd', 'registry.k8s.io/etcd:3.6.5-0', ['data-dir=/var/lib/etcd', `initial-advertise-peer-urls=${peer}`, `initial-cluster=${node.name}=${peer}`, `name=${node.name}`]),
+    [ETCD_MANIFEST]: pod('etcd', 'registry.k8s.io/etcd:3.6.5-0', ['data-dir=/var/lib/etcd', `initial-advertise-peer-urls=${peer}`, `initial-cluster=${node.name}=${peer}`, `name=${node.name}`]),
     [API_SERVER_MANIFEST]: pod('kube-apiserver', `registry.k8s.io/kube-apiserver:v${version}`),
-    [`${MANIFESTS}/kube-controller-manager.yaml`]: pod('kube-controller-manager', `registry.k8s.io/kube-controller-manager:v${version}`),
-    [`${MANIFESTS}/kube-scheduler.yaml`]: pod('kube-scheduler', `registry.k8s.io/kube-scheduler:v${version}`),
+    [`${MANIFESTS_DIR}/kube-controller-manager.yaml`]: pod('kube-controller-manager', `registry.k8s.io/kube-controller-manager:v${version}`),
+    [`${MANIFESTS_DIR}/kube-scheduler.yaml`]: pod('kube-scheduler', `registry.k8s.io/kube-scheduler:v${version}`),
   };
 }
-const MANIFESTS = '/etc/kubernetes/manifests';
-
 const ok = (stdout = ''): CommandResult => ({ code: 0, stdout, stderr: '' });
 const fail = (code: number, stderr = ''): CommandResult => ({ code, stdout: '', stderr });
 
