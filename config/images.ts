@@ -28,6 +28,13 @@ export const ADDON_IMAGES = {
   ingressNginxCertgen: 'registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.6.9@sha256:01038e7de14b78d702d2849c3aad72fd25903c4765af63cf16aa3398f5d5f2dd',
 } as const;
 
+/**
+ * kube-vip, the virtual IP of a control plane of more than one node: a static pod on each control plane
+ * (hosts/node/kube-vip.ts), not in dist/. v1.0.0 is the release the Go module proxy serves, so the one the
+ * tests build and run; no digest can be verified here: the tag only.
+ */
+export const KUBE_VIP_IMAGE = 'ghcr.io/kube-vip/kube-vip:v1.0.0';
+
 /** An image as dist/ writes it: upstream's name, its digest kept unless `pinDigests` is off. */
 export function addonImage(upstream: string, pinDigests: boolean): string {
   const ref = parseImage(upstream);
@@ -49,7 +56,7 @@ export function registryOf(image: string): string {
 
 /** Every registry the cluster pulls from: kubeadm's, the add-ons', tomcat6's. */
 export function clusterRegistries(config: ClusterConfig): string[] {
-  const images = [...Object.values(ADDON_IMAGES), config.tomcat6.image];
+  const images = [...Object.values(ADDON_IMAGES), KUBE_VIP_IMAGE, config.tomcat6.image];
   return [...new Set([UPSTREAM_CONTROL_PLANE_REGISTRY, ...images.map(registryOf)])].sort();
 }
 

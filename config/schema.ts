@@ -147,6 +147,8 @@ export const clusterConfigSchema = z.strictObject({
     extraArgs: z.strictObject(Object.fromEntries(Object.entries(CONTROL_PLANE_COMPONENTS).map(([field, component]) => [field, componentFlags.optional().describe(`Extra flags of ${component}.`)])))
       .optional()
       .describe("Extra command-line flags of the control-plane components (kubeadm's `extraArgs` in its ClusterConfiguration), flag name without -- to value; they override kubeadm's own. Unset: kubeadm's flags only."),
+    controlPlaneEndpoint: z.ipv4(hint('must be an IPv4 address, e.g. 192.168.83.130')).optional()
+      .describe("A free address on the control planes' network that becomes the API server's virtual IP (kube-vip, ARP): kubeadm's controlPlaneEndpoint, the address every node and kubeconfig reaches the API server on. Required with more than one control plane; optional with one (it cannot be added to a cluster later)."),
     allowCgroupV1: z.boolean(hint('must be true or false')).default(false)
       .describe('Run on nodes with cgroup v1 anyway (the kubelet of 1.35+ refuses them; upstream no longer supports them and plans to remove the opt-out): the kubelet gets failCgroupV1: false and kubeadm ignores its SystemVerification preflight check. For hosts that cannot give their nodes cgroup v2, e.g. system containers on a cgroup v1 host.'),
   }),
@@ -290,13 +292,33 @@ export const clusterConfigSchema = z.strictObject({
       }
     }
   });
-  config.nodes.forEach((node, i) => {
-    if (node.role === 'control-plane' && config.nodes.findIndex((n) => n.role === 'control-plane') < i) {
-      ctx.addIssue({ code: 'custom', path: ['nodes', i, 'role'], input: node.role, message: 'on a second node: one control-plane node is supported (no high-availability control plane yet); make it a worker' });
-    }
-  });
-  if (config.nodes.length > 0 && !config.nodes.some((node) => node.role === 'control-plane')) {
+  const controlPlanes = config.nodes.map((node, i) => ({ node, i })).filter(({ node }) => node.role === 'control-plane');
+  if (config.nodes.length > 0 && !controlPlanes.length) {
     ctx.addIssue({ code: 'custom', path: ['nodes'], message: 'has no control-plane node; set role: control-plane on the node that runs kubeadm init' });
+  }
+  if (controlPlanes.length > 1 && controlPlanes.length % 2 === 0) {
+    const last = controlPlanes[controlPlanes.length - 1];
+    ctx.addIssue({
+      code: 'custom', path: ['nodes', last.i, 'role'], input: last.node.role,
+      message: `makes ${controlPlanes.length} control-plane nodes; etcd needs a majority of its members, so an even number tolerates no more failures than one fewer (${controlPlanes.length} tolerate ${controlPlanes.length / 2 - 1}, like ${controlPlanes.length - 1}): use an odd number (1, 3, 5), e.g. make this node a worker`,
+    });
+  }
+  const endpoint = config.kubernetes.controlPlaneEndpoint;
+  if (controlPlanes.length > 1 && endpoint === undefined) {
+    ctx.addIssue({
+      code: 'custom', path: ['nodes', controlPlanes[1].i, 'role'], input: controlPlanes[1].node.role,
+      message: 'is a second control plane, which needs kubernetes.controlPlaneEndpoint: a free address on the nodes\' network for the API server\'s virtual IP (e.g. one below the first node\'s), so that every node reaches whichever control plane is up',
+    });
+  }
+  if (endpoint !== undefined && ipaddr.IPv4.isValidFourPartDecimal(endpoint)) {
+    const vip = ipaddr.IPv4.parse(endpoint);
+    const owner = config.nodes.findIndex((node) => node.address === endpoint);
+    const problem = owner >= 0
+      ? `is nodes[${owner}].address; the virtual IP must be an address no machine has: pick a free one on the same network`
+      : pod && vip.match(pod) ? `lies inside network.podCidr ${network.podCidr}; pick a free address on the nodes' network`
+        : service && vip.match(service) ? `lies inside network.serviceCidr ${network.serviceCidr}; pick a free address on the nodes' network`
+          : undefined;
+    if (problem) ctx.addIssue({ code: 'custom', path: ['kubernetes', 'controlPlaneEndpoint'], input: endpoint, message: problem });
   }
 });
 

@@ -297,7 +297,7 @@ if (sshd) {
       clearAll(cluster);
       const result = bootstrap(cluster, sshd, ['reset', '--only', 'k8s-node1', '--yes']);
       expect(result.code).toBe(1);
-      expect(result.stderr).toBe('reset --only k8s-node1: the control-plane node k8s-node1 goes only with the whole cluster; reset the workers alone (--only k8s-node2,k8s-node3) or everything (no --only)\n');
+      expect(result.stderr).toBe('reset --only k8s-node1: k8s-node1, the first control plane (kubeadm init ran there, and the cluster-wide commands run there), goes only with the whole cluster; reset the other nodes alone (--only k8s-node2,k8s-node3) or everything (no --only)\n');
       expect(Object.values(mutating(cluster)).flat()).toEqual([]);
     });
 

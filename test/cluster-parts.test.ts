@@ -1,5 +1,6 @@
-/** The pure parts of scripts/kube-build/cluster-parts.ts: where the versions come from, and flanneld's source fix. */
-import { kubeadmImageTag, parseRuncVersion, partRecipes, requiredModules, withoutImport } from '../scripts/kube-build/cluster-parts';
+/** The pure parts of scripts/kube-build/cluster-parts.ts: where the versions come from, flanneld's source fix, kube-vip's ldflags. */
+import { KUBE_VIP_IMAGE } from '../config/images';
+import { KUBE_VIP_VERSION, kubeadmImageTag, kubeVipLdflags, parseRuncVersion, partRecipes, requiredModules, withoutImport } from '../scripts/kube-build/cluster-parts';
 
 const IMAGES = `registry.k8s.io/kube-apiserver:v1.37.2
 registry.k8s.io/kube-controller-manager:v1.37.2
@@ -58,6 +59,12 @@ test('each part has one recipe, under its tools-cache name', () => {
   expect(partRecipes.map((r) => [r.part, r.tool])).toEqual([
     ['runc', 'runc'], ['shim', 'containerd-shim-runc-v2'], ['ctr', 'ctr'], ['crane', 'crane'],
     ['coredns', 'coredns'], ['flanneld', 'flanneld'], ['installConf', 'flannel-install-conf'], ['flannelCni', 'flannel-cni'], ['pause', 'pause'],
-    ['etcdctl', 'etcdctl'], ['etcdutl', 'etcdutl'],
+    ['etcdctl', 'etcdctl'], ['etcdutl', 'etcdutl'], ['kubeVip', 'kube-vip'],
   ]);
+});
+
+test("kube-vip is the tag of KUBE_VIP_IMAGE, built with its Makefile's ldflags", () => {
+  expect(`ghcr.io/kube-vip/kube-vip:v${KUBE_VIP_VERSION}`).toBe(KUBE_VIP_IMAGE);
+  expect(kubeVipLdflags('1.0.0', 'd8877072d4a1dcb2fde2ccd22b97dbf65a1c2a73')).toBe('-s -w -X=main.Version=v1.0.0 -X=main.Build=d8877072d4a1dcb2fde2ccd22b97dbf65a1c2a73 -extldflags -static');
+  expect(kubeVipLdflags('1.0.0')).toBe('-s -w -X=main.Version=v1.0.0 -extldflags -static');
 });

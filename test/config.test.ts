@@ -167,7 +167,16 @@ describe('each mistake gives one line naming the file position, the field, the v
     ['node name not a DNS-1123 label', edited((c) => { c.nodes[0].name = 'K8s_Node1'; }), /nodes\[0\]\.name: "K8s_Node1" must be a DNS-1123 label/],
     ['invalid IP', edited((c) => { c.nodes[0].address = '192.168.83.300'; }), /nodes\[0\]\.address: "192\.168\.83\.300" must be an IPv4 address, e\.g\. 192\.168\.83\.133$/],
     ['no control-plane node', edited((c) => { c.nodes[0].role = 'worker'; }), /nodes: has no control-plane node; set role: control-plane on the node that runs kubeadm init$/],
-    ['a second control-plane node', edited((c) => { c.nodes[1].role = 'control-plane'; }), /nodes\[1\]\.role: "control-plane" on a second node: one control-plane node is supported \(no high-availability control plane yet\); make it a worker$/],
+    ['two control-plane nodes: an even number', edited((c) => { c.nodes[1].role = 'control-plane'; c.kubernetes.controlPlaneEndpoint = '192.168.83.130'; }), /^cluster\.yaml:\d+:\d+: nodes\[1\]\.role: "control-plane" makes 2 control-plane nodes; etcd needs a majority of its members, so an even number tolerates no more failures than one fewer \(2 tolerate 0, like 1\): use an odd number \(1, 3, 5\), e\.g\. make this node a worker$/],
+    ['four control-plane nodes: the fourth is named', edited((c) => {
+      c.kubernetes.controlPlaneEndpoint = '192.168.83.130';
+      c.nodes = [1, 2, 3, 4].map((i) => ({ name: `cp${i}`, address: `192.168.83.${140 + i}`, role: 'control-plane' }));
+    }), /^cluster\.yaml:\d+:\d+: nodes\[3\]\.role: "control-plane" makes 4 control-plane nodes; .*\(4 tolerate 1, like 3\)/],
+    ['three control planes without an endpoint', edited((c) => { c.nodes[1].role = 'control-plane'; c.nodes.push({ name: 'k8s-node3', address: '192.168.83.135', role: 'control-plane' }); }), /^cluster\.yaml:\d+:\d+: nodes\[1\]\.role: "control-plane" is a second control plane, which needs kubernetes\.controlPlaneEndpoint: a free address on the nodes' network for the API server's virtual IP/],
+    ['an endpoint that is a node\'s address', edited((c) => { c.kubernetes.controlPlaneEndpoint = '192.168.83.134'; }), /^cluster\.yaml:\d+:\d+: kubernetes\.controlPlaneEndpoint: "192\.168\.83\.134" is nodes\[1\]\.address; the virtual IP must be an address no machine has: pick a free one on the same network$/],
+    ['an endpoint inside the pod network', edited((c) => { c.kubernetes.controlPlaneEndpoint = '10.244.0.5'; }), /^cluster\.yaml:\d+:\d+: kubernetes\.controlPlaneEndpoint: "10\.244\.0\.5" lies inside network\.podCidr 10\.244\.0\.0\/16; pick a free address on the nodes' network$/],
+    ['an endpoint inside the service network', edited((c) => { c.kubernetes.controlPlaneEndpoint = '10.96.0.10'; }), /^cluster\.yaml:\d+:\d+: kubernetes\.controlPlaneEndpoint: "10\.96\.0\.10" lies inside network\.serviceCidr 10\.96\.0\.0\/16; pick a free address on the nodes' network$/],
+    ['an endpoint that is a host name', edited((c) => { c.kubernetes.controlPlaneEndpoint = 'api.example.com'; }), /^cluster\.yaml:\d+:\d+: kubernetes\.controlPlaneEndpoint: "api\.example\.com" must be an IPv4 address, e\.g\. 192\.168\.83\.130$/],
     ['unknown role', edited((c) => { c.nodes[0].role = 'master'; }), /nodes\[0\]\.role: "master" must be control-plane or worker$/],
     ['unknown OS family', edited((c) => { c.nodes[0].os = 'centos7'; }), /nodes\[0\]\.os: "centos7" must be el9, debian or ubuntu$/],
     ['SSH host with a space', edited((c) => { c.nodes[0].ssh = { host: 'my host' }; }), /nodes\[0\]\.ssh\.host: "my host" must be a host name or IP address, e\.g\. 127\.0\.0\.1$/],
@@ -201,6 +210,19 @@ describe('each mistake gives one line naming the file position, the field, the v
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(expected);
     expect(problems[0]).not.toContain('\n');
+  });
+
+  test('a highly available control plane: 3 or 5 control planes behind an endpoint; one control plane may have an endpoint too', () => {
+    const ha = (count: number) => edited((c) => {
+      c.kubernetes.controlPlaneEndpoint = '192.168.83.130';
+      c.nodes = [...Array.from({ length: count }, (_, i) => ({ name: `cp${i + 1}`, address: `192.168.83.${141 + i}`, role: 'control-plane' })), { name: 'w1', address: '192.168.83.151', role: 'worker' }];
+    });
+    expect(problemsOf(ha(3))).toEqual([]);
+    expect(problemsOf(ha(5))).toEqual([]);
+    expect(problemsOf(ha(1))).toEqual([]);
+    expect(parseClusterConfig(ha(3)).kubernetes.controlPlaneEndpoint).toBe('192.168.83.130');
+    // Without it, one control plane is as before.
+    expect(parseClusterConfig(edited(() => undefined)).kubernetes.controlPlaneEndpoint).toBeUndefined();
   });
 
   test('the line number points at the offending field', () => {

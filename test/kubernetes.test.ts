@@ -16,7 +16,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { renderManifests, type Stage, stageFile, stagesOf, synthesize } from '../charts/app';
 import { ingressController } from '../charts/ingress-controller';
 import { controlPlaneImageRepository } from '../config/images';
-import { controlPlane, workers } from '../config/nodes';
+import { controlPlane, controlPlanes, workers } from '../config/nodes';
 import { type ClusterConfig, dashboardHost } from '../config/schema';
 import { applyStages, stageWaits } from '../hosts/cluster/apply';
 import { TOKEN_GONE } from '../hosts/cluster/join-tokens';
@@ -25,7 +25,8 @@ import { rollout, workloads } from '../hosts/cluster/status';
 import { LocalHost } from '../hosts/engine/host';
 import { redact } from '../hosts/engine/redact';
 import { NodeRun, StepFailed } from '../hosts/engine/steps';
-import { CA_CERT, caCertHash, initConfig, type JoinDetails, joinConfig, mintJoinDetails } from '../hosts/node/kubeadm';
+import { ADMIN_CONF, CA_CERT, caCertHash, initConfig, type JoinDetails, joinConfig, mintJoinDetails, newCertificateKey, SUPER_ADMIN_CONF } from '../hosts/node/kubeadm';
+import { kubeVipManifest } from '../hosts/node/kube-vip';
 import { PAUSE_VERSION_BY_MINOR } from '../hosts/node/plan-model';
 import { INGRESS_NGINX_MAX_MINOR, minorOf, TESTED_RELEASES } from '../config/versions';
 import { TRAEFIK_VERSION, traefikPath } from '../scripts/kube-build/traefik';
@@ -43,6 +44,15 @@ const kube = builtKubernetes(config.kubernetes.version);
  * the config's own: the kubeadm checks run with each one's own kubeadm.
  */
 const RELEASES = [...new Set([config.kubernetes.version, ...TESTED_RELEASES])];
+
+/** Three control planes (k8s-node1, k8s-node4, k8s-node5) and two workers behind the virtual IP 192.168.83.130. */
+function haConfig(release: string): ClusterConfig {
+  const base = atRelease(release);
+  return configWith({
+    kubernetes: { version: release, controlPlaneEndpoint: '192.168.83.130' },
+    nodes: [...base.nodes, { name: 'k8s-node4', address: '192.168.83.136', role: 'control-plane', ssh: { user: 'root', port: 22 } }, { name: 'k8s-node5', address: '192.168.83.137', role: 'control-plane', ssh: { user: 'root', port: 22 } }],
+  });
+}
 
 /** A config at another Kubernetes version. */
 function atRelease(release: string, changes: DeepPartial<ClusterConfig> = {}): ClusterConfig {
@@ -122,6 +132,15 @@ function kubeadmConfigurations(release: string): { name: string; text: string }[
   const containers = configWith({ kubernetes: { version: release, allowCgroupV1: true } });
   found.push({ name: 'init: system-container nodes, cgroup v1 allowed', text: initConfig(containers, controlPlane(containers), { containerNodes: true }) });
   found.push({ name: 'join: cgroup v1 allowed', text: joinConfig(containers, workers(containers)[0], details) });
+  // Three control planes behind a virtual IP: init (and the upload of its certificates, with a key), a control
+  // plane's join with the key, a worker's join through the virtual IP.
+  const ha = haConfig(release);
+  const [first, second] = controlPlanes(ha);
+  const throughVip = { ...details, apiServerEndpoint: `${ha.kubernetes.controlPlaneEndpoint}:6443` };
+  found.push({ name: 'init: three control planes behind a virtual IP', text: initConfig(ha, first) });
+  found.push({ name: 'init: the upload of the certificates, with a certificate key', text: initConfig(ha, first, { certificateKey: newCertificateKey() }) });
+  found.push({ name: 'join: a control plane, with the certificate key', text: joinConfig(ha, second, { ...throughVip, certificateKey: newCertificateKey() }) });
+  found.push({ name: 'join: a worker through the virtual IP', text: joinConfig(ha, workers(ha)[0], throughVip) });
   return found;
 }
 
@@ -152,7 +171,7 @@ function validatesConfigurations(release: BuiltKubernetes) {
     test(`${configurations.length} configurations`, () => {
       // Per family: init for 3 topologies x 3 image sources, join for the 2 workers of the three-node ones;
       // then other networks (init), and every kubeadm timeout set (init and the 2 joins).
-      expect(configurations.length).toBe(3 * (2 * 3 + 2 * 3) + 1 + 3 + 2);
+      expect(configurations.length).toBe(3 * (2 * 3 + 2 * 3) + 1 + 3 + 2 + 4);
       process.stderr.write(`kubeadm v${release.version} config validate: ${configurations.length} configurations valid\n`);
     });
   });
@@ -762,6 +781,21 @@ if (!kube) {
 
         test('the API server runs the release', () => {
           expect(JSON.parse(cp.mustKubectl(['version', '-o', 'json'])).serverVersion.gitVersion).toBe(`v${release}`);
+        });
+
+        test('kube-vip\'s static pod (a highly available control plane\'s), as each control plane gets it, is a Pod the API server takes; a broken one is refused', () => {
+          const ha = haConfig(release);
+          for (const kubeconfig of [ADMIN_CONF, SUPER_ADMIN_CONF]) {
+            const file = path.join(work, `kube-vip-${written++}.yaml`);
+            writeFileSync(file, kubeVipManifest(ha, 'eth0', kubeconfig));
+            const created = cp.kubectl(['create', '--dry-run=server', '-o', 'name', '-f', file]);
+            expect({ code: created.status, stdout: created.stdout, stderr: created.stderr }).toEqual({ code: 0, stdout: 'pod/kube-vip\n', stderr: '' });
+          }
+          const broken = path.join(work, `kube-vip-${written++}.yaml`);
+          writeFileSync(broken, kubeVipManifest(ha, 'eth0').replace('type: File', 'type: Folder'));
+          const refused = cp.kubectl(['create', '--dry-run=server', '-o', 'name', '-f', broken]);
+          expect(refused.status).not.toBe(0);
+          expect(refused.stderr).toMatch(/hostPath\.type.*Folder/);
         });
 
         test.each(combinations.map(([name]) => [name]))('%s: every object of dist/ accepted, and a second apply changes nothing', (name) => {

@@ -24,11 +24,9 @@ import { compactTimestamp } from '../engine/time';
 import { ETCD_MANIFEST, manifestFlag, manifestImage, startControlPlane, stopControlPlane, type Waits } from '../node/control-plane';
 import { kubectl, queryRetried, runRetried } from './apply';
 import type { BackupTarget, ClusterRun } from './manager';
+import { etcdctl } from './etcd';
 
 export const BACKUP_DIR = 'backups';
-const ETCD_PKI = '/etc/kubernetes/pki/etcd';
-/** What etcdctl in the etcd pod connects with: the pod's own endpoint and kubeadm's health-check client certificate. */
-const ETCDCTL_FLAGS = ['--endpoints=https://127.0.0.1:2379', `--cacert=${ETCD_PKI}/ca.crt`, `--cert=${ETCD_PKI}/healthcheck-client.crt`, `--key=${ETCD_PKI}/healthcheck-client.key`];
 /** The files a control plane is rebuilt from (kubeadm's shared certificates): the CAs, their keys, the service-account key pair. */
 export const PKI_FILES = ['ca.crt', 'ca.key', 'sa.key', 'sa.pub', 'front-proxy-ca.crt', 'front-proxy-ca.key', 'etcd/ca.crt', 'etcd/ca.key'];
 /** How far the restored revision is moved on, as etcd's and Kubernetes' documentation advise for a cluster serving Kubernetes. */
@@ -90,7 +88,7 @@ export function backupSteps(node: ClusterNode, target: BackupTarget, retryDelayM
         const { dataDir } = await etcdSettings(run, node);
         // In etcd's data folder: the one folder of the node the etcd pod writes to.
         remote = `${dataDir}/${target.name}.db`;
-        await runRetried(run, kubectl('-n', 'kube-system', 'exec', pod, '--', 'etcdctl', ...ETCDCTL_FLAGS, 'snapshot', 'save', remote), retryDelayMs);
+        await runRetried(run, etcdctl(node, 'snapshot', 'save', remote), retryDelayMs);
         const checked = await queryRetried(run, kubectl('-n', 'kube-system', 'exec', pod, '--', 'etcdutl', 'snapshot', 'status', remote, '-w', 'json'), retryDelayMs);
         if (run.planning) return `etcd snapshot ${remote}, checked with etcdutl`;
         status = parseSnapshotStatus(checked.stdout);

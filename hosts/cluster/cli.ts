@@ -11,7 +11,7 @@ import { Command } from 'commander';
 import { renderManifests } from '../../charts/app';
 import { UserError } from '../../config/errors';
 import { loadClusterConfig, resolveConfigPath } from '../../config/load';
-import { controlPlane, nodeByName, workers } from '../../config/nodes';
+import { controlPlane, isHighlyAvailable, nodeByName } from '../../config/nodes';
 import { releaseBefore } from '../../config/versions';
 import { type ClusterConfig, type ClusterNode, configWarnings } from '../../config/schema';
 import { addFlags, type FlagSpec, type FlagValues, parseWith, refuseSwallowedFlags, runCommand, strict } from '../engine/command-line';
@@ -63,7 +63,7 @@ const APPLY_FLAGS = {
 
 const RESET_FLAGS = {
   ...RUN_FLAGS,
-  only: { ...RUN_FLAGS.only, description: 'take only these workers out: drained first, reset, their Node objects deleted' },
+  only: { ...RUN_FLAGS.only, description: 'take only these nodes out (workers, or control planes after the first): drained first, reset (a control plane leaves etcd), their Node objects deleted' },
   yes: { type: 'boolean', description: 'go on without asking (needed where there is no terminal to ask on)' },
   'undo-prep': { type: 'boolean', description: 'undo the node preparation too' },
 } as const satisfies FlagSpec;
@@ -227,7 +227,8 @@ async function runCluster(command: ClusterCommand, flags: RunFlags, env: NodeJS.
   const only = parseOnly(config, flags.only);
   const cp = controlPlane(config);
   if (resetting && only && only.includes(cp.name) && only.length < config.nodes.length) {
-    throw new UserError([`reset --only ${flags.only}: the control-plane node ${cp.name} goes only with the whole cluster; reset the workers alone (--only ${workers(config).map((n) => n.name).join(',')}) or everything (no --only)`]);
+    const others = config.nodes.filter((n) => n.name !== cp.name).map((n) => n.name).join(',');
+    throw new UserError([`reset --only ${flags.only}: ${cp.name}, the first control plane (kubeadm init ran there, and the cluster-wide commands run there), goes only with the whole cluster; reset the other nodes alone (--only ${others}) or everything (no --only)${isHighlyAvailable(config) ? '; to take it out of a cluster that stays, first list another control plane above it in nodes' : ''}`]);
   }
   const concurrency = parseConcurrency(flags.concurrency);
   const retryDelayMs = envNumber(env, 'BOOTSTRAP_RETRY_DELAY_MS', 5000, 600_000);
@@ -344,7 +345,7 @@ async function runPhases(config: ClusterConfig, configFile: string, settings: Ru
     // Once past the facts, every run ends with the summary, also when a phase stopped it.
     if (cluster?.finished.includes('facts')) {
       const lines = summary(config, phases, [...cluster.reports.values()], cluster.checks, logDir, planning, sameInputs(flags, settings.env, configFile, cwd), cluster.facts);
-      const upgraded = cluster.upgraded.map((u) => `${u.node} ${u.from} -> ${u.to} in ${(cluster!.report(nodeByName(config, u.node)!).seconds[u.node === controlPlane(config).name ? 'upgrade control plane' : 'upgrade workers'] ?? 0).toFixed(1)}s`);
+      const upgraded = cluster.upgraded.map((u) => `${u.node} ${u.from} -> ${u.to} in ${(cluster!.report(nodeByName(config, u.node)!).seconds[u.node === controlPlane(config).name ? 'upgrade control plane' : nodeByName(config, u.node)!.role === 'control-plane' ? 'upgrade control planes' : 'upgrade workers'] ?? 0).toFixed(1)}s`);
       const notes = planning ? [] : [...(upgraded.length ? [`upgraded: ${upgraded.join(', ')}`] : []), ...cluster.notes];
       // What the command made (a backup's file, the new expiry, what was upgraded), before the logs' line.
       const at = lines.length && lines[lines.length - 1].startsWith('    logs: ') ? lines.length - 1 : lines.length;

@@ -4,18 +4,21 @@
  * before the summary). Each phase says which nodes it works on, whether a
  * failure stops the run, and what it does on one node; manager.ts runs them.
  *
- *   bootstrap: facts (checked together) -> prep -> init -> join -> apply -> verify
- *   reset:     facts -> drain -> reset workers -> remove nodes -> reset control plane
- *              (drain and remove nodes only for workers leaving a cluster that stays: reset --only)
+ *   bootstrap: facts (checked together) -> prep -> init (the first control plane) -> join control
+ *              planes (one at a time) -> join (workers) -> apply -> verify
+ *   reset:     facts -> drain -> reset workers -> reset control planes (one at a time) -> remove nodes
+ *              -> reset control plane (the first; drain and remove nodes only for nodes leaving a
+ *              cluster that stays: reset --only)
  *   upgrade:   facts (checked together, with what an upgrade cannot do) -> upgrade control plane
- *              -> upgrade workers -> apply -> verify (upgrade.ts has each node's steps)
+ *              -> upgrade control planes (the others, one at a time) -> upgrade workers -> apply -> verify
+ *              (upgrade.ts has each node's steps)
  *
  * Nothing changes anywhere until every node is reachable and fit: facts only
  * reads, and refuses the whole run before prep.
  */
 import * as path from 'node:path';
 import { UserError } from '../../config/errors';
-import { controlPlane } from '../../config/nodes';
+import { controlPlane, controlPlanes, isHighlyAvailable } from '../../config/nodes';
 import type { ClusterNode } from '../../config/schema';
 import { retry } from '../engine/retry';
 import { type NodeRun, StepFailed } from '../engine/steps';
@@ -31,6 +34,7 @@ import { TOKEN_GONE } from './join-tokens';
 import type { ClusterRun, Phase } from './manager';
 import { backupSteps, restoreSteps, waitNodesReady } from './backup';
 import { expiryText, renewSteps } from './certs';
+import { etcdMembers } from './etcd';
 import { upgradeChanges, upgradeNode, upgradeProblems } from './upgrade';
 import { checksSkipped, verify } from './verify';
 
@@ -118,7 +122,7 @@ async function checkTogether(cluster: ClusterRun, check: 'bootstrap' | 'upgrade'
  * and the apply then change only what differs from cluster.yaml).
  */
 export function plannedChanges(cluster: ClusterRun, inCluster: Map<string, boolean>): string[] {
-  const { version } = cluster.config.kubernetes;
+  const { version, controlPlaneEndpoint: endpoint } = cluster.config.kubernetes;
   const selectedNodes = selected(cluster);
   const lines: string[] = [];
   for (const node of selectedNodes) {
@@ -127,7 +131,8 @@ export function plannedChanges(cluster: ClusterRun, inCluster: Map<string, boole
     const joined = inCluster.get(node.name) === true;
     const work = [
       ...(prepared ? [] : [`prepared (containerd, kubelet/kubeadm/kubectl ${version} held, swap off, kernel settings, firewall ports)`]),
-      ...(joined ? [] : [node.role === 'control-plane' ? 'kubeadm init: a new cluster, Kubernetes ' + version : 'kubeadm join']),
+      ...(joined ? [] : [node.name === controlPlane(cluster.config).name ? `kubeadm init: a new cluster, Kubernetes ${version}${endpoint ? `, API server at the virtual IP ${endpoint}` : ''}`
+        : node.role === 'control-plane' ? 'kubeadm join --control-plane (an etcd member and API server more)' : 'kubeadm join']),
     ];
     if (work.length) lines.push(`${node.name} (${node.address}): ${work.join('; then ')}`);
   }
@@ -145,24 +150,68 @@ const prep: Phase = {
   },
 };
 
+/** The first control plane failed (prep or init): nothing can be initialised or joined. */
+function initFailed(cluster: ClusterRun): string | undefined {
+  const cp = controlPlane(cluster.config);
+  const failed = cluster.report(cp).failed;
+  return failed ? `${cp.name}: the control-plane node failed: ${failed}` : undefined;
+}
+
 const init: Phase = {
   title: 'init',
   nodes: theControlPlane,
   onFailure: 'stop',
   reaches: 'control plane',
-  blocked(cluster) {
-    const cp = controlPlane(cluster.config);
-    const failed = cluster.report(cp).failed;
-    return failed ? `${cp.name}: the control-plane node failed: ${failed}` : undefined;
-  },
+  blocked: initFailed,
   async run(cluster, node) {
     const notYet = notReadyForKubeadm(cluster, node);
     if (notYet) return notYet;
     const run = cluster.nodeRun(node);
     const containerNodes = [...cluster.facts.values()].some((facts) => facts.container !== undefined);
-    const changed = await retry(() => run.runSteps('init', initSteps(cluster.config, node, { containerNodes })), runtimeRetries(cluster, run, node));
+    const changed = await retry(() => run.runSteps('init', initSteps(cluster.config, node, { containerNodes }, vipInterface(cluster, node))), runtimeRetries(cluster, run, node));
     return changed ? 'initialised' : 'already initialised';
   },
+};
+
+/** The interface that holds a node's address (its facts), where kube-vip announces the virtual IP. */
+const vipInterface = (cluster: ClusterRun, node: ClusterNode) => cluster.facts.get(node.name)?.nodeInterface?.name;
+
+/** One node's kubeadm join: a worker with a token, a control plane with the certificate key too. */
+async function joinNode(cluster: ClusterRun, node: ClusterNode): Promise<string> {
+  const notYet = notReadyForKubeadm(cluster, node);
+  if (notYet) return notYet;
+  const run = cluster.nodeRun(node);
+  let used: JoinDetails | undefined;
+  // The token expired (or was deleted) between minting and joining: a fresh one, once.
+  let tokenGone = false;
+  let tokenReplaced = false;
+  const details = async () => {
+    const replacing = tokenGone ? used : undefined;
+    tokenGone = false;
+    if (node.role === 'control-plane') return (used = await cluster.joinTokens.forControlPlane(replacing));
+    return (used = await (replacing ? cluster.joinTokens.replace(replacing) : cluster.joinTokens.get()));
+  };
+  const changed = await retry(() => run.runSteps('join', joinSteps(cluster.config, node, details, vipInterface(cluster, node))), {
+    ...runtimeRetries(cluster, run, node),
+    retryOn: (error) => {
+      tokenGone = !tokenReplaced && used !== undefined && error instanceof StepFailed && TOKEN_GONE.test(error.output);
+      tokenReplaced ||= tokenGone;
+      return tokenGone || runtimeUnanswered(error);
+    },
+    onRetry: () => run.out.line(tokenGone ? `[${node.name}] the join token was no longer valid; minting a fresh one` : runtimeRetryLine(node)),
+  });
+  return changed ? 'joined' : 'already joined';
+}
+
+/** The other control planes, one at a time: each adds an etcd member, which must not overlap another's. */
+const joinControlPlanes: Phase = {
+  title: 'join control planes',
+  nodes: (cluster) => selected(cluster).filter((n) => n.role === 'control-plane' && n.name !== controlPlane(cluster.config).name),
+  concurrency: () => 1,
+  onFailure: 'stop',
+  reaches: 'joined',
+  blocked: initFailed,
+  run: joinNode,
 };
 
 const join: Phase = {
@@ -170,29 +219,7 @@ const join: Phase = {
   nodes: selectedWorkers,
   onFailure: 'continue',
   reaches: 'joined',
-  async run(cluster, node) {
-    const notYet = notReadyForKubeadm(cluster, node);
-    if (notYet) return notYet;
-    const run = cluster.nodeRun(node);
-    let used: JoinDetails | undefined;
-    // The token expired (or was deleted) between minting and joining: a fresh one, once.
-    let tokenGone = false;
-    let tokenReplaced = false;
-    const changed = await retry(() => run.runSteps('join', joinSteps(cluster.config, node, async () => {
-      used = await (tokenGone ? cluster.joinTokens.replace(used!) : cluster.joinTokens.get());
-      tokenGone = false;
-      return used;
-    })), {
-      ...runtimeRetries(cluster, run, node),
-      retryOn: (error) => {
-        tokenGone = !tokenReplaced && used !== undefined && error instanceof StepFailed && TOKEN_GONE.test(error.output);
-        tokenReplaced ||= tokenGone;
-        return tokenGone || runtimeUnanswered(error);
-      },
-      onRetry: () => run.out.line(tokenGone ? `[${node.name}] the join token was no longer valid; minting a fresh one` : runtimeRetryLine(node)),
-    });
-    return changed ? 'joined' : 'already joined';
-  },
+  run: joinNode,
 };
 
 /**
@@ -254,14 +281,18 @@ const verifyPhase: Phase = {
 /** One node taken out of the cluster (and, with --undo-prep, unprepared). */
 async function resetNode(cluster: ClusterRun, node: ClusterNode): Promise<string> {
   const run = cluster.nodeRun(node);
-  let changed = await run.runSteps('reset', resetSteps(DEFAULT_TICKET_FILE));
+  const virtualIp = node.role === 'control-plane' ? cluster.config.kubernetes.controlPlaneEndpoint : undefined;
+  let changed = await run.runSteps('reset', resetSteps(DEFAULT_TICKET_FILE, virtualIp));
   if (cluster.options.undoPrep) changed += await run.runSteps('reset --undo-prep', undoPrepSteps(cluster.config, node, cluster.facts.get(node.name)!.family));
   return changedSteps(changed);
 }
 
-/** Workers taken out of a cluster that stays (reset --only): drained before, their Node objects deleted after. */
-const leavingWorkers = (cluster: ClusterRun) => (cluster.options.only ? selected(cluster).filter((n) => n.role === 'worker') : []);
-const ifWorkersLeave = (cluster: ClusterRun) => (leavingWorkers(cluster).length ? theControlPlane(cluster) : []);
+/**
+ * Nodes taken out of a cluster that stays (reset --only): workers, or control planes after the first (whose
+ * kubeadm reset removes their etcd member); drained before, their Node objects deleted after.
+ */
+const leavingNodes = (cluster: ClusterRun) => (cluster.options.only ? selected(cluster).filter((n) => n.name !== controlPlane(cluster.config).name) : []);
+const ifNodesLeave = (cluster: ClusterRun) => (leavingNodes(cluster).length ? theControlPlane(cluster) : []);
 
 /**
  * Whether the cluster has a Node of this name: only NotFound says no (a worker that never joined). An API
@@ -283,13 +314,13 @@ async function hasNode(run: NodeRun, name: string, retryDelayMs: number): Promis
 }
 
 /**
- * One kubectl command per leaving worker that has a Node object (a worker
- * that never joined has none), on the control plane; returns the workers it ran for.
+ * One kubectl command per leaving node that has a Node object (a node that
+ * never joined has none), on the control plane; returns the nodes it ran for.
  */
 async function forEachLeavingNode(cluster: ClusterRun, cp: ClusterNode, step: string, command: (worker: string) => string[]): Promise<string[]> {
   const run = cluster.nodeRun(cp);
   const done: string[] = [];
-  for (const worker of leavingWorkers(cluster)) {
+  for (const worker of leavingNodes(cluster)) {
     run.stepTitle = `${step} ${worker.name}`;
     if (!(await hasNode(run, worker.name, cluster.options.retryDelayMs ?? 5000))) continue;
     await run.run(command(worker.name));
@@ -299,9 +330,9 @@ async function forEachLeavingNode(cluster: ClusterRun, cp: ClusterNode, step: st
 }
 
 /** Their pods move to the other nodes first (as `kubectl drain` does for maintenance). */
-const drainWorkers: Phase = {
+const drainNodes: Phase = {
   title: 'drain',
-  nodes: ifWorkersLeave,
+  nodes: ifNodesLeave,
   onFailure: 'stop',
   async run(cluster, cp) {
     const drained = await forEachLeavingNode(cluster, cp, 'drain', (worker) => kubectl('drain', worker, '--ignore-daemonsets', '--delete-emptydir-data', '--force', `--timeout=${waitTimeout(cluster)}`));
@@ -310,9 +341,9 @@ const drainWorkers: Phase = {
 };
 
 /** No NotReady Node left behind for a machine that is gone. */
-const deleteWorkerNodes: Phase = {
+const deleteNodes: Phase = {
   title: 'remove nodes',
-  nodes: ifWorkersLeave,
+  nodes: ifNodesLeave,
   onFailure: 'continue',
   async run(cluster, cp) {
     const removed = await forEachLeavingNode(cluster, cp, 'remove node', (worker) => kubectl('delete', 'node', worker));
@@ -320,10 +351,20 @@ const deleteWorkerNodes: Phase = {
   },
 };
 
-// Workers first, while the control plane still knows them; then the control plane.
+// Workers first, while the control plane still knows them; then the other control planes, one at a time (each
+// leaves etcd, which keeps its quorum that way); then the first control plane.
 const resetWorkers: Phase = {
   title: 'reset workers',
-  nodes: (cluster) => selected(cluster).filter((n) => n.name !== controlPlane(cluster.config).name),
+  nodes: (cluster) => selected(cluster).filter((n) => n.role === 'worker'),
+  onFailure: 'continue',
+  reaches: 'reset',
+  run: resetNode,
+};
+
+const resetJoinedControlPlanes: Phase = {
+  title: 'reset control planes',
+  nodes: (cluster) => selected(cluster).filter((n) => n.role === 'control-plane' && n.name !== controlPlane(cluster.config).name),
+  concurrency: () => 1,
   onFailure: 'continue',
   reaches: 'reset',
   run: resetNode,
@@ -344,6 +385,16 @@ const upgradeControlPlane: Phase = {
   onFailure: 'stop',
   reaches: 'control plane',
   run: (cluster, node) => upgradeNode(cluster, node, true, waitTimeout(cluster)),
+};
+
+/** Then the other control planes, one at a time (kubeadm upgrade node moves their static pods), each drained and back like a worker. */
+const upgradeJoinedControlPlanes: Phase = {
+  title: 'upgrade control planes',
+  nodes: (cluster) => selected(cluster).filter((n) => n.role === 'control-plane' && n.name !== controlPlane(cluster.config).name),
+  concurrency: () => 1,
+  onFailure: 'stop',
+  reaches: 'joined',
+  run: (cluster, node) => upgradeNode(cluster, node, false, waitTimeout(cluster)),
 };
 
 /** Then the workers, --workers-at-once at a time (default 1): each drained, upgraded, Ready again, uncordoned. */
@@ -377,11 +428,25 @@ const backupPhase: Phase = {
   },
 };
 
+/**
+ * A snapshot restores one etcd member: with several, each would have to be restored from it at once with the
+ * whole membership. Refused before anything changes, with the way that works: the other control planes out
+ * first, the restore, then they join again.
+ */
+async function refuseSeveralMembers(cluster: ClusterRun, cp: ClusterNode): Promise<void> {
+  if (cluster.planning) return;
+  const members = await etcdMembers(cluster.nodeRun(cp), cp);
+  const others = members.filter((m) => m.name !== cp.name).map((m) => m.name);
+  if (!others.length) return;
+  throw new UserError([`restore: etcd has ${members.length} members (${members.map((m) => m.name).join(', ')}); a snapshot is restored into one: take the other control planes out first (scripts/bootstrap.mjs reset --only ${others.join(',')}), restore, then join them again (scripts/bootstrap.mjs --only ${others.join(',')})`]);
+}
+
 const restorePhase: Phase = {
   title: 'restore',
   nodes: theControlPlane,
   onFailure: 'stop',
   async run(cluster, cp) {
+    await refuseSeveralMembers(cluster, cp);
     await cluster.nodeRun(cp).runSteps('restore', restoreSteps(cp, cluster.options.snapshot!, controlPlaneWaits(cluster), cluster.options.now ?? (() => new Date())));
     return 'etcd runs on the snapshot';
   },
@@ -394,9 +459,11 @@ const nodesReady: Phase = {
   run: (cluster) => waitNodesReady(cluster, waitTimeout(cluster)),
 };
 
+/** Every control plane has certificates of its own: renewed one at a time, so the others keep serving meanwhile. */
 const renewPhase: Phase = {
   title: 'renew',
-  nodes: theControlPlane,
+  nodes: (cluster) => controlPlanes(cluster.config),
+  concurrency: () => 1,
   onFailure: 'stop',
   async run(cluster, cp) {
     const now = cluster.options.now ?? (() => new Date());
@@ -405,21 +472,21 @@ const renewPhase: Phase = {
       const [first, next] = [before.certificates[0], after.certificates[0]];
       if (!first || !next) return;
       moved = `earliest expiry ${first.expires.toISOString()} -> ${next.expires.toISOString()}`;
-      cluster.notes.push(`certificates: renewed; earliest expiry now ${next.name}, ${expiryText(next.expires, now())} (was ${expiryText(first.expires, now())})`);
-      cluster.notes.push('        the admin kubeconfig changed: fetch it again with scripts/bootstrap.mjs kubeconfig');
+      cluster.notes.push(`certificates: renewed${isHighlyAvailable(cluster.config) ? ` on ${cp.name}` : ''}; earliest expiry now ${next.name}, ${expiryText(next.expires, now())} (was ${expiryText(first.expires, now())})`);
+      if (cp.name === controlPlane(cluster.config).name) cluster.notes.push('        the admin kubeconfig changed: fetch it again with scripts/bootstrap.mjs kubeconfig');
     }));
     return moved || 'planned';
   },
 };
 
 /** bare nodes to a working Ingress. */
-export const BOOTSTRAP: readonly Phase[] = [factsPhase('bootstrap'), prep, init, join, apply, verifyPhase];
+export const BOOTSTRAP: readonly Phase[] = [factsPhase('bootstrap'), prep, init, joinControlPlanes, join, apply, verifyPhase];
 
 /** the cluster taken down. */
-export const RESET: readonly Phase[] = [factsPhase(), drainWorkers, resetWorkers, deleteWorkerNodes, resetControlPlane];
+export const RESET: readonly Phase[] = [factsPhase(), drainNodes, resetWorkers, resetJoinedControlPlanes, deleteNodes, resetControlPlane];
 
 /** a running cluster moved to kubernetes.version, then its add-ons applied again from the new config. */
-export const UPGRADE: readonly Phase[] = [factsPhase('upgrade'), upgradeControlPlane, upgradeWorkers, apply, verifyPhase];
+export const UPGRADE: readonly Phase[] = [factsPhase('upgrade'), upgradeControlPlane, upgradeJoinedControlPlanes, upgradeWorkers, apply, verifyPhase];
 
 /** an etcd snapshot of the running cluster, copied to this machine. */
 export const BACKUP: readonly Phase[] = [factsPhase(), backupPhase];

@@ -3,13 +3,14 @@
  * nothing (every node run is read-only: a change would be a bug, see
  * NodeRun's observe mode). Per node: reachable, prepared (kubeadm and
  * kubelet installed), joined, Ready, versions; the rollouts of the add-ons
- * this config renders and of kubeadm's own (CoreDNS, kube-proxy); the HTTP
+ * this config renders and of kubeadm's own (CoreDNS, kube-proxy); etcd's
+ * members and their health; the HTTP
  * checks of the final verify, once each. Exit code 0 only when all is well.
  */
 import { parseAllDocuments } from 'yaml';
 import { renderManifests } from '../../charts/app';
 import { UserError } from '../../config/errors';
-import { controlPlane } from '../../config/nodes';
+import { controlPlane, controlPlanes } from '../../config/nodes';
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import { SshHost } from '../engine/ssh';
 import { NodeRun } from '../engine/steps';
@@ -18,6 +19,7 @@ import { ADMIN_CONF } from '../node/kubeadm';
 import { kubectl } from './apply';
 import { expiryLine, readExpirations } from './certs';
 import { connect } from './connect';
+import { etcdMembers } from './etcd';
 import { mapLimit, reason } from './manager';
 import { checkLine, checksSkipped, verify } from './verify';
 
@@ -146,6 +148,7 @@ export async function clusterStatus(config: ClusterConfig, options: StatusOption
       } catch (error) {
         print(`==> certificates: not read (${reason(error)})`);
       }
+      await etcdView(config, cpRun!, print, problems);
       await clusterView(config, cpRun!, getJson, print, problems);
     } else {
       const why = cpStatus.problem ? `${cp.name} cannot be reached` : `${cp.name} has no ${ADMIN_CONF} (not initialised)`;
@@ -157,6 +160,24 @@ export async function clusterStatus(config: ClusterConfig, options: StatusOption
     print(problems.length ? `==> status: not healthy (${problems.length} problem(s)); nothing was changed` : '==> status: healthy; nothing was changed');
   }
   if (problems.length) throw new UserError(problems.map((p) => `status: ${p}`));
+}
+
+/** etcd's members (one per control plane) and each one's health, asked on the first control plane's etcd. */
+async function etcdView(config: ClusterConfig, cpRun: NodeRun, print: (line: string) => void, problems: string[]): Promise<void> {
+  const members = await etcdMembers(cpRun, controlPlane(config));
+  if (!members.length) {
+    print('==> etcd: no answer from etcdctl in the etcd pod');
+    problems.push('etcd did not answer');
+    return;
+  }
+  const healthy = members.filter((m) => m.healthy).length;
+  print(`==> etcd members (${healthy}/${members.length} healthy)`);
+  const names = controlPlanes(config).map((n) => n.name);
+  for (const m of members) {
+    print(`    ${m.healthy ? 'ok  ' : 'DOWN'} ${m.name.padEnd(14)} ${(m.clientUrl ?? '-').padEnd(28)} ${m.learner ? 'learner' : 'voting'}${m.error ? `: ${m.error}` : ''}`);
+    if (!m.healthy) problems.push(`etcd member ${m.name} is not healthy (${m.error})`);
+    if (!names.includes(m.name)) problems.push(`etcd member ${m.name} is no control plane of cluster.yaml (a machine that is gone?): remove it with etcdctl member remove, or list the node again`);
+  }
 }
 
 /** The add-ons' rollouts and the HTTP checks, as the control plane sees them. */

@@ -3,7 +3,8 @@
  * kubeadm documents it. First what cannot work is refused, before anything changes (a downgrade, a jump over a
  * minor, nodes no plan can bring together). Then the control plane: the package repository of the new minor,
  * kubeadm's package (unheld, installed, held again), `kubeadm upgrade plan` and `kubeadm upgrade apply`, then
- * its kubelet. Then every worker, a few at a time (--workers-at-once, default 1): kubeadm's package,
+ * its kubelet. Then the other control planes, one at a time, each with `kubeadm upgrade node` (its static pods)
+ * and its kubelet. Then every worker, a few at a time (--workers-at-once, default 1): kubeadm's package,
  * `kubeadm upgrade node`, drained, kubelet and kubectl moved to the new pin and held, the kubelet restarted,
  * Ready at the new version, uncordoned. Then the add-ons again from the new config, and the checks.
  * Each step looks first, so a run stopped halfway continues where it stopped.
@@ -74,7 +75,8 @@ export function upgradeChanges(config: ClusterConfig, facts: ReadonlyMap<string,
     const k = facts.get(node.name)!.kubernetes;
     const work: string[] = [];
     if (node.name === cp.name && k.controlPlane !== target) work.push(`kubeadm upgrade apply v${target} (control plane ${k.controlPlane} -> ${target})`);
-    if (node.name !== cp.name && k.kubelet !== target) work.push('kubeadm upgrade node');
+    if (node.name !== cp.name && node.role === 'control-plane' && k.controlPlane !== target) work.push(`kubeadm upgrade node (control plane ${k.controlPlane} -> ${target})`);
+    else if (node.name !== cp.name && k.kubelet !== target) work.push('kubeadm upgrade node');
     if (k.kubelet !== target || k.kubeadm !== target) work.push(`${isSingleNode(config) ? '' : 'drained, '}kubelet ${k.kubelet} -> ${target}, kubeadm and kubectl too, uncordoned`);
     if (work.length) lines.push(`${node.name} (${node.address}): ${work.join('; ')}`);
   }
@@ -137,6 +139,10 @@ export function upgradeSteps(config: ClusterConfig, node: ClusterNode, first: bo
   // As at init and join: on cgroup v1 (kubernetes.allowCgroupV1) kubeadm's SystemVerification check fails.
   const ignoredChecks = config.kubernetes.allowCgroupV1 ? ['--ignore-preflight-errors=SystemVerification'] : [];
   const nodeLine = (run: NodeRun, text: string) => run.out.line(`[${node.name}] ${text}`);
+  const kubeletAt = async (run: NodeRun) => {
+    const kubelet = await os.installedVersion(run, 'kubelet');
+    return kubelet !== undefined && os.matches(kubelet, { name: 'kubelet', version: target });
+  };
   return [
     {
       title: 'package repositories',
@@ -164,10 +170,13 @@ export function upgradeSteps(config: ClusterConfig, node: ClusterNode, first: bo
     }] : [{
       title: 'kubeadm upgrade node',
       async apply(run: NodeRun) {
-        const kubelet = await os.installedVersion(run, 'kubelet');
-        if (kubelet !== undefined && os.matches(kubelet, { name: 'kubelet', version: target })) return undefined;
+        // A further control plane: its static pods move to the cluster's version (done once its API server runs it).
+        const controlPlaneAt = node.role === 'control-plane' ? apiServerVersion(await run.read(API_SERVER_MANIFEST)) : undefined;
+        if (node.role === 'control-plane' ? controlPlaneAt === target : await kubeletAt(run)) return undefined;
         await run.run(['kubeadm', 'upgrade', 'node', ...ignoredChecks]);
-        return "the kubelet's configuration from the upgraded cluster";
+        return node.role === 'control-plane'
+          ? `control plane ${controlPlaneAt ?? '?'} -> ${target} (API server, controller manager, scheduler, etcd), and the kubelet's configuration`
+          : "the kubelet's configuration from the upgraded cluster";
       },
     }]),
     {

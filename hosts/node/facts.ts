@@ -3,14 +3,16 @@
  * that refuse to go on. Uniqueness of product_uuid and MACs across nodes is
  * the bootstrap's check; here they are only reported.
  */
+import * as ipaddr from 'ipaddr.js';
 import { UserError } from '../../config/errors';
+import { apiServerHost, isHighlyAvailable } from '../../config/nodes';
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import type { NodeRun } from '../engine/steps';
 import { OS_ADAPTERS } from '../os/adapters';
 import { type OsFamily, osFamily, type OsRelease, parseOsRelease } from '../os/release';
 import { containerdNeeds, containerdRelease, containerdSupported, DISTRO_CONTAINERD } from '../../config/containerd-support';
 import { KERNEL_MODULES, type KernelModule, sysctlPath } from './files';
-import { API_SERVER_MANIFEST, apiServerVersion, KUBELET_CONF } from './kubeadm';
+import { API_SERVER_MANIFEST, API_SERVER_PORT, apiServerVersion, KUBELET_CONF } from './kubeadm';
 import { portsToBeUsed } from './ports';
 
 export interface NodeFacts {
@@ -25,6 +27,8 @@ export interface NodeFacts {
   productUuid?: string;
   macs: string[];
   addresses: string[];
+  /** The interface that holds the node's own address, and that address's prefix length (undefined: not on this machine). */
+  nodeInterface?: { name: string; prefix: number };
   /** Whether the node has an IPv4 default route (`ip -4 route show default`). */
   defaultRoute: boolean;
   listeningPorts: number[];
@@ -42,7 +46,7 @@ export interface NodeFacts {
   /** The containerd package already installed (the first of the family's containerd packages found), and its release. */
   containerd?: { package: string; release: string };
   /** The Kubernetes versions already on the node: installed packages, and the control plane it runs. */
-  kubernetes: { kubeadm?: string; kubelet?: string; controlPlane?: string };
+  kubernetes: { kubeadm?: string; kubelet?: string; controlPlane?: string; server?: string };
 }
 
 export const MIN_CONTROL_PLANE = { cpus: 2, memoryMb: 1700 };
@@ -86,6 +90,13 @@ export function parseAddresses(output: string): string[] {
   return [...output.matchAll(/\binet (\d+\.\d+\.\d+\.\d+)\//g)].map((m) => m[1]);
 }
 
+/** The interface holding `address` and the address's prefix length, from `ip -o -4 addr show` (a real interface before lo). */
+export function parseInterfaceOf(output: string, address: string): { name: string; prefix: number } | undefined {
+  const holders = [...output.matchAll(/^\d+:\s+(\S+?)(?:@\S+)?\s+inet (\d+\.\d+\.\d+\.\d+)\/(\d+)/gm)]
+    .filter((match) => match[2] === address).map((match) => ({ name: match[1], prefix: Number(match[3]) }));
+  return holders.find((h) => h.name !== 'lo') ?? holders[0];
+}
+
 /** Local TCP ports in LISTEN state from `ss -Hltn`. */
 export function parseListeningPorts(output: string): number[] {
   const ports = output.split('\n').flatMap((line) => {
@@ -94,6 +105,12 @@ export function parseListeningPorts(output: string): number[] {
     return match ? [Number(match[1])] : [];
   });
   return [...new Set(ports)].sort((a, b) => a - b);
+}
+
+/** The machine's IPv4 addresses, and the interface that holds the node's. */
+async function addressFacts(run: NodeRun, node: ClusterNode): Promise<Pick<NodeFacts, 'addresses' | 'nodeInterface'>> {
+  const output = (await run.query(['ip', '-o', '-4', 'addr', 'show'])).stdout;
+  return { addresses: parseAddresses(output), nodeInterface: parseInterfaceOf(output, node.address) };
 }
 
 export async function gatherFacts(run: NodeRun, config: ClusterConfig, node: ClusterNode): Promise<NodeFacts> {
@@ -135,7 +152,7 @@ export async function gatherFacts(run: NodeRun, config: ClusterConfig, node: Clu
     hostname: ((await run.read('/proc/sys/kernel/hostname')) ?? '').trim(),
     productUuid: (await run.read('/sys/class/dmi/id/product_uuid'))?.trim(),
     macs: [...macs],
-    addresses: parseAddresses((await run.query(['ip', '-o', '-4', 'addr', 'show'])).stdout),
+    ...(await addressFacts(run, node)),
     defaultRoute: /^default /m.test((await run.query(['ip', '-4', 'route', 'show', 'default'])).stdout),
     listeningPorts: parseListeningPorts((await run.query(['ss', '-Hltn'])).stdout),
     container: await detectContainer(run),
@@ -148,6 +165,7 @@ export async function gatherFacts(run: NodeRun, config: ClusterConfig, node: Clu
       kubeadm: (await os.installedVersion(run, 'kubeadm'))?.replace(/-.*$/, ''),
       kubelet: (await os.installedVersion(run, 'kubelet'))?.replace(/-.*$/, ''),
       controlPlane: apiServerVersion(await run.read(API_SERVER_MANIFEST)),
+      server: kubeconfigServer(await run.read(KUBELET_CONF)),
     },
   };
 }
@@ -188,6 +206,40 @@ export function addressProblem(node: ClusterNode, facts: NodeFacts): string[] {
 }
 
 /**
+ * kubernetes.controlPlaneEndpoint, on a control plane: kube-vip announces it by ARP on the interface that
+ * holds the node's address, so it must lie in that interface's network.
+ */
+export function endpointProblem(config: ClusterConfig, node: ClusterNode, facts: NodeFacts): string[] {
+  const endpoint = config.kubernetes.controlPlaneEndpoint;
+  if (endpoint === undefined || node.role !== 'control-plane' || !facts.nodeInterface) return [];
+  const { name, prefix } = facts.nodeInterface;
+  const network = ipaddr.IPv4.networkAddressFromCIDR(`${node.address}/${prefix}`).toString();
+  if (ipaddr.IPv4.parse(endpoint).match(ipaddr.IPv4.parse(network), prefix)) return [];
+  return [`${node.name}: kubernetes.controlPlaneEndpoint ${endpoint} is outside this control plane's network ${network}/${prefix} (on ${name}); the virtual IP is announced by ARP there, so pick a free address of ${network}/${prefix}`];
+}
+
+/** host:port of a kubeconfig's server (`server: https://192.168.83.133:6443`). */
+export function kubeconfigServer(kubeconfig: string | undefined): string | undefined {
+  return /^\s*server:\s*https:\/\/(\S+?)\/?\s*$/m.exec(kubeconfig ?? '')?.[1];
+}
+
+/**
+ * A node of a cluster made with another API server address than the config's: kubeadm cannot move a cluster
+ * to a new endpoint (its certificates, kubeconfigs and cluster-info name the old one), so a cluster made with
+ * one control plane and no kubernetes.controlPlaneEndpoint cannot become highly available in place.
+ */
+export function movedEndpointProblem(config: ClusterConfig, node: ClusterNode, facts: NodeFacts): string[] {
+  const server = facts.kubernetes.server;
+  const endpoint = config.kubernetes.controlPlaneEndpoint;
+  const wanted = `${apiServerHost(config)}:${API_SERVER_PORT}`;
+  if (server === undefined || server === wanted) return [];
+  const keep = endpoint
+    ? `remove kubernetes.controlPlaneEndpoint${isHighlyAvailable(config) ? ' and the added control planes' : ''} to keep this cluster as it is`
+    : `set kubernetes.controlPlaneEndpoint: ${server.replace(/:\d+$/, '')} to keep this cluster as it is`;
+  return [`${node.name}: is in a cluster whose API server address is ${server}, but cluster.yaml makes it ${wanted} (${endpoint ? 'kubernetes.controlPlaneEndpoint' : 'the first control plane, with no kubernetes.controlPlaneEndpoint'}); kubeadm cannot move a running cluster to another address (its certificates and kubeconfigs name the old one), so a cluster made with one control plane and no endpoint cannot become highly available in place: ${keep}, or back it up (scripts/bootstrap.mjs backup), reset it and bootstrap it again`];
+}
+
+/**
  * Every reason this node cannot be set up, all at once, before any change.
  * `inCluster`: the node has already been initialised or joined, so its
  * Kubernetes ports are expected to be in use.
@@ -207,12 +259,13 @@ export function preflightProblems(config: ClusterConfig, node: ClusterNode, fact
     if (facts.cpus < MIN_CONTROL_PLANE.cpus) problems.push(`${node.name}: a control-plane node needs at least ${MIN_CONTROL_PLANE.cpus} CPUs; it has ${facts.cpus}`);
     if (facts.memoryMb < MIN_CONTROL_PLANE.memoryMb) problems.push(`${node.name}: a control-plane node needs at least ${MIN_CONTROL_PLANE.memoryMb} MB of memory; it has ${facts.memoryMb} MB`);
   }
-  problems.push(...addressProblem(node, facts));
+  problems.push(...addressProblem(node, facts), ...endpointProblem(config, node, facts));
   // Service addresses (the API server's 10.96.0.1, say) are DNAT'd by kube-proxy only after the kernel has
   // found a route for them: without any, pods and flannel fail with "network is unreachable".
   if (!facts.defaultRoute) {
     problems.push(`${node.name}: has no IPv4 default route; without one, Service addresses (the API server's first service address, say) cannot be reached from the node and flannel fails with "network is unreachable": add one (ip route add default via <gateway>, persisted in the network configuration), even to a gateway that leads nowhere`);
   }
+  problems.push(...movedEndpointProblem(config, node, facts));
   // An upgrade changes the version on purpose: its own checks (upgradeProblems) say what it cannot do.
   if (inCluster && !upgrading) problems.push(...versionProblem(config, node, facts));
   if (!inCluster) {

@@ -3,13 +3,15 @@
  * already done), root's admin kubeconfig, and a join ticket for the workers.
  */
 import { UserError } from '../../config/errors';
-import { isSingleNode } from '../../config/nodes';
+import { hasNoWorkers, isSingleNode } from '../../config/nodes';
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
-import type { Step } from '../engine/steps';
+import { retry } from '../engine/retry';
+import type { NodeRun, Step } from '../engine/steps';
 import { COMMON_HELP, type NodeScript, runNodeScript } from './cli';
 import { factsForKubeadm } from './facts';
 import {
   ADMIN_CONF,
+  API_SERVER_PORT,
   DEFAULT_TICKET_FILE,
   INIT_CONFIG_FILE,
   initConfig,
@@ -18,11 +20,16 @@ import {
   READYZ,
   renderTicket,
   ROOT_KUBECONFIG,
+  SUPER_ADMIN_CONF,
   TOKEN_TTL_MINUTES,
 } from './kubeadm';
+import { KUBE_VIP_MANIFEST, kubeVipManifest } from './kube-vip';
 
-export function initSteps(config: ClusterConfig, node: ClusterNode, options: InitOptions = {}): Step[] {
+export function initSteps(config: ClusterConfig, node: ClusterNode, options: InitOptions = {}, vipInterface?: string): Step[] {
+  const endpoint = config.kubernetes.controlPlaneEndpoint;
   return [
+    // The virtual IP must answer while kubeadm init runs: its kubeconfigs and the kubelet already use it.
+    ...(endpoint ? [kubeVipStep(config, node, vipInterface, 'before init')] : []),
     {
       title: 'kubeadm init',
       async apply(run) {
@@ -37,15 +44,55 @@ export function initSteps(config: ClusterConfig, node: ClusterNode, options: Ini
         }
         if (isSingleNode(config)) {
           run.out.line(`[${node.name}] a cluster of one node: the control plane gets no taint (nodeRegistration.taints: []), so every pod runs here`);
+        } else if (hasNoWorkers(config)) {
+          run.out.line(`[${node.name}] no workers: the control planes get no taint (nodeRegistration.taints: []), so every pod runs on them`);
         }
         if (options.containerNodes) run.out.line(`[${node.name}] note: system-container nodes: kube-proxy leaves the conntrack table's size to the host (conntrack.maxPerCore: 0)`);
         await run.write(INIT_CONFIG_FILE, initConfig(config, node, options), { mode: 0o600 });
         await run.run(['kubeadm', 'init', `--config=${INIT_CONFIG_FILE}`]);
-        return `control plane initialised: Kubernetes v${config.kubernetes.version}, pod network ${config.network.podCidr}, service network ${config.network.serviceCidr}`;
+        return `control plane initialised: Kubernetes v${config.kubernetes.version}, pod network ${config.network.podCidr}, service network ${config.network.serviceCidr}${endpoint ? `, API server at the virtual IP ${endpoint}:${API_SERVER_PORT}` : ''}`;
       },
     },
+    ...(endpoint ? [kubeVipStep(config, node, vipInterface, 'after init')] : []),
     adminKubeconfigStep(),
   ];
+}
+
+/** How long the virtual IP may take to answer after kube-vip's pod started (or restarted), in 2 s tries. */
+const VIP_WAIT = { attempts: 90, delayMs: 2000 };
+
+/**
+ * kube-vip's static pod on a control plane (kube-vip.ts). Before the first init it reads super-admin.conf;
+ * from then on (and on the control planes that join) admin.conf; after a change, the API server is waited
+ * for through the virtual IP (admin.conf's server).
+ */
+export function kubeVipStep(config: ClusterConfig, node: ClusterNode, vipInterface: string | undefined, when: 'before init' | 'after init' | 'after join'): Step {
+  return {
+    title: when === 'before init' ? 'kube-vip' : 'kube-vip kubeconfig',
+    async apply(run) {
+      const initialised = (await run.read(ADMIN_CONF)) !== undefined;
+      // Before init on a node that already has a cluster: the step after init keeps it right.
+      if (when === 'before init' && initialised && !run.planning) return undefined;
+      if (!vipInterface) throw new UserError([`${node.name}: no interface holds the node's address ${node.address}, so kube-vip has nowhere to announce ${config.kubernetes.controlPlaneEndpoint}; fix nodes[].address`]);
+      const kubeconfig = when === 'before init' ? SUPER_ADMIN_CONF : ADMIN_CONF;
+      const changed = await run.write(KUBE_VIP_MANIFEST, kubeVipManifest(config, vipInterface, kubeconfig), { mode: 0o600 });
+      if (!changed) return undefined;
+      if (when !== 'before init') await waitForVip(run, config);
+      return `${KUBE_VIP_MANIFEST}: the virtual IP ${config.kubernetes.controlPlaneEndpoint} on ${vipInterface} (ARP, leader elected through the API server), reading ${kubeconfig}`;
+    },
+  };
+}
+
+/** The API server answers through the virtual IP (admin.conf's server). */
+async function waitForVip(run: NodeRun, config: ClusterConfig): Promise<void> {
+  if (run.planning) {
+    await run.query(READYZ);
+    return;
+  }
+  const ready = await retry(() => run.query(READYZ), { ...VIP_WAIT, retryIf: (result) => result.code !== 0 });
+  if (ready.code !== 0) {
+    throw new UserError([`${run.nodeName}: the API server does not answer through the virtual IP ${config.kubernetes.controlPlaneEndpoint} ${(VIP_WAIT.attempts * VIP_WAIT.delayMs) / 1000} s after kube-vip started (${(ready.stderr || ready.stdout).trim().split('\n').pop()}); see crictl logs of the kube-vip container, and check that no other machine has that address`]);
+  }
 }
 
 /** root's kubeconfig on the control plane: a copy of admin.conf, mode 0600 (again after the certificates are renewed). */
@@ -92,7 +139,7 @@ ${COMMON_HELP}`,
   async body({ run, config, node, flags, now }) {
     // Run alone, the control plane knows only itself: a container control plane sets up kube-proxy for containers.
     const facts = await factsForKubeadm(run, config, node, 'control-plane', 'hosts/init.mjs');
-    await run.runSteps('init', [...initSteps(config, node, { containerNodes: facts.container !== undefined }), ticketStep(config, (flags.ticket as string | undefined) ?? DEFAULT_TICKET_FILE, now)]);
+    await run.runSteps('init', [...initSteps(config, node, { containerNodes: facts.container !== undefined }, facts.nodeInterface?.name), ticketStep(config, (flags.ticket as string | undefined) ?? DEFAULT_TICKET_FILE, now)]);
   },
 };
 

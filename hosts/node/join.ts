@@ -10,9 +10,15 @@ import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import type { Step } from '../engine/steps';
 import { COMMON_HELP, type NodeScript, runNodeScript } from './cli';
 import { factsForKubeadm } from './facts';
-import { DEFAULT_TICKET_FILE, JOIN_CONFIG_FILE, type JoinDetails, joinConfig, KUBELET_CONF, parseTicket } from './kubeadm';
+import { adminKubeconfigStep, kubeVipStep } from './init';
+import { type ControlPlaneJoinDetails, DEFAULT_TICKET_FILE, JOIN_CONFIG_FILE, type JoinDetails, joinConfig, KUBELET_CONF, parseTicket } from './kubeadm';
 
-export function joinSteps(config: ClusterConfig, node: ClusterNode, details: () => Promise<JoinDetails>): Step[] {
+/**
+ * A worker joins with a token and the pinned CA; a control plane also with the certificate key, then gets
+ * kube-vip (`vipInterface`: the interface holding its address) and root's admin kubeconfig.
+ */
+export function joinSteps(config: ClusterConfig, node: ClusterNode, details: () => Promise<JoinDetails | ControlPlaneJoinDetails>, vipInterface?: string): Step[] {
+  const controlPlane = node.role === 'control-plane';
   return [
     {
       title: 'kubeadm join',
@@ -29,9 +35,11 @@ export function joinSteps(config: ClusterConfig, node: ClusterNode, details: () 
           // The config holds the token: it does not outlive the join.
           await run.remove(JOIN_CONFIG_FILE);
         }
-        return `joined ${join.apiServerEndpoint} (CA pinned to ${join.caCertHash.slice(0, 19)}...)`;
+        return `joined ${join.apiServerEndpoint}${controlPlane ? ' as a control plane (etcd member, API server)' : ''} (CA pinned to ${join.caCertHash.slice(0, 19)}...)`;
       },
     },
+    ...(controlPlane && config.kubernetes.controlPlaneEndpoint ? [kubeVipStep(config, node, vipInterface, 'after join')] : []),
+    ...(controlPlane ? [adminKubeconfigStep()] : []),
   ];
 }
 

@@ -4,12 +4,12 @@
  * CA hash) and the join ticket that carries them from the control plane to
  * a worker. The init and join steps are in init.ts and join.ts.
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { parse, stringify } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../../config/errors';
 import { controlPlaneImageRepository } from '../../config/images';
-import { controlPlane, isSingleNode } from '../../config/nodes';
+import { apiServerHost, controlPlane, controlPlanes, hasNoWorkers } from '../../config/nodes';
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import type { NodeRun } from '../engine/steps';
 
@@ -17,7 +17,11 @@ export const KUBEADM_API = 'kubeadm.k8s.io/v1beta4';
 export const CRI_SOCKET = 'unix:///var/run/containerd/containerd.sock';
 export const INIT_CONFIG_FILE = '/etc/kubernetes/kubeadm-init.yaml';
 export const JOIN_CONFIG_FILE = '/etc/kubernetes/kubeadm-join.yaml';
+/** The init configuration with a certificate key, for uploading the control plane's certificates; removed right after. */
+export const UPLOAD_CERTS_CONFIG_FILE = '/etc/kubernetes/kubeadm-upload-certs.yaml';
 export const ADMIN_CONF = '/etc/kubernetes/admin.conf';
+/** kubeadm init's break-glass kubeconfig (system:masters), the only one with rights before init has bound admin.conf's group. */
+export const SUPER_ADMIN_CONF = '/etc/kubernetes/super-admin.conf';
 /** Whether the API server is ready: `kubectl get --raw=/readyz` with the admin kubeconfig (exit 0 when it is). */
 export const READYZ = ['kubectl', `--kubeconfig=${ADMIN_CONF}`, 'get', '--raw=/readyz'];
 export const KUBELET_CONF = '/etc/kubernetes/kubelet.conf';
@@ -38,9 +42,16 @@ function nodeRegistration(config: ClusterConfig, node: ClusterNode) {
     criSocket: CRI_SOCKET,
     // Multi-NIC VMs: the kubelet advertises the configured address, not the NAT one.
     kubeletExtraArgs: [{ name: 'node-ip', value: node.address }],
+    // v1beta4 taints a control plane unless told otherwise; with no worker, nothing else could run anywhere.
+    ...(node.role === 'control-plane' && hasNoWorkers(config) ? { taints: [] } : {}),
     // kubernetes.allowCgroupV1: kubeadm's system verification fails on cgroup v1 since 1.35; only that check is ignored.
     ...(config.kubernetes.allowCgroupV1 ? { ignorePreflightErrors: ['SystemVerification'] } : {}),
   };
+}
+
+/** host:port every node and kubeconfig reaches the API server on: the virtual IP, else the first control plane. */
+export function apiServerEndpoint(config: ClusterConfig): string {
+  return `${apiServerHost(config)}:${API_SERVER_PORT}`;
 }
 
 /** What the init configuration depends on besides cluster.yaml and the node. */
@@ -50,14 +61,19 @@ export interface InitOptions {
    * (conntrack.maxPerCore: 0), since nf_conntrack_max is the host's and a container may not write it.
    */
   containerNodes?: boolean;
+  /** The key the uploaded control-plane certificates are encrypted with (a secret): only in uploadCertsConfig's file. */
+  certificateKey?: string;
 }
 
 /** kubernetes.extraArgs as v1beta4 writes them: a list of name and value per component (etcd's under etcd.local). */
 function componentExtraArgs(config: ClusterConfig) {
-  const { extraArgs } = config.kubernetes;
+  const { extraArgs, controlPlaneEndpoint } = config.kubernetes;
   const list = (flags: Record<string, string>) => ({ extraArgs: Object.entries(flags).map(([name, value]) => ({ name, value })) });
+  // Behind a virtual IP, the API server's certificate names it and every control plane (whichever one answers).
+  const certSANs = controlPlaneEndpoint ? { certSANs: [controlPlaneEndpoint, ...controlPlanes(config).map((n) => n.address)] } : {};
+  const apiServer = { ...certSANs, ...(extraArgs?.apiServer ? list(extraArgs.apiServer) : {}) };
   return {
-    ...(extraArgs?.apiServer ? { apiServer: list(extraArgs.apiServer) } : {}),
+    ...(Object.keys(apiServer).length ? { apiServer } : {}),
     ...(extraArgs?.controllerManager ? { controllerManager: list(extraArgs.controllerManager) } : {}),
     ...(extraArgs?.scheduler ? { scheduler: list(extraArgs.scheduler) } : {}),
     ...(extraArgs?.etcd ? { etcd: { local: list(extraArgs.etcd) } } : {}),
@@ -78,16 +94,15 @@ export function initConfig(config: ClusterConfig, node: ClusterNode, options: In
       }],
       localAPIEndpoint: { advertiseAddress: node.address, bindPort: API_SERVER_PORT },
       ...(config.kubernetes.timeouts ? { timeouts: config.kubernetes.timeouts } : {}),
-      nodeRegistration: {
-        ...nodeRegistration(config, node),
-        // v1beta4 taints the control plane unless told otherwise; with no worker, nothing else could run anywhere.
-        ...(isSingleNode(config) ? { taints: [] } : {}),
-      },
+      nodeRegistration: nodeRegistration(config, node),
+      // Only for uploading the certificates the other control planes join with (uploadCertsConfig).
+      ...(options.certificateKey ? { certificateKey: options.certificateKey } : {}),
     },
     {
       apiVersion: KUBEADM_API,
       kind: 'ClusterConfiguration',
       kubernetesVersion: `v${config.kubernetes.version}`,
+      ...(config.kubernetes.controlPlaneEndpoint ? { controlPlaneEndpoint: apiServerEndpoint(config) } : {}),
       ...(config.kubernetes.encryptionAlgorithm ? { encryptionAlgorithm: config.kubernetes.encryptionAlgorithm } : {}),
       imageRepository: controlPlaneImageRepository(config.images),
       // A flat copy of kubeadm's images keeps CoreDNS beside the others (kubeadm adds /coredns only for registry.k8s.io).
@@ -124,8 +139,15 @@ export interface JoinDetails {
   caCertHash: string;
 }
 
-/** JoinConfiguration for `kubeadm join --config`; the CA is always pinned, never skipped. */
-export function joinConfig(config: ClusterConfig, node: ClusterNode, details: JoinDetails): string {
+/** What a control plane needs besides: the key that decrypts the certificates the first one uploaded (a secret). */
+export interface ControlPlaneJoinDetails extends JoinDetails {
+  certificateKey: string;
+}
+
+/** JoinConfiguration for `kubeadm join --config`; the CA is always pinned, never skipped. A control plane joins with its certificate key. */
+export function joinConfig(config: ClusterConfig, node: ClusterNode, details: JoinDetails | ControlPlaneJoinDetails): string {
+  const certificateKey = (details as Partial<ControlPlaneJoinDetails>).certificateKey;
+  if (node.role === 'control-plane' && !certificateKey) throw new Error(`${node.name} is a control plane: its join needs the certificate key`);
   return stringify({
     apiVersion: KUBEADM_API,
     kind: 'JoinConfiguration',
@@ -138,7 +160,33 @@ export function joinConfig(config: ClusterConfig, node: ClusterNode, details: Jo
       },
     },
     nodeRegistration: nodeRegistration(config, node),
+    ...(node.role === 'control-plane' ? {
+      controlPlane: { localAPIEndpoint: { advertiseAddress: node.address, bindPort: API_SERVER_PORT }, certificateKey },
+    } : {}),
   });
+}
+
+/** A fresh certificate key: 32 random bytes, hex, as `kubeadm certs certificate-key` makes one (made here, so no command prints it). */
+export function newCertificateKey(): string {
+  return randomBytes(32).toString('hex');
+}
+
+/**
+ * Uploads the control plane's certificates for the joining control planes (the kubeadm-certs Secret, encrypted
+ * with a fresh key, deleted by kubeadm after 2 hours) and returns the key. The key travels only in files of
+ * mode 0600 that are removed after use: kubeadm reads it from its config and is told not to print it.
+ */
+export async function uploadCertificates(run: NodeRun, config: ClusterConfig): Promise<string> {
+  const cp = controlPlane(config);
+  run.stepTitle = 'upload certificates';
+  const certificateKey = run.planning ? '<a fresh certificate key>' : newCertificateKey();
+  await run.write(UPLOAD_CERTS_CONFIG_FILE, initConfig(config, cp, { certificateKey }), { mode: 0o600, secret: true });
+  try {
+    await run.run(['kubeadm', 'init', 'phase', 'upload-certs', '--upload-certs', '--skip-certificate-key-print', `--config=${UPLOAD_CERTS_CONFIG_FILE}`]);
+  } finally {
+    await run.remove(UPLOAD_CERTS_CONFIG_FILE);
+  }
+  return certificateKey;
 }
 
 /** The hash kubeadm pins: SHA-256 of the CA certificate's DER SubjectPublicKeyInfo. */
@@ -192,11 +240,11 @@ export async function mintJoinDetails(run: NodeRun, config: ClusterConfig): Prom
   const caPem = await run.read(CA_CERT);
   const cp = controlPlane(config);
   if (run.planning) {
-    return { apiServerEndpoint: `${cp.address}:${API_SERVER_PORT}`, token: '<token from kubeadm token create>', caCertHash: `sha256:<hash of ${CA_CERT}>` };
+    return { apiServerEndpoint: apiServerEndpoint(config), token: '<token from kubeadm token create>', caCertHash: `sha256:<hash of ${CA_CERT}>` };
   }
   if (caPem === undefined) throw new UserError([`${cp.name}: ${CA_CERT} is missing: the control plane is not initialised; run hosts/init.mjs there`]);
   return {
-    apiServerEndpoint: `${cp.address}:${API_SERVER_PORT}`,
+    apiServerEndpoint: apiServerEndpoint(config),
     token: created.stdout.trim(),
     caCertHash: caCertHash(caPem),
   };

@@ -8,12 +8,13 @@
  */
 import { ingressNodes } from '../../config/nodes';
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
+import { KUBE_VIP_METRICS_PORT } from './kube-vip';
 
 interface PortRule {
   /** e.g. '6443/tcp', '30000-32767/udp' */
   port: string;
-  /** Which nodes need it. */
-  on: 'every node' | 'control plane' | 'ingress nodes';
+  /** Which nodes need it (kube-vip: the control planes, with kubernetes.controlPlaneEndpoint). */
+  on: 'every node' | 'control plane' | 'ingress nodes' | 'kube-vip';
   /** Kubernetes or the ingress controller binds it on the node: it must be free before setup. */
   bound: boolean;
   /** Other hosts reach it: the firewall opens it (a port only the node itself uses stays closed). */
@@ -26,6 +27,7 @@ const PORT_RULES: PortRule[] = [
   { port: '2379-2380/tcp', on: 'control plane', bound: true, open: true }, // etcd
   { port: '10257/tcp', on: 'control plane', bound: true, open: true }, // controller manager
   { port: '10259/tcp', on: 'control plane', bound: true, open: true }, // scheduler
+  { port: `${KUBE_VIP_METRICS_PORT}/tcp`, on: 'kube-vip', bound: true, open: false }, // kube-vip's metrics
   { port: '10250/tcp', on: 'every node', bound: true, open: true }, // kubelet
   { port: '10256/tcp', on: 'every node', bound: false, open: true }, // kube-proxy health
   { port: '30000-32767/tcp', on: 'every node', bound: false, open: true }, // NodePort Services
@@ -55,6 +57,7 @@ const INGRESS_PORT_RULES: Record<ClusterConfig['ingress']['controller'], PortRul
 function rulesFor(config: ClusterConfig, node: ClusterNode): PortRule[] {
   return [...PORT_RULES, ...INGRESS_PORT_RULES[config.ingress.controller]].filter((rule) => rule.on === 'every node'
     || (rule.on === 'control plane' && node.role === 'control-plane')
+    || (rule.on === 'kube-vip' && node.role === 'control-plane' && config.kubernetes.controlPlaneEndpoint !== undefined)
     || (rule.on === 'ingress nodes' && config.ingress.exposure === 'hostNetwork' && ingressNodes(config).some((n) => n.name === node.name)));
 }
 

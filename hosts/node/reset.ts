@@ -11,14 +11,15 @@ import { HELD_PACKAGES } from '../os/adapter';
 import { OS_ADAPTERS } from '../os/adapters';
 import type { OsFamily } from '../os/release';
 import { COMMON_HELP, type NodeScript, runNodeScript } from './cli';
-import { gatherFacts, rootProblem } from './facts';
+import { gatherFacts, parseInterfaceOf, rootProblem } from './facts';
 import { fstabWithSwapRestored, hostsFileWithoutBlock, MODULES_FILE, selinuxRestored, SYSCTL_FILE } from './files';
 import { closeFirewall } from './firewall';
 import { DEFAULT_TICKET_FILE, INIT_CONFIG_FILE, JOIN_CONFIG_FILE, ROOT_KUBECONFIG } from './kubeadm';
 import { prepSteps } from './prep';
 const OURS = /KUBE-|FLANNEL|CNI-/;
 
-export function resetSteps(ticketFile: string): Step[] {
+/** `virtualIp`: on a control plane, kubernetes.controlPlaneEndpoint, taken off its interface if kube-vip left it there. */
+export function resetSteps(ticketFile: string, virtualIp?: string): Step[] {
   return [
     {
       title: 'kubeadm reset',
@@ -63,6 +64,14 @@ export function resetSteps(ticketFile: string): Step[] {
         if (ipvs.code === 0 && /->/.test(ipvs.stdout)) {
           await run.run(['ipvsadm', '--clear']);
           done.push('IPVS table cleared');
+        }
+        // kube-vip gives the address up when it stops; one killed instead would leave it announced here.
+        if (virtualIp) {
+          const held = parseInterfaceOf((await run.query(['ip', '-o', '-4', 'addr', 'show'])).stdout, virtualIp);
+          if (held) {
+            await run.run(['ip', 'addr', 'delete', `${virtualIp}/${held.prefix}`, 'dev', held.name]);
+            done.push(`the virtual IP ${virtualIp} taken off ${held.name}`);
+          }
         }
         for (const link of ['cni0', 'flannel.1']) {
           if ((await run.read(`/sys/class/net/${link}/address`)) !== undefined) {
@@ -139,7 +148,8 @@ ${COMMON_HELP}`,
       // Plan the undo against a node that prep has prepared: prep's plan, silently, on the model.
       await run.quietly(() => run.runSteps('prep', prepSteps(config, node, facts)));
     }
-    await run.runSteps('reset', resetSteps((flags.ticket as string | undefined) ?? DEFAULT_TICKET_FILE));
+    const virtualIp = node.role === 'control-plane' ? config.kubernetes.controlPlaneEndpoint : undefined;
+    await run.runSteps('reset', resetSteps((flags.ticket as string | undefined) ?? DEFAULT_TICKET_FILE, virtualIp));
     if (flags['undo-prep']) await run.runSteps('reset --undo-prep', undoPrepSteps(config, node, facts.family));
   },
 };

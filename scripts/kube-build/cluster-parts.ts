@@ -3,7 +3,8 @@
  * for the VM tests (which build container images and a containerd.io .deb
  * of them): runc, containerd's runc shim and ctr, crane, and the programs of
  * the images kubeadm and dist/ run (coredns, flanneld and install-conf, the
- * flannel CNI plugin, pause). Each is a tool of cache.ts (<cache>/tools/<name>-v<version>/<name>),
+ * flannel CNI plugin, pause), and kube-vip (the HA cluster's control planes
+ * run its image as a static pod). Each is a tool of cache.ts (<cache>/tools/<name>-v<version>/<name>),
  * built once, at the version its source names:
  *
  *   runc                     containerd's script/setup/runc-version (CONTAINERD_VERSION); cgo with
@@ -19,6 +20,8 @@
  *                            k8s.io/kubernetes at the kubeadm's version, gcc -static, stripped
  *   etcdctl, etcdutl         the etcd version of the etcd image kubeadm names, CGO off, as etcd's
  *                            release builds them (its image carries both beside etcd)
+ *   kube-vip                 the tag of KUBE_VIP_IMAGE (config/images.ts); CGO off, as its Dockerfile
+ *                            (`make build`), main.Version the tag and main.Build its commit as its Makefile
  *
  * Two differ from the images dist/ runs, because the Go module proxy (the
  * only source there is) does not serve what they are built from:
@@ -38,7 +41,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../../config/errors';
-import { ADDON_IMAGES } from '../../config/images';
+import { ADDON_IMAGES, KUBE_VIP_IMAGE } from '../../config/images';
 import { parseImage } from '../../config/schema';
 import { CONTAINERD_VERSION, download, go, toolchainLines } from './build';
 import { ensureTool, toolPath } from './cache';
@@ -59,6 +62,8 @@ export interface ClusterParts {
   /** etcd's client and its offline tool, which the etcd image carries beside etcd (backup and restore run them). */
   etcdctl: string;
   etcdutl: string;
+  /** kube-vip (/kube-vip of its image, which the HA cluster's control planes run as a static pod). */
+  kubeVip: string;
   /** Tool name -> version built, e.g. runc -> 1.3.6. */
   versions: Record<string, string>;
 }
@@ -68,10 +73,13 @@ export const CRANE_VERSION = '0.22.1';
 export const FLANNEL_VERSION = parseImage(ADDON_IMAGES.flannel)!.tag!.replace(/^v/, '');
 /** containernetworking/plugins' flannel meta plugin, in place of dist/'s flannel-cni-plugin image (see the file comment). */
 export const FLANNEL_CNI_VERSION = '0.9.1';
+/** The version of the kube-vip image (KUBE_VIP_IMAGE), e.g. 1.0.0. */
+export const KUBE_VIP_VERSION = parseImage(KUBE_VIP_IMAGE)!.tag!.replace(/^v/, '');
 
 const CONTAINERD = 'github.com/containerd/containerd/v2';
 const FLANNEL = 'github.com/flannel-io/flannel';
 const TENCENT_SDK = 'github.com/tencentcloud/tencentcloud-sdk-go/';
+const KUBE_VIP = 'github.com/kube-vip/kube-vip';
 
 /** runc's version in containerd's script/setup/runc-version ("v1.3.6\n" -> 1.3.6). */
 export function parseRuncVersion(text: string): string {
@@ -95,6 +103,20 @@ export function withoutImport(source: string, pkg: string): string {
 /** The modules of a go.mod's require lines whose path starts with a prefix. */
 export function requiredModules(goMod: string, prefix: string): string[] {
   return [...goMod.matchAll(/^(?:require[ \t]+|[ \t]+)(\S+)[ \t]+v\S+/gm)].map((m) => m[1]).filter((m) => m.startsWith(prefix));
+}
+
+/**
+ * kube-vip's ldflags, as its Makefile's: main.Version is the tag, main.Build the commit (`git rev-parse HEAD`
+ * there; here the commit the module proxy says the version is from, left out when it says none).
+ */
+export function kubeVipLdflags(version: string, commit?: string): string {
+  return ['-s', '-w', `-X=main.Version=v${version}`, ...(commit ? [`-X=main.Build=${commit}`] : []), '-extldflags', '-static'].join(' ');
+}
+
+/** The commit a module version is from, as the module proxy's .info names it (Origin.Hash); undefined when it names none. */
+function moduleCommit(module: string, version: string): string | undefined {
+  const info = JSON.parse(readFileSync(download(module, `v${version}`).Info, 'utf8')) as { Origin?: { Hash?: string } };
+  return info.Origin?.Hash;
 }
 
 /** Where the versions some parts are built at come from. */
@@ -287,6 +309,19 @@ export const partRecipes: readonly PartRecipe[] = [
   },
   { part: 'etcdctl', tool: 'etcdctl', version: etcdVersion, build: (staging, version) => etcdTool(staging, 'etcdctl', version) },
   { part: 'etcdutl', tool: 'etcdutl', version: etcdVersion, build: (staging, version) => etcdTool(staging, 'etcdutl', version) },
+  {
+    part: 'kubeVip', tool: 'kube-vip',
+    version: () => KUBE_VIP_VERSION,
+    // As its Dockerfile runs its Makefile's `make build`: `go build` in the module, CGO off (go()'s default), the main
+    // package at its root. Not `go install kube-vip@v…`: that asks the proxy for the module's version list (for a
+    // deprecation notice), which it refuses (403); the module itself and its dependencies it serves.
+    build: (staging, version) => {
+      const src = copyModule(staging, KUBE_VIP, version);
+      const binary = path.join(staging, 'kube-vip');
+      go(['build', '-trimpath', '-ldflags', kubeVipLdflags(version, moduleCommit(KUBE_VIP, version)), '-o', binary, '.'], { cwd: src });
+      return binary;
+    },
+  },
 ];
 
 function collect(paths: Record<Part, string>, versions: Record<string, string>): ClusterParts {

@@ -29,7 +29,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseDocument } from 'yaml';
-import { ADDON_IMAGES } from '../../config/images';
+import { ADDON_IMAGES, KUBE_VIP_IMAGE } from '../../config/images';
 import { caCertHash, JOIN_CONFIG_FILE } from '../../hosts/node/kubeadm';
 import { releaseBefore } from '../../config/versions';
 import { readBuild, versionDir } from '../../scripts/kube-build/cache';
@@ -242,8 +242,9 @@ if (missing.length) {
       kubeadmImages: firstImages, distImages: [], kubeBin: firstBin, parts: firstParts, traefik: traefikPath(), base, workDir: path.join(work, `images-${FIRST}`), cacheDir: CACHE,
     }));
     const recipes = await time('image builds', () => clusterImages({
-      // dist/ of the committed cluster.yaml, and the dashboard's image for the run with dashboard.enabled.
-      kubeadmImages, distImages: [...distImages(path.join(ROOT, 'dist')), ADDON_IMAGES.headlamp], kubeBin, parts, traefik: traefikPath(), base, workDir: work, cacheDir: CACHE,
+      // dist/ of the committed cluster.yaml, the dashboard's image for the run with dashboard.enabled, and kube-vip's
+      // (the HA cluster's control planes run it as a static pod).
+      kubeadmImages, distImages: [...distImages(path.join(ROOT, 'dist')), ADDON_IMAGES.headlamp, KUBE_VIP_IMAGE], kubeBin, parts, traefik: traefikPath(), base, workDir: work, cacheDir: CACHE,
       headlamp: headlampStandIn(CACHE),
     }));
     recipes.push(...firstRecipes);

@@ -31,14 +31,19 @@ export interface Cluster {
 /** The address where the control plane runs: this machine, or (workstation) a machine reached over SSH. */
 export const WORKSTATION_CONTROL_PLANE = '127.0.0.4';
 
-export function makeCluster(sshd: TestSshd, options: { ports?: Record<string, number>; files?: Record<string, Record<string, string>>; workstation?: boolean; config?: Record<string, unknown> } = {}): Cluster {
+/** The OS family of each fake node: k8s-node1 el9, k8s-node2 debian, the others ubuntu. */
+const familyOf = (name: string) => (name === 'k8s-node1' ? 'el9' : name === 'k8s-node2' ? 'debian' : 'ubuntu');
+
+/** `nodes`: other nodes than NODES (the first one first: it is on this machine unless `workstation`). */
+export function makeCluster(sshd: TestSshd, options: { ports?: Record<string, number>; files?: Record<string, Record<string, string>>; workstation?: boolean; config?: Record<string, unknown>; nodes?: readonly { name: string; address: string; role: string }[] } = {}): Cluster {
   const dir = mkdtempSync(path.join(tmpdir(), 'bootstrap-'));
   const sandboxes = path.join(dir, 'nodes');
-  const nodes0 = NODES.map((n) => (options.workstation && n.role === 'control-plane' ? { ...n, address: WORKSTATION_CONTROL_PLANE } : { ...n }));
-  const first = new Sandbox('el9', { address: nodes0[0].address, files: options.files?.[NODES[0].name] });
-  const nodes: Record<string, Sandbox> = { [NODES[0].name]: first };
-  for (const node of NODES.slice(1)) {
-    nodes[node.name] = new Sandbox(node.name === 'k8s-node2' ? 'debian' : 'ubuntu', { address: node.address, cluster: first.cluster, files: options.files?.[node.name] });
+  const listed = options.nodes ?? NODES;
+  const nodes0 = listed.map((n, i) => (options.workstation && i === 0 ? { ...n, address: WORKSTATION_CONTROL_PLANE } : { ...n }));
+  const first = new Sandbox(familyOf(listed[0].name), { address: nodes0[0].address, files: options.files?.[listed[0].name] });
+  const nodes: Record<string, Sandbox> = { [listed[0].name]: first };
+  for (const node of listed.slice(1)) {
+    nodes[node.name] = new Sandbox(familyOf(node.name), { address: node.address, cluster: first.cluster, files: options.files?.[node.name] });
   }
   mkdirSync(sandboxes);
   for (const [name, sandbox] of Object.entries(nodes)) symlinkSync(sandbox.base, path.join(sandboxes, name));

@@ -335,6 +335,17 @@ function kubeadm(args) {
     const repo = (args.find((a) => a.startsWith('--image-repository=')) ?? '=registry.k8s.io').split('=')[1];
     return imagesOf(repo, k8s.replace(/^v/, '')).join('\n') + '\n';
   }
+  if (sub === 'init phase upload-certs') {
+    if (!exists('/etc/kubernetes/admin.conf')) fail(1, 'failed to load admin kubeconfig'); // not recorded
+    if (!args.includes('--upload-certs')) fail(1, 'fake kubeadm: upload-certs without --upload-certs uploads nothing');
+    const initConfiguration = parseYamlDocs(read(args.find((a) => a.startsWith('--config=')).split('=')[1])).find((d) => d.kind === 'InitConfiguration');
+    const key = initConfiguration?.certificateKey;
+    if (!/^[0-9a-f]{64}$/.test(key ?? '')) fail(1, 'error execution phase upload-certs: error uploading certs: encoding/hex: invalid byte'); // not recorded
+    // The kubeadm-certs Secret, encrypted with the key (kubeadm deletes it after 2 hours).
+    fs.writeFileSync(clusterFile('uploaded-certs.json'), JSON.stringify({ key, expires: Date.now() + 2 * 3_600_000 }));
+    // not recorded: the product does not read this output
+    return `[upload-certs] Storing the certificates in Secret "kubeadm-certs" in the "kube-system" Namespace\n${args.includes('--skip-certificate-key-print') ? '' : `[upload-certs] Using certificate key:\n${key}\n`}`;
+  }
   if (args[0] === 'init') {
     if (exists('/etc/kubernetes/admin.conf')) fail(1, '[preflight] Some fatal errors occurred:\n\t[ERROR FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml]: already exists');
     const docs = parseYamlDocs(read(args.find((a) => a.startsWith('--config=')).split('=')[1]));
@@ -353,19 +364,24 @@ function kubeadm(args) {
     const address = docs[0].localAPIEndpoint.advertiseAddress;
     const repository = clusterConfiguration.imageRepository ?? 'registry.k8s.io';
     const k8s = clusterConfiguration.kubernetesVersion.replace(/^v/, '');
-    writePki(ca, fs.readFileSync(keyFile, 'utf8'), address, new Date());
-    write('/etc/kubernetes/kubelet.conf', 'apiVersion: v1\nkind: Config\n', 0o600);
+    // Every kubeconfig names the controlPlaneEndpoint when there is one, else this node's address.
+    const server = clusterConfiguration.controlPlaneEndpoint ?? `${address}:6443`;
+    fs.writeFileSync(clusterFile('server'), server);
+    writePki(ca, fs.readFileSync(keyFile, 'utf8'), server, new Date());
+    write('/etc/kubernetes/kubelet.conf', kubeletConf(server), 0o600);
+    saveEtcdMembers([{ id: etcdMemberId(), name: registration.name, address }]);
     writeManifests(registration.name, address, repository, k8s);
     // The images kubeadm pulled for this version (what `ctr images mount` can mount).
     saveJson('images.json', imagesOf(repository, k8s));
     write('/var/lib/kubelet/config.yaml', kubeletConfig(), 0o644);
     fs.writeFileSync(clusterFile('version'), k8s);
+    fs.writeFileSync(clusterFile('repository.json'), JSON.stringify(repository));
     fs.writeFileSync(clusterFile('etcd.json'), JSON.stringify({ revision: 1 }));
     saveJson('kubeadm-init.json', docs);
     registerNode(docs[0].nodeRegistration, true);
     const token = createToken('24h');
     const hash = caHash(ca);
-    return `Your Kubernetes control-plane has initialized successfully!\n\nkubeadm join ${docs[0].localAPIEndpoint.advertiseAddress}:6443 --token ${token} \\\n\t--discovery-token-ca-cert-hash ${hash}\n`;
+    return `Your Kubernetes control-plane has initialized successfully!\n\nkubeadm join ${server} --token ${token} \\\n\t--discovery-token-ca-cert-hash ${hash}\n`;
   }
   if (args[0] === 'token' && args[1] === 'create') {
     if (!exists('/etc/kubernetes/admin.conf')) fail(1, 'failed to load admin kubeconfig');
@@ -382,7 +398,9 @@ function kubeadm(args) {
     if (!entry || entry.expires < Date.now()) fail(1, `error execution phase preflight: couldn't validate the identity of the API Server: could not find a JWS signature in the cluster-info ConfigMap for token ID "${bootstrap.token.split('.')[0]}"`);
     const expected = caHash(fs.readFileSync(clusterFile('ca.crt'), 'utf8'));
     if (!bootstrap.caCertHashes.includes(expected)) fail(1, `error execution phase preflight: cluster CA found in cluster-info ConfigMap is invalid: none of the public keys "${expected}" are pinned`);
-    write('/etc/kubernetes/kubelet.conf', 'apiVersion: v1\nkind: Config\n', 0o600);
+    const server = bootstrap.apiServerEndpoint;
+    if (config.controlPlane) return joinControlPlane(config, server);
+    write('/etc/kubernetes/kubelet.conf', kubeletConf(server), 0o600);
     write('/etc/kubernetes/pki/ca.crt', fs.readFileSync(clusterFile('ca.crt'), 'utf8'));
     write('/var/lib/kubelet/config.yaml', kubeletConfig());
     saveJson('kubeadm-join.json', config);
@@ -392,10 +410,53 @@ function kubeadm(args) {
   if (args[0] === 'upgrade') return kubeadmUpgrade(args, semver);
   if (args[0] === 'certs') return kubeadmCerts(args);
   if (args[0] === 'reset') {
+    // A control plane leaves etcd first (kubeadm's remove-etcd-member phase), while the others keep quorum.
+    const members = etcdMembers();
+    if (exists(`${MANIFESTS}/etcd.yaml`) && members.length > 1) saveEtcdMembers(members.filter((m) => m.name !== nodeName()));
     for (const f of ['/etc/kubernetes/admin.conf', '/etc/kubernetes/kubelet.conf', '/etc/kubernetes/super-admin.conf', '/etc/kubernetes/controller-manager.conf', '/etc/kubernetes/scheduler.conf', '/etc/kubernetes/manifests', '/etc/kubernetes/pki', '/var/lib/etcd', '/var/lib/kubelet']) remove(f);
     return '[reset] Stopping the kubelet service\n';
   }
   fail(1, `fake kubeadm: unsupported ${args.join(' ')}`);
+}
+
+/** kubelet.conf as kubeadm writes it: the API server it reaches (the controlPlaneEndpoint, or the first control plane). */
+function kubeletConf(server) {
+  return `apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://${server}\n  name: kubernetes\n`;
+}
+
+/** etcd's members: $FAKE_CLUSTER/etcd-members.json, [{ id, name, address }]. */
+function etcdMembers() { try { return JSON.parse(fs.readFileSync(clusterFile('etcd-members.json'), 'utf8')); } catch { return []; } }
+function saveEtcdMembers(members) { fs.writeFileSync(clusterFile('etcd-members.json'), JSON.stringify(members)); }
+/** A member ID as etcd makes them: a random 64-bit number (JSON prints it whole, beyond a double's precision). */
+const etcdMemberId = () => BigInt(`0x${crypto.randomBytes(8).toString('hex')}`).toString();
+
+/**
+ * `kubeadm join` with a controlPlane section: the certificates the first control plane uploaded, decrypted with
+ * the certificate key (wrong or expired: refused, as kubeadm does), then this node's own certificates, kubeconfigs,
+ * static pods and etcd member.
+ */
+function joinControlPlane(config, server) {
+  const uploaded = fs.existsSync(clusterFile('uploaded-certs.json')) ? JSON.parse(fs.readFileSync(clusterFile('uploaded-certs.json'), 'utf8')) : undefined;
+  // not recorded: the product does not read this output
+  if (!uploaded || uploaded.expires < Date.now()) fail(1, 'error execution phase control-plane-prepare/download-certs: error downloading certs: error downloading the secret: secret "kubeadm-certs" was not found. Please verify that the secret exists');
+  // not recorded: the product does not read this output
+  if (config.controlPlane.certificateKey !== uploaded.key) fail(1, 'error execution phase control-plane-prepare/download-certs: error downloading certs: error decoding secret data with provided key: cipher: message authentication failed');
+  if (exists(`${MANIFESTS}/kube-apiserver.yaml`)) fail(1, '[preflight] Some fatal errors occurred:\n\t[ERROR FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml]: /etc/kubernetes/manifests/kube-apiserver.yaml already exists');
+  const address = config.controlPlane.localAPIEndpoint.advertiseAddress;
+  const name = config.nodeRegistration.name;
+  writePki(fs.readFileSync(clusterFile('ca.crt'), 'utf8'), fs.readFileSync(clusterFile('ca.key'), 'utf8'), server, new Date());
+  remove('/etc/kubernetes/super-admin.conf');
+  write('/etc/kubernetes/kubelet.conf', kubeletConf(server), 0o600);
+  const k8s = fs.readFileSync(clusterFile('version'), 'utf8').trim();
+  const repo = JSON.parse(fs.readFileSync(clusterFile('repository.json'), 'utf8'));
+  writeManifests(name, address, repo, k8s);
+  saveJson('images.json', imagesOf(repo, k8s));
+  write('/var/lib/kubelet/config.yaml', kubeletConfig());
+  saveEtcdMembers([...etcdMembers().filter((m) => m.name !== name), { id: etcdMemberId(), name, address }]);
+  saveJson('kubeadm-join.json', config);
+  registerNode(config.nodeRegistration, true);
+  // not recorded: the product does not read this output
+  return 'This node has joined the cluster and a new control plane instance was created\n';
 }
 
 /**
@@ -501,13 +562,13 @@ function certificatePem(name, issued, days) {
 const b64 = (text) => Buffer.from(text).toString('base64');
 
 /** A kubeconfig kubeadm writes for a component, its client certificate embedded. */
-function kubeconfigFile(name, user, address, ca, key, issued) {
-  return `apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: ${b64(ca)}\n    server: https://${address}:6443\n  name: kubernetes\ncontexts:\n- context:\n    cluster: kubernetes\n    user: ${user}\n  name: ${user}@kubernetes\ncurrent-context: ${user}@kubernetes\nusers:\n- name: ${user}\n  user:\n    client-certificate-data: ${b64(certificatePem(name, issued, CERTIFICATE_DAYS))}\n    client-key-data: ${key}\n`;
+function kubeconfigFile(name, user, server, ca, key, issued) {
+  return `apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: ${b64(ca)}\n    server: https://${server}\n  name: kubernetes\ncontexts:\n- context:\n    cluster: kubernetes\n    user: ${user}\n  name: ${user}@kubernetes\ncurrent-context: ${user}@kubernetes\nusers:\n- name: ${user}\n  user:\n    client-certificate-data: ${b64(certificatePem(name, issued, CERTIFICATE_DAYS))}\n    client-key-data: ${key}\n`;
 }
 const KUBECONFIG_USERS = { 'admin.conf': 'kubernetes-admin', 'super-admin.conf': 'kubernetes-super-admin', 'controller-manager.conf': 'system:kube-controller-manager', 'scheduler.conf': 'system:kube-scheduler' };
 
 /** Every certificate of /etc/kubernetes/pki and the kubeconfigs, as kubeadm init writes them (keys 0600). */
-function writePki(ca, caKey, address, issued) {
+function writePki(ca, caKey, server, issued) {
   write('/etc/kubernetes/pki/ca.crt', ca);
   write('/etc/kubernetes/pki/ca.key', caKey, 0o600);
   for (const [, file] of AUTHORITIES.slice(1)) {
@@ -521,7 +582,7 @@ function writePki(ca, caKey, address, issued) {
     if (file.endsWith('.conf')) {
       // admin.conf's key: the CA's own, base64 (a secret the tests look for in every output).
       const key = name === 'admin.conf' ? b64(caKey) : b64(privateKeyPem());
-      write(file, kubeconfigFile(name, KUBECONFIG_USERS[name], address, ca, key, certIssued), 0o600);
+      write(file, kubeconfigFile(name, KUBECONFIG_USERS[name], server, ca, key, certIssued), 0o600);
     } else {
       write(file, certificatePem(name, certIssued, CERTIFICATE_DAYS));
       write(file.replace(/\.crt$/, '.key'), privateKeyPem(), 0o600);
@@ -1039,6 +1100,8 @@ function etcdctl(args) {
     if (file !== undefined && !exists(etcdPodPath(file))) fail(1, `Error: open ${file}: no such file or directory`);
   }
   const words = args.filter((a) => !a.startsWith('--'));
+  if (words[0] === 'member' && words[1] === 'list') return etcdMemberList(args);
+  if (words[0] === 'endpoint' && words[1] === 'health') return etcdEndpointHealth(args);
   if (words[0] !== 'snapshot' || words[1] !== 'save' || !words[2]) fail(1, `fake etcdctl: unsupported ${args.join(' ')}`);
   const file = words[2];
   const target = etcdPodPath(file);
@@ -1047,6 +1110,33 @@ function etcdctl(args) {
   write(target, `${SNAPSHOT_MAGIC}\n${JSON.stringify({ member: nodeName(), revision, takenAt: new Date().toISOString(), objects: applied() })}\n`, 0o600);
   // not recorded: the product does not read this output
   return `Snapshot saved at ${file}\n`;
+}
+
+/**
+ * Which members do not answer: $FAKE_CLUSTER/etcd-down holds their names, one a line (failure injection: a
+ * control plane that is off).
+ */
+function etcdDown() { try { return fs.readFileSync(clusterFile('etcd-down'), 'utf8').split('\n').filter(Boolean); } catch { return []; } }
+
+/** `etcdctl member list -w json`, in the shape etcdctl v3.7.0 prints it (recorded from a real three-member cluster). */
+function etcdMemberList(args) {
+  if (args[args.indexOf('-w') + 1] !== 'json') fail(1, `fake etcdctl: unsupported ${args.join(' ')}`);
+  const members = etcdMembers();
+  const own = members.find((m) => m.name === nodeName()) ?? members[0];
+  const member = (m) => `{"ID":${m.id},"name":"${m.name}","peerURLs":["https://${m.address}:2380"],"clientURLs":["https://${m.address}:2379"]}`;
+  return `{"header":{"cluster_id":17300438976491492131,"member_id":${own.id},"raft_term":2},"members":[${members.map(member).join(',')}]}\n`;
+}
+
+/** `etcdctl endpoint health --cluster -w json`, as etcdctl v3.7.0 prints it: every endpoint, exit 1 when one is unhealthy (recorded). */
+function etcdEndpointHealth(args) {
+  if (!args.includes('--cluster') || args[args.indexOf('-w') + 1] !== 'json') fail(1, `fake etcdctl: unsupported ${args.join(' ')}`);
+  const down = etcdDown();
+  const results = etcdMembers().map((m) => (down.includes(m.name)
+    ? `{"endpoint":"https://${m.address}:2379","health":false,"took":"5.002205039s","error":"context deadline exceeded"}`
+    : `{"endpoint":"https://${m.address}:2379","health":true,"took":"6.044379ms"}`));
+  const out = `[${results.join(',')}]\n`;
+  if (etcdMembers().some((m) => down.includes(m.name))) throw new Exit(1, out, 'Error: unhealthy cluster\n');
+  return out;
 }
 
 /** A snapshot file's content, or undefined when it is not one. */
@@ -1260,8 +1350,16 @@ function absoluteProgram(file, args) {
 function ip(args) {
   const sub = args.filter((a) => !a.startsWith('-'));
   if (sub[0] === 'addr') {
+    if (sub[1] === 'delete') {
+      // .fake/vip: an address kube-vip announced (on eth0), e.g. 192.168.83.130/32.
+      if (read('.fake/vip', '').trim() !== sub[2] || args[args.indexOf('dev') + 1] !== 'eth0') fail(2, 'RTNETLINK answers: Cannot assign requested address');
+      remove('.fake/vip');
+      return '';
+    }
     const addresses = read('.fake/addresses', '').split('\n').filter(Boolean);
-    return ['1: lo    inet 127.0.0.1/8 scope host lo', ...addresses.map((a, i) => `${i + 2}: eth${i}    inet ${a}/24 brd 0.0.0.0 scope global eth${i}`)].join('\n') + '\n';
+    const vip = read('.fake/vip', '').trim();
+    return ['1: lo    inet 127.0.0.1/8 scope host lo', ...addresses.map((a, i) => `${i + 2}: eth${i}    inet ${a}/24 brd 0.0.0.0 scope global eth${i}`),
+      ...(vip ? [`2: eth0    inet ${vip} scope global eth0`] : [])].join('\n') + '\n';
   }
   // .fake/default-route: what `ip -4 route show default` prints (empty: the node has none).
   if (sub[0] === 'route' && sub[1] === 'show') return read('.fake/default-route', 'default via 192.168.83.2 dev eth0 proto dhcp\n');

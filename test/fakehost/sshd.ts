@@ -83,14 +83,14 @@ export async function startSshd(addresses: string[], port = 20000 + Math.floor(M
  * and stopped after them (the object is filled in by then). Where sshd cannot
  * run, registers a visible skip instead and returns undefined.
  */
-export function sshdForTests(what: string): TestSshd | undefined {
+export function sshdForTests(what: string, addresses = ['127.0.0.2', '127.0.0.3', '127.0.0.4']): TestSshd | undefined {
   if (!sshdAvailable()) {
     missingPrerequisite(what, `needs ${SSHD} (openssh-server) and root`);
     return undefined;
   }
   const sshd = {} as TestSshd;
   beforeAll(async () => {
-    Object.assign(sshd, await startSshd(['127.0.0.2', '127.0.0.3', '127.0.0.4']));
+    Object.assign(sshd, await startSshd(addresses));
   });
   afterAll(() => sshd.stop?.());
   return sshd;

@@ -170,6 +170,10 @@ export async function clusterImages(inputs: ImageInputs): Promise<ImageRecipe[]>
         };
       case 'registry.k8s.io/coredns/coredns':
         return { name: image, layers: [base.static, fileLayer(layerDir, 'coredns', { coredns: parts.coredns })], entrypoint: ['/coredns'], user: '65532:65532' };
+      case 'ghcr.io/kube-vip/kube-vip':
+        // As upstream's image (FROM scratch): /kube-vip, run as root (it manages the VIP and ARP). Upstream also copies in
+        // a CA bundle, for HTTPS APIs outside the cluster, which this one does not call; it reaches the API server with the kubeconfig's CA.
+        return { name: image, layers: [base.static, fileLayer(layerDir, 'kube-vip', { 'kube-vip': parts.kubeVip })], entrypoint: ['/kube-vip'] };
       case 'registry.k8s.io/pause':
         return { name: image, layers: [base.static, fileLayer(layerDir, 'pause', { pause: parts.pause })], entrypoint: ['/pause'], user: '65535:65535' };
       case 'ghcr.io/flannel-io/flannel':
