@@ -3,7 +3,8 @@
  * (/etc/kubernetes/admin.conf on the control plane) onto this machine, for
  * kubectl here. Written with mode 0600 and never printed; a different file
  * already at the output path is kept as <file>.bak-<time>. Its server is the
- * control plane's address, which the API server's certificate covers; where
+ * API server's address (the virtual IP of kubernetes.controlPlaneEndpoint, or
+ * the control plane's), which the API server's certificate covers; where
  * this machine reaches the API server another way (an SSH tunnel, a NAT
  * address), --server says how, and the certificate is then checked for the
  * name `kubernetes`, which kubeadm always puts in it.
@@ -13,7 +14,7 @@ import { createConnection } from 'node:net';
 import * as path from 'node:path';
 import { isMap, isSeq, parseDocument } from 'yaml';
 import { UserError } from '../../config/errors';
-import { controlPlane } from '../../config/nodes';
+import { apiServerHost, controlPlane } from '../../config/nodes';
 import type { ClusterConfig } from '../../config/schema';
 import { LocalHost } from '../engine/host';
 import { SshHost } from '../engine/ssh';
@@ -132,7 +133,7 @@ export async function fetchKubeconfig(config: ClusterConfig, options: Kubeconfig
     options.print(`server ${kubeconfig.server} answers from this machine`);
   } else {
     const ssh = `${cp.ssh.user}@${cp.ssh.host ?? cp.address}${cp.ssh.port === 22 ? '' : ` -p ${cp.ssh.port}`}`;
-    options.print(`warning: server ${kubeconfig.server} does not answer from this machine; if the nodes are reached another way, tunnel it (ssh -N -L ${API_SERVER_PORT}:${cp.address}:${API_SERVER_PORT} ${ssh}) and run this again with --server https://127.0.0.1:${API_SERVER_PORT}`);
+    options.print(`warning: server ${kubeconfig.server} does not answer from this machine; if the nodes are reached another way, tunnel it (ssh -N -L ${API_SERVER_PORT}:${apiServerHost(config)}:${API_SERVER_PORT} ${ssh}) and run this again with --server https://127.0.0.1:${API_SERVER_PORT}`);
   }
   options.print(`next: KUBECONFIG=${shown.includes('/') ? shown : `./${shown}`} kubectl get nodes`);
 }

@@ -215,8 +215,10 @@ export interface NodeContainer {
   run(command: string, input?: string): Promise<RunResult>;
   /** `systemctl reboot` in the node: the container ends, and is started again like a machine's power cycle; returns the seconds until it runs again. */
   reboot(): Promise<number>;
-  /** Kills the container at once. */
+  /** Kills the container at once (a machine's power cut: nothing in it shuts down). */
   stop(): Promise<void>;
+  /** Starts a stopped container again (the power back on); returns the seconds until it runs. */
+  start(): Promise<number>;
   bootSeconds: number;
 }
 
@@ -355,5 +357,6 @@ export async function startNode(options: NodeOptions, reaper: NodeReaper): Promi
       return (Date.now() - started) / 1000;
     },
     stop: stopNow,
+    start: boot,
   };
 }

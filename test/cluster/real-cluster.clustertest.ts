@@ -11,8 +11,10 @@
  * cluster is formed at the tested release of the minor before (1.36.5), then
  * day 2 runs on it: `upgrade` to the repository's version while tomcat6 is
  * asked through the Ingress every second, `backup` and `restore`, and
- * `certs renew`. Nothing is installed or loaded on a node behind the
- * product's back.
+ * `certs renew`. Last, after a reset, a highly available cluster on the same
+ * nodes and two more: three control planes behind a virtual IP (kube-vip),
+ * whose holder is stopped and started again. Nothing is installed or loaded
+ * on a node behind the product's back.
  *
  * Everything the cluster runs is real and built here from source (npm run
  * kube:build and scripts/kube-build/cluster-parts.ts): kubelet, kubeadm,
@@ -57,6 +59,10 @@ const NODES = [
   { name: 'k8s-node3', address: '192.168.56.13', role: 'worker' },
 ] as const;
 const WORKERS = NODES.filter((n) => n.role === 'worker');
+/** The highly available cluster: the same nodes and two more control planes, behind this virtual IP. */
+const VIP = '192.168.56.10';
+const HA_NODES = [...NODES, { name: 'k8s-node4', address: '192.168.56.14', role: 'control-plane' }, { name: 'k8s-node5', address: '192.168.56.15', role: 'control-plane' }] as const;
+const HA_CONTROL_PLANES = HA_NODES.filter((n) => n.role === 'control-plane').map((n) => n.name);
 /** The bootstrap's own checks: the NodePort on every node, the Ingress on every worker. */
 const CHECK_COUNT = NODES.length + WORKERS.length;
 const CHECKS = `${CHECK_COUNT}/${CHECK_COUNT} answered HTTP 200`;
@@ -68,7 +74,7 @@ const UPSTREAM_REGISTRIES = ['registry.k8s.io', 'ghcr.io', 'docker.io'];
 /** Where runs keep their folders: not /tmp, which is often a small tmpfs (the nodes' images take gigabytes). */
 const WORK_PARENT = process.env.VM_WORK ?? '/var/tmp';
 /** What a run writes in WORK_PARENT at most (the nodes' containerd stores, the registry, the repositories). */
-const RUN_GB = 12;
+const RUN_GB = 14;
 /**
  * The nodes' kubelets see this machine's filesystem as theirs and evict every pod once less than 15% of it is
  * free (their default imagefs.available threshold): a run needs that much free besides its own.
@@ -120,7 +126,9 @@ if (missing.length) {
     'nodeport 200 on': 'not checked', 'ingress 200 on': 'not checked', 'gateway 200 on': 'not checked', rerun: 'not checked',
   };
 
-  const node = (name: string) => nodes.find((n) => n.name === name)!;
+  /** The two control planes more that the highly available cluster adds (started by its test). */
+  const haNodes: NodeContainer[] = [];
+  const node = (name: string) => [...nodes, ...haNodes].find((n) => n.name === name)!;
   const controlPlane = () => node('k8s-node1');
   const workers = () => WORKERS.map((w) => node(w.name));
 
@@ -218,6 +226,19 @@ if (missing.length) {
   const RUNTIME_STATE = ['/proc', '/sys', '/run', '/dev', '/tmp', '/var/log', '/var/cache', '/var/tmp', '/var/lib/kubelet', '/var/lib/containerd', '/var/lib/etcd', '/var/lib/cni', '/var/lib/systemd', '/var/lib/apt/lists', '/root/.kube/cache'];
   const writtenSinceMark = (target: NodeContainer) => target.sh(`find / -xdev \\( ${RUNTIME_STATE.map((p) => `-path ${p}`).join(' -o ')} \\) -prune -o -newer ${MARK} -print`);
 
+  /**
+   * A bare node on the test's network: an address and a default route, the workstation's key, and apt's way to
+   * Debian's archive (the proxy); the test's repositories directly.
+   */
+  const bareNode = (n: { name: string; address: string }) => startNode({
+    name: n.name, address: n.address, network, image, workDir: work, files: {
+      '/etc/systemd/network/10-host0.network': `[Match]\nName=host0\n\n[Network]\nAddress=${n.address}/24\nGateway=${GATEWAY}\n`,
+      '/etc/resolv.conf': `nameserver ${GATEWAY}\n`,
+      '/root/.ssh/authorized_keys': readFileSync(path.join(workstation, 'id_ed25519.pub'), 'utf8'),
+      '/etc/apt/apt.conf.d/00clustertest-proxy': `Acquire::http::Proxy "http://${GATEWAY}:${PROXY_PORT}/";\nAcquire::http::Proxy::${GATEWAY} "DIRECT";\n`,
+    },
+  }, reaper);
+
   beforeAll(async () => {
     removeEarlierRunFiles(work);
     if (freeGb() < neededGb()) throw new Error(`the real cluster test needs ${neededGb().toFixed(1)} GB free in ${WORK_PARENT} (VM_WORK): ${RUN_GB} GB for its files, and 15% of the filesystem, below which the nodes' kubelets evict every pod (DiskPressure); it has ${freeGb().toFixed(1)} GB`);
@@ -271,14 +292,7 @@ if (missing.length) {
 
     // What the nodes have before anything runs: an address and a default route on the test's network, the
     // workstation's key, and apt's way to Debian's archive (the proxy); the test's repositories directly.
-    const boots = await time(`node start (${NODES.length} at once)`, () => Promise.all(NODES.map((n) => startNode({
-      name: n.name, address: n.address, network, image, workDir: work, files: {
-        '/etc/systemd/network/10-host0.network': `[Match]\nName=host0\n\n[Network]\nAddress=${n.address}/24\nGateway=${GATEWAY}\n`,
-        '/etc/resolv.conf': `nameserver ${GATEWAY}\n`,
-        '/root/.ssh/authorized_keys': readFileSync(`${key}.pub`, 'utf8'),
-        '/etc/apt/apt.conf.d/00clustertest-proxy': `Acquire::http::Proxy "http://${GATEWAY}:${PROXY_PORT}/";\nAcquire::http::Proxy::${GATEWAY} "DIRECT";\n`,
-      },
-    }, reaper))));
+    const boots = await time(`node start (${NODES.length} at once)`, () => Promise.all(NODES.map(bareNode)));
     nodes.push(...boots);
     log(`nodes up in ${boots.map((n) => `${n.name} ${n.bootSeconds.toFixed(1)}s`).join(', ')}`);
   }, 3_600_000);
@@ -297,7 +311,7 @@ if (missing.length) {
     } catch {
       // no node, or no cluster yet
     }
-    for (const n of nodes) await n.stop();
+    for (const n of [...nodes, ...haNodes]) await n.stop();
     await reaper?.cleanUp();
     stopRelays?.();
     stopAll();
@@ -307,6 +321,7 @@ if (missing.length) {
     // The nodes' writable layers and containerd stores (gigabytes): gone once the containers and their mounts are.
     rmSync(path.join(work, 'nodes'), { recursive: true, force: true });
     process.stderr.write(`real cluster timings: ${summary()}${image?.buildSeconds ? ` (node image built in ${image.buildSeconds.toFixed(0)}s)` : ' (node image from the cache)'}; logs and consoles in ${work}\n`);
+    process.stderr.write(`ha: ${results.ha ?? 'not run'}\n`);
     // Last: the one line that says what the real cluster proved.
     process.stderr.write(`day 2: ${results['day 2 upgrade'] ?? 'upgrade not run'}; ${results['day 2 restore'] ?? 'backup and restore not run'}; ${results['day 2 certs'] ?? 'certificates not renewed'}\n`);
     process.stderr.write(`real cluster: nodes ready ${results['nodes ready']}, kube-system running ${results['kube-system running']}, pod-to-pod across nodes ${results['pod-to-pod across nodes']}, dns ${results.dns}, nodeport 200 on ${results['nodeport 200 on']}, ingress 200 on ${results['ingress 200 on']}, gateway 200 on ${results['gateway 200 on']}, dashboard ${results.dashboard ?? 'not run'} (a stand-in for Headlamp's server, whose sources are not served here; the token read nodes and was refused writes), rerun ${results.rerun}\n`);
@@ -690,6 +705,96 @@ if (missing.length) {
     }
   }, 1_800_000);
 
+  test(`a highly available cluster: ${HA_CONTROL_PLANES.length} control planes behind the virtual IP ${VIP} (kube-vip), ${WORKERS.length} workers; the control plane holding the address stopped: the address moves, the API, the Ingress and a new Deployment keep working; started again, it is back`, async () => {
+    const reset = await bootstrap('reset before the highly available cluster', ['reset', '--config', 'cluster-gateway.yaml', '--yes']);
+    expect(reset.code).toBe(0);
+    haNodes.push(...await time('node start (the 2 control planes more)', () => Promise.all(HA_NODES.filter((n) => !NODES.some((m) => m.name === n.name)).map(bareNode))));
+    const doc = parseDocument(readFileSync(path.join(workstation, 'cluster.yaml'), 'utf8'));
+    doc.setIn(['kubernetes', 'controlPlaneEndpoint'], VIP);
+    HA_NODES.forEach((n, i) => {
+      doc.setIn(['nodes', i, 'name'], n.name);
+      doc.setIn(['nodes', i, 'address'], n.address);
+      doc.setIn(['nodes', i, 'role'], n.role);
+      doc.setIn(['nodes', i, 'ssh'], { identityFile: path.join(workstation, 'id_ed25519') });
+    });
+    writeFileSync(path.join(workstation, 'cluster-ha.yaml'), doc.toString());
+    const formed = await bootstrapOk('bootstrap of the highly available cluster', ['--config', 'cluster-ha.yaml', '--yes']);
+    expect(formed.stdout).toMatch(/k8s-node1 +init done: initialised/);
+    for (const name of HA_CONTROL_PLANES.slice(1)) expect(formed.stdout).toMatch(new RegExp(`${name} +join control planes done: joined`));
+    for (const w of WORKERS) expect(logFile(w.name)).toContain(`[${w.name}] kubeadm join: joined ${VIP}:6443 (CA pinned to`);
+    expect(formed.stdout).toContain(`verify done: ${CHECKS}`);
+
+    /** kubectl with a control plane's admin kubeconfig, whose server is the virtual IP. */
+    const kubectlOn = (target: NodeContainer, args: string) => on(target, `kubectl --kubeconfig /etc/kubernetes/admin.conf ${args}`);
+    const controlPlanesReady = async (target: NodeContainer) => (await kubectlOn(target, "get nodes -l node-role.kubernetes.io/control-plane -o jsonpath='{range .items[*]}{.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}'"))
+      .split('\n').filter((l) => l === 'True').length;
+    /** etcd's members, healthy ones, asked of one member's etcdctl. */
+    const etcdHealthy = async (target: NodeContainer) => {
+      const result = await target.run(`kubectl --kubeconfig /etc/kubernetes/admin.conf -n kube-system exec etcd-${target.name} -- etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key endpoint health --cluster -w json`);
+      try {
+        return (JSON.parse(result.stdout) as { health: boolean }[]).filter((e) => e.health).length;
+      } catch {
+        return 0;
+      }
+    };
+    const waitUntil = async (what: string, check: () => Promise<boolean>, seconds: number) => {
+      const started = Date.now();
+      while (!(await check())) {
+        if (Date.now() - started > seconds * 1000) throw new Error(`${what}: not within ${seconds} s`);
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+      return (Date.now() - started) / 1000;
+    };
+    const cps = () => HA_CONTROL_PLANES.map(node);
+    await waitUntil('3 control planes Ready', async () => (await controlPlanesReady(controlPlane())) === 3, 300);
+    await waitUntil('3 healthy etcd members', async () => (await etcdHealthy(controlPlane())) === 3, 300);
+    const ready = await controlPlanesReady(controlPlane());
+    const healthy = await etcdHealthy(controlPlane());
+    // The product's own view: status lists the members.
+    const status = await bootstrap('status of the highly available cluster', ['status', '--config', 'cluster-ha.yaml']);
+    expect(status.stdout).toContain('==> etcd members (3/3 healthy)');
+    expect(status.code).toBe(0);
+    // Every kube-vip holds the same address on host0; exactly one control plane has it.
+    const holders = async (among: NodeContainer[]) => (await Promise.all(among.map(async (n) => ((await n.run('ip -o -4 addr show dev host0')).stdout.includes(`inet ${VIP}/32`) ? n.name : '')))).filter(Boolean);
+    expect(await holders(cps())).toHaveLength(1);
+    // Through the virtual IP, from the workstation: the fetched kubeconfig names it, and kubectl answers.
+    const fetched = await bootstrapOk('kubeconfig of the highly available cluster', ['kubeconfig', '--config', 'cluster-ha.yaml', '--output', 'kubeconfig-ha']);
+    expect(fetched.stdout).toContain(`server https://${VIP}:6443 answers from this machine`);
+    const kubectlHere = (args: string[]) => network.run([path.join(versionDir(VERSION), 'bin', 'kubectl'), '--kubeconfig', path.join(workstation, 'kubeconfig-ha'), ...args]);
+    const listed = await kubectlHere(['get', 'nodes', '-o', 'name']);
+    expect(listed.stdout.split('\n').filter(Boolean).sort()).toEqual(HA_NODES.map((n) => `node/${n.name}`).sort());
+    const viaVip = listed.code === 0;
+
+    // The holder goes away at once, as a machine whose power is cut.
+    const holder = node((await holders(cps()))[0]);
+    const others = cps().filter((n) => n !== holder);
+    const survivor = others[0];
+    // A worker asks, as every node and client does, through the address.
+    const client = node(WORKERS[0].name);
+    const stopped = Date.now();
+    await holder.stop();
+    await waitUntil('the API answering through the virtual IP again', async () => (await client.run(`curl -sk --max-time 2 https://${VIP}:6443/readyz`)).stdout.trim() === 'ok', 120);
+    const failoverSeconds = (Date.now() - stopped) / 1000;
+    // The address moved to one of the others.
+    expect(await holders(others)).toHaveLength(1);
+    const apiDown = (await kubectlOn(survivor, 'get --raw /readyz')).trim();
+    const ingressDown = await Promise.all(WORKERS.map(async (w) => (await client.run(`curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Host: ${INGRESS_HOST}' http://${w.address}/ || true`)).stdout.trim()));
+    await kubectlOn(survivor, `create deployment ha-probe --image=${String(DEFAULT_CONFIG.getIn(['tomcat6', 'image']))} --replicas=1`);
+    await kubectlOn(survivor, 'rollout status deployment/ha-probe --timeout=300s');
+    await kubectlOn(survivor, 'delete deployment ha-probe');
+    expect(apiDown).toBe('ok');
+    expect(ingressDown).toEqual(WORKERS.map(() => '200'));
+
+    // Power back: the node rejoins as it was, etcd has its 3 members again.
+    await holder.start();
+    const back = await waitUntil('the control plane back Ready, etcd 3/3 healthy', async () => (await controlPlanesReady(survivor)) === 3 && (await etcdHealthy(survivor)) === 3, 600);
+    timings['ha: failover'] = failoverSeconds;
+    timings['ha: back after start'] = back;
+    const readyBack = await controlPlanesReady(survivor);
+    results.ha = `control planes ready ${ready}/3, etcd members healthy ${healthy}/3, api through the virtual IP ${viaVip ? 'ok' : 'failed'}, one control plane down: api ${apiDown === 'ok' ? 'ok' : apiDown}, ingress 200 on ${ingressDown.filter((c) => c === '200').length}/${WORKERS.length}; back: ${readyBack}/3 ready, failover ${failoverSeconds.toFixed(0)}s`;
+    expect([ready, healthy, viaVip, readyBack]).toEqual([3, 3, true, 3]);
+  }, 3_600_000);
+
   test('no join token and no private key in anything the runs printed or logged', () => {
     const tokens = controlPlane().sh("kubeadm token list -o jsonpath='{.token}{\"\\n\"}' --kubeconfig /etc/kubernetes/admin.conf").split('\n').filter(Boolean);
     expect(tokens.length).toBeGreaterThan(0);
@@ -700,6 +805,9 @@ if (missing.length) {
       expect(everything).not.toContain(token.split('.')[1]);
     }
     expect(everything).not.toContain('PRIVATE KEY');
+    // The highly available cluster's certificate key (its control planes joined with it): never printed.
+    expect(everything).not.toMatch(/certificate[-_ ]?key["']?\s*[:=]?\s*["']?[0-9a-f]{64}/i);
+    expect(everything).toContain('$ kubeadm init phase upload-certs --upload-certs --skip-certificate-key-print');
     for (const line of caKey) expect(everything).not.toContain(line);
   });
 
