@@ -44,6 +44,8 @@ const everyNode = (cluster: ClusterRun) => cluster.nodes;
 /** Named by --only, and not failed earlier. */
 const selected = (cluster: ClusterRun) => cluster.nodes.filter((n) => cluster.isSelected(n));
 const selectedWorkers = (cluster: ClusterRun) => selected(cluster).filter((n) => n.role === 'worker');
+/** The selected control planes besides the first (which kubeadm init made). */
+const selectedOtherControlPlanes = (cluster: ClusterRun) => selected(cluster).filter((n) => n.role === 'control-plane' && n.name !== controlPlane(cluster.config).name);
 const theControlPlane = (cluster: ClusterRun) => [controlPlane(cluster.config)];
 const changedSteps = (changed: number) => (changed ? `${changed} step(s) changed` : 'nothing to change');
 
@@ -206,7 +208,7 @@ async function joinNode(cluster: ClusterRun, node: ClusterNode): Promise<string>
 /** The other control planes, one at a time: each adds an etcd member, which must not overlap another's. */
 const joinControlPlanes: Phase = {
   title: 'join control planes',
-  nodes: (cluster) => selected(cluster).filter((n) => n.role === 'control-plane' && n.name !== controlPlane(cluster.config).name),
+  nodes: selectedOtherControlPlanes,
   concurrency: () => 1,
   onFailure: 'stop',
   reaches: 'joined',
@@ -355,7 +357,7 @@ const deleteNodes: Phase = {
 // leaves etcd, which keeps its quorum that way); then the first control plane.
 const resetWorkers: Phase = {
   title: 'reset workers',
-  nodes: (cluster) => selected(cluster).filter((n) => n.role === 'worker'),
+  nodes: selectedWorkers,
   onFailure: 'continue',
   reaches: 'reset',
   run: resetNode,
@@ -363,7 +365,7 @@ const resetWorkers: Phase = {
 
 const resetJoinedControlPlanes: Phase = {
   title: 'reset control planes',
-  nodes: (cluster) => selected(cluster).filter((n) => n.role === 'control-plane' && n.name !== controlPlane(cluster.config).name),
+  nodes: selectedOtherControlPlanes,
   concurrency: () => 1,
   onFailure: 'continue',
   reaches: 'reset',
@@ -390,7 +392,7 @@ const upgradeControlPlane: Phase = {
 /** Then the other control planes, one at a time (kubeadm upgrade node moves their static pods), each drained and back like a worker. */
 const upgradeJoinedControlPlanes: Phase = {
   title: 'upgrade control planes',
-  nodes: (cluster) => selected(cluster).filter((n) => n.role === 'control-plane' && n.name !== controlPlane(cluster.config).name),
+  nodes: selectedOtherControlPlanes,
   concurrency: () => 1,
   onFailure: 'stop',
   reaches: 'joined',
@@ -400,7 +402,7 @@ const upgradeJoinedControlPlanes: Phase = {
 /** Then the workers, --workers-at-once at a time (default 1): each drained, upgraded, Ready again, uncordoned. */
 const upgradeWorkers: Phase = {
   title: 'upgrade workers',
-  nodes: (cluster) => selected(cluster).filter((n) => n.role === 'worker'),
+  nodes: selectedWorkers,
   concurrency: (cluster) => (cluster.planning ? 1 : cluster.options.workersAtOnce ?? 1),
   onFailure: 'stop',
   // In the cluster: the apply's waits include it.
