@@ -121,6 +121,8 @@ if (sshd) {
       expect(log.indexOf('reading /etc/kubernetes/super-admin.conf')).toBeGreaterThan(-1);
       expect(log.indexOf('reading /etc/kubernetes/super-admin.conf')).toBeLessThan(log.indexOf('$ kubeadm init --config'));
       expect(log.indexOf('reading /etc/kubernetes/admin.conf')).toBeGreaterThan(log.indexOf('$ kubeadm init --config'));
+      // After its manifest moved to admin.conf, the restarted kube-vip was waited for: its container looked at before and after.
+      expect(cluster.nodes['k8s-node1'].commands().filter((c) => c.join(' ') === 'crictl ps -q --name ^kube-vip$').length).toBeGreaterThanOrEqual(2);
       // Workers run no kube-vip.
       for (const name of ['k8s-node2', 'k8s-node3']) expect(cluster.nodes[name].readFile('/etc/kubernetes/manifests/kube-vip.yaml')).toBeUndefined();
     });
@@ -254,6 +256,18 @@ if (sshd) {
         expect(refused.stderr).toContain(`${name}: is in a cluster whose API server address is 127.0.0.1:6443, but cluster.yaml makes it ${VIP}:6443 (kubernetes.controlPlaneEndpoint); kubeadm cannot move a running cluster to another address (its certificates and kubeconfigs name the old one), so a cluster made with one control plane and no endpoint cannot become highly available in place: remove kubernetes.controlPlaneEndpoint to keep this cluster as it is, or back it up (scripts/bootstrap.mjs backup), reset it and bootstrap it again\n`);
       }
       expect(Object.values(mutating(cluster)).flat()).toEqual([]);
+    });
+
+    test('a control plane whose join fails stops the joins: the next control plane is not joined, the workers neither', () => {
+      const cluster = makeCluster(sshd, { nodes: HA_NODES, config: { kubernetes: { version: '1.35.1', controlPlaneEndpoint: VIP } } });
+      cluster.nodes['k8s-node4'].failOn('kubeadm join');
+      const failed = bootstrap(cluster, sshd);
+      expect(failed.code).toBe(1);
+      expect(failed.stdout).toMatch(/k8s-node4 +join control planes FAILED/);
+      expect(failed.stdout).toMatch(/k8s-node5 +join control planes FAILED \([\d.]+s\): k8s-node5: not joined, because k8s-node4 failed to join before it \(etcd takes its members one at a time\); see k8s-node4's log, fix it, and run again/);
+      expect(phases(failed.stdout)).not.toContain('join');
+      for (const name of ['k8s-node5', 'k8s-node2', 'k8s-node3']) expect(cluster.nodes[name].commands().filter((c) => c[0] === 'kubeadm' && c[1] === 'join')).toEqual([]);
+      expect(members(cluster)).toEqual(['k8s-node1']);
     });
 
     test('a virtual IP outside the control planes\' network', () => {

@@ -18,7 +18,7 @@
  */
 import * as path from 'node:path';
 import { UserError } from '../../config/errors';
-import { controlPlane, controlPlanes, isHighlyAvailable } from '../../config/nodes';
+import { controlPlane, controlPlanes, isHighlyAvailable, joiningControlPlanes } from '../../config/nodes';
 import type { ClusterNode } from '../../config/schema';
 import { retry } from '../engine/retry';
 import { type NodeRun, StepFailed } from '../engine/steps';
@@ -213,7 +213,13 @@ const joinControlPlanes: Phase = {
   onFailure: 'stop',
   reaches: 'joined',
   blocked: initFailed,
-  run: joinNode,
+  async run(cluster, node) {
+    // One that failed may have left etcd a member short of what it has: no further member joins after it.
+    const others = joiningControlPlanes(cluster.config);
+    const failed = others.slice(0, others.findIndex((n) => n.name === node.name)).find((n) => cluster.report(n).failed);
+    if (failed) throw new UserError([`${node.name}: not joined, because ${failed.name} failed to join before it (etcd takes its members one at a time); see ${failed.name}'s log, fix it, and run again`]);
+    return joinNode(cluster, node);
+  },
 };
 
 const join: Phase = {

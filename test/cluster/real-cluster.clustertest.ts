@@ -706,7 +706,7 @@ if (missing.length) {
   }, 1_800_000);
 
   test(`a highly available cluster: ${HA_CONTROL_PLANES.length} control planes behind the virtual IP ${VIP} (kube-vip), ${WORKERS.length} workers; the control plane holding the address stopped: the address moves, the API, the Ingress and a new Deployment keep working; started again, it is back`, async () => {
-    const reset = await bootstrap('reset before the highly available cluster', ['reset', '--config', 'cluster-gateway.yaml', '--yes']);
+    const reset = await bootstrap('reset before the highly available cluster', ['reset', '--yes']);
     expect(reset.code).toBe(0);
     haNodes.push(...await time('node start (the 2 control planes more)', () => Promise.all(HA_NODES.filter((n) => !NODES.some((m) => m.name === n.name)).map(bareNode))));
     const doc = parseDocument(readFileSync(path.join(workstation, 'cluster.yaml'), 'utf8'));

@@ -1301,7 +1301,10 @@ function crictl(args) {
   if (stopping) write('.fake/stop-lag', String(lag - 1));
   const kubelet = json('services.json', {}).kubelet?.active === true;
   const running = CONTROL_PLANE_PODS.filter((pod) => exists(`${MANIFESTS}/${pod}.yaml`) ? kubelet : stopping && exists('/etc/kubernetes/admin.conf'));
-  return running.filter((pod) => pattern.test(pod)).map((pod) => `${crypto.createHash('sha256').update(`${nodeName()}/${pod}`).digest('hex')}\n`).join('');
+  const id = (pod, manifest = '') => `${crypto.createHash('sha256').update(`${nodeName()}/${pod}${manifest}`).digest('hex')}\n`;
+  // kube-vip, with its manifest: a changed manifest is a new container, as when the kubelet restarts it.
+  const kubeVip = kubelet && exists(`${MANIFESTS}/kube-vip.yaml`) ? [id('kube-vip', read(`${MANIFESTS}/kube-vip.yaml`))] : [];
+  return [...running.filter((pod) => pattern.test(pod)).map((pod) => id(pod)), ...(pattern.test('kube-vip') ? kubeVip : [])].join('');
 }
 
 /** ctr -n k8s.io images mount IMAGE DIR / images unmount --rm DIR: an image's filesystem at DIR, read only. */
