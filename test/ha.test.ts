@@ -68,6 +68,8 @@ if (sshd) {
     let first: ReturnType<typeof bootstrap>;
     beforeAll(() => {
       cluster = makeCluster(sshd, { nodes: HA_NODES, config: { kubernetes: { version: '1.35.1', controlPlaneEndpoint: VIP } } });
+      // k8s-node4's first try finds no API server behind the virtual IP (it is moving): tried again.
+      cluster.nodes['k8s-node4'].writeFile('/.fake/join-api-unreachable', '1');
       first = bootstrap(cluster, sshd);
     });
 
@@ -84,6 +86,9 @@ if (sshd) {
       expect(clusterConfiguration.controlPlaneEndpoint).toBe(`${VIP}:6443`);
       expect(clusterConfiguration.apiServer.certSANs).toEqual([VIP, '127.0.0.1', '127.0.0.5', '127.0.0.6']);
       expect(members(cluster)).toEqual(CONTROL_PLANES);
+      // The join that found no API server (before it changed anything) was tried again.
+      expect(readFileSync(path.join(cluster.logs, 'k8s-node4.log'), 'utf8')).toContain('[k8s-node4] the API server did not answer kubeadm join before it changed anything (the virtual IP moving, a control plane restarting); trying again');
+      expect(cluster.nodes['k8s-node4'].commands().filter((c) => c.join(' ') === 'kubeadm join --config=/etc/kubernetes/kubeadm-join.yaml')).toHaveLength(2);
     });
 
     test('each control plane joined with the uploaded certificates\' key; the workers without one; all through the virtual IP', () => {

@@ -11,7 +11,7 @@ import { redact } from '../hosts/engine/redact';
 import { controlParent } from '../hosts/engine/ssh';
 import { NodeRun, StepFailed } from '../hosts/engine/steps';
 import { API_UNAVAILABLE } from '../hosts/cluster/apply';
-import { describeFacts, identityLabel, KUBELET_KERNEL_SETTINGS, nodeIdentity, parseAddresses, parseListeningPorts, preflightProblems, preflightWarnings, type NodeFacts } from '../hosts/node/facts';
+import { describeFacts, identityLabel, KUBELET_KERNEL_SETTINGS, kubeconfigServer, nodeIdentity, parseAddresses, parseInterfaceOf, parseListeningPorts, preflightProblems, preflightWarnings, type NodeFacts } from '../hosts/node/facts';
 import {
   containerdConfig, fstabWithoutSwap, fstabWithSwapRestored, hostsFile, hostsFileWithoutBlock, hostsToml, modulesConf,
   parseContainerdVersion, selinuxPermissive, selinuxRestored, sysctlConf,
@@ -377,6 +377,15 @@ describe('facts and preflight', () => {
   test('parsers read ip and ss output', () => {
     expect(parseAddresses('1: lo    inet 127.0.0.1/8 scope host lo\n2: enp0s8    inet 192.168.83.133/24 brd 192.168.83.255 scope global enp0s8\n')).toEqual(['127.0.0.1', '192.168.83.133']);
     expect(parseListeningPorts('LISTEN 0 4096 0.0.0.0:22 0.0.0.0:*\nLISTEN 0 4096 [::]:6443 [::]:*\n')).toEqual([22, 6443]);
+    // The interface of an address and its prefix: a veth's peer suffix dropped, a real interface before lo.
+    const ip = '1: lo    inet 127.0.0.1/8 scope host lo\n2: host0@if9    inet 192.168.56.11/24 metric 1024 brd 192.168.56.255 scope global host0\n2: host0@if9    inet 192.168.56.10/32 scope global host0\n3: eth1    inet 127.0.0.1/24 scope global eth1\n';
+    expect(parseInterfaceOf(ip, '192.168.56.11')).toEqual({ name: 'host0', prefix: 24 });
+    expect(parseInterfaceOf(ip, '192.168.56.10')).toEqual({ name: 'host0', prefix: 32 });
+    expect(parseInterfaceOf(ip, '127.0.0.1')).toEqual({ name: 'eth1', prefix: 24 });
+    expect(parseInterfaceOf(ip, '10.0.0.1')).toBeUndefined();
+    // The API server a kubeconfig names, as kubeadm writes it.
+    expect(kubeconfigServer('apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: LS0t\n    server: https://192.168.56.10:6443\n  name: kubernetes\n')).toBe('192.168.56.10:6443');
+    expect(kubeconfigServer(undefined)).toBeUndefined();
   });
 
   test('a fit control plane passes', () => {

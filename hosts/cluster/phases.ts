@@ -198,9 +198,10 @@ async function joinNode(cluster: ClusterRun, node: ClusterNode): Promise<string>
     retryOn: (error) => {
       tokenGone = !tokenReplaced && used !== undefined && error instanceof StepFailed && TOKEN_GONE.test(error.output);
       tokenReplaced ||= tokenGone;
-      return tokenGone || runtimeUnanswered(error);
+      return tokenGone || runtimeUnanswered(error) || apiUnreachableEarly(error);
     },
-    onRetry: () => run.out.line(tokenGone ? `[${node.name}] the join token was no longer valid; minting a fresh one` : runtimeRetryLine(node)),
+    onRetry: (_attempt, error) => run.out.line(tokenGone ? `[${node.name}] the join token was no longer valid; minting a fresh one`
+      : apiUnreachableEarly(error) ? `[${node.name}] the API server did not answer kubeadm join before it changed anything (the virtual IP moving, a control plane restarting); trying again` : runtimeRetryLine(node)),
   });
   return changed ? 'joined' : 'already joined';
 }
@@ -247,6 +248,13 @@ function notReadyForKubeadm(cluster: ClusterRun, node: ClusterNode): string | un
  */
 export const RUNTIME_UNANSWERED = /\[ERROR CRI\]: could not connect to the container runtime/;
 export const RUNTIME_ATTEMPTS = 6;
+/**
+ * kubeadm join found no API server in its first phases, which change nothing on the node (preflight and its
+ * discovery, a control plane's download of the certificates): tried again like the runtime's silence. A moment
+ * without the API server happens while the virtual IP moves or a control plane's pods restart.
+ */
+export const API_UNREACHABLE_EARLY = /error execution phase (preflight|control-plane-prepare\/download-certs):.*(Client\.Timeout exceeded|connection refused|i\/o timeout|no route to host|TLS handshake timeout|EOF)/;
+const apiUnreachableEarly = (error: unknown) => error instanceof StepFailed && API_UNREACHABLE_EARLY.test(error.output);
 const runtimeUnanswered = (error: unknown) => error instanceof StepFailed && RUNTIME_UNANSWERED.test(error.output);
 const runtimeRetryLine = (node: ClusterNode) => `[${node.name}] the container runtime did not answer kubeadm's preflight within its fixed 2 s (a busy node); trying again`;
 function runtimeRetries(cluster: ClusterRun, run: NodeRun, node: ClusterNode) {

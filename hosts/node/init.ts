@@ -75,35 +75,36 @@ export function kubeVipStep(config: ClusterConfig, node: ClusterNode, vipInterfa
       if (when === 'before init' && initialised && !run.planning) return undefined;
       if (!vipInterface) throw new UserError([`${node.name}: no interface holds the node's address ${node.address}, so kube-vip has nowhere to announce ${config.kubernetes.controlPlaneEndpoint}; fix nodes[].address`]);
       const kubeconfig = when === 'before init' ? SUPER_ADMIN_CONF : ADMIN_CONF;
-      // A changed manifest: the kubelet restarts kube-vip when it next reads its folder (up to 20 s later), and the
-      // address is away for a moment then. The API server is waited for through it only once that happened.
-      const replaced = (await run.read(KUBE_VIP_MANIFEST)) !== undefined;
-      const running = replaced ? await kubeVipContainers(run) : [];
-      const changed = await run.write(KUBE_VIP_MANIFEST, kubeVipManifest(config, vipInterface, kubeconfig), { mode: 0o600 });
-      if (!changed) return undefined;
-      if (replaced) await waitForRestart(run, running);
+      const manifest = kubeVipManifest(config, vipInterface, kubeconfig);
+      const current = await run.read(KUBE_VIP_MANIFEST);
+      if (current === manifest) return undefined;
+      if (current !== undefined) {
+        // Another manifest (super-admin.conf's): kube-vip is stopped first and waited for, so that the container
+        // seen next is the new one (the kubelet reads its folder every 20 s, and may restart pods meanwhile).
+        await run.remove(KUBE_VIP_MANIFEST);
+        await waitForKubeVip(run, 'stopped');
+      }
+      await run.write(KUBE_VIP_MANIFEST, manifest, { mode: 0o600 });
+      if (current !== undefined) await waitForKubeVip(run, 'running');
       if (when !== 'before init') await waitForVip(run, config);
       return `${KUBE_VIP_MANIFEST}: the virtual IP ${config.kubernetes.controlPlaneEndpoint} on ${vipInterface} (ARP, leader elected through the API server), reading ${kubeconfig}`;
     },
   };
 }
 
-/** The running kube-vip containers' IDs (crictl). */
-async function kubeVipContainers(run: NodeRun): Promise<string[]> {
-  return (await run.query(['crictl', 'ps', '-q', '--name', '^kube-vip$'])).stdout.split('\n').filter(Boolean);
+/** Whether a kube-vip container runs (crictl). */
+async function kubeVipRuns(run: NodeRun): Promise<boolean> {
+  return (await run.query(['crictl', 'ps', '-q', '--name', '^kube-vip$'])).stdout.trim() !== '';
 }
 
-/** kube-vip runs again in a new container: none of `before` is running, and another one is. */
-async function waitForRestart(run: NodeRun, before: string[]): Promise<void> {
+/** Until kube-vip has stopped (its manifest gone) or runs (its manifest back). */
+async function waitForKubeVip(run: NodeRun, state: 'stopped' | 'running'): Promise<void> {
   if (run.planning) {
-    await kubeVipContainers(run);
+    await kubeVipRuns(run);
     return;
   }
-  const restarted = await retry(async () => {
-    const now = await kubeVipContainers(run);
-    return now.length > 0 && now.every((id) => !before.includes(id));
-  }, { ...VIP_WAIT, retryIf: (done) => !done });
-  if (!restarted) throw new UserError([`${run.nodeName}: the kubelet did not restart kube-vip with its new manifest within ${(VIP_WAIT.attempts * VIP_WAIT.delayMs) / 1000} s (crictl ps --name kube-vip; journalctl -u kubelet)`]);
+  const reached = await retry(async () => (await kubeVipRuns(run)) === (state === 'running'), { ...VIP_WAIT, retryIf: (done) => !done });
+  if (!reached) throw new UserError([`${run.nodeName}: kube-vip has not ${state === 'running' ? 'started' : 'stopped'} ${(VIP_WAIT.attempts * VIP_WAIT.delayMs) / 1000} s after its manifest ${state === 'running' ? 'was written' : 'was removed'} (crictl ps --name kube-vip; journalctl -u kubelet)`]);
 }
 
 /** The API server answers through the virtual IP (admin.conf's server). */

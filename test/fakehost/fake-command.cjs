@@ -387,6 +387,16 @@ function kubeadm(args) {
     if (!exists('/etc/kubernetes/admin.conf')) fail(1, 'failed to load admin kubeconfig');
     return `${createToken(args.find((a) => a.startsWith('--ttl=')).split('=')[1])}\n`;
   }
+  // Failure injection: .fake/join-api-unreachable holds how many more joins find no API server behind the endpoint
+  // while downloading the certificates (a control plane's join, the virtual IP moving); nothing is changed.
+  const unreachable = Number(read('.fake/join-api-unreachable', '0'));
+  if (unreachable > 0 && args[0] === 'join') {
+    write('.fake/join-api-unreachable', String(unreachable - 1));
+    const server = parseYamlDocs(read(args.find((a) => a.startsWith('--config=')).split('=')[1]))[0].discovery.bootstrapToken.apiServerEndpoint;
+    // What kubeadm v1.37.2 printed on a system-container control plane while the virtual IP moved (recorded).
+    throw new Exit(1, '[preflight] Running pre-flight checks before initializing the new control plane instance\n[download-certs] Downloading the certificates in Secret "kubeadm-certs" in the "kube-system" Namespace\n',
+      `error: error execution phase control-plane-prepare/download-certs: error downloading certs: error downloading the secret: Get "https://${server}/api/v1/namespaces/kube-system/secrets/kubeadm-certs?timeout=10s": net/http: request canceled (Client.Timeout exceeded while awaiting headers)\nTo see the stack trace of this error execute with --v=5 or higher\n`);
+  }
   if (args[0] === 'join') {
     const config = parseYamlDocs(read(args.find((a) => a.startsWith('--config=')).split('=')[1]))[0];
     if (config.apiVersion !== 'kubeadm.k8s.io/v1beta4' || config.kind !== 'JoinConfiguration') fail(3, 'fake kubeadm: not a v1beta4 JoinConfiguration');
