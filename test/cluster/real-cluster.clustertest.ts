@@ -777,10 +777,14 @@ if (missing.length) {
     const client = node(WORKERS[0].name);
     const stopped = Date.now();
     await holder.stop();
-    await waitUntil('the API answering through the virtual IP again', async () => (await client.run(`curl -sk --max-time 2 https://${VIP}:6443/readyz`)).stdout.trim() === 'ok', 120);
+    const readyThroughVip = async () => (await client.run(`curl -sk --max-time 2 https://${VIP}:6443/readyz`)).stdout.trim() === 'ok';
+    await waitUntil('the API answering through the virtual IP again', readyThroughVip, 120);
     const failoverSeconds = (Date.now() - stopped) / 1000;
-    // The address moved to one of the others.
-    expect(await holders(others)).toHaveLength(1);
+    // The address is on one of the others. (Right after the failover it may move once more: etcd elects a new
+    // leader when its leader was on the node that went, and a kube-vip that cannot renew its Lease in time gives
+    // the address up for the next election.)
+    const settled = await waitUntil('one of the other control planes holding the address, the API answering through it', async () => (await holders(others)).length === 1 && readyThroughVip(), 180);
+    timings['ha: address held again after the failover'] = settled;
     const apiDown = (await kubectlOn(survivor, 'get --raw /readyz')).trim();
     const ingressDown = await Promise.all(WORKERS.map(async (w) => (await client.run(`curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Host: ${INGRESS_HOST}' http://${w.address}/ || true`)).stdout.trim()));
     await kubectlOn(survivor, `create deployment ha-probe --image=${String(DEFAULT_CONFIG.getIn(['tomcat6', 'image']))} --replicas=1`);
