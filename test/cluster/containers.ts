@@ -336,6 +336,9 @@ export async function startNode(options: NodeOptions, reaper: NodeReaper): Promi
     if (leader) process.kill(leader, 'SIGKILL');
     current.kill('SIGKILL');
     await exited;
+    // The kernel ends the container's other processes after its PID 1, and its network with the last of them:
+    // once its veth is gone from the test's bridge, nothing of it answers any more.
+    for (let i = 0; i < 300 && (await network.run(['ip', 'link', 'show', veth])).code === 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
   };
   const bootSeconds = await boot();
   return {

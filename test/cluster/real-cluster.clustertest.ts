@@ -778,8 +778,11 @@ if (missing.length) {
     const stopped = Date.now();
     await holder.stop();
     const readyThroughVip = async () => (await client.run(`curl -sk --max-time 2 https://${VIP}:6443/readyz`)).stdout.trim() === 'ok';
+    const silent = !(await readyThroughVip());
     await waitUntil('the API answering through the virtual IP again', readyThroughVip, 120);
     const failoverSeconds = (Date.now() - stopped) / 1000;
+    // The stopped node answers no more: what answers now is another control plane.
+    expect(silent).toBe(true);
     // The address is on one of the others. (Right after the failover it may move once more: etcd elects a new
     // leader when its leader was on the node that went, and a kube-vip that cannot renew its Lease in time gives
     // the address up for the next election.)
