@@ -78,6 +78,7 @@ export function kubeVipStep(config: ClusterConfig, node: ClusterNode, vipInterfa
       const manifest = kubeVipManifest(config, vipInterface, kubeconfig);
       const current = await run.read(KUBE_VIP_MANIFEST);
       if (current === manifest) return undefined;
+      if (when === 'after join') await waitForOwnNode(run, node);
       if (current !== undefined) {
         // Another manifest (super-admin.conf's): kube-vip is stopped first and waited for, so that the container
         // seen next is the new one (the kubelet reads its folder every 20 s, and may restart pods meanwhile).
@@ -85,11 +86,25 @@ export function kubeVipStep(config: ClusterConfig, node: ClusterNode, vipInterfa
         await waitForKubeVip(run, 'stopped');
       }
       await run.write(KUBE_VIP_MANIFEST, manifest, { mode: 0o600 });
-      if (current !== undefined) await waitForKubeVip(run, 'running');
+      if (when !== 'before init') await waitForKubeVip(run, 'running');
       if (when !== 'before init') await waitForVip(run, config);
       return `${KUBE_VIP_MANIFEST}: the virtual IP ${config.kubernetes.controlPlaneEndpoint} on ${vipInterface} (ARP, leader elected through the API server), reading ${kubeconfig}`;
     },
   };
+}
+
+/**
+ * The Node object of a control plane that just joined exists: a static pod the kubelet finds before its node is
+ * registered can wait minutes before it starts (seen with the kubelet of 1.36.5 on kube-vip's pod: it started only minutes later).
+ */
+async function waitForOwnNode(run: NodeRun, node: ClusterNode): Promise<void> {
+  const argv = ['kubectl', `--kubeconfig=${ADMIN_CONF}`, 'get', 'node', node.name, '-o', 'name'];
+  if (run.planning) {
+    await run.query(argv);
+    return;
+  }
+  const found = await retry(() => run.query(argv), { ...VIP_WAIT, retryIf: (result) => result.code !== 0 });
+  if (found.code !== 0) throw new UserError([`${node.name}: its Node object did not appear ${(VIP_WAIT.attempts * VIP_WAIT.delayMs) / 1000} s after kubeadm join (${(found.stderr || found.stdout).trim().split('\n').pop()}); see journalctl -u kubelet there`]);
 }
 
 /** Whether a kube-vip container runs (crictl). */
