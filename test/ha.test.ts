@@ -54,7 +54,10 @@ describe('the plan of a highly available cluster (--dry-run, no SSH)', () => {
     const joins = out.slice(out.indexOf('==> join control planes'), out.indexOf('==> join\n'));
     expect(joins).toContain('kubeadm init phase upload-certs --upload-certs --skip-certificate-key-print --config=/etc/kubernetes/kubeadm-upload-certs.yaml');
     expect(joins.indexOf('[k8s-node4] join / kubeadm join')).toBeLessThan(joins.indexOf('[k8s-node5] join / kubeadm join'));
-    expect(joins).toContain('[k8s-node4] join / kube-vip kubeconfig');
+    // kube-vip in place before the join starts the kubelet; after it, kube-vip running and the API answering through the address.
+    expect(joins.indexOf('[k8s-node4] join / kube-vip\n')).toBeGreaterThan(-1);
+    expect(joins.indexOf('[k8s-node4] join / kube-vip\n')).toBeLessThan(joins.indexOf('[k8s-node4] join / kubeadm join'));
+    expect(joins.indexOf('[k8s-node4] join / kube-vip running')).toBeGreaterThan(joins.indexOf('[k8s-node4] join / kubeadm join'));
     expect(joins).toContain('apiServerEndpoint: 192.168.83.130:6443');
     // The key is a secret: the plan shows neither a key nor a placeholder that looks like one.
     expect(joins).not.toMatch(/certificateKey: [0-9a-f]{64}/);

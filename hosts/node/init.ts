@@ -19,6 +19,7 @@ import {
   mintJoinDetails,
   READYZ,
   renderTicket,
+  KUBELET_CONF,
   ROOT_KUBECONFIG,
   SUPER_ADMIN_CONF,
   TOKEN_TTL_MINUTES,
@@ -62,49 +63,54 @@ export function initSteps(config: ClusterConfig, node: ClusterNode, options: Ini
 const VIP_WAIT = { attempts: 90, delayMs: 2000 };
 
 /**
- * kube-vip's static pod on a control plane (kube-vip.ts). Before the first init it reads super-admin.conf;
- * from then on (and on the control planes that join) admin.conf; after a change, the API server is waited
- * for through the virtual IP (admin.conf's server).
+ * kube-vip's static pod on a control plane (kube-vip.ts), in place before kubeadm starts the kubelet, as
+ * kube-vip's guide for kubeadm has it: a static pod added to a kubelet that started minutes ago on a node that
+ * just joined waited minutes for its volume (seen with the kubelet of 1.36.5), one there at the kubelet's start
+ * runs at once. Before the first init it reads super-admin.conf (admin.conf has no rights until init has bound
+ * its group), from then on, and on the control planes that join, admin.conf. A manifest replaced on a running
+ * node is waited for: kube-vip running again and the API server answering through the virtual IP.
  */
-export function kubeVipStep(config: ClusterConfig, node: ClusterNode, vipInterface: string | undefined, when: 'before init' | 'after init' | 'after join'): Step {
+export function kubeVipStep(config: ClusterConfig, node: ClusterNode, vipInterface: string | undefined, when: 'before init' | 'after init' | 'before join'): Step {
   return {
-    title: when === 'before init' ? 'kube-vip' : 'kube-vip kubeconfig',
+    title: when === 'after init' ? 'kube-vip kubeconfig' : 'kube-vip',
     async apply(run) {
-      const initialised = (await run.read(ADMIN_CONF)) !== undefined;
+      const running = (await run.read(when === 'before join' ? KUBELET_CONF : ADMIN_CONF)) !== undefined;
       // Before init on a node that already has a cluster: the step after init keeps it right.
-      if (when === 'before init' && initialised && !run.planning) return undefined;
+      if (when === 'before init' && running && !run.planning) return undefined;
       if (!vipInterface) throw new UserError([`${node.name}: no interface holds the node's address ${node.address}, so kube-vip has nowhere to announce ${config.kubernetes.controlPlaneEndpoint}; fix nodes[].address`]);
       const kubeconfig = when === 'before init' ? SUPER_ADMIN_CONF : ADMIN_CONF;
       const manifest = kubeVipManifest(config, vipInterface, kubeconfig);
       const current = await run.read(KUBE_VIP_MANIFEST);
       if (current === manifest) return undefined;
-      if (when === 'after join') await waitForOwnNode(run, node);
-      if (current !== undefined) {
+      const live = running && when !== 'before init';
+      if (current !== undefined && live) {
         // Another manifest (super-admin.conf's): kube-vip is stopped first and waited for, so that the container
         // seen next is the new one (the kubelet reads its folder every 20 s, and may restart pods meanwhile).
         await run.remove(KUBE_VIP_MANIFEST);
         await waitForKubeVip(run, 'stopped');
       }
       await run.write(KUBE_VIP_MANIFEST, manifest, { mode: 0o600 });
-      if (when !== 'before init') await waitForKubeVip(run, 'running');
-      if (when !== 'before init') await waitForVip(run, config);
+      if (live) await kubeVipAnswers(run, config);
       return `${KUBE_VIP_MANIFEST}: the virtual IP ${config.kubernetes.controlPlaneEndpoint} on ${vipInterface} (ARP, leader elected through the API server), reading ${kubeconfig}`;
     },
   };
 }
 
-/**
- * The Node object of a control plane that just joined exists: a static pod the kubelet finds before its node is
- * registered can wait minutes before it starts (seen with the kubelet of 1.36.5 on kube-vip's pod: it started only minutes later).
- */
-async function waitForOwnNode(run: NodeRun, node: ClusterNode): Promise<void> {
-  const argv = ['kubectl', `--kubeconfig=${ADMIN_CONF}`, 'get', 'node', node.name, '-o', 'name'];
-  if (run.planning) {
-    await run.query(argv);
-    return;
-  }
-  const found = await retry(() => run.query(argv), { ...VIP_WAIT, retryIf: (result) => result.code !== 0 });
-  if (found.code !== 0) throw new UserError([`${node.name}: its Node object did not appear ${(VIP_WAIT.attempts * VIP_WAIT.delayMs) / 1000} s after kubeadm join (${(found.stderr || found.stdout).trim().split('\n').pop()}); see journalctl -u kubelet there`]);
+/** After a control plane's join: its kube-vip runs, and the API server answers through the virtual IP. */
+export function kubeVipRunningStep(config: ClusterConfig): Step {
+  return {
+    title: 'kube-vip running',
+    async apply(run) {
+      await kubeVipAnswers(run, config);
+      return undefined;
+    },
+  };
+}
+
+/** kube-vip runs, and the API server answers through the virtual IP (admin.conf's server). */
+async function kubeVipAnswers(run: NodeRun, config: ClusterConfig): Promise<void> {
+  await waitForKubeVip(run, 'running');
+  await waitForVip(run, config);
 }
 
 /** Whether a kube-vip container runs (crictl). */

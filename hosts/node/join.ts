@@ -10,7 +10,7 @@ import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import type { Step } from '../engine/steps';
 import { COMMON_HELP, type NodeScript, runNodeScript } from './cli';
 import { factsForKubeadm } from './facts';
-import { adminKubeconfigStep, kubeVipStep } from './init';
+import { adminKubeconfigStep, kubeVipRunningStep, kubeVipStep } from './init';
 import { type ControlPlaneJoinDetails, DEFAULT_TICKET_FILE, JOIN_CONFIG_FILE, type JoinDetails, joinConfig, KUBELET_CONF, parseTicket } from './kubeadm';
 
 /**
@@ -19,7 +19,9 @@ import { type ControlPlaneJoinDetails, DEFAULT_TICKET_FILE, JOIN_CONFIG_FILE, ty
  */
 export function joinSteps(config: ClusterConfig, node: ClusterNode, details: () => Promise<JoinDetails | ControlPlaneJoinDetails>, vipInterface?: string): Step[] {
   const controlPlane = node.role === 'control-plane';
+  const vip = controlPlane && config.kubernetes.controlPlaneEndpoint !== undefined;
   return [
+    ...(vip ? [kubeVipStep(config, node, vipInterface, 'before join')] : []),
     {
       title: 'kubeadm join',
       async apply(run) {
@@ -38,7 +40,7 @@ export function joinSteps(config: ClusterConfig, node: ClusterNode, details: () 
         return `joined ${join.apiServerEndpoint}${controlPlane ? ' as a control plane (etcd member, API server)' : ''} (CA pinned to ${join.caCertHash.slice(0, 19)}...)`;
       },
     },
-    ...(controlPlane && config.kubernetes.controlPlaneEndpoint ? [kubeVipStep(config, node, vipInterface, 'after join')] : []),
+    ...(vip ? [kubeVipRunningStep(config)] : []),
     ...(controlPlane ? [adminKubeconfigStep()] : []),
   ];
 }
