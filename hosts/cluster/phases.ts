@@ -215,7 +215,7 @@ const joinControlPlanes: Phase = {
   reaches: 'joined',
   blocked: initFailed,
   async run(cluster, node) {
-    // One that failed may have left etcd a member short of what it has: no further member joins after it.
+    // A join that failed may have left etcd halfway (a member added, not running): no further member joins after it.
     const others = joiningControlPlanes(cluster.config);
     const failed = others.slice(0, others.findIndex((n) => n.name === node.name)).find((n) => cluster.report(n).failed);
     if (failed) throw new UserError([`${node.name}: not joined, because ${failed.name} failed to join before it (etcd takes its members one at a time); see ${failed.name}'s log, fix it, and run again`]);
