@@ -54,6 +54,22 @@ function haConfig(release: string): ClusterConfig {
   });
 }
 
+/** kube-vip's manifest (admin.conf's and super-admin.conf's) created by a real API server (dry run); a broken one refused. */
+function kubeVipTakenBy(cp: ControlPlane, release: string): void {
+  const ha = haConfig(release);
+  for (const kubeconfig of [ADMIN_CONF, SUPER_ADMIN_CONF]) {
+    const file = path.join(work, `kube-vip-${written++}.yaml`);
+    writeFileSync(file, kubeVipManifest(ha, 'eth0', kubeconfig));
+    const created = cp.kubectl(['create', '--dry-run=server', '-o', 'name', '-f', file]);
+    expect({ code: created.status, stdout: created.stdout, stderr: created.stderr }).toEqual({ code: 0, stdout: 'pod/kube-vip\n', stderr: '' });
+  }
+  const broken = path.join(work, `kube-vip-${written++}.yaml`);
+  writeFileSync(broken, kubeVipManifest(ha, 'eth0').replace('type: File', 'type: Folder'));
+  const refused = cp.kubectl(['create', '--dry-run=server', '-o', 'name', '-f', broken]);
+  expect(refused.status).not.toBe(0);
+  expect(refused.stderr).toMatch(/hostPath\.type.*Folder/);
+}
+
 /** A config at another Kubernetes version. */
 function atRelease(release: string, changes: DeepPartial<ClusterConfig> = {}): ClusterConfig {
   return configWith({ ...changes, kubernetes: { version: release } });
@@ -251,6 +267,10 @@ if (!kube) {
         process.stderr.write(`real control plane: API server ready in ${cp.timings.apiServerReady.toFixed(1)} s, controllers and kubeadm's phases done in ${cp.timings.ready.toFixed(1)} s\n`);
       });
       afterAll(() => cp?.stop());
+
+      test('kube-vip\'s static pod (a highly available control plane\'s), as each control plane gets it, is a Pod the API server takes; a broken one is refused', () => {
+        kubeVipTakenBy(cp, kube.version);
+      });
 
       test('is made from the project\'s kubeadm configuration: its networks reach the cluster', () => {
         const uploaded = parseAllDocuments(cp.mustKubectl(['-n', 'kube-system', 'get', 'configmap', 'kubeadm-config', '-o', 'jsonpath={.data.ClusterConfiguration}']))[0].toJS();
@@ -784,18 +804,7 @@ if (!kube) {
         });
 
         test('kube-vip\'s static pod (a highly available control plane\'s), as each control plane gets it, is a Pod the API server takes; a broken one is refused', () => {
-          const ha = haConfig(release);
-          for (const kubeconfig of [ADMIN_CONF, SUPER_ADMIN_CONF]) {
-            const file = path.join(work, `kube-vip-${written++}.yaml`);
-            writeFileSync(file, kubeVipManifest(ha, 'eth0', kubeconfig));
-            const created = cp.kubectl(['create', '--dry-run=server', '-o', 'name', '-f', file]);
-            expect({ code: created.status, stdout: created.stdout, stderr: created.stderr }).toEqual({ code: 0, stdout: 'pod/kube-vip\n', stderr: '' });
-          }
-          const broken = path.join(work, `kube-vip-${written++}.yaml`);
-          writeFileSync(broken, kubeVipManifest(ha, 'eth0').replace('type: File', 'type: Folder'));
-          const refused = cp.kubectl(['create', '--dry-run=server', '-o', 'name', '-f', broken]);
-          expect(refused.status).not.toBe(0);
-          expect(refused.stderr).toMatch(/hostPath\.type.*Folder/);
+          kubeVipTakenBy(cp, release);
         });
 
         test.each(combinations.map(([name]) => [name]))('%s: every object of dist/ accepted, and a second apply changes nothing', (name) => {
