@@ -74,7 +74,7 @@ const UPSTREAM_REGISTRIES = ['registry.k8s.io', 'ghcr.io', 'docker.io'];
 /** Where runs keep their folders: not /tmp, which is often a small tmpfs (the nodes' images take gigabytes). */
 const WORK_PARENT = process.env.VM_WORK ?? '/var/tmp';
 /** What a run writes in WORK_PARENT at most (the nodes' containerd stores, the registry, the repositories). */
-const RUN_GB = 14;
+const RUN_GB = 12;
 /**
  * The nodes' kubelets see this machine's filesystem as theirs and evict every pod once less than 15% of it is
  * free (their default imagefs.available threshold): a run needs that much free besides its own.
