@@ -55,15 +55,18 @@ export async function startControlPlane(run: NodeRun, stash: string, pods: strin
   await waitForApiServer(run, waits);
 }
 
-/** The API server answers /readyz again (after a restart of the control plane). */
-export async function waitForApiServer(run: NodeRun, waits: Waits): Promise<void> {
+/**
+ * The API server answers /readyz through admin.conf's server (after a restart of the control plane, or, with a
+ * virtual IP, after kube-vip started); `after` and `hint` complete the error.
+ */
+export async function waitForApiServer(run: NodeRun, waits: Waits, after = 'after the control plane was started again', hint = ''): Promise<void> {
   const argv = READYZ;
   if (run.planning) {
     await run.query(argv);
     return;
   }
   const ready = await retry(() => run.query(argv), { attempts: waits.attempts, delayMs: waits.delayMs, retryIf: (result) => result.code !== 0 });
-  if (ready.code !== 0) throw new UserError([`${run.nodeName}: the API server did not become ready within ${Math.round((waits.attempts * waits.delayMs) / 1000)} s after the control plane was started again: ${(ready.stderr || ready.stdout).trim().split('\n').pop()}`]);
+  if (ready.code !== 0) throw new UserError([`${run.nodeName}: the API server did not become ready within ${Math.round((waits.attempts * waits.delayMs) / 1000)} s ${after}: ${(ready.stderr || ready.stdout).trim().split('\n').pop()}${hint}`]);
 }
 
 /** One flag of a static pod's command (`--name=value`), from its manifest. */

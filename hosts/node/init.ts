@@ -6,6 +6,7 @@ import { UserError } from '../../config/errors';
 import { hasNoWorkers, isSingleNode } from '../../config/nodes';
 import type { ClusterConfig, ClusterNode } from '../../config/schema';
 import { retry } from '../engine/retry';
+import { waitForApiServer } from './control-plane';
 import type { NodeRun, Step } from '../engine/steps';
 import { COMMON_HELP, type NodeScript, runNodeScript } from './cli';
 import { factsForKubeadm } from './facts';
@@ -109,7 +110,7 @@ export function kubeVipRunningStep(config: ClusterConfig): Step {
 /** kube-vip runs, and the API server answers through the virtual IP (admin.conf's server). */
 async function kubeVipAnswers(run: NodeRun, config: ClusterConfig): Promise<void> {
   await waitForKubeVip(run, 'running');
-  await waitForVip(run, config);
+  await waitForApiServer(run, VIP_WAIT, `through the virtual IP ${config.kubernetes.controlPlaneEndpoint} after kube-vip started`, '; see crictl logs of the kube-vip container, and check that no other machine has that address');
 }
 
 /** Whether a kube-vip container runs (crictl). */
@@ -125,18 +126,6 @@ async function waitForKubeVip(run: NodeRun, state: 'stopped' | 'running'): Promi
   }
   const reached = await retry(async () => (await kubeVipRuns(run)) === (state === 'running'), { ...VIP_WAIT, retryIf: (done) => !done });
   if (!reached) throw new UserError([`${run.nodeName}: kube-vip has not ${state === 'running' ? 'started' : 'stopped'} ${(VIP_WAIT.attempts * VIP_WAIT.delayMs) / 1000} s after its manifest ${state === 'running' ? 'was written' : 'was removed'} (crictl ps --name kube-vip; journalctl -u kubelet)`]);
-}
-
-/** The API server answers through the virtual IP (admin.conf's server). */
-async function waitForVip(run: NodeRun, config: ClusterConfig): Promise<void> {
-  if (run.planning) {
-    await run.query(READYZ);
-    return;
-  }
-  const ready = await retry(() => run.query(READYZ), { ...VIP_WAIT, retryIf: (result) => result.code !== 0 });
-  if (ready.code !== 0) {
-    throw new UserError([`${run.nodeName}: the API server does not answer through the virtual IP ${config.kubernetes.controlPlaneEndpoint} ${(VIP_WAIT.attempts * VIP_WAIT.delayMs) / 1000} s after kube-vip started (${(ready.stderr || ready.stdout).trim().split('\n').pop()}); see crictl logs of the kube-vip container, and check that no other machine has that address`]);
-  }
 }
 
 /** root's kubeconfig on the control plane: a copy of admin.conf, mode 0600 (again after the certificates are renewed). */
