@@ -25,6 +25,7 @@
  *   port sysctl applies to a pod's own network namespace only).
  */
 import { Chart, type ChartProps } from 'cdk8s';
+import { stringify } from 'yaml';
 import type { Construct } from 'constructs';
 import { ADDON_IMAGES } from '../config/images';
 import { Gateway, GatewaySpecListenersAllowedRoutesNamespacesFrom, GatewaySpecListenersAllowedRoutesNamespacesSelectorMatchExpressions as NamespaceMatch } from '../imports/gateway-gateway.networking.k8s.io';
@@ -32,6 +33,7 @@ import { GatewayClass } from '../imports/gatewayclass-gateway.networking.k8s.io'
 import {
   KubeClusterRole,
   KubeClusterRoleBinding,
+  KubeConfigMap,
   KubeDaemonSet,
   KubeDeployment,
   KubeIngressClass,
@@ -54,6 +56,18 @@ export const TRAEFIK_GATEWAY_CLASS = 'traefik';
  */
 export const TRAEFIK_METRICS_PORT = 8082;
 export const TRAEFIK_GATEWAY = { name: 'traefik-gateway', namespace: 'traefik', listener: 'web' } as const;
+
+/**
+ * The one middleware of the chart's file provider (`providers.file`, the ConfigMap traefik-file-provider), put
+ * on the web and websecure entry points (`ports.<name>.http.middlewares`), so every route has it. A request a
+ * pod cannot take is tried again on another pod, up to 3 attempts in all: a connection refused or reset
+ * before the request was sent (any method), and, for the methods that are safe to repeat (all but POST,
+ * PATCH and LOCK), Traefik's own 502 after it was sent (a pod that closed the connection while stopping;
+ * Traefik keeps such a request's body, up to 2 MB, to send it again).
+ * This is what ingress-nginx does by default (proxy_next_upstream error); without it a pod stopping on a
+ * drain (upgrade, reset --only) could cost a client a 502 in the moment before Traefik learns it is gone.
+ */
+export const TRAEFIK_RETRY = { name: 'retry', ref: 'retry@file', attempts: 3, status: ['502'] } as const;
 
 const NS = TRAEFIK_NAMESPACE;
 const selector = { 'app.kubernetes.io/name': 'traefik', 'app.kubernetes.io/instance': 'traefik-traefik' };
@@ -96,6 +110,7 @@ export class TraefikChart extends Chart {
     this.traefikNamespace();
     // The chart's objects, in the order helm template writes them.
     this.serviceAccount();
+    this.fileProvider();
     this.clusterRole();
     this.clusterRoleBinding();
     this.service();
@@ -122,6 +137,15 @@ export class TraefikChart extends Chart {
     new KubeServiceAccount(this, 'service-account', {
       automountServiceAccountToken: false,
       metadata: { name: TRAEFIK_NAME, namespace: NS, labels },
+    });
+  }
+
+  /** The file provider's dynamic configuration: the retry middleware (TRAEFIK_RETRY). */
+  private fileProvider(): void {
+    const content = { http: { middlewares: { [TRAEFIK_RETRY.name]: { retry: { attempts: TRAEFIK_RETRY.attempts, status: [...TRAEFIK_RETRY.status] } } } } };
+    new KubeConfigMap(this, 'file-provider', {
+      metadata: { name: `${TRAEFIK_NAME}-file-provider`, namespace: NS, labels },
+      data: { 'config.yml': stringify(content, { indentSeq: false }).trimEnd() },
     });
   }
 
@@ -207,6 +231,10 @@ export class TraefikChart extends Chart {
                 '--providers.kubernetesingress.allowEmptyServices=true',
                 `--providers.kubernetesingress.ingressendpoint.publishedservice=${NS}/${TRAEFIK_NAME}`,
               ]),
+            '--providers.file.directory=/etc/traefik/dynamic',
+            '--providers.file.watch=true',
+            `--entryPoints.web.http.middlewares=${TRAEFIK_RETRY.ref}`,
+            `--entryPoints.websecure.http.middlewares=${TRAEFIK_RETRY.ref}`,
             '--entryPoints.websecure.http.tls=true',
             '--log.level=INFO',
           ],
@@ -231,7 +259,7 @@ export class TraefikChart extends Chart {
             capabilities: { drop: ['ALL'], ...(this.hostNetwork ? { add: ['NET_BIND_SERVICE'] } : {}) },
             readOnlyRootFilesystem: true,
           },
-          volumeMounts: [{ mountPath: '/data', name: 'data' }, { mountPath: '/tmp', name: 'tmp' }],
+          volumeMounts: [{ mountPath: '/data', name: 'data' }, { mountPath: '/tmp', name: 'tmp' }, { mountPath: '/etc/traefik/dynamic', name: 'traefik-extra-config' }],
         }],
         ...(this.hostNetwork ? { dnsPolicy: 'ClusterFirstWithHostNet' } : {}),
         hostNetwork: this.hostNetwork,
@@ -240,7 +268,7 @@ export class TraefikChart extends Chart {
           : { runAsGroup: 65532, runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
         serviceAccountName: TRAEFIK_NAME,
         terminationGracePeriodSeconds: 60,
-        volumes: [{ emptyDir: {}, name: 'data' }, { emptyDir: {}, name: 'tmp' }],
+        volumes: [{ emptyDir: {}, name: 'data' }, { emptyDir: {}, name: 'tmp' }, { configMap: { name: `${TRAEFIK_NAME}-file-provider` }, name: 'traefik-extra-config' }],
       },
     };
   }

@@ -2,6 +2,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { parse } from 'yaml';
 import { renderManifests, synthesize } from '../charts/app';
 import { CONFIG_VARIANTS, configWith, defaultConfig, find, readYamlObjects, synthCharts, withIngressNginx } from './helpers';
 
@@ -68,6 +69,18 @@ describe('what the variants change', () => {
     expect(find(objects, 'Service', 'traefik').spec).toMatchObject({ type: 'ClusterIP' });
     expect((find(objects, 'IngressClass', 'traefik') as any).metadata.annotations).toEqual({ 'ingressclass.kubernetes.io/is-default-class': 'true' });
     expect((find(synthCharts(defaultConfig()).tomcat6, 'Ingress', 'tomcat6') as any).spec.ingressClassName).toBe('traefik');
+  });
+
+  test.each([['hostNetwork', 'ingress'], ['nodePort', 'ingress'], ['hostNetwork', 'gateway']] as const)('traefik (%s, %s): every route on web and websecure tries a request a pod cannot take again, on another pod, up to 3 attempts', (exposure, api) => {
+    const objects = synthCharts(configWith({ ingress: { exposure, api } })).traefik;
+    const controller = objects.find((o) => o.kind === (exposure === 'hostNetwork' ? 'DaemonSet' : 'Deployment')) as any;
+    const pod = controller.spec.template.spec;
+    const args: string[] = pod.containers[0].args;
+    expect(args).toEqual(expect.arrayContaining(['--entryPoints.web.http.middlewares=retry@file', '--entryPoints.websecure.http.middlewares=retry@file', '--providers.file.directory=/etc/traefik/dynamic']));
+    const configMap = find(objects, 'ConfigMap', 'traefik-file-provider') as any;
+    expect(parse(configMap.data['config.yml'])).toEqual({ http: { middlewares: { retry: { retry: { attempts: 3, status: ['502'] } } } } });
+    const volume = pod.volumes.find((v: any) => v.configMap?.name === 'traefik-file-provider');
+    expect(pod.containers[0].volumeMounts).toContainEqual({ mountPath: '/etc/traefik/dynamic', name: volume.name });
   });
 
   test('traefik on the host network rolls out one node at a time and never surges: two pods cannot hold one host port', () => {

@@ -398,7 +398,7 @@ if (!kube) {
           expect(applies).toHaveLength(2);
           expect(applies[0].split('\n').slice(1).every((l) => l.endsWith(' unchanged'))).toBe(true);
           expect(applies[1].split('\n').slice(1)).toEqual([
-            '  > namespace/traefik created', '  > serviceaccount/traefik created', '  > clusterrole.rbac.authorization.k8s.io/traefik-traefik created',
+            '  > namespace/traefik created', '  > serviceaccount/traefik created', '  > configmap/traefik-file-provider created', '  > clusterrole.rbac.authorization.k8s.io/traefik-traefik created',
             '  > clusterrolebinding.rbac.authorization.k8s.io/traefik-traefik created', '  > service/traefik created', '  > daemonset.apps/traefik created',
             '  > ingressclass.networking.k8s.io/traefik created',
           ]);
@@ -682,10 +682,25 @@ if (!kube) {
         });
         afterAll(() => backend?.kill('SIGKILL'));
 
-        /** Traefik as dist/ runs it (the workload's arguments), its provider pointed at this API server with the token of its own ServiceAccount. */
-        function runTraefik(variant: ClusterConfig, log: string): ChildProcess {
-          const workload = synthCharts(variant).traefik.find((o) => o.kind === 'DaemonSet' || o.kind === 'Deployment') as any;
-          const args: string[] = workload.spec.template.spec.containers[0].args;
+        /**
+         * Traefik as dist/ runs it (the workload's arguments), its provider pointed at this API server with the token
+         * of its own ServiceAccount, and its file provider reading the ConfigMap's files from a folder, as the kubelet
+         * mounts them. `without` leaves out the arguments it matches.
+         */
+        function runTraefik(variant: ClusterConfig, log: string, without?: RegExp): ChildProcess {
+          const objects = synthCharts(variant).traefik as any[];
+          const workload = objects.find((o) => o.kind === 'DaemonSet' || o.kind === 'Deployment');
+          const pod = workload.spec.template.spec;
+          const dynamic = mkdtempSync(path.join(work, 'traefik-dynamic-'));
+          for (const volume of pod.volumes.filter((v: any) => v.configMap)) {
+            const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === volume.configMap.name);
+            for (const [file, text] of Object.entries(configMap.data)) writeFileSync(path.join(dynamic, file), text as string);
+            const mount = pod.containers[0].volumeMounts.find((m: any) => m.name === volume.name).mountPath;
+            expect(pod.containers[0].args).toContain(`--providers.file.directory=${mount}`);
+          }
+          const args: string[] = pod.containers[0].args
+            .filter((a: string) => !without?.test(a))
+            .map((a: string) => (a.startsWith('--providers.file.directory=') ? `--providers.file.directory=${dynamic}` : a));
           const provider = variant.ingress.api === 'gateway' ? 'kubernetesgateway' : 'kubernetesingress';
           const token = path.join(work, `traefik-token-${written++}`);
           writeFileSync(token, cp.mustKubectl(['-n', 'traefik', 'create', 'token', 'traefik', '--duration=1h']).trim(), { mode: 0o600 });
@@ -747,6 +762,52 @@ if (!kube) {
               controller.kill('SIGKILL');
               await exited;
             }
+          }
+        });
+
+        test('a pod listed as ready that refuses connections costs no request: Traefik tries it on the other pod (the retry middleware of dist/); without it, every other request is a 502', async () => {
+          // A second tomcat6 endpoint at an address where nothing listens: the kernel refuses at once, as for a pod
+          // that stopped before Traefik learned it was gone.
+          const REFUSING_IP = '10.244.1.11';
+          cp.netns.mustRun(['ip', 'addr', 'add', `${REFUSING_IP}/32`, 'dev', 'lo']);
+          const slice = (addresses: string[]) => JSON.stringify({
+            apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+            metadata: { name: 'tomcat6-stand-in', namespace: 'default', labels: { 'kubernetes.io/service-name': 'tomcat6' } },
+            addressType: 'IPv4',
+            endpoints: addresses.map((address) => ({ addresses: [address], conditions: { ready: true, serving: true, terminating: false } })),
+            ports: [{ name: 'http', port: POD_PORT, protocol: 'TCP' }],
+          });
+          cp.mustKubectl(['apply', '-f', '-'], { input: slice([POD_IP, REFUSING_IP]) });
+          const dir = dist(config);
+          cp.mustKubectl(['apply', '--server-side', '--force-conflicts', ...['traefik', 'tomcat6'].flatMap((stage) => ['-f', path.join(dir, stageFile(config, stage as Stage))])]);
+          const web = `http://${workers(config)[0].address}/`;
+          /** 20 requests once the route answers: their HTTP statuses, counted. */
+          const twenty = async (without?: RegExp) => {
+            const log = path.join(work, `traefik-${written++}.log`);
+            const controller = runTraefik(config, log, without);
+            try {
+              // Both servers are in Traefik's list once a request gets 200 (both come from one EndpointSlice).
+              expect((await request(web, config.tomcat6.host, '200')).status).toBe('200');
+              const counts: Record<string, number> = {};
+              for (let i = 0; i < 20; i++) {
+                const status = cp.netns.run(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', '-H', `Host: ${config.tomcat6.host}`, web]).stdout;
+                counts[status] = (counts[status] ?? 0) + 1;
+              }
+              return counts;
+            } finally {
+              const exited = new Promise((resolve) => controller.once('exit', resolve));
+              controller.kill('SIGKILL');
+              await exited;
+            }
+          };
+          try {
+            expect(await twenty()).toEqual({ 200: 20 });
+            // The same Traefik without the entry points' middleware: round robin sends every other request to the refusing address.
+            const bare = await twenty(/^--entryPoints\.\w+\.http\.middlewares=/);
+            expect(bare).toEqual({ 200: 10, 502: 10 });
+          } finally {
+            cp.mustKubectl(['apply', '-f', '-'], { input: slice([POD_IP]) });
+            cp.netns.run(['ip', 'addr', 'del', `${REFUSING_IP}/32`, 'dev', 'lo']);
           }
         });
       });
