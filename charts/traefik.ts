@@ -1,7 +1,7 @@
 /**
  * Traefik v3.7 as the ingress controller: a port of what the official Helm
  * chart 41.3.0 renders (`helm template traefik traefik/traefik --namespace
- * traefik`) with one provider, object for object, in the chart's order and
+ * traefik`) with one Kubernetes provider, object for object, in the chart's order and
  * with its names:
  * - `api: ingress`: the Kubernetes Ingress provider and the IngressClass
  *   `traefik`, the cluster's default class;
@@ -9,6 +9,9 @@
  *   `traefik` and the chart's Gateway `traefik-gateway`, its HTTP listener on
  *   the web entry point (the chart's `gateway.*` values), taking routes from
  *   the namespaces the project's apps live in.
+ * Either way also the chart's file provider (`providers.file`), holding one
+ * middleware, `retry`, which the web and websecure entry points put on every
+ * route (`ports.<name>.http.middlewares`): see TRAEFIK_RETRY.
  *
  * `ingress.exposure` picks how traffic reaches it, as for ingress-nginx:
  * - nodePort: the chart's Deployment behind a NodePort Service.
