@@ -172,6 +172,11 @@ if (missing.length) {
     }
     return (Date.now() - started) / 1000;
   };
+  /**
+   * Every kube-system pod Running and ready. The bootstrap waits for the nodes and its own add-ons, not for
+   * kubeadm's CoreDNS, which is scheduled once a worker has joined and may still be starting when it ends.
+   */
+  const KUBE_SYSTEM_READY = "! kubectl -n kube-system get pods --no-headers | awk '{split($2,a,\"/\"); if ($3!=\"Running\" || a[1]!=a[2]) bad=1} END {exit !bad}'";
   /** HTTP status of a URL fetched from the control plane (000: no answer). */
   const status = async (url: string, host?: string) => (await controlPlane().run(`curl -s -o /dev/null -w '%{http_code}' --max-time 10 ${host ? `-H 'Host: ${host}' ` : ''}${url} || true`)).stdout.trim();
   const nodePortOf = async () => Number(await kubectl("get svc tomcat6 -o jsonpath='{.spec.ports[0].nodePort}'"));
@@ -377,7 +382,7 @@ if (missing.length) {
     const listed = (await kubectl("get nodes -o jsonpath='{range .items[*]}{.metadata.name} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}'")).trim().split('\n');
     results['nodes ready'] = `${listed.filter((l) => l.endsWith(' True')).length}/${NODES.length}`;
     expect(listed.sort()).toEqual(NODES.map((n) => `${n.name} True`));
-    await waitFor('every kube-system pod ready', "! kubectl -n kube-system get pods --no-headers | awk '{split($2,a,\"/\"); if ($3!=\"Running\" || a[1]!=a[2]) bad=1} END {exit !bad}'", 600);
+    await waitFor('every kube-system pod ready', KUBE_SYSTEM_READY, 600);
     const pods = (await kubectl('-n kube-system get pods --no-headers')).trim().split('\n');
     const running = pods.filter((l) => / Running /.test(l));
     results['kube-system running'] = `${running.length}/${pods.length}`;
@@ -755,7 +760,8 @@ if (missing.length) {
     await waitUntil('3 healthy etcd members', async () => (await etcdHealthy(controlPlane())) === 3, 300);
     const ready = await controlPlanesReady(controlPlane());
     const healthy = await etcdHealthy(controlPlane());
-    // The product's own view: status lists the members.
+    // The product's own view: status lists the members, and has no problem once kube-system is ready.
+    timings['ha: kube-system ready after the bootstrap'] = await waitFor('every kube-system pod of the highly available cluster ready', KUBE_SYSTEM_READY, 600);
     const status = await bootstrap('status of the highly available cluster', ['status', '--config', 'cluster-ha.yaml']);
     expect(status.stdout).toContain('==> etcd members (3/3 healthy)');
     expect(status.code).toBe(0);
