@@ -65,6 +65,23 @@ if (sshd) {
       expect(bootstrap(cluster, sshd).code).toBe(0);
     });
 
+    test('CoreDNS never rolls out (no node takes its pods): every stage applied, then the apply fails on the cluster DNS, naming the wait; no check runs', () => {
+      const cluster = makeCluster(sshd);
+      mkdirSync(cluster.nodes['k8s-node1'].cluster, { recursive: true });
+      writeFileSync(path.join(cluster.nodes['k8s-node1'].cluster, 'fail-wait'), 'rollout status deployment/coredns');
+      const result = bootstrap(cluster, sshd);
+      expect(result.code).toBe(1);
+      const failure = 'k8s-node1: step "cluster DNS" failed: `kubectl --kubeconfig=/etc/kubernetes/admin.conf -n kube-system rollout status deployment/coredns --timeout=300s` exited 1: error: timed out waiting for the condition';
+      expect(result.stderr).toBe(`${failure}\n`);
+      const log = readFileSync(path.join(cluster.nodes['k8s-node1'].cluster, 'kubectl.log'), 'utf8');
+      expect(log).toContain('waited rollout tomcat6');
+      expect(result.stdout).not.toContain('==> verify');
+      rmSync(path.join(cluster.nodes['k8s-node1'].cluster, 'fail-wait'));
+      const rerun = bootstrap(cluster, sshd);
+      expect(rerun.code).toBe(0);
+      expect(readFileSync(path.join(cluster.nodes['k8s-node1'].cluster, 'kubectl.log'), 'utf8')).toContain('waited rollout coredns');
+    });
+
     test('the API server stops answering for a while during the apply (the kubelet restarts it): the calls are tried again and the run goes on', () => {
       const cluster = makeCluster(sshd);
       const state = cluster.nodes['k8s-node1'].cluster;

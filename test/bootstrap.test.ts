@@ -36,6 +36,9 @@ describe('--dry-run with the committed cluster.yaml', () => {
     expect(out).toContain('[k8s-node2] join / kubeadm join');
     expect(out).toContain('  # input of the next command: 0001-traefik.yaml, rendered from the cluster config\n');
     expect(out).toContain('  # check: kubectl --kubeconfig=/etc/kubernetes/admin.conf -n traefik rollout status daemonset/traefik --timeout=300s');
+    // The apply's last wait: kubeadm's CoreDNS, after every stage.
+    const apply = out.slice(out.indexOf('==> apply'), out.indexOf('==> verify'));
+    expect(apply.split('\n').filter((l) => l.startsWith('  # check: ')).at(-1)).toBe('  # check: kubectl --kubeconfig=/etc/kubernetes/admin.conf -n kube-system rollout status deployment/coredns --timeout=300s');
     // Traefik has no admission webhook to wait for.
     expect(out).not.toContain('caBundle');
     // Commands as a shell takes them: quoted where a shell would split or expand them.
@@ -175,6 +178,8 @@ if (sshd) {
         'apply Namespace/kube-flannel', 'waited nodes-ready',
         'apply Namespace/traefik', 'waited rollout',
         'apply Deployment/tomcat6', 'waited rollout',
+        // The apply's last wait: kubeadm's CoreDNS (the cluster's DNS).
+        'waited rollout',
       ]);
     });
 
@@ -336,6 +341,7 @@ if (sshd) {
         'apply Namespace/kube-flannel', 'waited nodes-ready',
         'apply Namespace/ingress-nginx', 'waited rollout', 'waited webhook-ca',
         'apply Deployment/tomcat6', 'waited rollout',
+        'waited rollout',
       ]);
     });
 
@@ -377,6 +383,7 @@ if (sshd) {
         'apply CustomResourceDefinition/backendtlspolicies.gateway.networking.k8s.io', 'waited crds-established',
         'apply Namespace/traefik', 'waited rollout', 'waited gateway-programmed',
         'apply Deployment/tomcat6', 'waited rollout', 'waited httproute-accepted',
+        'waited rollout',
       ]);
     });
 
@@ -415,6 +422,7 @@ if (sshd) {
         'apply Namespace/traefik ServiceAccount/traefik', 'waited rollout traefik',
         'apply Deployment/tomcat6 PodDisruptionBudget/tomcat6', 'waited rollout tomcat6',
         'apply Namespace/headlamp ServiceAccount/headlamp', 'waited rollout headlamp',
+        'waited rollout coredns',
       ]);
     });
 

@@ -193,3 +193,13 @@ export async function applyStages(run: NodeRun, config: ClusterConfig, nodes: st
   }
   return changes;
 }
+
+/**
+ * The apply phase's last wait, after every stage: kubeadm's CoreDNS rolled out. It starts once the pod network
+ * runs and a node takes ordinary pods (a worker joined, or an untainted control plane); the apply ends with the
+ * cluster's DNS answering, as status expects it.
+ */
+export async function waitForClusterDns(run: NodeRun, retryDelayMs: number, timeout = WAIT_TIMEOUT): Promise<void> {
+  run.stepTitle = 'cluster DNS';
+  await queryRetried(run, kubectl('-n', 'kube-system', 'rollout', 'status', 'deployment/coredns', `--timeout=${timeout}`), retryDelayMs);
+}

@@ -29,7 +29,7 @@ import type { JoinDetails } from '../node/kubeadm';
 import { DEFAULT_TICKET_FILE } from '../node/kubeadm';
 import { prepSteps } from '../node/prep';
 import { resetSteps, undoPrepSteps } from '../node/reset';
-import { API_ATTEMPTS, API_UNAVAILABLE, applyStages, kubectl, WAIT_TIMEOUT } from './apply';
+import { API_ATTEMPTS, API_UNAVAILABLE, applyStages, kubectl, WAIT_TIMEOUT, waitForClusterDns } from './apply';
 import { TOKEN_GONE } from './join-tokens';
 import type { ClusterRun, Phase } from './manager';
 import { backupSteps, restoreSteps, waitNodesReady } from './backup';
@@ -278,7 +278,9 @@ const apply: Phase = {
     // The control plane and the workers that joined (now or before): a node that never joined is not waited for.
     const inCluster = cluster.nodes.filter((n) => n.name === cp.name || cluster.report(n).state === 'joined').map((n) => n.name);
     const { manifests, retryDelayMs = 5000 } = cluster.options;
-    const changes = await applyStages(cluster.nodeRun(cp), cluster.config, inCluster, { manifests, retryDelayMs, waitTimeout: waitTimeout(cluster), live: cluster.options.live });
+    const run = cluster.nodeRun(cp);
+    const changes = await applyStages(run, cluster.config, inCluster, { manifests, retryDelayMs, waitTimeout: waitTimeout(cluster), live: cluster.options.live });
+    await waitForClusterDns(run, retryDelayMs, waitTimeout(cluster));
     return changes.length ? changes.join('; ') : `${manifests.length} stages unchanged`;
   },
 };

@@ -935,7 +935,9 @@ function kubectl(args) {
   if (line.includes('rollout status')) {
     const [kind, name] = args[args.indexOf('status') + 1].split('/');
     const kinds = { daemonset: 'DaemonSet', deployment: 'Deployment' };
-    if (!has(kinds[kind], name)) fail(1, `Error from server (NotFound): ${kind}s.apps "${name}" not found`);
+    // kubeadm's CoreDNS exists once init ran.
+    const kubeadmAddon = name === 'coredns' && args.includes('kube-system') && fs.existsSync(clusterFile('ca.crt'));
+    if (!has(kinds[kind], name) && !kubeadmAddon) fail(1, `Error from server (NotFound): ${kind}s.apps "${name}" not found`);
     // Pods that tolerate no taint stay Pending on tainted nodes: a Deployment's rollout never finishes there,
     // while a DaemonSet that fits no node wants no pod and is rolled out at once.
     if (kind === 'deployment' && !schedulable()) fail(1, 'error: timed out waiting for the condition');
