@@ -72,6 +72,12 @@ export const TRAEFIK_GATEWAY = { name: 'traefik-gateway', namespace: 'traefik', 
  */
 export const TRAEFIK_RETRY = { name: 'retry', ref: 'retry@file', attempts: 3, status: ['502'] } as const;
 
+/** The file provider's dynamic configuration (the chart's `providers.file.content`): the retry middleware. */
+export const traefikFileProviderContent = () => ({ http: { middlewares: { [TRAEFIK_RETRY.name]: { retry: { attempts: TRAEFIK_RETRY.attempts, status: [...TRAEFIK_RETRY.status] } } } } });
+
+/** Where the chart puts the file provider: its ConfigMap, the pod's volume of it, and the folder it is mounted at. */
+const FILE_PROVIDER = { configMap: `${TRAEFIK_NAME}-file-provider`, volume: 'traefik-extra-config', directory: '/etc/traefik/dynamic' } as const;
+
 const NS = TRAEFIK_NAMESPACE;
 const selector = { 'app.kubernetes.io/name': 'traefik', 'app.kubernetes.io/instance': 'traefik-traefik' };
 const labels = selector;
@@ -145,10 +151,9 @@ export class TraefikChart extends Chart {
 
   /** The file provider's dynamic configuration: the retry middleware (TRAEFIK_RETRY). */
   private fileProvider(): void {
-    const content = { http: { middlewares: { [TRAEFIK_RETRY.name]: { retry: { attempts: TRAEFIK_RETRY.attempts, status: [...TRAEFIK_RETRY.status] } } } } };
     new KubeConfigMap(this, 'file-provider', {
-      metadata: { name: `${TRAEFIK_NAME}-file-provider`, namespace: NS, labels },
-      data: { 'config.yml': stringify(content, { indentSeq: false }).trimEnd() },
+      metadata: { name: FILE_PROVIDER.configMap, namespace: NS, labels },
+      data: { 'config.yml': stringify(traefikFileProviderContent(), { indentSeq: false }).trimEnd() },
     });
   }
 
@@ -234,7 +239,7 @@ export class TraefikChart extends Chart {
                 '--providers.kubernetesingress.allowEmptyServices=true',
                 `--providers.kubernetesingress.ingressendpoint.publishedservice=${NS}/${TRAEFIK_NAME}`,
               ]),
-            '--providers.file.directory=/etc/traefik/dynamic',
+            `--providers.file.directory=${FILE_PROVIDER.directory}`,
             '--providers.file.watch=true',
             `--entryPoints.web.http.middlewares=${TRAEFIK_RETRY.ref}`,
             `--entryPoints.websecure.http.middlewares=${TRAEFIK_RETRY.ref}`,
@@ -262,7 +267,7 @@ export class TraefikChart extends Chart {
             capabilities: { drop: ['ALL'], ...(this.hostNetwork ? { add: ['NET_BIND_SERVICE'] } : {}) },
             readOnlyRootFilesystem: true,
           },
-          volumeMounts: [{ mountPath: '/data', name: 'data' }, { mountPath: '/tmp', name: 'tmp' }, { mountPath: '/etc/traefik/dynamic', name: 'traefik-extra-config' }],
+          volumeMounts: [{ mountPath: '/data', name: 'data' }, { mountPath: '/tmp', name: 'tmp' }, { mountPath: FILE_PROVIDER.directory, name: FILE_PROVIDER.volume }],
         }],
         ...(this.hostNetwork ? { dnsPolicy: 'ClusterFirstWithHostNet' } : {}),
         hostNetwork: this.hostNetwork,
@@ -271,7 +276,7 @@ export class TraefikChart extends Chart {
           : { runAsGroup: 65532, runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
         serviceAccountName: TRAEFIK_NAME,
         terminationGracePeriodSeconds: 60,
-        volumes: [{ emptyDir: {}, name: 'data' }, { emptyDir: {}, name: 'tmp' }, { configMap: { name: `${TRAEFIK_NAME}-file-provider` }, name: 'traefik-extra-config' }],
+        volumes: [{ emptyDir: {}, name: 'data' }, { emptyDir: {}, name: 'tmp' }, { configMap: { name: FILE_PROVIDER.configMap }, name: FILE_PROVIDER.volume }],
       },
     };
   }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { GATEWAY_API_DIR, GATEWAY_API_MODULE, GATEWAY_API_VERSION, gatewayApiFiles } from '../charts/gateway-api';
-import { TRAEFIK_METRICS_PORT, TRAEFIK_RETRY } from '../charts/traefik';
+import { TRAEFIK_METRICS_PORT, TRAEFIK_RETRY, traefikFileProviderContent } from '../charts/traefik';
 import { HELM_VERSION, helmPath } from '../scripts/kube-build/helm';
 import { missingPrerequisite } from './prerequisites';
 import { configWith, defaultConfig, describeWithShared, readYamlObjects, REFERENCE_DIR, synthCharts, withIngressNginx, type K8sObject } from './helpers';
@@ -146,7 +146,7 @@ describeWithShared('traefik chart vs the official Helm chart 41.3.0 (helm templa
     // The retry middleware through the chart's own values: its file provider, and each entry point's http.middlewares.
     const ports = { ...(base.ports ?? {}), metrics: { port: TRAEFIK_METRICS_PORT } };
     for (const entryPoint of ['web', 'websecure']) ports[entryPoint] = { ...(ports[entryPoint] ?? {}), http: { middlewares: [TRAEFIK_RETRY.ref] } };
-    const file = { file: { enabled: true, content: { http: { middlewares: { [TRAEFIK_RETRY.name]: { retry: { attempts: TRAEFIK_RETRY.attempts, status: [...TRAEFIK_RETRY.status] } } } } } } };
+    const file = { file: { enabled: true, content: traefikFileProviderContent() } };
     const chosen: Record<string, any> = api === 'gateway' ? gateway(webPort[exposure]) : ingress;
     writeFileSync(values, stringify({ ...base, ports, ...chosen, providers: { ...chosen.providers, ...file } }));
     const result = spawnSync(helm, ['template', 'traefik', TRAEFIK_CHART, '--namespace', 'traefik', '--kube-version', kubeVersion, '-f', values], { encoding: 'utf8' });

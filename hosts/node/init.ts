@@ -66,8 +66,9 @@ const VIP_WAIT = { attempts: 90, delayMs: 2000 };
 /**
  * kube-vip's static pod on a control plane (kube-vip.ts), in place before kubeadm starts the kubelet: a static
  * pod added to the kubelet of a node that had just joined waited minutes for its volume (seen with the kubelet
- * of 1.36.5), one there at the kubelet's start runs at once. Before the first init it reads super-admin.conf (admin.conf has no rights until init has bound
- * its group), from then on, and on the control planes that join, admin.conf. A manifest replaced on a running
+ * of 1.36.5), one there at the kubelet's start runs at once. Before the first init it reads super-admin.conf
+ * (admin.conf has no rights until init has bound its group), from then on, and on the control planes that
+ * join, admin.conf. A manifest replaced on a running
  * node is waited for: kube-vip running again and the API server answering through the virtual IP.
  */
 export function kubeVipStep(config: ClusterConfig, node: ClusterNode, vipInterface: string | undefined, when: 'before init' | 'after init' | 'before join'): Step {
